@@ -1,0 +1,3 @@
+"""songsim: content-based song similarity from lyrics and audio."""
+
+__version__ = "0.1.0"

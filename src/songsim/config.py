@@ -1,0 +1,338 @@
+"""Typed configuration: every ``params.yaml`` section maps to one frozen dataclass.
+
+The library never reads ``params.yaml`` itself: stage scripts and the CLI load the file with
+:func:`load_params` and hand the typed sections to library functions. Unknown or missing keys fail at
+once with a :class:`ConfigError` that names the offending key path.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+
+class ConfigError(ValueError):
+    """A params section has an unknown, missing or mistyped key."""
+
+
+def _choice(where: str, value: str, choices: tuple[str, ...]) -> None:
+    if value not in choices:
+        raise ConfigError(f"{where}: {value!r} is not one of {', '.join(choices)}")
+
+
+def _ratios(where: str, r: tuple[float, ...]) -> None:
+    if any(x < 0 for x in r) or abs(sum(r) - 1.0) > 1e-6:
+        raise ConfigError(f"{where}: ratios must be non-negative and sum to 1, got {list(r)}")
+
+
+# --------------------------------------------------------------------------------------------------
+# Sections
+# --------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PathsConfig:
+    raw_dir: str
+    interim: str
+    features: str
+    splits: str
+    reports: str
+    models: str
+    metrics: str
+    plots: str
+
+
+@dataclass(frozen=True)
+class RawConfig:
+    """Raw input locations: the synthetic world's outputs by default, real downloads otherwise."""
+
+    lastfm: str  # a lastfm_*.zip, a lastfm_similars.db, or a folder of JSON trees / zips
+    mxm: str  # an mxm_dataset_*.txt, an mxm_dataset.db, or a folder holding the txt files
+    msd: str  # root of the A/B/C/TR....h5 tree
+    glove: str  # GloVe text file or folder with the .npy + index parquet; "" for none
+    oracle: str  # synthetic world's noise-free scores (parquet); "" when using real data
+
+
+@dataclass(frozen=True)
+class SynthConfig:
+    seed: int
+    size: str  # tiny | default | large
+    lastfm_sqlite: bool  # also write lastfm_similars.db
+    mxm_sqlite: bool  # also write mxm_dataset.db
+
+    def validate(self) -> None:
+        _choice("synth.size", self.size, ("tiny", "default", "large"))
+
+
+@dataclass(frozen=True)
+class ExtractPairsConfig:
+    min_score: float
+    symmetric: bool  # merge (a,b) and (b,a) into one pair with src < tgt
+    merge: str  # mean | max, how symmetric duplicates combine
+    max_quarantine_frac: float
+
+    def validate(self) -> None:
+        _choice("extract_pairs.merge", self.merge, ("mean", "max"))
+
+
+@dataclass(frozen=True)
+class ExpandLyricsConfig:
+    max_len: int
+    word_order: str  # vocab | shuffle
+    seed: int
+    max_quarantine_frac: float
+
+    def validate(self) -> None:
+        _choice("expand_lyrics.word_order", self.word_order, ("vocab", "shuffle"))
+        if self.max_len < 1:
+            raise ConfigError("expand_lyrics.max_len must be >= 1")
+
+
+@dataclass(frozen=True)
+class ChunkAudioConfig:
+    frames: int  # T: frames kept per song
+    crop: str  # start | center
+    pad: str  # zero | repeat
+    float16: bool
+    rows_per_shard: int
+    workers: int
+    max_quarantine_frac: float
+
+    def validate(self) -> None:
+        _choice("chunk_audio.crop", self.crop, ("start", "center"))
+        _choice("chunk_audio.pad", self.pad, ("zero", "repeat"))
+        if self.frames < 8 or self.rows_per_shard < 1 or self.workers < 1:
+            raise ConfigError("chunk_audio: frames >= 8, rows_per_shard >= 1 and workers >= 1 required")
+
+
+@dataclass(frozen=True)
+class SplitsConfig:
+    mode: str  # track | pair
+    seed: int
+    lyrics_ratios: tuple[float, float, float]
+    multimodal_ratios: tuple[float, float, float]
+    neg_ratio: float  # unlabelled pairs added per labelled pair
+    neg_label: float
+    threshold: float  # score >= threshold -> label 1 (similar)
+    data_fraction: float  # keep this fraction of the training pairs (ablation: amount of data)
+
+    def validate(self) -> None:
+        _choice("splits.mode", self.mode, ("track", "pair"))
+        _ratios("splits.lyrics_ratios", self.lyrics_ratios)
+        _ratios("splits.multimodal_ratios", self.multimodal_ratios)
+        if not 0 < self.data_fraction <= 1:
+            raise ConfigError("splits.data_fraction must be in (0, 1]")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    seed: int
+    device: str  # auto | cpu | cuda
+    amp: bool  # mixed precision on CUDA
+    patience: int
+    dedup: bool  # encode each distinct song once per batch
+    threads: int  # torch CPU threads, 0 = library default
+    eval_batch_size: int
+
+    def validate(self) -> None:
+        _choice("train.device", self.device, ("auto", "cpu", "cuda"))
+
+
+@dataclass(frozen=True)
+class OptimConfig:
+    lr: float
+    epochs: int
+    batch_size: int
+    scheduler: str  # none | cosine
+    t_max: int
+    eta_min: float
+
+    def validate(self) -> None:
+        _choice("optim.scheduler", self.scheduler, ("none", "cosine"))
+
+
+@dataclass(frozen=True)
+class EvaluateConfig:
+    ndcg_k: int
+    score_bins: tuple[float, ...]
+    error_bins: int
+
+
+# --------------------------------------------------------------------------------------------------
+# Strict loading
+# --------------------------------------------------------------------------------------------------
+
+
+def _coerce(value: Any, tp: Any, where: str) -> Any:
+    origin = typing.get_origin(tp)
+    if dataclasses.is_dataclass(tp):
+        if not isinstance(value, dict):
+            raise ConfigError(f"{where}: expected a mapping, got {type(value).__name__}")
+        return from_dict(tp, value, where)
+    if origin is tuple:
+        args = typing.get_args(tp)
+        if not isinstance(value, list | tuple):
+            raise ConfigError(f"{where}: expected a list, got {value!r}")
+        if len(args) == 2 and args[1] is Ellipsis:
+            return tuple(_coerce(v, args[0], f"{where}[{i}]") for i, v in enumerate(value))
+        if len(value) != len(args):
+            raise ConfigError(f"{where}: expected {len(args)} items, got {len(value)}")
+        return tuple(_coerce(v, a, f"{where}[{i}]") for i, (v, a) in enumerate(zip(value, args)))
+    if origin in (typing.Union, types.UnionType):
+        errors = []
+        for a in typing.get_args(tp):
+            try:
+                return _coerce(value, a, where)
+            except ConfigError as e:
+                errors.append(str(e))
+        raise ConfigError("; ".join(errors))
+    if tp is type(None):
+        if value is not None:
+            raise ConfigError(f"{where}: expected null, got {value!r}")
+        return None
+    if tp is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"{where}: expected true/false, got {value!r}")
+        return value
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{where}: expected an integer, got {value!r}")
+        return value
+    if tp is float:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            # YAML 1.1 reads "1e-5" as a string; accept numeric strings for floats only
+            if isinstance(value, str):
+                try:
+                    return float(value)
+                except ValueError:
+                    pass
+            raise ConfigError(f"{where}: expected a number, got {value!r}")
+        return float(value)
+    if tp is str:
+        if not isinstance(value, str):
+            raise ConfigError(f"{where}: expected a string, got {value!r}")
+        return value
+    raise ConfigError(f"{where}: unsupported type {tp!r}")  # pragma: no cover
+
+
+def from_dict(cls: type, data: dict, where: str = "") -> Any:
+    """Build dataclass ``cls`` from ``data``, failing on unknown or missing keys."""
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - set(fields))
+    if unknown:
+        raise ConfigError(
+            f"unknown key {where + '.' if where else ''}{unknown[0]} (allowed: {', '.join(sorted(fields))})"
+        )
+    kwargs = {}
+    for name, f in fields.items():
+        path = f"{where}.{name}" if where else name
+        if name not in data:
+            if f.default is not dataclasses.MISSING or f.default_factory is not dataclasses.MISSING:
+                continue
+            raise ConfigError(f"missing key {path}")
+        kwargs[name] = _coerce(data[name], hints[name], path)
+    obj = cls(**kwargs)
+    validate = getattr(obj, "validate", None)
+    if validate is not None:
+        validate()
+    return obj
+
+
+def to_dict(obj: Any) -> dict:
+    """Plain-python view of a config dataclass (tuples become lists), e.g. for checkpoints."""
+
+    def conv(v: Any) -> Any:
+        if dataclasses.is_dataclass(v):
+            return {f.name: conv(getattr(v, f.name)) for f in dataclasses.fields(v)}
+        if isinstance(v, tuple | list):
+            return [conv(x) for x in v]
+        return v
+
+    return conv(obj)
+
+
+def read_yaml(path: str | Path) -> dict:
+    with open(path, encoding="utf-8") as fh:
+        data = yaml.safe_load(fh)
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: top level must be a mapping")
+    return data
+
+
+SECTIONS: dict[str, type] = {
+    "paths": PathsConfig,
+    "raw": RawConfig,
+    "synth": SynthConfig,
+    "extract_pairs": ExtractPairsConfig,
+    "expand_lyrics": ExpandLyricsConfig,
+    "chunk_audio": ChunkAudioConfig,
+    "splits": SplitsConfig,
+    "train": TrainConfig,
+    "evaluate": EvaluateConfig,
+}
+
+
+@dataclass(frozen=True)
+class ModelSection:
+    """A model's params section: its architecture config plus its optimiser settings."""
+
+    model: Any
+    optim: OptimConfig
+
+
+def section(params: dict, name: str) -> Any:
+    """Typed view of one top-level section of a parsed params file."""
+    if name not in params:
+        raise ConfigError(f"missing section {name}")
+    from songsim.models import MODEL_CONFIGS  # late import: models import torch
+
+    if name in MODEL_CONFIGS:
+        raw = params[name]
+        if not isinstance(raw, dict):
+            raise ConfigError(f"{name}: expected a mapping")
+        unknown = sorted(set(raw) - {"model", "optim"})
+        if unknown:
+            raise ConfigError(f"unknown key {name}.{unknown[0]} (allowed: model, optim)")
+        for k in ("model", "optim"):
+            if k not in raw:
+                raise ConfigError(f"missing key {name}.{k}")
+        return ModelSection(
+            model=from_dict(MODEL_CONFIGS[name], raw["model"], f"{name}.model"),
+            optim=from_dict(OptimConfig, raw["optim"], f"{name}.optim"),
+        )
+    if name not in SECTIONS:
+        raise ConfigError(f"unknown section {name}")
+    return from_dict(SECTIONS[name], params[name], name)
+
+
+def load_params(path: str | Path = "params.yaml") -> dict:
+    """Parse a params file and validate every section it must have; returns the raw mapping."""
+    params = read_yaml(path)
+    from songsim.models import MODEL_CONFIGS
+
+    allowed = set(SECTIONS) | set(MODEL_CONFIGS)
+    unknown = sorted(set(params) - allowed)
+    if unknown:
+        raise ConfigError(f"{path}: unknown section {unknown[0]} (allowed: {', '.join(sorted(allowed))})")
+    for name in sorted(allowed):
+        section(params, name)
+    return params
+
+
+__all__ = [name for name in dir() if name.endswith("Config")] + [
+    "ConfigError",
+    "ModelSection",
+    "field",
+    "from_dict",
+    "load_params",
+    "read_yaml",
+    "section",
+    "to_dict",
+]

@@ -1,0 +1,181 @@
+"""Last.fm similarity dataset: JSON-per-track trees, the distributed zips, and lastfm_similars.db."""
+
+from __future__ import annotations
+
+import json
+import math
+import sqlite3
+import zipfile
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+
+from songsim.io import TRACK_ID, BadRecord, FormatError
+
+JSON_KEYS = ("artist", "timestamp", "similars", "tags", "track_id", "title")
+
+
+@dataclass(frozen=True)
+class LastfmTrack:
+    track_id: str
+    similars: list[tuple[str, float]]
+    origin: str  # train | test | subset | db | <folder name>
+    where: str
+    artist: str = ""
+    title: str = ""
+    timestamp: str = ""
+    tags: list[tuple[str, int]] = field(default_factory=list)
+
+
+def _origin_of(name: str) -> str:
+    stem = PurePosixPath(name).name.split(".")[0]
+    return stem[len("lastfm_"):] if stem.startswith("lastfm_") else stem
+
+
+def parse_track_json(text: str | bytes, where: str, origin: str) -> LastfmTrack | BadRecord:
+    """Parse one Last.fm track file. Bad pairs inside a good file are kept out by the caller."""
+    try:
+        obj = json.loads(text)
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        return BadRecord("malformed_json", where, str(e))
+    if not isinstance(obj, dict):
+        return BadRecord("malformed_json", where, "top level is not an object")
+    missing = [k for k in ("track_id", "similars") if k not in obj]
+    if missing:
+        return BadRecord("missing_key", where, f"missing {', '.join(missing)}")
+    tid = obj["track_id"]
+    if not isinstance(tid, str) or not TRACK_ID.match(tid):
+        return BadRecord("bad_track_id", where, repr(tid))
+    sims = obj["similars"]
+    if not isinstance(sims, list):
+        return BadRecord("malformed_json", where, "similars is not a list")
+    tags = []
+    for t in obj.get("tags") or []:
+        if isinstance(t, list) and len(t) == 2 and isinstance(t[0], str):
+            try:
+                tags.append((t[0], int(t[1])))
+            except (TypeError, ValueError):
+                tags.append((t[0], -1))
+    return LastfmTrack(
+        track_id=tid,
+        similars=[tuple(s) if isinstance(s, list) else s for s in sims],
+        origin=origin,
+        where=where,
+        artist=str(obj.get("artist", "")),
+        title=str(obj.get("title", "")),
+        timestamp=str(obj.get("timestamp", "")),
+        tags=tags,
+    )
+
+
+def check_pair(src: str, item: object) -> tuple[str, float] | str:
+    """Validate one ``[track_id, score]`` entry; returns the pair or a quarantine reason."""
+    if not isinstance(item, tuple | list) or len(item) != 2:
+        return "malformed_pair"
+    tgt, score = item
+    if not isinstance(tgt, str) or not TRACK_ID.match(tgt):
+        return "bad_target_id"
+    if isinstance(score, bool) or not isinstance(score, int | float):
+        try:
+            score = float(score)  # the SQLite variant stores text
+        except (TypeError, ValueError):
+            return "bad_score"
+    score = float(score)
+    if not math.isfinite(score) or score < 0.0 or score > 1.0:
+        return "score_out_of_range"
+    if tgt == src:
+        return "self_link"
+    return tgt, score
+
+
+class LastfmJsonReader:
+    """Reads the JSON-per-track layout from a folder tree, a zip, or a folder of zips.
+
+    Zips are read member by member without unpacking. A member whose path is absolute or climbs
+    out of its folder (``..``) is quarantined as ``unsafe_zip_member`` and never opened.
+    """
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        if not self.path.exists():
+            raise FormatError(f"{self.path}: no such file or folder")
+
+    def sources(self) -> list[Path]:
+        if self.path.is_file():
+            return [self.path]
+        return sorted(p for p in self.path.rglob("*") if p.suffix in (".json", ".zip") and p.is_file())
+
+    def __iter__(self) -> Iterator[LastfmTrack | BadRecord]:
+        for src in self.sources():
+            if src.suffix == ".zip":
+                yield from self._iter_zip(src)
+            elif src.suffix == ".json":
+                rel = src.relative_to(self.path) if self.path.is_dir() else src
+                top = rel.parts[0] if len(rel.parts) > 1 else self.path.name
+                yield parse_track_json(src.read_bytes(), str(src), _origin_of(top))
+            else:
+                raise FormatError(f"{src}: not a Last.fm .json or .zip file")
+
+    def _iter_zip(self, path: Path) -> Iterator[LastfmTrack | BadRecord]:
+        try:
+            zf = zipfile.ZipFile(path)
+        except zipfile.BadZipFile as e:
+            raise FormatError(f"{path}: not a readable zip ({e})") from e
+        origin = _origin_of(path.name)
+        with zf:
+            for info in zf.infolist():
+                if info.is_dir():
+                    continue
+                name = info.filename
+                where = f"{path}!{name}"
+                parts = PurePosixPath(name.replace("\\", "/")).parts
+                if name.startswith(("/", "\\")) or ".." in parts or (parts and ":" in parts[0]):
+                    yield BadRecord("unsafe_zip_member", where, "path escapes the archive folder")
+                    continue
+                if not name.endswith(".json"):
+                    continue
+                try:
+                    data = zf.read(info)
+                except (zipfile.BadZipFile, OSError) as e:
+                    yield BadRecord("corrupt_zip_member", where, str(e))
+                    continue
+                yield parse_track_json(data, where, origin)
+
+
+class LastfmSqliteReader:
+    """Reads ``lastfm_similars.db`` (table ``similars_src``: tid, target = "id,score,id,score,...")."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        if not self.path.is_file():
+            raise FormatError(f"{self.path}: no such file")
+
+    def __iter__(self) -> Iterator[LastfmTrack | BadRecord]:
+        uri = f"file:{self.path.resolve()}?mode=ro"
+        try:
+            con = sqlite3.connect(uri, uri=True)
+            cur = con.execute("SELECT rowid, tid, target FROM similars_src ORDER BY rowid")
+        except sqlite3.DatabaseError as e:
+            raise FormatError(f"{self.path}: not a lastfm_similars.db ({e})") from e
+        try:
+            for rowid, tid, target in cur:
+                where = f"{self.path}:similars_src rowid {rowid}"
+                if not isinstance(tid, str) or not TRACK_ID.match(tid):
+                    yield BadRecord("bad_track_id", where, repr(tid))
+                    continue
+                pieces = target.split(",") if target else []
+                if len(pieces) % 2:
+                    yield BadRecord("odd_target_list", where, f"{len(pieces)} comma-separated pieces")
+                    continue
+                sims = [(pieces[i], pieces[i + 1]) for i in range(0, len(pieces), 2)]
+                yield LastfmTrack(track_id=tid, similars=sims, origin="db", where=where)
+        finally:
+            con.close()
+
+
+def open_lastfm(path: str | Path) -> LastfmJsonReader | LastfmSqliteReader:
+    """Pick the reader for a path: ``.db`` -> SQLite, anything else -> JSON trees / zips."""
+    p = Path(path)
+    if p.suffix == ".db":
+        return LastfmSqliteReader(p)
+    return LastfmJsonReader(p)

@@ -1,0 +1,68 @@
+"""Arrow schemas of every table the pipeline writes, defined once."""
+
+from __future__ import annotations
+
+import pyarrow as pa
+
+N_FEAT = 12  # timbre and chroma both have 12 coefficients per segment
+
+PAIRS = pa.schema(
+    [
+        pa.field("src", pa.string(), nullable=False),
+        pa.field("tgt", pa.string(), nullable=False),
+        pa.field("score", pa.float32(), nullable=False),
+        pa.field("origin", pa.string(), nullable=False),  # train | test | subset | db | merged
+    ]
+)
+
+LYRICS = pa.schema(
+    [
+        pa.field("track_id", pa.string(), nullable=False),
+        pa.field("mxm_id", pa.int64(), nullable=False),
+        pa.field("split", pa.string(), nullable=False),  # mxm train | test | db
+        pa.field("tokens", pa.list_(pa.int16()), nullable=False),  # 1-based vocab ids, 0 = padding
+        pa.field("length", pa.int32(), nullable=False),  # real tokens before padding
+        pa.field("word_ids", pa.list_(pa.int16()), nullable=False),  # sparse bag of words: ids ...
+        pa.field("counts", pa.list_(pa.int32()), nullable=False),  # ... and their counts
+    ]
+)
+
+VOCAB = pa.schema([pa.field("id", pa.int16(), nullable=False), pa.field("word", pa.string(), nullable=False)])
+
+ORACLE = pa.schema(
+    [
+        pa.field("src", pa.string(), nullable=False),
+        pa.field("tgt", pa.string(), nullable=False),
+        pa.field("oracle", pa.float32(), nullable=False),
+    ]
+)
+
+SPLIT = pa.schema(
+    [
+        pa.field("src", pa.string(), nullable=False),
+        pa.field("tgt", pa.string(), nullable=False),
+        pa.field("score", pa.float32(), nullable=False),
+        pa.field("label", pa.int8(), nullable=False),
+        pa.field("labelled", pa.bool_(), nullable=False),  # False for sampled negatives
+    ]
+)
+
+
+def audio_schema(frames: int, float16: bool) -> pa.Schema:
+    """Audio shard schema: timbre and chroma as fixed-size ``frames x 12`` arrays, row-major."""
+    value = pa.float16() if float16 else pa.float32()
+    mat = pa.list_(value, frames * N_FEAT)
+    return pa.schema(
+        [
+            pa.field("track_id", pa.string(), nullable=False),
+            pa.field("timbre", mat, nullable=False),
+            pa.field("chroma", mat, nullable=False),
+            pa.field("n_segments", pa.int32(), nullable=False),
+            pa.field("duration", pa.float32(), nullable=False),
+            pa.field("tempo", pa.float32(), nullable=False),
+            pa.field("key", pa.int8(), nullable=False),
+            pa.field("mode", pa.int8(), nullable=False),
+            pa.field("loudness", pa.float32(), nullable=False),
+        ],
+        metadata={b"frames": str(frames).encode()},
+    )

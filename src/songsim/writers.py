@@ -1,0 +1,125 @@
+"""Atomic file writes and a streaming Parquet shard writer with a manifest."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+
+@contextmanager
+def atomic_path(path: str | Path) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; rename it onto ``path`` only if the block succeeds."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        yield Path(tmp)
+        os.chmod(tmp, 0o644)  # mkstemp creates 0600; published outputs are world-readable
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def atomic_write_text(path: str | Path, text: str) -> None:
+    with atomic_path(path) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+
+
+def write_table(table: pa.Table, path: str | Path, schema: pa.Schema | None = None) -> None:
+    """Write one Parquet file atomically, casting to ``schema`` when given."""
+    if schema is not None:
+        table = table.cast(schema)
+    with atomic_path(path) as tmp:
+        pq.write_table(table, tmp, compression="zstd")
+
+
+class ParquetStreamWriter:
+    """Append record batches to one Parquet file; the file appears (atomically) on close."""
+
+    def __init__(self, path: str | Path, schema: pa.Schema):
+        self.path = Path(path)
+        self.schema = schema
+        self._ctx = atomic_path(self.path)
+        self._tmp = self._ctx.__enter__()
+        self._writer = pq.ParquetWriter(self._tmp, schema, compression="zstd")
+        self.rows = 0
+
+    def write(self, columns: dict[str, list | pa.Array]) -> None:
+        batch = pa.record_batch(columns, schema=self.schema)
+        if batch.num_rows:
+            self._writer.write_batch(batch)
+            self.rows += batch.num_rows
+
+    def close(self, ok: bool = True) -> None:
+        self._writer.close()
+        if ok:
+            self._ctx.__exit__(None, None, None)
+        else:
+            self._ctx.__exit__(RuntimeError, RuntimeError("aborted"), None)
+
+    def __enter__(self) -> ParquetStreamWriter:
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        self.close(ok=exc_type is None)
+
+
+class ShardWriter:
+    """Write rows into ``part-NNNNN.parquet`` shards of at most ``rows_per_shard`` rows.
+
+    Rows are buffered up to one shard; each shard is written atomically. ``close`` writes
+    ``manifest.json`` listing every shard with its row count and byte size. Stale shards from an
+    earlier run in the same folder are removed first so the folder always matches its manifest.
+    """
+
+    def __init__(self, out_dir: str | Path, schema: pa.Schema, rows_per_shard: int):
+        self.out_dir = Path(out_dir)
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        for old in self.out_dir.glob("part-*.parquet"):
+            old.unlink()
+        self.schema = schema
+        self.rows_per_shard = rows_per_shard
+        self._buf: dict[str, list] = {name: [] for name in schema.names}
+        self._n = 0
+        self.shards: list[dict] = []
+
+    def add(self, row: dict) -> None:
+        for name in self.schema.names:
+            self._buf[name].append(row[name])
+        self._n += 1
+        if self._n >= self.rows_per_shard:
+            self.flush()
+
+    def flush(self) -> None:
+        if not self._n:
+            return
+        name = f"part-{len(self.shards):05d}.parquet"
+        table = pa.table({k: pa.array(v, type=self.schema.field(k).type) for k, v in self._buf.items()},
+                         schema=self.schema)
+        path = self.out_dir / name
+        with atomic_path(path) as tmp:
+            pq.write_table(table, tmp, compression="zstd")
+        self.shards.append({"file": name, "rows": self._n, "bytes": path.stat().st_size})
+        self._buf = {k: [] for k in self.schema.names}
+        self._n = 0
+
+    def close(self) -> dict:
+        self.flush()
+        manifest = {
+            "shards": self.shards,
+            "rows": sum(s["rows"] for s in self.shards),
+            "bytes": sum(s["bytes"] for s in self.shards),
+            "schema": {f.name: str(f.type) for f in self.schema},
+        }
+        atomic_write_text(self.out_dir / "manifest.json", json.dumps(manifest, indent=2) + "\n")
+        return manifest
