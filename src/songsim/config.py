@@ -38,14 +38,18 @@ def _ratios(where: str, r: tuple[float, ...]) -> None:
 
 @dataclass(frozen=True)
 class PathsConfig:
-    raw_dir: str
-    interim: str
-    features: str
-    splits: str
-    reports: str
-    models: str
-    metrics: str
-    plots: str
+    """Every pipeline location, written once; dvc.yaml templates these values."""
+
+    raw_dir: str  # where synth_world writes the synthetic world
+    pairs: str  # extract_pairs output (parquet)
+    lyrics: str  # expand_lyrics output (parquet)
+    vocab: str  # expand_lyrics vocabulary (parquet)
+    audio: str  # chunk_audio shard folder
+    splits: str  # build_splits folder: <set>/{train,val,test}.parquet
+    reports: str  # per-stage report folder: <stage>.json
+    models: str  # checkpoints: <model>.pt and <model>.last.pt
+    metrics: str  # <model>.json and train/<model>.json
+    plots: str  # <model>/{history,predictions,errors,confusion}.csv
 
 
 @dataclass(frozen=True)
@@ -233,9 +237,7 @@ def from_dict(cls: type, data: dict, where: str = "") -> Any:
     kwargs = {}
     for name, f in fields.items():
         path = f"{where}.{name}" if where else name
-        if name not in data:
-            if f.default is not dataclasses.MISSING or f.default_factory is not dataclasses.MISSING:
-                continue
+        if name not in data:  # strict: params must spell out every key, defaults are for code only
             raise ConfigError(f"missing key {path}")
         kwargs[name] = _coerce(data[name], hints[name], path)
     obj = cls(**kwargs)

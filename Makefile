@@ -1,0 +1,46 @@
+# songsim: the two README commands. Both create .venv and install what they need themselves.
+#   make demo   - dvc repro on the default synthetic world, then show metrics
+#   make test   - the test suite (CI runs this)
+VENV ?= .venv
+PY := $(VENV)/bin/python
+BIN := $(abspath $(VENV))/bin
+STAMP := $(VENV)/.installed-stamp
+export PATH := $(BIN):$(PATH)
+
+.PHONY: install demo test test-fast lint bench ablation clean
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q --disable-pip-version-check --upgrade pip
+	$(PY) -m pip install -q --disable-pip-version-check -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo: $(STAMP)
+	dvc repro
+	@echo
+	@dvc metrics show
+	@echo
+	@echo "metrics: metrics/<model>.json (test, val, baselines); reports: data/reports/*.json"
+	@echo "plots:   dvc plots show  ->  dvc_plots/index.html"
+
+test: $(STAMP)
+	$(PY) -m pytest -q
+
+test-fast: $(STAMP)
+	$(PY) -m pytest -q -m "not slow"
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check src stages tests bench
+
+bench: $(STAMP)
+	$(PY) bench/bench_chunk_audio.py
+	$(PY) bench/bench_memory.py
+	$(PY) bench/bench_train.py
+
+ablation: $(STAMP)
+	bash scripts/queue_ablation.sh
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache

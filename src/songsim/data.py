@@ -1,0 +1,147 @@
+"""Datasets for training: a song table (tokens and/or audio per distinct song) and pair batches.
+
+A batch holds each distinct song of its pairs once (``dedup``): the model encodes ``U`` songs and
+scores ``P`` pairs by indexing, instead of encoding ``2P`` songs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+import torch
+
+from songsim.ingest import read_audio
+from songsim.schemas import N_FEAT
+
+
+@dataclass
+class SongTable:
+    """Per-song inputs, row ``i`` for ``track_ids[i]``."""
+
+    track_ids: list[str]
+    tokens: np.ndarray | None  # (S, L) int16, 0-padded
+    lengths: np.ndarray | None  # (S,) int32
+    audio: np.ndarray | None  # (S, 24, T) float16/32: 12 timbre then 12 chroma channels
+
+    def __post_init__(self) -> None:
+        self.index = {t: i for i, t in enumerate(self.track_ids)}
+
+    def __len__(self) -> int:
+        return len(self.track_ids)
+
+    def rows(self, ids: list[str]) -> np.ndarray:
+        try:
+            return np.fromiter((self.index[t] for t in ids), dtype=np.int64, count=len(ids))
+        except KeyError as e:
+            raise KeyError(f"track {e.args[0]} has no song inputs (lyrics/audio) loaded") from None
+
+    def tensors(self, rows: np.ndarray) -> dict[str, torch.Tensor]:
+        out: dict[str, torch.Tensor] = {}
+        if self.tokens is not None:
+            lengths = self.lengths[rows]
+            width = max(1, int(lengths.max()))  # trim padding shared by the whole batch
+            out["tokens"] = torch.from_numpy(self.tokens[rows, :width].astype(np.int64))
+            out["lengths"] = torch.from_numpy(np.maximum(lengths, 1).astype(np.int64))
+        if self.audio is not None:
+            out["audio"] = torch.from_numpy(self.audio[rows])
+        return out
+
+
+def load_songs(track_ids: set[str], lyrics_path: str | Path | None, features_dir: str | Path | None) -> SongTable:
+    """Load tokens and/or audio for exactly ``track_ids`` (filtered at read time)."""
+    ids = sorted(track_ids)
+    tokens = lengths = audio = None
+    if lyrics_path is not None:
+        t = pq.read_table(lyrics_path, columns=["track_id", "tokens", "length"],
+                          filters=pc.field("track_id").isin(ids))
+        order = {tid: i for i, tid in enumerate(t.column("track_id").to_pylist())}
+        missing = [x for x in ids if x not in order]
+        if missing:
+            raise KeyError(f"{len(missing)} tracks have no lyrics in {lyrics_path}, e.g. {missing[0]}")
+        idx = np.array([order[x] for x in ids], dtype=np.int64)
+        flat = t.column("tokens").combine_chunks()
+        mat = flat.values.to_numpy().reshape(len(t), -1)
+        tokens = mat[idx]
+        lengths = t.column("length").to_numpy()[idx].astype(np.int32)
+    if features_dir is not None:
+        a = read_audio(features_dir, ids)
+        order = {tid: i for i, tid in enumerate(a.column("track_id").to_pylist())}
+        missing = [x for x in ids if x not in order]
+        if missing:
+            raise KeyError(f"{len(missing)} tracks have no audio in {features_dir}, e.g. {missing[0]}")
+        idx = np.array([order[x] for x in ids], dtype=np.int64)
+        timbre = a.column("timbre").combine_chunks().values.to_numpy(zero_copy_only=False)
+        chroma = a.column("chroma").combine_chunks().values.to_numpy(zero_copy_only=False)
+        n = len(a)
+        frames = len(timbre) // (n * N_FEAT)
+        tim = timbre.reshape(n, frames, N_FEAT)[idx]
+        chr_ = chroma.reshape(n, frames, N_FEAT)[idx]
+        audio = np.ascontiguousarray(np.concatenate([tim, chr_], axis=2).transpose(0, 2, 1))  # (S, 24, T)
+    return SongTable(ids, tokens, lengths, audio)
+
+
+@dataclass
+class PairData:
+    """Pairs as row indices into a :class:`SongTable`."""
+
+    src: np.ndarray  # (N,) int64
+    tgt: np.ndarray  # (N,) int64
+    score: np.ndarray  # (N,) float32
+    label: np.ndarray  # (N,) float32 (0/1)
+    labelled: np.ndarray  # (N,) bool
+    src_ids: list[str]
+    tgt_ids: list[str]
+
+    def __len__(self) -> int:
+        return len(self.src)
+
+
+def load_pairs(path: str | Path, songs: SongTable) -> PairData:
+    t = pq.read_table(path)
+    src_ids = t.column("src").to_pylist()
+    tgt_ids = t.column("tgt").to_pylist()
+    return PairData(songs.rows(src_ids), songs.rows(tgt_ids), t.column("score").to_numpy().astype(np.float32),
+                    t.column("label").to_numpy().astype(np.float32), t.column("labelled").to_numpy(zero_copy_only=False),
+                    src_ids, tgt_ids)
+
+
+def split_track_ids(*paths: str | Path) -> set[str]:
+    ids: set[str] = set()
+    for p in paths:
+        t = pq.read_table(p, columns=["src", "tgt"])
+        ids.update(t.column("src").to_pylist())
+        ids.update(t.column("tgt").to_pylist())
+    return ids
+
+
+def make_batch(songs: SongTable, src: np.ndarray, tgt: np.ndarray, dedup: bool) -> dict[str, torch.Tensor]:
+    """Inputs for pairs ``(src[k], tgt[k])``: distinct songs once (dedup) or every song slot (2P)."""
+    if dedup:
+        uniq, inv = np.unique(np.concatenate([src, tgt]), return_inverse=True)
+        left, right = inv[: len(src)], inv[len(src):]
+    else:
+        uniq = np.concatenate([src, tgt])
+        left, right = np.arange(len(src)), np.arange(len(src), 2 * len(src))
+    batch = songs.tensors(uniq)
+    batch["left"] = torch.from_numpy(left.astype(np.int64))
+    batch["right"] = torch.from_numpy(right.astype(np.int64))
+    return batch
+
+
+def iter_batches(pairs: PairData, songs: SongTable, batch_size: int, dedup: bool,
+                 rng: np.random.Generator | None = None) -> Iterator[tuple[dict[str, torch.Tensor], np.ndarray]]:
+    """Yield ``(batch, pair_rows)``; shuffled when ``rng`` is given. Pair order is swapped at random
+    in training so that ``concat`` merges do not learn which side a song was listed on."""
+    order = rng.permutation(len(pairs)) if rng is not None else np.arange(len(pairs))
+    for k in range(0, len(order), batch_size):
+        rows = order[k:k + batch_size]
+        src, tgt = pairs.src[rows], pairs.tgt[rows]
+        if rng is not None:
+            swap = rng.random(len(rows)) < 0.5
+            src, tgt = np.where(swap, tgt, src), np.where(swap, src, tgt)
+        yield make_batch(songs, src, tgt, dedup), rows

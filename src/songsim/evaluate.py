@@ -1,0 +1,167 @@
+"""Evaluate a trained model on its val/test pairs, next to trivial baselines on the same pairs."""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from songsim.config import EvaluateConfig, TrainConfig
+from songsim.data import PairData, SongTable, load_pairs, load_songs, split_track_ids
+from songsim.metrics import calibrate, classification_metrics, regression_metrics, row_cosine, tfidf_vectors
+from songsim.models import MODEL_SETS, TASKS, USES_AUDIO, USES_LYRICS
+from songsim.train import load_checkpoint, pick_device, predict
+from songsim.writers import atomic_path, atomic_write_text
+
+log = logging.getLogger(__name__)
+
+
+def _split_paths(splits_dir: str | Path, set_name: str) -> dict[str, Path]:
+    return {s: Path(splits_dir) / set_name / f"{s}.parquet" for s in ("train", "val", "test")}
+
+
+def tfidf_cosines(lyrics_path: str | Path, train: PairData, others: list[PairData]) -> list[np.ndarray]:
+    """TF-IDF cosine of both songs' bags of words, for the train pairs then each of ``others``."""
+    ids = sorted(set(train.src_ids) | set(train.tgt_ids) | {t for o in others for t in o.src_ids + o.tgt_ids})
+    t = pq.read_table(lyrics_path, columns=["track_id", "word_ids", "counts"], filters=pc.field("track_id").isin(ids))
+    tids = t.column("track_id").to_pylist()
+    pos = {x: i for i, x in enumerate(tids)}
+    words, counts = t.column("word_ids").to_pylist(), t.column("counts").to_pylist()
+    vocab = max((max(w) for w in words if w), default=1)
+    train_rows = sorted({pos[x] for x in train.src_ids + train.tgt_ids})
+    _, idf = tfidf_vectors([words[i] for i in train_rows], [counts[i] for i in train_rows], vocab)
+    m, _ = tfidf_vectors(words, counts, vocab, idf)
+    out = []
+    for p in [train, *others]:
+        a = m[[pos[x] for x in p.src_ids]]
+        b = m[[pos[x] for x in p.tgt_ids]]
+        out.append(row_cosine(a, b))
+    return out
+
+
+def audio_cosines(songs: SongTable, train: PairData, others: list[PairData]) -> list[np.ndarray]:
+    """Cosine of mean timbre+chroma vectors, standardised with the training songs' statistics."""
+    means = songs.audio.astype(np.float32).mean(axis=2)  # (S, 24)
+    rows = np.unique(np.concatenate([train.src, train.tgt]))
+    mu, sd = means[rows].mean(0), means[rows].std(0) + 1e-6
+    z = (means - mu) / sd
+    z /= np.linalg.norm(z, axis=1, keepdims=True) + 1e-9
+    return [row_cosine(z[p.src], z[p.tgt]) for p in [train, *others]]
+
+
+def oracle_lookup(oracle_path: str | Path, pairs: PairData) -> np.ndarray:
+    """Oracle score per pair (NaN where the world has none, e.g. sampled negatives)."""
+    o = pl.read_parquet(oracle_path)
+    both = pl.concat([o, o.select(pl.col("tgt").alias("src"), pl.col("src").alias("tgt"), "oracle")])
+    both = both.unique(subset=["src", "tgt"], keep="first")
+    q = pl.DataFrame({"src": pairs.src_ids, "tgt": pairs.tgt_ids, "k": np.arange(len(pairs))})
+    j = q.join(both, on=["src", "tgt"], how="left").sort("k")
+    return j["oracle"].fill_null(np.nan).to_numpy().astype(np.float64)
+
+
+def _on_multimodal_test(name: str, model, splits_dir, lyrics_path, tcfg: TrainConfig, device, amp: bool,
+                        seen_ids: set[str]) -> tuple[PairData, np.ndarray] | None:
+    """A lyrics model's predictions on the multimodal test pairs, so it compares with the audio and
+    fused models on the same pairs; only when none of those songs was in this model's train/val."""
+    if MODEL_SETS[name] != "lyrics":
+        return None
+    mm = _split_paths(splits_dir, "multimodal")["test"]
+    if not mm.exists():
+        return None
+    mine = _split_paths(splits_dir, MODEL_SETS[name])
+    fit_ids = split_track_ids(mine["train"], mine["val"])
+    mm_ids = split_track_ids(mm)
+    if mm_ids & fit_ids:
+        log.warning("%s: multimodal test songs overlap this model's training songs; no cross-set test", name)
+        return None
+    songs = load_songs(mm_ids, lyrics_path, None)
+    pairs = load_pairs(mm, songs)
+    return pairs, predict(model, pairs, songs, tcfg.eval_batch_size, device, amp)
+
+
+def evaluate(name: str, ckpt_path: str | Path, splits_dir: str | Path, lyrics_path: str | Path,
+             features_dir: str | Path, oracle_path: str | None, tcfg: TrainConfig, ecfg: EvaluateConfig,
+             metrics_path: str | Path, plots_dir: str | Path) -> dict:
+    device = pick_device(tcfg.device)
+    model, state = load_checkpoint(ckpt_path, device)
+    task = TASKS[name]
+    paths = _split_paths(splits_dir, MODEL_SETS[name])
+    ids = split_track_ids(*paths.values())
+    songs = load_songs(ids, lyrics_path if USES_LYRICS[name] else None,
+                       features_dir if (USES_AUDIO[name] or MODEL_SETS[name] == "multimodal") else None)
+    train, val, test = (load_pairs(paths[s], songs) for s in ("train", "val", "test"))
+    amp = tcfg.amp and device.type == "cuda"
+    preds = {s: predict(model, p, songs, tcfg.eval_batch_size, device, amp) for s, p in (("val", val), ("test", test))}
+    bins = tuple(ecfg.score_bins)
+    result: dict = {"model": name, "set": MODEL_SETS[name], "task": task, "best_epoch": state.get("epoch"),
+                    "param_counts": state.get("param_counts")}
+    if task == "classification":
+        for s, p in (("val", val), ("test", test)):
+            result[s] = classification_metrics(p.label, preds[s])
+        maj = float(train.label.mean() >= 0.5)
+        base = {"majority": classification_metrics(test.label, np.full(len(test), maj))}
+        tr_c, te_c = tfidf_cosines(lyrics_path, train, [test])
+        base["tfidf_cosine"] = classification_metrics(test.label, calibrate(tr_c, train.label, te_c))
+        result["baselines"] = base
+        result["gain_over_majority_accuracy"] = round(result["test"]["accuracy"] - base["majority"]["accuracy"], 6)
+    else:
+        for s, p in (("val", val), ("test", test)):
+            result[s] = regression_metrics(p.score, preds[s], p.src_ids, ecfg.ndcg_k, bins)
+        mean = float(train.score.mean())
+        base = {"train_mean": regression_metrics(test.score, np.full(len(test), mean), test.src_ids, ecfg.ndcg_k, bins)}
+        base["train_mean"]["value"] = round(mean, 6)
+        tr_c, te_c = tfidf_cosines(lyrics_path, train, [test])
+        base["tfidf_cosine"] = regression_metrics(test.score, calibrate(tr_c, train.score, te_c), test.src_ids,
+                                                  ecfg.ndcg_k, bins)
+        if songs.audio is not None:
+            tr_a, te_a = audio_cosines(songs, train, [test])
+            base["audio_mean_cosine"] = regression_metrics(test.score, calibrate(tr_a, train.score, te_a),
+                                                           test.src_ids, ecfg.ndcg_k, bins)
+        if oracle_path and Path(oracle_path).exists():
+            orc = oracle_lookup(oracle_path, test)
+            m = np.isfinite(orc)
+            if m.any():
+                o_mae = float(np.abs(orc[m] - test.score[m]).mean())
+                model_mae = float(np.abs(preds["test"][m] - test.score[m]).mean())
+                base["oracle"] = {"n": int(m.sum()), "mae": round(o_mae, 6),
+                                  "rmse": round(float(np.sqrt(((orc[m] - test.score[m]) ** 2).mean())), 6),
+                                  "model_mae_same_pairs": round(model_mae, 6),
+                                  "gap_to_oracle_mae": round(model_mae - o_mae, 6),
+                                  "note": "labelled test pairs only; sampled negatives have no oracle score"}
+        result["baselines"] = base
+        cross = _on_multimodal_test(name, model, splits_dir, lyrics_path, tcfg, device, amp, ids)
+        if cross is not None:
+            p, pred = cross
+            result["test_multimodal"] = regression_metrics(p.score, pred, p.src_ids, ecfg.ndcg_k, bins)
+        tm = base["train_mean"]["mae"]
+        result["mae_improvement_over_train_mean"] = round(1 - result["test"]["mae"] / tm, 6) if tm else None
+    atomic_write_text(metrics_path, json.dumps(result, indent=2) + "\n")
+    write_plots(plots_dir, task, test, preds["test"], ecfg)
+    return result
+
+
+def write_plots(plots_dir: str | Path, task: str, test: PairData, pred: np.ndarray, ecfg: EvaluateConfig) -> None:
+    d = Path(plots_dir)
+    d.mkdir(parents=True, exist_ok=True)
+    truth = test.label if task == "classification" else test.score
+    with atomic_path(d / "predictions.csv") as tmp, open(tmp, "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["true", "pred"])
+        w.writerows(zip(np.round(truth, 5).tolist(), np.round(pred, 5).tolist()))
+    err = pred - truth
+    counts, edges = np.histogram(err, bins=ecfg.error_bins, range=(-1, 1))
+    with atomic_path(d / "errors.csv") as tmp, open(tmp, "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["error", "count"])
+        w.writerows(zip(np.round((edges[:-1] + edges[1:]) / 2, 4).tolist(), counts.tolist()))
+    # classifier: its labels; regressors: "similar" read as score >= 0.5 on both sides
+    with atomic_path(d / "confusion.csv") as tmp, open(tmp, "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["actual", "predicted"])
+        w.writerows(zip((truth >= 0.5).astype(int).tolist(), (pred >= 0.5).astype(int).tolist()))

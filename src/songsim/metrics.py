@@ -1,0 +1,107 @@
+"""Regression, ranking and classification metrics, plus the trivial baselines reported beside them."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+import numpy as np
+from scipy.stats import pearsonr, spearmanr
+from sklearn.metrics import confusion_matrix, f1_score, precision_score, recall_score, roc_auc_score
+
+
+def _r(x: float) -> float | None:
+    return None if x is None or not np.isfinite(x) else round(float(x), 6)
+
+
+def ndcg_at_k(src: list[str], y: np.ndarray, p: np.ndarray, k: int) -> float | None:
+    """Mean nDCG@k over source tracks with >= 2 targets: targets ranked by prediction, gain = true score."""
+    groups: dict[str, list[int]] = defaultdict(list)
+    for i, s in enumerate(src):
+        groups[s].append(i)
+    vals = []
+    disc = 1.0 / np.log2(np.arange(2, k + 2))
+    for rows in groups.values():
+        if len(rows) < 2:
+            continue
+        yy, pp = y[rows], p[rows]
+        ideal = np.sort(yy)[::-1][:k]
+        idcg = float((ideal * disc[: len(ideal)]).sum())
+        if idcg <= 0:
+            continue
+        got = yy[np.argsort(-pp, kind="stable")][:k]
+        vals.append(float((got * disc[: len(got)]).sum()) / idcg)
+    return _r(float(np.mean(vals))) if vals else None
+
+
+def regression_metrics(y: np.ndarray, p: np.ndarray, src: list[str] | None = None, k: int = 10,
+                       bins: tuple[float, ...] = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)) -> dict:
+    y = np.asarray(y, dtype=np.float64)
+    p = np.asarray(p, dtype=np.float64)
+    err = p - y
+    out = {
+        "n": int(len(y)),
+        "mae": _r(np.abs(err).mean()),
+        "rmse": _r(np.sqrt((err**2).mean())),
+        "mse": _r((err**2).mean()),
+        "pearson": _r(pearsonr(y, p)[0]) if len(y) > 2 and p.std() > 0 and y.std() > 0 else None,
+        "spearman": _r(spearmanr(y, p)[0]) if len(y) > 2 and p.std() > 0 and y.std() > 0 else None,
+    }
+    if src is not None:
+        out[f"ndcg@{k}"] = ndcg_at_k(src, y, p, k)
+    per_bin = {}
+    edges = np.asarray(bins)
+    which = np.clip(np.searchsorted(edges, y, side="right") - 1, 0, len(edges) - 2)
+    for b in range(len(edges) - 1):
+        m = which == b
+        per_bin[f"{edges[b]:.1f}-{edges[b + 1]:.1f}"] = {"n": int(m.sum()), "mae": _r(np.abs(err[m]).mean()) if m.any() else None}
+    out["mae_by_score_bin"] = per_bin
+    return out
+
+
+def classification_metrics(y: np.ndarray, prob: np.ndarray, threshold: float = 0.5) -> dict:
+    y = np.asarray(y).astype(int)
+    pred = (np.asarray(prob) >= threshold).astype(int)
+    both = len(np.unique(y)) == 2
+    return {
+        "n": int(len(y)),
+        "accuracy": _r((pred == y).mean()),
+        "precision": _r(precision_score(y, pred, zero_division=0)),
+        "recall": _r(recall_score(y, pred, zero_division=0)),
+        "f1": _r(f1_score(y, pred, zero_division=0)),
+        "roc_auc": _r(roc_auc_score(y, prob)) if both else None,
+        "confusion_matrix": confusion_matrix(y, pred, labels=[0, 1]).tolist(),
+    }
+
+
+def calibrate(train_x: np.ndarray, train_y: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """Least-squares line fitted on the training pairs, clipped to [0, 1]: turns a raw similarity
+    (e.g. a cosine) into a score prediction so its MAE is comparable with the models'."""
+    a = np.vstack([train_x, np.ones_like(train_x)]).T
+    coef, *_ = np.linalg.lstsq(a, train_y, rcond=None)
+    return np.clip(coef[0] * x + coef[1], 0.0, 1.0)
+
+
+def tfidf_vectors(word_ids: list[list[int]], counts: list[list[int]], vocab_size: int, idf: np.ndarray | None = None):
+    """Sparse L2-normalised TF-IDF rows (CSR) for songs given as bags of words."""
+    from scipy.sparse import csr_matrix
+
+    indptr = np.cumsum([0] + [len(w) for w in word_ids])
+    cols = np.concatenate([np.asarray(w, dtype=np.int64) for w in word_ids]) if word_ids else np.zeros(0, np.int64)
+    vals = np.concatenate([np.asarray(c, dtype=np.float64) for c in counts]) if counts else np.zeros(0)
+    m = csr_matrix((vals, cols, indptr), shape=(len(word_ids), vocab_size + 1))
+    if idf is None:
+        df = np.bincount(cols, minlength=vocab_size + 1)
+        idf = np.log((1 + len(word_ids)) / (1 + df)) + 1.0
+    m = m.multiply(idf[None, :]).tocsr()
+    norms = np.sqrt(np.asarray(m.multiply(m).sum(axis=1)).ravel())
+    norms[norms == 0] = 1.0
+    from scipy.sparse import diags
+
+    return diags(1.0 / norms) @ m, idf
+
+
+def row_cosine(a, b) -> np.ndarray:
+    """Cosine of matching rows of two L2-normalised (sparse or dense) matrices."""
+    if hasattr(a, "multiply"):
+        return np.asarray(a.multiply(b).sum(axis=1)).ravel()
+    return (a * b).sum(axis=1)

@@ -1,0 +1,123 @@
+"""Model config dataclasses (torch-free, so config loading stays light). Defaults are the published values."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from songsim.config import ConfigError
+
+MERGES = ("concat", "diff", "prod", "mean", "cosine")
+
+
+def _check_merge(where: str, merge: tuple[str, ...]) -> None:
+    if not merge or any(m not in MERGES for m in merge) or len(set(merge)) != len(merge):
+        raise ConfigError(f"{where}.merge: a non-empty subset of {', '.join(MERGES)}, got {list(merge)}")
+
+
+def _check_dropout(where: str, p: float) -> None:
+    if not 0.0 <= p < 1.0:
+        raise ConfigError(f"{where}.dropout must be in [0, 1), got {p}")
+
+
+@dataclass(frozen=True)
+class LyricsEncoderConfig:
+    embedding_dim: int = 100
+    glove_init: bool = False  # initialise from raw.glove (embedding_dim must equal the GloVe dim)
+    freeze_embeddings: bool = False
+    lstm_units: tuple[int, ...] = (256, 128)  # one bidirectional LSTM per entry
+    dropout: float = 0.3
+    packed: bool = True  # pack padded sequences so padding never feeds the LSTM
+
+    def validate(self) -> None:
+        if not self.lstm_units or min(self.lstm_units) < 1 or self.embedding_dim < 1:
+            raise ConfigError("encoder: lstm_units must be non-empty and positive, embedding_dim >= 1")
+        _check_dropout("encoder", self.dropout)
+
+    @property
+    def out_dim(self) -> int:
+        return 2 * self.lstm_units[-1]
+
+
+@dataclass(frozen=True)
+class AudioEncoderConfig:
+    conv_channels: tuple[int, ...] = (32, 64, 128)
+    kernel_size: int = 5
+    dense: tuple[int, ...] = (256,)  # hidden dense layers before the embedding layer
+    embed_dim: int = 128
+    dropout: float = 0.3
+
+    def validate(self) -> None:
+        if not self.conv_channels or self.kernel_size < 1 or self.embed_dim < 1:
+            raise ConfigError("audio encoder: conv_channels non-empty, kernel_size and embed_dim >= 1")
+        _check_dropout("audio encoder", self.dropout)
+
+
+@dataclass(frozen=True)
+class _PairHead:
+    merge: tuple[str, ...]
+    dense: tuple[int, ...]  # decoder hidden layers; a final 1-unit layer + sigmoid follows
+    dropout: float
+    l2: float  # weight decay on the dense (decoder) layers
+
+    def _check(self, where: str) -> None:
+        _check_merge(where, self.merge)
+        _check_dropout(where, self.dropout)
+        if self.l2 < 0:
+            raise ConfigError(f"{where}.l2 must be >= 0")
+
+
+@dataclass(frozen=True)
+class LyricsClassifierConfig(_PairHead):
+    """DeepPlaylist: shared (GloVe) embedding, BiLSTM, merge, two dense layers, sigmoid; BCE."""
+
+    encoder: LyricsEncoderConfig = LyricsEncoderConfig(embedding_dim=50, glove_init=True, lstm_units=(128,))
+    merge: tuple[str, ...] = ("concat", "diff", "prod")
+    dense: tuple[int, ...] = (128, 64)
+    dropout: float = 0.3
+    l2: float = 0.0
+
+    def validate(self) -> None:
+        self._check("lyrics_classifier.model")
+
+
+@dataclass(frozen=True)
+class LyricsRegressorConfig(_PairHead):
+    """BiLSTM 256 -> BiLSTM 128 regressor with a merge and dense 128 -> 64 -> 1; MSE."""
+
+    encoder: LyricsEncoderConfig = LyricsEncoderConfig()
+    merge: tuple[str, ...] = ("concat", "diff", "prod")
+    dense: tuple[int, ...] = (128, 64)
+    dropout: float = 0.3
+    l2: float = 1e-4
+
+    def validate(self) -> None:
+        self._check("lyrics_regressor.model")
+
+
+@dataclass(frozen=True)
+class AudioSiameseConfig(_PairHead):
+    """Siamese AudioEmbeddingCNN over timbre + chroma with a three-layer similarity decoder."""
+
+    encoder: AudioEncoderConfig = AudioEncoderConfig()
+    merge: tuple[str, ...] = ("concat", "diff", "prod")
+    dense: tuple[int, ...] = (128, 64)
+    dropout: float = 0.3
+    l2: float = 1e-4
+
+    def validate(self) -> None:
+        self._check("audio_siamese.model")
+
+
+@dataclass(frozen=True)
+class FusedConfig(_PairHead):
+    """Lyrics encoder + audio encoder: four embeddings merged into one decoder; MSE."""
+
+    lyrics: LyricsEncoderConfig = LyricsEncoderConfig()
+    audio: AudioEncoderConfig = AudioEncoderConfig()
+    merge: tuple[str, ...] = ("concat",)
+    dense: tuple[int, ...] = (128, 64)
+    dropout: float = 0.3
+    l2: float = 1e-4
+
+    def validate(self) -> None:
+        self._check("fused.model")

@@ -1,0 +1,223 @@
+"""The four pair models. Shapes: U = distinct songs in a batch, P = pairs, L = tokens, T = audio frames.
+
+Every model splits into ``encode(songs) -> (U, D)`` song vectors and ``score(vectors, left, right) ->
+(P,)`` similarities in [0, 1], so a batch encodes each distinct song once and inference can cache
+song vectors. ``forward`` returns predictions; losses live in the training loop.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence
+
+from songsim.models.configs import (
+    AudioEncoderConfig,
+    AudioSiameseConfig,
+    FusedConfig,
+    LyricsClassifierConfig,
+    LyricsEncoderConfig,
+    LyricsRegressorConfig,
+)
+
+AUDIO_CHANNELS = 24  # 12 timbre + 12 chroma coefficients per frame
+
+
+class LyricsEncoder(nn.Module):
+    """Embedding -> stacked bidirectional LSTMs -> last hidden states of both directions."""
+
+    def __init__(self, cfg: LyricsEncoderConfig, vocab_size: int):
+        super().__init__()
+        self.cfg = cfg
+        self.embedding = nn.Embedding(vocab_size + 1, cfg.embedding_dim, padding_idx=0)
+        self.embedding.weight.requires_grad_(not cfg.freeze_embeddings)
+        dims = [cfg.embedding_dim] + [2 * u for u in cfg.lstm_units[:-1]]
+        self.lstms = nn.ModuleList(
+            nn.LSTM(d, u, batch_first=True, bidirectional=True) for d, u in zip(dims, cfg.lstm_units)
+        )
+        self.dropout = nn.Dropout(cfg.dropout)
+        self.out_dim = cfg.out_dim
+
+    def forward(self, tokens: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        # tokens: (U, L) int64, 0 = padding; lengths: (U,) int64 >= 1
+        x = self.dropout(self.embedding(tokens))  # (U, L, E)
+        if self.cfg.packed:
+            seq: torch.Tensor | PackedSequence = pack_padded_sequence(
+                x, lengths.cpu(), batch_first=True, enforce_sorted=False)
+        else:
+            seq = x
+        h = None
+        for k, lstm in enumerate(self.lstms):
+            if k:  # dropout between LSTM layers, applied to the packed data only
+                seq = (PackedSequence(self.dropout(seq.data), seq.batch_sizes, seq.sorted_indices,
+                                      seq.unsorted_indices) if isinstance(seq, PackedSequence)
+                       else self.dropout(seq))
+            seq, (h, _) = lstm(seq)  # h: (2, U, units)
+        return torch.cat([h[0], h[1]], dim=-1)  # (U, 2 * units[-1])
+
+
+class AudioEncoder(nn.Module):
+    """AudioEmbeddingCNN: conv blocks over (timbre, chroma) frames -> L2-normalised embedding."""
+
+    def __init__(self, cfg: AudioEncoderConfig):
+        super().__init__()
+        self.cfg = cfg
+        # per-channel standardisation, fitted on the training songs and stored with the weights
+        self.register_buffer("feat_mean", torch.zeros(AUDIO_CHANNELS))
+        self.register_buffer("feat_std", torch.ones(AUDIO_CHANNELS))
+        blocks: list[nn.Module] = []
+        c_in = AUDIO_CHANNELS
+        for c in cfg.conv_channels:
+            blocks += [nn.Conv1d(c_in, c, cfg.kernel_size, padding=cfg.kernel_size // 2),
+                       nn.BatchNorm1d(c), nn.ReLU(), nn.MaxPool1d(2)]
+            c_in = c
+        self.conv = nn.Sequential(*blocks)
+        layers: list[nn.Module] = []
+        d = 2 * c_in  # global mean + max pooling
+        for w in cfg.dense:
+            layers += [nn.Linear(d, w), nn.ReLU(), nn.Dropout(cfg.dropout)]
+            d = w
+        layers.append(nn.Linear(d, cfg.embed_dim))
+        self.head = nn.Sequential(*layers)
+        self.out_dim = cfg.embed_dim
+
+    def set_normalisation(self, mean: torch.Tensor, std: torch.Tensor) -> None:
+        self.feat_mean.copy_(mean)
+        self.feat_std.copy_(std.clamp_min(1e-3))
+
+    def forward(self, audio: torch.Tensor) -> torch.Tensor:
+        # audio: (U, 24, T) float16/32
+        x = (audio.float() - self.feat_mean[None, :, None]) / self.feat_std[None, :, None]
+        x = self.conv(x)  # (U, C, T / 2^blocks)
+        x = torch.cat([x.mean(-1), x.amax(-1)], dim=-1)  # (U, 2C)
+        return F.normalize(self.head(x), dim=-1)  # (U, embed_dim), unit norm
+
+
+def merge_features(a: torch.Tensor, b: torch.Tensor, ops: tuple[str, ...]) -> torch.Tensor:
+    """Combine two song vectors (P, D) into pair features (P, merged_dim(D, ops))."""
+    parts = []
+    for op in ops:
+        if op == "concat":
+            parts += [a, b]
+        elif op == "diff":
+            parts.append((a - b).abs())
+        elif op == "prod":
+            parts.append(a * b)
+        elif op == "mean":
+            parts.append((a + b) / 2)
+        elif op == "cosine":
+            parts.append(F.cosine_similarity(a, b, dim=-1, eps=1e-6)[:, None])
+    return torch.cat(parts, dim=-1)
+
+
+def merged_dim(d: int, ops: tuple[str, ...]) -> int:
+    return sum({"concat": 2 * d, "diff": d, "prod": d, "mean": d, "cosine": 1}[op] for op in ops)
+
+
+class Decoder(nn.Module):
+    """Dense layers with batch norm, ReLU and dropout, then one unit and a sigmoid."""
+
+    def __init__(self, d_in: int, widths: tuple[int, ...], dropout: float):
+        super().__init__()
+        layers: list[nn.Module] = []
+        for w in widths:
+            layers += [nn.Linear(d_in, w), nn.BatchNorm1d(w), nn.ReLU(), nn.Dropout(dropout)]
+            d_in = w
+        layers.append(nn.Linear(d_in, 1))
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        # x: (P, d_in) -> (P,) in [0, 1]
+        return torch.sigmoid(self.net(x).squeeze(-1).float())
+
+
+class PairModel(nn.Module):
+    """Base: ``forward(batch)`` = ``score(encode(batch), batch['left'], batch['right'])``."""
+
+    cfg: LyricsClassifierConfig | LyricsRegressorConfig | AudioSiameseConfig | FusedConfig
+    decoder: Decoder
+
+    def encode(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:  # (U, D)
+        raise NotImplementedError
+
+    def pair_features(self, v: torch.Tensor, left: torch.Tensor, right: torch.Tensor) -> torch.Tensor:
+        return merge_features(v[left], v[right], self.cfg.merge)
+
+    def score(self, v: torch.Tensor, left: torch.Tensor, right: torch.Tensor) -> torch.Tensor:
+        # v: (U, D) song vectors; left/right: (P,) indices into v -> (P,)
+        return self.decoder(self.pair_features(v, left, right))
+
+    def forward(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        return self.score(self.encode(batch), batch["left"], batch["right"])
+
+    def decoder_parameters(self) -> list[nn.Parameter]:
+        return list(self.decoder.parameters())
+
+
+class LyricsPairModel(PairModel):
+    """DeepPlaylist classifier and the BiLSTM regressor: same structure, different configs and losses."""
+
+    def __init__(self, cfg: LyricsClassifierConfig | LyricsRegressorConfig, vocab_size: int):
+        super().__init__()
+        self.cfg = cfg
+        self.encoder = LyricsEncoder(cfg.encoder, vocab_size)
+        self.decoder = Decoder(merged_dim(self.encoder.out_dim, cfg.merge), cfg.dense, cfg.dropout)
+
+    def encode(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        return self.encoder(batch["tokens"], batch["lengths"])
+
+
+class AudioSiamese(PairModel):
+    def __init__(self, cfg: AudioSiameseConfig, vocab_size: int = 0):
+        super().__init__()
+        self.cfg = cfg
+        self.encoder = AudioEncoder(cfg.encoder)
+        self.decoder = Decoder(merged_dim(self.encoder.out_dim, cfg.merge), cfg.dense, cfg.dropout)
+
+    def encode(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        return self.encoder(batch["audio"])
+
+
+class FusedModel(PairModel):
+    """Four embeddings (lyrics and audio of both songs), merged per modality, one decoder."""
+
+    def __init__(self, cfg: FusedConfig, vocab_size: int):
+        super().__init__()
+        self.cfg = cfg
+        self.lyrics = LyricsEncoder(cfg.lyrics, vocab_size)
+        self.audio = AudioEncoder(cfg.audio)
+        d = merged_dim(self.lyrics.out_dim, cfg.merge) + merged_dim(self.audio.out_dim, cfg.merge)
+        self.decoder = Decoder(d, cfg.dense, cfg.dropout)
+
+    def encode(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        # (U, D_lyrics + D_audio)
+        return torch.cat([self.lyrics(batch["tokens"], batch["lengths"]), self.audio(batch["audio"])], dim=-1)
+
+    def pair_features(self, v: torch.Tensor, left: torch.Tensor, right: torch.Tensor) -> torch.Tensor:
+        d = self.lyrics.out_dim
+        a, b = v[left], v[right]
+        return torch.cat([merge_features(a[:, :d], b[:, :d], self.cfg.merge),
+                          merge_features(a[:, d:], b[:, d:], self.cfg.merge)], dim=-1)
+
+
+BUILDERS = {
+    "lyrics_classifier": LyricsPairModel,
+    "lyrics_regressor": LyricsPairModel,
+    "audio_siamese": AudioSiamese,
+    "fused": FusedModel,
+}
+
+
+def build_model(name: str, cfg, vocab_size: int) -> PairModel:
+    if name not in BUILDERS:
+        raise KeyError(f"unknown model {name!r} (one of {', '.join(BUILDERS)})")
+    return BUILDERS[name](cfg, vocab_size)
+
+
+def param_counts(model: nn.Module) -> dict[str, int]:
+    """Trainable + frozen parameter counts per top-level block, and the total."""
+    counts = {name: sum(p.numel() for p in child.parameters()) for name, child in model.named_children()}
+    counts["total"] = sum(p.numel() for p in model.parameters())
+    counts["trainable"] = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    return counts

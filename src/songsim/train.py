@@ -1,0 +1,271 @@
+"""One training loop for all four models: Adam, optional cosine annealing, early stopping on the
+validation metric, best + last checkpoints, resume after an interruption, CUDA with mixed precision
+when present."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import logging
+import random
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from tqdm import tqdm
+
+from songsim.config import ConfigError, ModelSection, TrainConfig, from_dict, to_dict
+from songsim.data import PairData, SongTable, iter_batches
+from songsim.models import MODEL_CONFIGS, TASKS
+from songsim.models.nets import PairModel, build_model, param_counts
+from songsim.writers import atomic_path, atomic_write_text
+
+log = logging.getLogger(__name__)
+
+
+def pick_device(name: str) -> torch.device:
+    if name == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError("train.device is 'cuda' but no CUDA device is available")
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    return torch.device(name)
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def to_device(batch: dict[str, torch.Tensor], device: torch.device) -> dict[str, torch.Tensor]:
+    return {k: v.to(device, non_blocking=True) for k, v in batch.items()}
+
+
+def loss_fn(task: str, pred: torch.Tensor, pairs: PairData, rows: np.ndarray, device: torch.device) -> torch.Tensor:
+    # computed in float32 outside autocast (binary_cross_entropy is not autocast-safe)
+    if task == "classification":
+        y = torch.from_numpy(pairs.label[rows]).to(device)
+        return F.binary_cross_entropy(pred.float().clamp(1e-6, 1 - 1e-6), y)
+    y = torch.from_numpy(pairs.score[rows]).to(device)
+    return F.mse_loss(pred.float(), y)
+
+
+@torch.no_grad()
+def predict(model: PairModel, pairs: PairData, songs: SongTable, batch_size: int, device: torch.device,
+            amp: bool = False) -> np.ndarray:
+    """Score every pair: encode each song once (cached vectors), then decode pairs in batches."""
+    model.eval()
+    needed = np.unique(np.concatenate([pairs.src, pairs.tgt]))
+    vecs = None
+    pos = np.full(len(songs), -1, dtype=np.int64)
+    pos[needed] = np.arange(len(needed))
+    for k in range(0, len(needed), batch_size):
+        rows = needed[k:k + batch_size]
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp and device.type == "cuda"):
+            v = model.encode(to_device(songs.tensors(rows), device)).float()
+        if vecs is None:
+            vecs = torch.empty((len(needed), v.shape[1]), device=device)
+        vecs[k:k + len(rows)] = v
+    out = np.empty(len(pairs), dtype=np.float32)
+    for k in range(0, len(pairs), batch_size):
+        left = torch.from_numpy(pos[pairs.src[k:k + batch_size]]).to(device)
+        right = torch.from_numpy(pos[pairs.tgt[k:k + batch_size]]).to(device)
+        out[k:k + len(left)] = model.score(vecs, left, right).float().cpu().numpy()
+    return out
+
+
+def val_metric(task: str, pred: np.ndarray, pairs: PairData) -> tuple[str, float, bool]:
+    """(name, value, higher_is_better) of the early-stopping metric."""
+    if task == "classification":
+        return "accuracy", float(((pred >= 0.5) == (pairs.label >= 0.5)).mean()), True
+    return "mae", float(np.abs(pred - pairs.score).mean()), False
+
+
+def fingerprint(name: str, section: ModelSection, tcfg: TrainConfig, pairs: PairData) -> str:
+    h = hashlib.sha256(json.dumps([name, to_dict(section), to_dict(tcfg)], sort_keys=True).encode())
+    h.update(pairs.src.tobytes() + pairs.tgt.tobytes() + pairs.score.tobytes())
+    return h.hexdigest()[:16]
+
+
+def save_checkpoint(path: str | Path, model: PairModel, name: str, section: ModelSection, vocab_size: int,
+                    extra: dict | None = None) -> None:
+    """``state_dict`` + plain-data config only, so it loads with ``weights_only=True``."""
+    state = {"model": name, "config": to_dict(section.model), "optim": to_dict(section.optim),
+             "vocab_size": vocab_size, "state_dict": model.state_dict(), **(extra or {})}
+    with atomic_path(path) as tmp:
+        torch.save(state, tmp)
+
+
+def load_checkpoint(path: str | Path, device: torch.device | str = "cpu") -> tuple[PairModel, dict]:
+    state = torch.load(path, map_location=device, weights_only=True)
+    name = state["model"]
+    cfg = from_dict(MODEL_CONFIGS[name], state["config"], f"{path}:config")
+    model = build_model(name, cfg, state["vocab_size"])
+    model.load_state_dict(state["state_dict"])
+    return model.to(device), state
+
+
+@dataclass
+class TrainResult:
+    best_epoch: int
+    best_metric: float
+    metric_name: str
+    epochs_run: int
+    history: list[dict]
+    params: dict[str, int]
+    resumed_from: int
+    seconds: float
+
+
+def fit_audio_normalisation(model: PairModel, songs: SongTable, rows: np.ndarray) -> None:
+    """Per-channel mean/std of the training songs' frames, stored in the audio encoder's buffers."""
+    enc = getattr(model, "audio", None) or getattr(model, "encoder", None)
+    if songs.audio is None or not hasattr(enc, "set_normalisation"):
+        return
+    x = songs.audio[rows].astype(np.float32)  # (S, 24, T)
+    mean = x.mean(axis=(0, 2))
+    std = x.std(axis=(0, 2))
+    enc.set_normalisation(torch.from_numpy(mean), torch.from_numpy(std))
+
+
+def init_embeddings(model: PairModel, glove) -> dict | None:
+    """Copy GloVe vectors into the lyrics embedding where the encoder asks for it."""
+    enc = getattr(model, "lyrics", None) or getattr(model, "encoder", None)
+    if not hasattr(enc, "embedding") or not enc.cfg.glove_init:
+        return None
+    if glove is None:
+        raise ConfigError("encoder.glove_init is true but raw.glove is empty")
+    if glove.dim != enc.cfg.embedding_dim:
+        raise ConfigError(f"encoder.embedding_dim is {enc.cfg.embedding_dim} but GloVe vectors have {glove.dim}")
+    with torch.no_grad():
+        w = enc.embedding.weight
+        found = torch.from_numpy(glove.found)
+        w[found] = torch.from_numpy(glove.vectors)[found]
+        w[0] = 0.0
+    return glove.coverage
+
+
+def train(name: str, section: ModelSection, tcfg: TrainConfig, songs: SongTable, train_pairs: PairData,
+          val_pairs: PairData, vocab_size: int, ckpt_path: str | Path, last_path: str | Path,
+          history_path: str | Path, glove=None) -> TrainResult:
+    """Train ``name``; writes the best checkpoint, a resumable last checkpoint and the history CSV."""
+    t0 = time.perf_counter()
+    task = TASKS[name]
+    device = pick_device(tcfg.device)
+    amp = tcfg.amp and device.type == "cuda"
+    if tcfg.threads > 0:
+        torch.set_num_threads(tcfg.threads)
+    if device.type == "cpu":
+        torch.use_deterministic_algorithms(True, warn_only=True)
+    else:
+        torch.backends.cudnn.benchmark = True  # cuDNN picks its fastest LSTM/conv kernels
+    seed_everything(tcfg.seed)
+    model = build_model(name, section.model, vocab_size)
+    coverage = init_embeddings(model, glove)
+    train_rows = np.unique(np.concatenate([train_pairs.src, train_pairs.tgt]))
+    fit_audio_normalisation(model, songs, train_rows)
+    model.to(device)
+    counts = param_counts(model)
+    log.info("%s parameters per block: %s", name, counts)
+    dec = {id(p) for p in model.decoder_parameters()}
+    groups = [
+        {"params": [p for p in model.parameters() if p.requires_grad and id(p) in dec], "weight_decay": section.model.l2},
+        {"params": [p for p in model.parameters() if p.requires_grad and id(p) not in dec], "weight_decay": 0.0},
+    ]
+    opt = torch.optim.Adam(groups, lr=section.optim.lr)
+    sched = (torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=section.optim.t_max, eta_min=section.optim.eta_min)
+             if section.optim.scheduler == "cosine" else None)
+    fp = fingerprint(name, section, tcfg, train_pairs)
+    history: list[dict] = []
+    start_epoch, best, best_epoch, bad_epochs = 0, None, -1, 0
+    last_path = Path(last_path)
+    if last_path.exists():
+        state = torch.load(last_path, map_location=device, weights_only=True)
+        if state.get("fingerprint") == fp and not state.get("complete"):
+            model.load_state_dict(state["state_dict"])
+            opt.load_state_dict(state["optimizer"])
+            if sched is not None and state.get("scheduler"):
+                sched.load_state_dict(state["scheduler"])
+            start_epoch, best, best_epoch = state["epoch"] + 1, state["best"], state["best_epoch"]
+            bad_epochs, history = state["bad_epochs"], state["history"]
+            log.info("%s: resuming after epoch %d from %s", name, state["epoch"], last_path)
+        else:
+            log.info("%s: %s is from another run or finished; starting fresh", name, last_path)
+    resumed_from = start_epoch
+    metric_name, higher = ("accuracy", True) if task == "classification" else ("mae", False)
+    for epoch in range(start_epoch, section.optim.epochs):
+        if bad_epochs >= tcfg.patience:
+            break
+        model.train()
+        rng = np.random.default_rng([tcfg.seed, epoch])  # per-epoch order: identical after a resume
+        te = time.perf_counter()
+        tot_loss = tot_abs = 0.0
+        n_seen = 0
+        bar = tqdm(iter_batches(train_pairs, songs, section.optim.batch_size, tcfg.dedup, rng),
+                   total=-(-len(train_pairs) // section.optim.batch_size), desc=f"{name} epoch {epoch + 1}",
+                   unit="batch", mininterval=2, leave=False)
+        for batch, rows in bar:
+            if len(rows) < 2:  # batch norm needs two samples
+                continue
+            batch = to_device(batch, device)
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
+                pred = model(batch)
+            loss = loss_fn(task, pred, train_pairs, rows, device)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            tot_loss += float(loss.detach()) * len(rows)
+            target = train_pairs.label[rows] if task == "classification" else train_pairs.score[rows]
+            tot_abs += float(np.abs(pred.detach().float().cpu().numpy() - target).sum())
+            n_seen += len(rows)
+        if sched is not None:
+            sched.step()
+        train_s = time.perf_counter() - te
+        vp = predict(model, val_pairs, songs, tcfg.eval_batch_size, device, amp)
+        with torch.no_grad():
+            vl = float(loss_fn(task, torch.from_numpy(vp).to(device), val_pairs, np.arange(len(val_pairs)), device))
+        _, value, _ = val_metric(task, vp, val_pairs)
+        row = {"epoch": epoch + 1, "train_loss": round(tot_loss / max(1, n_seen), 6),
+               "train_mae": round(tot_abs / max(1, n_seen), 6), "val_loss": round(vl, 6),
+               "val_mae": round(float(np.abs(vp - (val_pairs.label if task == "classification" else val_pairs.score)).mean()), 6),
+               f"val_{metric_name}": round(value, 6), "lr": opt.param_groups[0]["lr"],
+               "seconds": round(train_s, 2), "pairs_per_s": round(n_seen / max(train_s, 1e-9), 1)}
+        history.append(row)
+        log.info("%s epoch %d: %s", name, epoch + 1, row)
+        improved = best is None or (value > best if higher else value < best)
+        if improved:
+            best, best_epoch, bad_epochs = value, epoch + 1, 0
+            save_checkpoint(ckpt_path, model, name, section, vocab_size,
+                            {"epoch": epoch + 1, "val": {metric_name: value}, "param_counts": counts})
+        else:
+            bad_epochs += 1
+        save_checkpoint(last_path, model, name, section, vocab_size, {
+            "fingerprint": fp, "epoch": epoch, "best": best, "best_epoch": best_epoch, "bad_epochs": bad_epochs,
+            "history": history, "optimizer": opt.state_dict(),
+            "scheduler": sched.state_dict() if sched is not None else {}, "complete": False})
+    # mark the run complete so a later run with the same fingerprint retrains instead of resuming
+    if last_path.exists():
+        state = torch.load(last_path, map_location="cpu", weights_only=True)
+        state["complete"] = True
+        with atomic_path(last_path) as tmp:
+            torch.save(state, tmp)
+    write_history(history_path, history)
+    if coverage:
+        log.info("%s GloVe coverage: %s", name, coverage)
+    return TrainResult(best_epoch, float(best if best is not None else float("nan")), metric_name, len(history),
+                       history, counts, resumed_from, round(time.perf_counter() - t0, 2))
+
+
+def write_history(path: str | Path, history: list[dict]) -> None:
+    if not history:
+        atomic_write_text(path, "epoch\n")
+        return
+    keys = list(history[0])
+    with atomic_path(path) as tmp, open(tmp, "w", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=keys)
+        w.writeheader()
+        w.writerows(history)

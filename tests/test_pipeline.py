@@ -1,0 +1,71 @@
+"""The whole pipeline (CLI code path, no DVC) on a tiny world: outputs, reports and metric files."""
+
+import json
+
+import pyarrow.parquet as pq
+import pytest
+
+from songsim.config import ConfigError
+from songsim.models import MODEL_CONFIGS
+
+
+def _load(path):
+    return json.loads(open(path).read())
+
+
+def test_reports_reconcile(tiny_run):
+    _, params = tiny_run
+    for stage in ("extract_pairs", "expand_lyrics", "chunk_audio"):
+        r = _load(f"{params['paths']['reports']}/{stage}.json")
+        assert r["read"] == r["kept"] + r["quarantined"] + r["dropped"], stage
+        assert r["kept"] > 0 and r["seconds"] >= 0
+
+
+def test_metrics_have_val_test_and_baselines(tiny_run):
+    _, params = tiny_run
+    for name in MODEL_CONFIGS:
+        m = _load(f"{params['paths']['metrics']}/{name}.json")
+        assert set(m) >= {"val", "test", "baselines"}
+        if name == "lyrics_classifier":
+            assert 0 <= m["test"]["accuracy"] <= 1
+            assert "majority" in m["baselines"] and "accuracy" in m["baselines"]["majority"]
+        else:
+            for k in ("mae", "rmse", "mse", "pearson", "spearman", "ndcg@10", "mae_by_score_bin"):
+                assert k in m["test"], (name, k)
+            assert m["baselines"]["train_mean"]["n"] == m["test"]["n"]
+            assert "oracle" in m["baselines"] and m["baselines"]["oracle"]["mae"] >= 0
+            assert "tfidf_cosine" in m["baselines"]
+    assert "audio_mean_cosine" in _load(f"{params['paths']['metrics']}/fused.json")["baselines"]
+    reg = _load(f"{params['paths']['metrics']}/lyrics_regressor.json")
+    fused = _load(f"{params['paths']['metrics']}/fused.json")
+    assert reg["test_multimodal"]["n"] == fused["test"]["n"]
+
+
+def test_plot_files(tiny_run):
+    _, params = tiny_run
+    for name in MODEL_CONFIGS:
+        d = f"{params['paths']['plots']}/{name}"
+        for f in ("history.csv", "predictions.csv", "errors.csv", "confusion.csv"):
+            head = open(f"{d}/{f}").readline().strip()
+            assert head, (name, f)
+        assert open(f"{d}/history.csv").readline().startswith("epoch,train_loss,train_mae,val_loss")
+
+
+def test_outputs_schemas(tiny_run):
+    from songsim import schemas
+
+    _, params = tiny_run
+    assert pq.read_schema(params["paths"]["pairs"]).names == schemas.PAIRS.names
+    lyr = pq.read_table(params["paths"]["lyrics"])
+    assert lyr.schema.names == schemas.LYRICS.names
+    assert all(len(t) == params["expand_lyrics"]["max_len"] for t in lyr.column("tokens").to_pylist()[:20])
+    man = _load(f"{params['paths']['audio']}/manifest.json")
+    assert man["rows"] == sum(s["rows"] for s in man["shards"]) > 0
+
+
+def test_cli_rejects_unknown_model(tiny_run):
+    from songsim.cli import run
+
+    path, _ = tiny_run
+    with pytest.raises(ConfigError):
+        run("train", str(path), "nope")
