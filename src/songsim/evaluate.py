@@ -152,7 +152,7 @@ def write_plots(plots_dir: str | Path, task: str, test: PairData, pred: np.ndarr
     truth = test.label if task == "classification" else test.score
     with atomic_path(d / "predictions.csv") as tmp, open(tmp, "w", newline="") as fh:
         w = csv.writer(fh)
-        w.writerow(["true", "pred"])
+        w.writerow(["target", "prediction"])
         w.writerows(zip(np.round(truth, 5).tolist(), np.round(pred, 5).tolist()))
     err = pred - truth
     counts, edges = np.histogram(err, bins=ecfg.error_bins, range=(-1, 1))
