@@ -49,6 +49,7 @@ def write_msd_file(path: Path, song: dict) -> None:
     n = len(song["timbre"])
     with h5py.File(path, "w") as f:
         f.attrs["CLASS"] = np.bytes_(b"GROUP")
+        f.attrs["FILTERS"] = np.int64(65793)  # PyTables: complevel 1, zlib, shuffle
         f.attrs["PYTABLES_FORMAT_VERSION"] = np.bytes_(b"2.0")
         f.attrs["TITLE"] = np.bytes_(b"H5 Song File")
         f.attrs["VERSION"] = np.bytes_(b"1.0")

@@ -156,7 +156,7 @@ class World:
         z = np.concatenate([s, a])
         n = int(rng.integers(*self.size.segments))
         dur = 0.12 + rng.gamma(2.0, 0.08, size=n)
-        start = np.concatenate([[rng.uniform(0.0, 0.5)], np.cumsum(dur)[:-1] + 0.0])
+        start = rng.uniform(0.0, 0.5) + np.concatenate([[0.0], np.cumsum(dur)[:-1]])
         t = np.arange(n)
         freq = 0.02 + 0.08 * expit(3 * a[:3].sum())  # cycles per segment
         phase = rng.uniform(0, 2 * np.pi)

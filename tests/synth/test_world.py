@@ -1,0 +1,106 @@
+"""The synthetic world is written in the exact real formats (checked against the genuine samples)."""
+
+import json
+import zipfile
+
+import h5py
+import numpy as np
+import pyarrow.parquet as pq
+
+from songsim.io import BadRecord
+from songsim.io.lastfm import LastfmJsonReader
+from songsim.io.msd import iter_msd_files, read_msd_file
+from songsim.io.mxm import MxmReader
+from songsim.synth.world import NOISE, World, expected_clipped
+
+
+def _layout(path):
+    out = {}
+    with h5py.File(path, "r") as f:
+        def visit(name, obj):
+            if isinstance(obj, h5py.Dataset):
+                dt = obj.dtype
+                out[name] = (tuple((n, dt[n].str) for n in dt.names) if dt.names else dt.str, obj.ndim,
+                             obj.compression, obj.shuffle)
+        f.visititems(visit)
+        out["attrs"] = sorted(f.attrs)
+    return out
+
+
+def test_hdf5_layout_identical_to_real(realdata, tiny_world):
+    real = _layout(realdata / "msd_h5" / "TRAAABD128F429CF47.h5")
+    synth_file = next(iter_msd_files(tiny_world / "msd"))
+    assert _layout(synth_file) == real  # same paths, dtypes, compound field names and order, filters
+    tid = synth_file.stem
+    assert synth_file.parent.parts[-3:] == (tid[2], tid[3], tid[4])
+
+
+def test_hdf5_readable_and_plausible(tiny_world):
+    songs = [s for f in iter_msd_files(tiny_world / "msd") for s in read_msd_file(f)]
+    assert songs and not any(isinstance(s, BadRecord) for s in songs)
+    for s in songs[:20]:
+        assert np.allclose(s.chroma.max(axis=1), 1.0)
+        assert np.all(np.diff(s.segments_start) > 0) and s.duration > s.segments_start[-1]
+
+
+def test_lastfm_json_like_real(realdata, tiny_world):
+    real = json.loads(next((realdata / "lastfm").rglob("TRAAABD128F429CF47.json")).read_text())
+    with zipfile.ZipFile(tiny_world / "lastfm" / "lastfm_train.zip") as zf:
+        names = [n for n in zf.namelist() if n.endswith(".json")]
+        raw = zf.read(names[0]).decode("ascii")
+    assert not raw.endswith("\n") and "\n" not in raw
+    synth = json.loads(raw)
+    assert list(synth) == list(real)  # same keys in the same order
+    for k in real:
+        assert type(synth[k]) is type(real[k]), k
+    assert all(isinstance(t, str) and isinstance(c, str) for t, c in synth["tags"])
+    tid = synth["track_id"]
+    assert names[0] == f"lastfm_train/{tid[2]}/{tid[3]}/{tid[4]}/{tid}.json"
+    tracks = [t for t in LastfmJsonReader(tiny_world / "lastfm") if not isinstance(t, BadRecord)]
+    nonempty = [t for t in tracks if t.similars]
+    assert {t.origin for t in tracks} == {"train", "test"}
+    for t in nonempty:
+        s = [x for _, x in t.similars]
+        assert s == sorted(s, reverse=True) and 0 < min(s) and max(s) <= 1
+        assert t.track_id not in {x for x, _ in t.similars}
+    assert len(nonempty) < len(tracks)  # some empty lists, as in the real data
+
+
+def test_mxm_grammar_like_real(realdata, tiny_world):
+    for split in ("train", "test"):
+        text = (tiny_world / "mxm" / f"mxm_dataset_{split}.txt").read_text(encoding="utf-8").splitlines()
+        assert text[0] == f"# {'TRAINING' if split == 'train' else 'TESTING'} SET"
+        body = [l for l in text if not l.startswith(("#", "%"))]
+        assert sum(l.startswith("%") for l in text) == 1
+        assert [l.split(",")[0] for l in body] == sorted(l.split(",")[0] for l in body)
+    r = MxmReader(tiny_world / "mxm")
+    recs = list(r)
+    assert recs and not any(isinstance(x, BadRecord) for x in recs)
+    assert any(not w.isascii() for w in r.vocab)  # UTF-8 words as in the real vocabulary
+
+
+def test_coverage_is_partial_and_oracle_consistent(tiny_world):
+    summary = json.loads((tiny_world / "world.json").read_text())
+    n = summary["n_tracks"]
+    assert summary["mxm"]["tracks"] < n and summary["msd"]["tracks"] < n and summary["lastfm"]["tracks"] < n
+    o = pq.read_table(tiny_world / "oracle.parquet").column("oracle").to_numpy()
+    assert len(o) == summary["lastfm"]["pairs"]
+    assert ((o >= 0) & (o <= 1)).all()
+
+
+def test_same_seed_same_world_and_shared_plus_private_factors():
+    a, b = World("tiny", 5), World("tiny", 5)
+    assert list(a.track_ids) == list(b.track_ids)
+    i, j = np.arange(0, 50), np.arange(50, 100)
+    assert np.allclose(a.oracle(i, j), b.oracle(i, j))
+    assert np.allclose(a.oracle(i, j), a.oracle(j, i))  # symmetric
+    # lyrics see (shared, lyrics) factors; audio (shared, audio): neither sees everything
+    assert a.word_emb.shape[1] == a.latent[0].shape[1] + a.latent[1].shape[1]
+    assert a.timbre_mod.shape[0] == a.latent[2].shape[1]
+
+
+def test_expected_clipped_matches_monte_carlo():
+    rng = np.random.default_rng(0)
+    mu = np.array([0.02, 0.5, 0.97])
+    mc = np.clip(mu[:, None] + rng.normal(0, NOISE, (3, 200_000)), 0.001, 1).mean(1)
+    assert np.allclose(expected_clipped(mu, NOISE), mc, atol=1e-3)
