@@ -28,13 +28,15 @@ def realdata() -> Path:
     return realdata_dir()
 
 
-def shrink_params(base: dict, root: Path, size: str = "tiny") -> dict:
-    """The real params.yaml, shrunk for tests: tiny world, small models, two epochs, paths under ``root``."""
+def shrink_params(base: dict, root: Path | None, size: str = "tiny") -> dict:
+    """The real params.yaml, shrunk for tests: tiny world, small models, two epochs; paths moved
+    under ``root`` (or left repo-relative when ``root`` is None)."""
     p = copy.deepcopy(base)
-    p["paths"] = {k: str(root / v) for k, v in p["paths"].items()}
-    raw_dir = Path(p["paths"]["raw_dir"])
-    p["raw"] = {"lastfm": str(raw_dir / "lastfm"), "mxm": str(raw_dir / "mxm"), "msd": str(raw_dir / "msd"),
-                "glove": str(raw_dir / "glove" / "glove.synth.50d.txt"), "oracle": str(raw_dir / "oracle.parquet")}
+    if root is not None:
+        p["paths"] = {k: str(root / v) for k, v in p["paths"].items()}
+        raw_dir = Path(p["paths"]["raw_dir"])
+        p["raw"] = {"lastfm": str(raw_dir / "lastfm"), "mxm": str(raw_dir / "mxm"), "msd": str(raw_dir / "msd"),
+                    "glove": str(raw_dir / "glove" / "glove.synth.50d.txt"), "oracle": str(raw_dir / "oracle.parquet")}
     p["synth"]["size"] = size
     p["chunk_audio"].update(frames=32, rows_per_shard=50, workers=1)
     p["expand_lyrics"]["max_len"] = 64

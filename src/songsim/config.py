@@ -314,7 +314,7 @@ def section(params: dict, name: str) -> Any:
     return from_dict(SECTIONS[name], params[name], name)
 
 
-def load_params(path: str | Path = "params.yaml") -> dict:
+def load_params(path: str | Path) -> dict:
     """Parse a params file and validate every section it must have; returns the raw mapping."""
     params = read_yaml(path)
     from songsim.models import MODEL_CONFIGS

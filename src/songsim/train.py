@@ -201,7 +201,9 @@ def train(name: str, section: ModelSection, tcfg: TrainConfig, songs: SongTable,
         if bad_epochs >= tcfg.patience:
             break
         model.train()
-        rng = np.random.default_rng([tcfg.seed, epoch])  # per-epoch order: identical after a resume
+        # per-epoch data order and dropout masks: a resumed run repeats the uninterrupted one exactly
+        rng = np.random.default_rng([tcfg.seed, epoch])
+        torch.manual_seed(tcfg.seed * 100_003 + epoch)
         te = time.perf_counter()
         tot_loss = tot_abs = 0.0
         n_seen = 0

@@ -1,0 +1,89 @@
+"""Model shapes, merges, padding invariance (packing), batch dedup equivalence, parameter counts."""
+
+import pytest
+import torch
+
+from songsim.data import SongTable, make_batch
+from songsim.models.configs import (
+    AudioEncoderConfig,
+    AudioSiameseConfig,
+    FusedConfig,
+    LyricsClassifierConfig,
+    LyricsEncoderConfig,
+    LyricsRegressorConfig,
+)
+from songsim.models.nets import LyricsEncoder, build_model, merge_features, merged_dim, param_counts
+
+ENC = LyricsEncoderConfig(embedding_dim=8, lstm_units=(6, 4), dropout=0.0)
+AUD = AudioEncoderConfig(conv_channels=(4, 8, 8), dense=(16,), embed_dim=8, dropout=0.0)
+
+
+def _songs(n=10, length=12, frames=32, seed=0):
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    lengths = rng.integers(1, length + 1, n).astype(np.int32)
+    tokens = np.zeros((n, length), dtype=np.int16)
+    for i, l in enumerate(lengths):
+        tokens[i, :l] = rng.integers(1, 30, l)
+    audio = rng.normal(size=(n, 24, frames)).astype(np.float16)
+    return SongTable([f"t{i}" for i in range(n)], tokens, lengths, audio)
+
+
+@pytest.mark.parametrize("name,cfg", [
+    ("lyrics_classifier", LyricsClassifierConfig(encoder=ENC, dense=(8, 4))),
+    ("lyrics_regressor", LyricsRegressorConfig(encoder=ENC, dense=(8, 4))),
+    ("audio_siamese", AudioSiameseConfig(encoder=AUD, dense=(8, 4))),
+    ("fused", FusedConfig(lyrics=ENC, audio=AUD, dense=(8, 4))),
+])
+def test_forward_shapes_and_range(name, cfg):
+    torch.manual_seed(0)
+    m = build_model(name, cfg, vocab_size=30).eval()
+    songs = _songs()
+    src, tgt = torch.tensor([0, 1, 2, 0, 3]).numpy(), torch.tensor([1, 2, 3, 4, 0]).numpy()
+    out = m(make_batch(songs, src, tgt, dedup=True))
+    assert out.shape == (5,) and ((out >= 0) & (out <= 1)).all()
+    counts = param_counts(m)
+    assert counts["total"] == sum(v for k, v in counts.items() if k not in ("total", "trainable"))
+
+
+def test_dedup_gives_same_predictions_as_encoding_every_slot():
+    torch.manual_seed(0)
+    m = build_model("fused", FusedConfig(lyrics=ENC, audio=AUD, dense=(8, 4)), 30).eval()
+    songs = _songs()
+    src, tgt = [0, 0, 1, 2, 2], [1, 3, 3, 0, 1]
+    import numpy as np
+
+    a = make_batch(songs, np.array(src), np.array(tgt), dedup=True)
+    b = make_batch(songs, np.array(src), np.array(tgt), dedup=False)
+    assert a["left"].max() < 4 and b["tokens"].shape[0] == 10  # 4 distinct songs vs 10 slots
+    assert torch.allclose(m(a), m(b), atol=1e-6)
+
+
+def test_packing_makes_padding_irrelevant():
+    torch.manual_seed(0)
+    enc = LyricsEncoder(ENC, 30).eval()
+    tok = torch.tensor([[3, 4, 5, 0, 0, 0]])
+    longer = torch.cat([tok, torch.zeros(1, 10, dtype=torch.long)], dim=1)
+    lens = torch.tensor([3])
+    assert torch.allclose(enc(tok, lens), enc(longer, lens), atol=1e-6)
+    unpacked = LyricsEncoder(LyricsEncoderConfig(embedding_dim=8, lstm_units=(6, 4), dropout=0.0, packed=False), 30)
+    unpacked.load_state_dict(enc.state_dict())
+    assert not torch.allclose(unpacked.eval()(tok, lens), unpacked(longer, lens), atol=1e-6)
+
+
+@pytest.mark.parametrize("ops", [("concat",), ("diff", "prod"), ("concat", "diff", "prod", "mean", "cosine")])
+def test_merge_dims(ops):
+    a, b = torch.randn(5, 7), torch.randn(5, 7)
+    assert merge_features(a, b, ops).shape == (5, merged_dim(7, ops))
+
+
+def test_frozen_embeddings():
+    enc = LyricsEncoder(LyricsEncoderConfig(embedding_dim=8, lstm_units=(4,), freeze_embeddings=True), 30)
+    assert not enc.embedding.weight.requires_grad
+
+
+def test_audio_embedding_is_unit_norm():
+    m = build_model("audio_siamese", AudioSiameseConfig(encoder=AUD, dense=(8,)), 0).eval()
+    v = m.encode({"audio": torch.randn(3, 24, 32)})
+    assert v.shape == (3, 8) and torch.allclose(v.norm(dim=-1), torch.ones(3), atol=1e-5)

@@ -1,0 +1,70 @@
+"""End to end with the real dvc commands, in a temporary git repo, on a tiny world."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.conftest import ROOT, shrink_params
+
+pytestmark = pytest.mark.slow
+
+
+def _sh(cwd, *cmd, check=True):
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}",
+           "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@t"}
+    out = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, env=env)
+    if check and out.returncode:
+        raise AssertionError(f"{' '.join(cmd)} failed ({out.returncode}):\n{out.stdout[-3000:]}\n{out.stderr[-3000:]}")
+    return out
+
+
+@pytest.fixture(scope="module")
+def repo(tmp_path_factory, base_params):
+    d = tmp_path_factory.mktemp("dvc_repo")
+    for name in ("dvc.yaml", "stages", "src"):
+        src = ROOT / name
+        (shutil.copytree if src.is_dir() else shutil.copy)(src, d / name)
+    for junk in d.rglob("__pycache__"):
+        shutil.rmtree(junk)
+    (d / "params.yaml").write_text(yaml.safe_dump(shrink_params(base_params, None), sort_keys=False))
+    (d / ".gitignore").write_text("/models/*.last.pt\n__pycache__/\n")
+    _sh(d, "git", "init", "-q")
+    _sh(d, "dvc", "init", "-q")
+    _sh(d, "git", "add", "-A")
+    _sh(d, "git", "commit", "-qm", "init")
+    return d
+
+
+def test_repro_noop_experiment_and_compare(repo):
+    first = _sh(repo, "dvc", "repro")
+    assert "Running stage 'evaluate@fused'" in first.stdout
+    for m in ("lyrics_classifier", "lyrics_regressor", "audio_siamese", "fused"):
+        metrics = json.loads((repo / "metrics" / f"{m}.json").read_text())
+        assert "baselines" in metrics and "test" in metrics
+    second = _sh(repo, "dvc", "repro")
+    assert "Running stage" not in second.stdout
+    assert "up to date" in (second.stdout + second.stderr).lower()
+    _sh(repo, "git", "add", "-A")
+    _sh(repo, "git", "commit", "-qm", "baseline run")
+
+    # changing one model's param re-runs only that model's stages
+    params = yaml.safe_load((repo / "params.yaml").read_text())
+    params["audio_siamese"]["optim"]["lr"] = 0.003
+    (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    status = json.loads(_sh(repo, "dvc", "status", "--json").stdout)
+    assert set(status) == {"train@audio_siamese", "evaluate@audio_siamese"}
+    _sh(repo, "git", "checkout", "params.yaml")
+
+    _sh(repo, "dvc", "exp", "run", "-n", "seed1", "-S", "train.seed=1")
+    show = _sh(repo, "dvc", "exp", "show", "--json").stdout
+    assert "seed1" in show
+    diff = _sh(repo, "dvc", "metrics", "diff", "--json")
+    assert "metrics/fused.json" in diff.stdout
+    plots = _sh(repo, "dvc", "plots", "show", "--json")
+    assert "loss_curves" in plots.stdout and "confusion_matrix" in plots.stdout

@@ -1,0 +1,97 @@
+"""Training loop: smoke-train, determinism on CPU, weights_only checkpoints, resume after interruption."""
+
+import dataclasses
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+import torch
+
+from songsim.config import ConfigError, section
+from songsim.data import load_pairs, load_songs, split_track_ids
+from songsim.train import load_checkpoint, predict, train
+
+
+def _setup(tiny_run, name):
+    from songsim.models import MODEL_SETS, USES_AUDIO, USES_LYRICS
+
+    _, params = tiny_run
+    d = f"{params['paths']['splits']}/{MODEL_SETS[name]}"
+    songs = load_songs(split_track_ids(f"{d}/train.parquet", f"{d}/val.parquet"),
+                       params["paths"]["lyrics"] if USES_LYRICS[name] else None,
+                       params["paths"]["audio"] if USES_AUDIO[name] else None)
+    vocab = pq.read_table(params["paths"]["vocab"]).num_rows
+    return (params, songs, load_pairs(f"{d}/train.parquet", songs), load_pairs(f"{d}/val.parquet", songs), vocab,
+            section(params, name), section(params, "train"))
+
+
+def _run(tmp_path, tiny_run, name="lyrics_regressor", epochs=2, tag="a", **train_kw):
+    params, songs, tr, va, vocab, sec, tcfg = _setup(tiny_run, name)
+    sec = dataclasses.replace(sec, optim=dataclasses.replace(sec.optim, epochs=epochs))
+    tcfg = dataclasses.replace(tcfg, **train_kw) if train_kw else tcfg
+    res = train(name, sec, tcfg, songs, tr, va, vocab, tmp_path / f"{tag}.pt", tmp_path / f"{tag}.last.pt",
+                tmp_path / f"{tag}.csv")
+    return res, songs, va
+
+
+def test_smoke_train_and_weights_only_checkpoint(tmp_path, tiny_run):
+    res, songs, va = _run(tmp_path, tiny_run, "fused")
+    assert res.epochs_run == 2 and len(res.history) == 2
+    assert {"train_loss", "val_loss", "val_mae", "pairs_per_s"} <= set(res.history[0])
+    model, state = load_checkpoint(tmp_path / "a.pt")  # torch.load(..., weights_only=True)
+    assert state["model"] == "fused" and state["epoch"] == res.best_epoch
+    p = predict(model, va, songs, 64, torch.device("cpu"))
+    assert p.shape == (len(va),) and np.abs(p - va.score).mean() == pytest.approx(res.best_metric, abs=1e-5)
+    # audio normalisation stats travel with the weights
+    assert not torch.allclose(model.audio.feat_std, torch.ones(24))
+
+
+def test_deterministic_on_cpu(tmp_path, tiny_run):
+    a, *_ = _run(tmp_path, tiny_run, "audio_siamese", tag="a")
+    b, *_ = _run(tmp_path, tiny_run, "audio_siamese", tag="b")
+    assert [h["train_loss"] for h in a.history] == [h["train_loss"] for h in b.history]
+
+
+def test_resume_after_interruption_matches_uninterrupted(tmp_path, tiny_run):
+    full, *_ = _run(tmp_path, tiny_run, "lyrics_regressor", epochs=3, tag="full")
+    # "interrupted" run: stopped after 1 epoch, then restarted with the full epoch count
+    _run(tmp_path, tiny_run, "lyrics_regressor", epochs=1, tag="part")
+    state = torch.load(tmp_path / "part.last.pt", weights_only=True)
+    state["complete"] = False
+    # the partial run's fingerprint includes epochs=1: re-key it as if the 3-epoch run had been cut
+    params, songs, tr, va, vocab, sec, tcfg = _setup(tiny_run, "lyrics_regressor")
+    from songsim.train import fingerprint
+
+    sec3 = dataclasses.replace(sec, optim=dataclasses.replace(sec.optim, epochs=3))
+    state["fingerprint"] = fingerprint("lyrics_regressor", sec3, tcfg, tr)
+    torch.save(state, tmp_path / "part.last.pt")
+    resumed = train("lyrics_regressor", sec3, tcfg, songs, tr, va, vocab, tmp_path / "part.pt",
+                    tmp_path / "part.last.pt", tmp_path / "part.csv")
+    assert resumed.resumed_from == 1 and resumed.epochs_run == 3
+    assert [h["train_loss"] for h in resumed.history] == pytest.approx([h["train_loss"] for h in full.history], rel=1e-5)
+
+
+def test_finished_last_checkpoint_is_not_resumed(tmp_path, tiny_run):
+    _run(tmp_path, tiny_run, "audio_siamese", epochs=1, tag="x")
+    again, *_ = _run(tmp_path, tiny_run, "audio_siamese", epochs=1, tag="x")
+    assert again.resumed_from == 0 and again.epochs_run == 1
+
+
+def test_glove_init_requires_matching_dim(tmp_path, tiny_run):
+    from songsim.io.glove import match_glove
+
+    params, songs, tr, va, vocab_n, sec, tcfg = _setup(tiny_run, "lyrics_classifier")
+    vocab = pq.read_table(params["paths"]["vocab"]).column("word").to_pylist()
+    glove = match_glove(params["raw"]["glove"], vocab)
+    res = train("lyrics_classifier", sec, tcfg, songs, tr, va, vocab_n, tmp_path / "c.pt", tmp_path / "c.last.pt",
+                tmp_path / "c.csv", glove)
+    assert res.metric_name == "accuracy" and 0 <= res.best_metric <= 1
+    model, _ = load_checkpoint(tmp_path / "c.pt")
+    bad = dataclasses.replace(sec, model=dataclasses.replace(
+        sec.model, encoder=dataclasses.replace(sec.model.encoder, embedding_dim=7)))
+    with pytest.raises(ConfigError, match="embedding_dim is 7 but GloVe vectors have 50"):
+        train("lyrics_classifier", bad, tcfg, songs, tr, va, vocab_n, tmp_path / "d.pt", tmp_path / "d.last.pt",
+              tmp_path / "d.csv", glove)
+    with pytest.raises(ConfigError, match="raw.glove is empty"):
+        train("lyrics_classifier", sec, tcfg, songs, tr, va, vocab_n, tmp_path / "d.pt", tmp_path / "d.last.pt",
+              tmp_path / "d.csv", None)
