@@ -60,7 +60,8 @@ def main() -> None:
     shutil.rmtree(work, ignore_errors=True)
     b_s, b_n, b_bytes = seed_baseline(files, work / "baseline")
     res = {"world": args.world, "files": len(files),
-           "baseline": {"seconds": round(b_s, 2), "songs_per_s": round(b_n / b_s, 1), "bytes_per_song": round(b_bytes / b_n)}}
+           "baseline": {"seconds": round(b_s, 2), "songs_per_s": round(b_n / b_s, 1),
+                        "bytes_per_song": round(b_bytes / b_n)}}
     for workers in (1, 2):
         cfg = ChunkAudioConfig(frames=args.frames, crop="center", pad="zero", float16=True, rows_per_shard=2000,
                                workers=workers, max_quarantine_frac=0.0)

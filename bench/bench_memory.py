@@ -15,9 +15,11 @@ from common import OUT, ensure_world, run_measured, save  # noqa: E402
 from songsim.synth.world import SIZES  # noqa: E402
 
 STAGES = {
-    "extract_pairs": ("from songsim.ingest import extract_pairs as f; from songsim.config import ExtractPairsConfig as C;"
+    "extract_pairs": ("from songsim.ingest import extract_pairs as f;"
+                      "from songsim.config import ExtractPairsConfig as C;"
                       "r = f('{w}/lastfm', '{o}/pairs.parquet', C(0.0, True, 'mean', 0.0))"),
-    "expand_lyrics": ("from songsim.ingest import expand_lyrics as f; from songsim.config import ExpandLyricsConfig as C;"
+    "expand_lyrics": ("from songsim.ingest import expand_lyrics as f;"
+                      "from songsim.config import ExpandLyricsConfig as C;"
                       "r = f('{w}/mxm', '{o}/lyrics.parquet', '{o}/vocab.parquet', C(300, 'vocab', 0, 0.0))"),
     "chunk_audio": ("from songsim.ingest import chunk_audio as f; from songsim.config import ChunkAudioConfig as C;"
                     "r = f('{w}/msd', '{o}/audio', C(128, 'center', 'zero', True, 2000, 2, 0.0))"),

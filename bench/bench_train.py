@@ -7,7 +7,6 @@ Runs on the pipeline outputs of `dvc repro` (paths from params.yaml); CPU unless
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import sys
 import time
 from pathlib import Path
@@ -75,7 +74,8 @@ def main() -> None:
     device = torch.device(args.device)
     amp = device.type == "cuda" and tcfg.amp
     torch.manual_seed(0)
-    res: dict = {"device": torch.cuda.get_device_name() if device.type == "cuda" else f"cpu ({torch.get_num_threads()} threads)"}
+    cpu = f"cpu ({torch.get_num_threads()} threads)"
+    res: dict = {"device": torch.cuda.get_device_name() if device.type == "cuda" else cpu}
     for name in args.models:
         sec = section(params, name)
         d = Path(paths.splits) / MODEL_SETS[name]

@@ -1,4 +1,5 @@
-"""DVC stage `synth_world`: write the synthetic world (Last.fm zips/db, musiXmatch txt, MSD .h5 tree, GloVe txt, oracle).
+"""DVC stage `synth_world`: write the synthetic world (Last.fm zips/db, musiXmatch txt, MSD .h5 tree,
+GloVe txt, oracle).
 
 Thin entry point: parses arguments, loads the typed params sections and calls the library
 (songsim.pipeline); see `python stages/synth_world.py --help`.

@@ -46,5 +46,5 @@ def test_bad_params_fail_clearly(tmp_path, base_params, mutate, msg):
 def test_from_dict_is_strict_and_frozen():
     cfg = from_dict(EP, {"min_score": 0, "symmetric": True, "merge": "max", "max_quarantine_frac": 0.1})
     assert cfg.min_score == 0.0 and isinstance(cfg.min_score, float)
-    with pytest.raises(Exception):
+    with pytest.raises(AttributeError):
         cfg.min_score = 1.0  # frozen

@@ -40,7 +40,7 @@ def _stage_bodies(dvc_yaml):
 
 
 def test_templates_and_params_exist(dvc_yaml, params):
-    for name, body, key, item in _stage_bodies(dvc_yaml):
+    for _, body, key, item in _stage_bodies(dvc_yaml):
         text = yaml.safe_dump(body)
         text = text.replace("${key}", key or "").replace("${item.set}", (item or {}).get("set", ""))
         for ref in re.findall(r"\$\{([^}]+)\}", text):

@@ -20,7 +20,8 @@ def _zip(path, tracks):
     with zipfile.ZipFile(path, "w") as zf:
         for tid, sims in tracks.items():
             zf.writestr(f"lastfm_train/{tid[2]}/{tid[3]}/{tid[4]}/{tid}.json",
-                        json.dumps({"artist": "", "timestamp": "", "similars": sims, "tags": [], "track_id": tid, "title": ""}))
+                        json.dumps({"artist": "", "timestamp": "", "similars": sims, "tags": [], "track_id": tid,
+                                    "title": ""}))
     return path
 
 
@@ -40,7 +41,8 @@ def test_extract_pairs_symmetric_merge_and_counts(tmp_path):
 def test_extract_pairs_directed_max(tmp_path):
     z = _zip(tmp_path / "lastfm_train.zip", {A: [[B, 0.8]], B: [[A, 0.4]]})
     rep = extract_pairs(z, tmp_path / "p.parquet", ExtractPairsConfig(0.0, False, "max", 0.0))
-    assert rep.kept == 2 and sorted(pl.read_parquet(tmp_path / "p.parquet")["score"].to_list()) == pytest.approx([0.4, 0.8])
+    scores = sorted(pl.read_parquet(tmp_path / "p.parquet")["score"].to_list())
+    assert rep.kept == 2 and scores == pytest.approx([0.4, 0.8])
 
 
 def test_extract_pairs_fails_on_systemic_bad_input(tmp_path):
@@ -106,7 +108,8 @@ def test_fix_frames():
 
 
 def _cfg(**kw):
-    base = dict(frames=64, crop="center", pad="zero", float16=True, rows_per_shard=100, workers=1, max_quarantine_frac=0.05)
+    base = dict(frames=64, crop="center", pad="zero", float16=True, rows_per_shard=100, workers=1,
+                max_quarantine_frac=0.05)
     base.update(kw)
     return ChunkAudioConfig(**base)
 

@@ -2,7 +2,6 @@
 
 import numpy as np
 import polars as pl
-import pytest
 
 from songsim.config import SplitsConfig
 from songsim.splits import build_set, track_assignment

@@ -68,7 +68,8 @@ def test_resume_after_interruption_matches_uninterrupted(tmp_path, tiny_run):
     resumed = train("lyrics_regressor", sec3, tcfg, songs, tr, va, vocab, tmp_path / "part.pt",
                     tmp_path / "part.last.pt", tmp_path / "part.csv")
     assert resumed.resumed_from == 1 and resumed.epochs_run == 3
-    assert [h["train_loss"] for h in resumed.history] == pytest.approx([h["train_loss"] for h in full.history], rel=1e-5)
+    expected = [h["train_loss"] for h in full.history]
+    assert [h["train_loss"] for h in resumed.history] == pytest.approx(expected, rel=1e-5)
 
 
 def test_finished_last_checkpoint_is_not_resumed(tmp_path, tiny_run):

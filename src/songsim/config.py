@@ -235,7 +235,7 @@ def from_dict(cls: type, data: dict, where: str = "") -> Any:
             f"unknown key {where + '.' if where else ''}{unknown[0]} (allowed: {', '.join(sorted(fields))})"
         )
     kwargs = {}
-    for name, f in fields.items():
+    for name in fields:
         path = f"{where}.{name}" if where else name
         if name not in data:  # strict: params must spell out every key, defaults are for code only
             raise ConfigError(f"missing key {path}")

@@ -106,7 +106,8 @@ def load_pairs(path: str | Path, songs: SongTable) -> PairData:
     src_ids = t.column("src").to_pylist()
     tgt_ids = t.column("tgt").to_pylist()
     return PairData(songs.rows(src_ids), songs.rows(tgt_ids), t.column("score").to_numpy().astype(np.float32),
-                    t.column("label").to_numpy().astype(np.float32), t.column("labelled").to_numpy(zero_copy_only=False),
+                    t.column("label").to_numpy().astype(np.float32),
+                    t.column("labelled").to_numpy(zero_copy_only=False),
                     src_ids, tgt_ids)
 
 

@@ -10,7 +10,7 @@ import logging
 import shutil
 import tempfile
 import zlib
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from multiprocessing import get_context
 from pathlib import Path
 
@@ -192,6 +192,18 @@ def expand_lyrics(mxm: str | Path, out_path: str | Path, vocab_path: str | Path,
 # --------------------------------------------------------------------------------------------------
 
 
+def frame_window(frames: int, crop: str) -> Callable[[int], slice]:
+    """The rows of an n-segment song that ``fix_frames`` keeps, so only those are read from disk."""
+
+    def window(n: int) -> slice:
+        if n <= frames:
+            return slice(0, n)
+        start = (n - frames) // 2 if crop == "center" else 0
+        return slice(start, start + frames)
+
+    return window
+
+
 def fix_frames(x: np.ndarray, frames: int, crop: str, pad: str) -> np.ndarray:
     """Crop (start/center) or pad (zero/repeat) an ``(N, 12)`` sequence to ``(frames, 12)``."""
     n = len(x)
@@ -212,7 +224,7 @@ def song_row(song: MsdSong, cfg: ChunkAudioConfig) -> dict:
         "track_id": song.track_id,
         "timbre": fix_frames(song.timbre, cfg.frames, cfg.crop, cfg.pad).astype(dtype).reshape(-1),
         "chroma": fix_frames(song.chroma, cfg.frames, cfg.crop, cfg.pad).astype(dtype).reshape(-1),
-        "n_segments": len(song.timbre),
+        "n_segments": song.n_segments,
         "duration": song.duration,
         "tempo": song.tempo,
         "key": song.key,
@@ -224,7 +236,7 @@ def song_row(song: MsdSong, cfg: ChunkAudioConfig) -> dict:
 def _process_file(args: tuple[Path, ChunkAudioConfig]) -> list[dict | BadRecord]:
     path, cfg = args
     out: list[dict | BadRecord] = []
-    for rec in read_msd_file(path):
+    for rec in read_msd_file(path, window=frame_window(cfg.frames, cfg.crop), metadata=False):
         if isinstance(rec, BadRecord):
             out.append(rec)
         elif cfg.float16 and np.abs(rec.timbre).max() > 65000:

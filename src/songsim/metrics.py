@@ -53,7 +53,8 @@ def regression_metrics(y: np.ndarray, p: np.ndarray, src: list[str] | None = Non
     which = np.clip(np.searchsorted(edges, y, side="right") - 1, 0, len(edges) - 2)
     for b in range(len(edges) - 1):
         m = which == b
-        per_bin[f"{edges[b]:.1f}-{edges[b + 1]:.1f}"] = {"n": int(m.sum()), "mae": _r(np.abs(err[m]).mean()) if m.any() else None}
+        mae = _r(np.abs(err[m]).mean()) if m.any() else None
+        per_bin[f"{edges[b]:.1f}-{edges[b + 1]:.1f}"] = {"n": int(m.sum()), "mae": mae}
     out["mae_by_score_bin"] = per_bin
     return out
 

@@ -172,9 +172,10 @@ def train(name: str, section: ModelSection, tcfg: TrainConfig, songs: SongTable,
     counts = param_counts(model)
     log.info("%s parameters per block: %s", name, counts)
     dec = {id(p) for p in model.decoder_parameters()}
-    groups = [
-        {"params": [p for p in model.parameters() if p.requires_grad and id(p) in dec], "weight_decay": section.model.l2},
-        {"params": [p for p in model.parameters() if p.requires_grad and id(p) not in dec], "weight_decay": 0.0},
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    groups = [  # L2 on the dense (decoder) layers only
+        {"params": [p for p in trainable if id(p) in dec], "weight_decay": section.model.l2},
+        {"params": [p for p in trainable if id(p) not in dec], "weight_decay": 0.0},
     ]
     opt = torch.optim.Adam(groups, lr=section.optim.lr)
     sched = (torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=section.optim.t_max, eta_min=section.optim.eta_min)
@@ -231,9 +232,10 @@ def train(name: str, section: ModelSection, tcfg: TrainConfig, songs: SongTable,
         with torch.no_grad():
             vl = float(loss_fn(task, torch.from_numpy(vp).to(device), val_pairs, np.arange(len(val_pairs)), device))
         _, value, _ = val_metric(task, vp, val_pairs)
+        val_target = val_pairs.label if task == "classification" else val_pairs.score
         row = {"epoch": epoch + 1, "train_loss": round(tot_loss / max(1, n_seen), 6),
                "train_mae": round(tot_abs / max(1, n_seen), 6), "val_loss": round(vl, 6),
-               "val_mae": round(float(np.abs(vp - (val_pairs.label if task == "classification" else val_pairs.score)).mean()), 6),
+               "val_mae": round(float(np.abs(vp - val_target).mean()), 6),
                f"val_{metric_name}": round(value, 6), "lr": opt.param_groups[0]["lr"],
                "seconds": round(train_s, 2), "pairs_per_s": round(n_seen / max(train_s, 1e-9), 1)}
         history.append(row)

@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -74,6 +74,16 @@ class ParquetStreamWriter:
         self.close(ok=exc_type is None)
 
 
+def _column(values: list, typ: pa.DataType) -> pa.Array:
+    """Arrow column from buffered values; fixed-size lists of numpy rows go through one buffer."""
+    if pa.types.is_fixed_size_list(typ) and values and hasattr(values[0], "dtype"):
+        import numpy as np
+
+        flat = pa.array(np.concatenate(values), type=typ.value_type)
+        return pa.FixedSizeListArray.from_arrays(flat, typ.list_size)
+    return pa.array(values, type=typ)
+
+
 class ShardWriter:
     """Write rows into ``part-NNNNN.parquet`` shards of at most ``rows_per_shard`` rows.
 
@@ -104,8 +114,7 @@ class ShardWriter:
         if not self._n:
             return
         name = f"part-{len(self.shards):05d}.parquet"
-        table = pa.table({k: pa.array(v, type=self.schema.field(k).type) for k, v in self._buf.items()},
-                         schema=self.schema)
+        table = pa.table({k: _column(v, self.schema.field(k).type) for k, v in self._buf.items()}, schema=self.schema)
         path = self.out_dir / name
         with atomic_path(path) as tmp:
             pq.write_table(table, tmp, compression="zstd")

@@ -82,7 +82,8 @@ def test_check_pair_accepts_integer_one_and_text_scores():
 
 
 def test_sqlite_matches_zips(tiny_world):
-    db = {t.track_id: [(a, float(b)) for a, b in t.similars] for t in LastfmSqliteReader(tiny_world / "lastfm" / "lastfm_similars.db")}
+    reader = LastfmSqliteReader(tiny_world / "lastfm" / "lastfm_similars.db")
+    db = {t.track_id: [(a, float(b)) for a, b in t.similars] for t in reader}
     js = {t.track_id: t.similars for t in LastfmJsonReader(tiny_world / "lastfm")}
     assert db.keys() == js.keys()
     for k in db:

@@ -82,6 +82,7 @@ def match_glove(path: str | Path, vocab: list[str]) -> GloveMatch:
     vecs, found = _match_npy(p, index, len(vocab)) if p.is_dir() else _match_text(p, index, len(vocab))
     if vecs is None:
         raise FormatError(f"{p}: empty GloVe file")
-    cov = {"vocab": len(vocab), "found": int(found.sum()), "fraction": round(float(found.sum()) / max(1, len(vocab)), 4)}
+    n_found = int(found.sum())
+    cov = {"vocab": len(vocab), "found": n_found, "fraction": round(n_found / max(1, len(vocab)), 4)}
     log.info("GloVe %s: %d of %d vocabulary words found", p, cov["found"], cov["vocab"])
     return GloveMatch(vecs, found, vecs.shape[1], cov)

@@ -7,7 +7,7 @@ A file may hold several songs (aggregate files): song *i* owns rows ``idx_<array
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,6 +26,7 @@ class MsdSong:
     timbre: np.ndarray  # (N, 12) float32
     chroma: np.ndarray  # (N, 12) float32, segments_pitches, each row's max is 1
     segments_start: np.ndarray  # (N,) float64
+    n_segments: int  # segments of the whole song (arrays above may hold a window of them)
     duration: float
     tempo: float
     key: int
@@ -48,8 +49,16 @@ def _rows(idx: np.ndarray, i: int, total: int) -> slice:
     return slice(start, stop)
 
 
-def read_msd_file(path: str | Path) -> list[MsdSong | BadRecord]:
-    """All songs of one MSD file, or a single :class:`BadRecord` naming why it is unusable."""
+Window = Callable[[int], slice]
+
+
+def read_msd_file(path: str | Path, window: Window | None = None, metadata: bool = True) -> list[MsdSong | BadRecord]:
+    """All songs of one MSD file, or a single :class:`BadRecord` naming why it is unusable.
+
+    ``window(n)`` picks which of a song's ``n`` segments to read (e.g. a centre crop): only the HDF5
+    chunks holding those rows are decompressed. Feature checks (finite values) apply to the rows read.
+    With ``metadata=False`` the ``metadata/songs`` table is not read (artist, title, song id left empty).
+    """
     path = Path(path)
     where = str(path)
     try:
@@ -58,18 +67,20 @@ def read_msd_file(path: str | Path) -> list[MsdSong | BadRecord]:
         return [BadRecord("corrupt_hdf5", where, str(e).split("(")[0].strip())]
     try:
         with f:
-            missing = [k for k in REQUIRED if k not in f]
+            missing = [k for k in REQUIRED if f.get(k) is None]
             if missing:
                 return [BadRecord("not_msd", where, f"missing {', '.join(missing)}")]
             a = f["analysis/songs"][:]
-            m = f["metadata/songs"][:]
-            timbre_all = f["analysis/segments_timbre"][:]
-            pitch_all = f["analysis/segments_pitches"][:]
-            start_all = f["analysis/segments_start"][:]
+            m = f["metadata/songs"].fields(["artist_name", "title", "song_id"])[:] if metadata else None
+            timbre_ds, pitch_ds = f["analysis/segments_timbre"], f["analysis/segments_pitches"]
+            start_ds = f["analysis/segments_start"]
             out: list[MsdSong | BadRecord] = []
             n_songs = len(a)
-            if n_songs == 0 or len(m) != n_songs:
-                return [BadRecord("not_msd", where, f"{n_songs} analysis rows, {len(m)} metadata rows")]
+            n_meta = len(m) if m is not None else f["metadata/songs"].shape[0]
+            if n_songs == 0 or n_meta != n_songs:
+                return [BadRecord("not_msd", where, f"{n_songs} analysis rows, {n_meta} metadata rows")]
+            if timbre_ds.ndim != 2 or timbre_ds.shape[1:] != (12,) or pitch_ds.ndim != 2 or pitch_ds.shape[1:] != (12,):
+                return [BadRecord("bad_shape", where, f"timbre {timbre_ds.shape}, pitches {pitch_ds.shape}")]
             for i in range(n_songs):
                 tid = _text(a["track_id"][i])
                 w = f"{where}[song {i}]" if n_songs > 1 else where
@@ -79,18 +90,20 @@ def read_msd_file(path: str | Path) -> list[MsdSong | BadRecord]:
                 if n_songs == 1 and path.stem.startswith("TR") and path.stem != tid:
                     out.append(BadRecord("track_id_mismatch", w, f"file is {path.stem}, song is {tid}"))
                     continue
-                t = timbre_all[_rows(a["idx_segments_timbre"], i, len(timbre_all))]
-                p = pitch_all[_rows(a["idx_segments_pitches"], i, len(pitch_all))]
-                s = start_all[_rows(a["idx_segments_start"], i, len(start_all))]
-                if t.ndim != 2 or t.shape[1:] != (12,) or p.ndim != 2 or p.shape[1:] != (12,):
-                    out.append(BadRecord("bad_shape", w, f"timbre {t.shape}, pitches {p.shape}"))
+                rt = _rows(a["idx_segments_timbre"], i, timbre_ds.shape[0])
+                rp = _rows(a["idx_segments_pitches"], i, pitch_ds.shape[0])
+                rs = _rows(a["idx_segments_start"], i, start_ds.shape[0])
+                n = rt.stop - rt.start
+                if not (n == rp.stop - rp.start == rs.stop - rs.start):
+                    out.append(BadRecord("length_mismatch", w,
+                                         f"{n}/{rp.stop - rp.start}/{rs.stop - rs.start} segments"))
                     continue
-                if len(t) == 0:
+                if n <= 0:
                     out.append(BadRecord("empty_segments", w))
                     continue
-                if not (len(t) == len(p) == len(s)):
-                    out.append(BadRecord("length_mismatch", w, f"{len(t)}/{len(p)}/{len(s)} segments"))
-                    continue
+                sub = window(n) if window is not None else slice(0, n)
+                t = timbre_ds[rt.start + sub.start:rt.start + sub.stop]
+                p = pitch_ds[rp.start + sub.start:rp.start + sub.stop]
                 if not (np.isfinite(t).all() and np.isfinite(p).all()):
                     out.append(BadRecord("nonfinite_features", w, "NaN or inf in timbre/pitches"))
                     continue
@@ -99,16 +112,17 @@ def read_msd_file(path: str | Path) -> list[MsdSong | BadRecord]:
                         track_id=tid,
                         timbre=t.astype(np.float32),
                         chroma=p.astype(np.float32),
-                        segments_start=s,
+                        segments_start=start_ds[rs.start + sub.start:rs.start + sub.stop],
+                        n_segments=n,
                         duration=float(a["duration"][i]),
                         tempo=float(a["tempo"][i]),
                         key=int(a["key"][i]),
                         mode=int(a["mode"][i]),
                         loudness=float(a["loudness"][i]),
                         time_signature=int(a["time_signature"][i]),
-                        artist_name=_text(m["artist_name"][i]),
-                        title=_text(m["title"][i]),
-                        song_id=_text(m["song_id"][i]),
+                        artist_name=_text(m["artist_name"][i]) if m is not None else "",
+                        title=_text(m["title"][i]) if m is not None else "",
+                        song_id=_text(m["song_id"][i]) if m is not None else "",
                         where=w,
                     )
                 )
