@@ -47,35 +47,43 @@ def seed_baseline(files: list[Path], out: Path) -> tuple[float, int, int]:
     return secs, n, sum(p.stat().st_size for p in out.glob("*.pkl"))
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--world", default="default", help="world preset to benchmark on")
-    ap.add_argument("--frames", type=int, default=128)
-    args = ap.parse_args()
-    root = ensure_world(args.world)
-    files = list(iter_msd_files(root / "msd"))
+def compare(label: str, msd_root: Path, frames: int) -> dict:
+    files = list(iter_msd_files(msd_root))
     for f in files:  # warm the page cache so both sides read from memory
         f.read_bytes()
     work = OUT / "chunk_audio"
     shutil.rmtree(work, ignore_errors=True)
     b_s, b_n, b_bytes = seed_baseline(files, work / "baseline")
-    res = {"world": args.world, "files": len(files),
+    res = {"input": label, "files": len(files),
            "baseline": {"seconds": round(b_s, 2), "songs_per_s": round(b_n / b_s, 1),
                         "bytes_per_song": round(b_bytes / b_n)}}
     for workers in (1, 2):
-        cfg = ChunkAudioConfig(frames=args.frames, crop="center", pad="zero", float16=True, rows_per_shard=2000,
+        cfg = ChunkAudioConfig(frames=frames, crop="center", pad="zero", float16=True, rows_per_shard=2000,
                                workers=workers, max_quarantine_frac=0.0)
         t = time.perf_counter()
-        rep = chunk_audio(root / "msd", work / f"ours{workers}", cfg)
+        rep = chunk_audio(msd_root, work / f"ours{workers}", cfg)
         s = time.perf_counter() - t
-        d = rep.to_dict()
         res[f"ours_{workers}w"] = {"seconds": round(s, 2), "songs_per_s": round(rep.kept / s, 1),
-                                   "bytes_per_song": round(d["bytes_per_song"])}
+                                   "bytes_per_song": round(rep.to_dict()["bytes_per_song"])}
     res["ratio_bytes_per_song"] = round(res["baseline"]["bytes_per_song"] / res["ours_1w"]["bytes_per_song"], 1)
     for w in (1, 2):
         res[f"ratio_songs_per_s_{w}w"] = round(res[f"ours_{w}w"]["songs_per_s"] / res["baseline"]["songs_per_s"], 2)
-    save(f"chunk_audio_{args.world}", res)
     shutil.rmtree(work, ignore_errors=True)
+    return res
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--world", default="default", help="synthetic world preset to benchmark on")
+    ap.add_argument("--real", default=str(Path(__file__).resolve().parents[2] / "shared/realdata/msd_h5_tree"),
+                    help="a tree of genuine MSD files (skipped when absent)")
+    ap.add_argument("--frames", type=int, default=128)
+    args = ap.parse_args()
+    out = {"frames": args.frames}
+    if Path(args.real).is_dir():
+        out["genuine"] = compare(f"genuine MSD files ({args.real})", Path(args.real), args.frames)
+    out["synthetic"] = compare(f"synthetic world '{args.world}'", ensure_world(args.world) / "msd", args.frames)
+    save("chunk_audio", out)
 
 
 if __name__ == "__main__":

@@ -236,7 +236,7 @@ def song_row(song: MsdSong, cfg: ChunkAudioConfig) -> dict:
 def _process_file(args: tuple[Path, ChunkAudioConfig]) -> list[dict | BadRecord]:
     path, cfg = args
     out: list[dict | BadRecord] = []
-    for rec in read_msd_file(path, window=frame_window(cfg.frames, cfg.crop), metadata=False):
+    for rec in read_msd_file(path, window=frame_window(cfg.frames, cfg.crop), details=False):
         if isinstance(rec, BadRecord):
             out.append(rec)
         elif cfg.float16 and np.abs(rec.timbre).max() > 65000:

@@ -253,7 +253,8 @@ def write_world(out_dir: str | Path, size: str, seed: int, lastfm_sqlite: bool =
                 g = _GENRES[world.genre[i] % len(_GENRES)]
                 tags = [] if r.random() < 0.2 else [(g, 100), (g + " classics", int(r.integers(5, 60)))]
                 tid = tids[i]
-                day, hh, mm, ss, us = (int(r.integers(a, b)) for a, b in ((1, 28), (0, 24), (0, 60), (0, 60), (0, 999999)))
+                spans = ((1, 28), (0, 24), (0, 60), (0, 60), (0, 999999))
+                day, hh, mm, ss, us = (int(r.integers(a, b)) for a, b in spans)
                 stamp = f"2011-08-{day:02d} {hh:02d}:{mm:02d}:{ss:02d}.{us:06d}"
                 zf.writestr(f"lastfm_{origin}/{tid[2]}/{tid[3]}/{tid[4]}/{tid}.json",
                             lastfm_json(tid, _name(world, i, "artist"), _name(world, i, "title"), sims, tags, stamp))
