@@ -152,7 +152,7 @@ def expand_lyrics(mxm: str | Path, out_path: str | Path, vocab_path: str | Path,
     seen: set[str] = set()
     truncated = 0
     cols: dict[str, list] = {k: [] for k in schemas.LYRICS.names}
-    lengths = []
+    total_len = 0
     with ParquetStreamWriter(out_path, schemas.LYRICS) as out:
         for rec in tqdm(reader, desc="expand_lyrics", unit="track", mininterval=2):
             if isinstance(rec, BadRecord):
@@ -169,7 +169,7 @@ def expand_lyrics(mxm: str | Path, out_path: str | Path, vocab_path: str | Path,
                    if cfg.word_order == "shuffle" else None)
             tokens, n = expand_tokens(rec.word_ids, rec.counts, cfg.max_len, rng)
             truncated += int(sum(rec.counts) > cfg.max_len)
-            lengths.append(n)
+            total_len += n
             for k, v in (("track_id", rec.track_id), ("mxm_id", rec.mxm_id), ("split", rec.split),
                          ("tokens", tokens), ("length", n), ("word_ids", rec.word_ids), ("counts", rec.counts)):
                 cols[k].append(v)
@@ -181,7 +181,7 @@ def expand_lyrics(mxm: str | Path, out_path: str | Path, vocab_path: str | Path,
     report.extra.update({
         "vocab_size": len(reader.vocab),
         "truncated_tracks": truncated,
-        "mean_length": round(float(np.mean(lengths)), 2) if lengths else 0.0,
+        "mean_length": round(total_len / report.kept, 2) if report.kept else 0.0,
     })
     report.check(cfg.max_quarantine_frac)
     return report

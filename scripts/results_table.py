@@ -1,0 +1,46 @@
+"""Print a Markdown table of every model's test metrics next to its baselines (from metrics/*.json)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+MODELS = ("lyrics_classifier", "lyrics_regressor", "audio_siamese", "fused")
+
+
+def fmt(x: float | None, digits: int = 3) -> str:
+    return "–" if x is None else f"{x:.{digits}f}"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--metrics", default="metrics")
+    args = ap.parse_args()
+    m = {k: json.loads((Path(args.metrics) / f"{k}.json").read_text()) for k in MODELS}
+    print("| model | test set | pairs | MAE | RMSE | Spearman | nDCG@10 | train-mean MAE | TF-IDF MAE | "
+          "mean-audio MAE | oracle MAE | MAE vs train mean |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+    for k in MODELS[1:]:
+        d, b = m[k], m[k]["baselines"]
+        t = d["test"]
+        print(f"| {k} | {d['set']} | {t['n']} | {fmt(t['mae'])} | {fmt(t['rmse'])} | {fmt(t['spearman'])} | "
+              f"{fmt(t['ndcg@10'])} | {fmt(b['train_mean']['mae'])} | {fmt(b['tfidf_cosine']['mae'])} | "
+              f"{fmt(b.get('audio_mean_cosine', {}).get('mae'))} | {fmt(b.get('oracle', {}).get('mae'))} | "
+              f"{-100 * d['mae_improvement_over_train_mean']:+.0f}% |")
+        if "test_multimodal" in d:
+            t = d["test_multimodal"]
+            print(f"| {k} | multimodal | {t['n']} | {fmt(t['mae'])} | {fmt(t['rmse'])} | {fmt(t['spearman'])} | "
+                  f"{fmt(t['ndcg@10'])} | | | | | |")
+    c = m["lyrics_classifier"]
+    t, b = c["test"], c["baselines"]
+    print()
+    print("| classifier | pairs | accuracy | F1 | ROC-AUC | majority accuracy | TF-IDF accuracy | gain over majority |")
+    print("|---|---|---|---|---|---|---|---|")
+    print(f"| lyrics_classifier | {t['n']} | {fmt(t['accuracy'])} | {fmt(t['f1'])} | {fmt(t['roc_auc'])} | "
+          f"{fmt(b['majority']['accuracy'])} | {fmt(b['tfidf_cosine']['accuracy'])} | "
+          f"{100 * c['gain_over_majority_accuracy']:+.1f} points |")
+
+
+if __name__ == "__main__":
+    main()
