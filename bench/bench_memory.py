@@ -6,6 +6,7 @@ Each stage runs in its own child process (peak RSS from wait4), with throughput 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
@@ -21,8 +22,9 @@ STAGES = {
     "expand_lyrics": ("from songsim.ingest import expand_lyrics as f;"
                       "from songsim.config import ExpandLyricsConfig as C;"
                       "r = f('{w}/mxm', '{o}/lyrics.parquet', '{o}/vocab.parquet', C(300, 'vocab', 0, 0.0))"),
+    # one worker: the peak is measured in the stage's own process (workers are separate processes)
     "chunk_audio": ("from songsim.ingest import chunk_audio as f; from songsim.config import ChunkAudioConfig as C;"
-                    "r = f('{w}/msd', '{o}/audio', C(128, 'center', 'zero', True, 2000, 2, 0.0))"),
+                    "r = f('{w}/msd', '{o}/audio', C(128, 'center', 'zero', True, 2000, 1, 0.0))"),
 }
 
 
@@ -39,9 +41,11 @@ def main() -> None:
             o = OUT / "mem" / label
             o.mkdir(parents=True, exist_ok=True)
             secs, rss, out = run_measured(
-                "import logging, json; logging.disable(logging.WARNING);" + code.format(w=w, o=o)
+                "import logging, json; logging.disable(logging.WARNING);"
+                "from songsim.runtime import configure_arrow_memory; configure_arrow_memory();"  # as the stages do
+                + code.format(w=w, o=o)
                 + "; print(json.dumps({'read': r.read, 'kept': r.kept}))")
-            counts = eval(out.strip().splitlines()[-1].replace("true", "True"))  # noqa: S307 - our own child
+            counts = json.loads(out.strip().splitlines()[-2])
             row[label] = {"peak_rss_mib": rss, "seconds": round(secs, 1), "read": counts["read"],
                           "per_s": round(counts["read"] / secs, 1)}
         row["rss_ratio_big_over_small"] = round(row["big"]["peak_rss_mib"] / row["small"]["peak_rss_mib"], 3)

@@ -29,15 +29,20 @@ def ensure_world(name: str, n_tracks: int | None = None, seed: int = 11) -> Path
     return d
 
 
+PEAK = ("\nimport re as _re\nprint('VmHWM', max(int(_re.search(r'VmHWM:\\s+(\\d+)', open(f'/proc/{p}/status').read())"
+        ".group(1)) for p in ['self']))")
+
+
 def run_measured(code: str) -> tuple[float, int, str]:
-    """Run python ``code`` in a child; return (seconds, peak RSS in MiB, stdout)."""
+    """Run python ``code`` in a child; return (seconds, the child's own peak RSS in MiB, stdout).
+
+    The child reports VmHWM itself: ``ru_maxrss`` from wait4 would carry over the parent's peak,
+    since Linux keeps it across fork + execve. Worker processes the child starts are not included.
+    """
     t = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
-    out = proc.stdout.read()
-    _, status, usage = os.wait4(proc.pid, 0)
-    if status:
-        raise RuntimeError(f"child failed ({status}): {code}")
-    return time.perf_counter() - t, usage.ru_maxrss // 1024, out
+    out = subprocess.run([sys.executable, "-c", code + PEAK], stdout=subprocess.PIPE, text=True, check=True).stdout
+    peak_kib = int(out.strip().splitlines()[-1].split()[1])
+    return time.perf_counter() - t, peak_kib // 1024, out
 
 
 def save(name: str, result: dict) -> None:

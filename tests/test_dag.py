@@ -82,3 +82,12 @@ def test_library_never_reads_params_yaml():
         if f.name == "cli.py":  # the CLI is an entry point: its --params default names the file
             continue
         assert "params.yaml" not in f.read_text().replace("``params.yaml``", ""), f
+
+
+def test_deps_are_unique_and_exist(dvc_yaml):
+    for name, body, _, _ in _stage_bodies(dvc_yaml):
+        deps = body["deps"]
+        assert len(deps) == len(set(deps)), name
+        for d in deps:
+            if d.startswith(("src/", "stages/")):
+                assert (ROOT / d).exists(), (name, d)

@@ -142,3 +142,16 @@ def test_chunk_audio_shards_manifest_and_workers_agree(tiny_world, tmp_path):
     # rewriting into the same folder leaves no stale shards
     chunk_audio(tiny_world / "msd", tmp_path / "one", _cfg(rows_per_shard=1000))
     assert len(list((tmp_path / "one").glob("part-*.parquet"))) == 1
+
+
+def test_extract_pairs_many_buckets_same_result(tiny_world, tmp_path, monkeypatch):
+    import songsim.ingest as ingest
+
+    cfg = ExtractPairsConfig(0.0, True, "mean", 0.0)
+    one = extract_pairs(tiny_world / "lastfm", tmp_path / "one.parquet", cfg)
+    monkeypatch.setattr(ingest, "BUCKET_ROWS", 50)
+    many = extract_pairs(tiny_world / "lastfm", tmp_path / "many.parquet", cfg)
+    assert one.extra["dedup_buckets"] == 1 and many.extra["dedup_buckets"] > 20
+    a = pl.read_parquet(tmp_path / "one.parquet").sort(["src", "tgt"])
+    b = pl.read_parquet(tmp_path / "many.parquet").sort(["src", "tgt"])
+    assert a.equals(b) and one.to_dict()["drop_reasons"] == many.to_dict()["drop_reasons"]

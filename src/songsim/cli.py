@@ -9,6 +9,7 @@ import sys
 
 from songsim.config import ConfigError, load_params, section
 from songsim.models import MODEL_CONFIGS
+from songsim.runtime import configure_arrow_memory
 
 STAGES = {
     "synth": "write the synthetic world (Last.fm zips/db, musiXmatch txt, MSD .h5 tree, GloVe txt, oracle)",
@@ -69,6 +70,7 @@ def stage_main(stage: str, argv: list[str] | None = None) -> int:
 
 def _run(stage: str, args: argparse.Namespace) -> int:
     setup_logging(args.verbose)
+    configure_arrow_memory()
     try:
         rep = run(stage, args.params, getattr(args, "model", None))
     except ConfigError as e:

@@ -57,7 +57,9 @@ class ParquetStreamWriter:
     def write(self, columns: dict[str, list | pa.Array]) -> None:
         batch = pa.record_batch(columns, schema=self.schema)
         if batch.num_rows:
-            self._writer.write_batch(batch)
+            # write_table closes a row group per call; write_batch would keep appending to one open
+            # row group (up to 1M rows), holding the whole output in memory
+            self._writer.write_table(pa.Table.from_batches([batch]))
             self.rows += batch.num_rows
 
     def close(self, ok: bool = True) -> None:

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 from songsim.io import TRACK_ID, BadRecord, FormatError
+from songsim.io.zipstream import ZipMemberError, iter_zip
 
 JSON_KEYS = ("artist", "timestamp", "similars", "tags", "track_id", "title")
 
@@ -117,16 +118,13 @@ class LastfmJsonReader:
                 raise FormatError(f"{src}: not a Last.fm .json or .zip file")
 
     def _iter_zip(self, path: Path) -> Iterator[LastfmTrack | BadRecord]:
-        try:
-            zf = zipfile.ZipFile(path)
-        except zipfile.BadZipFile as e:
-            raise FormatError(f"{path}: not a readable zip ({e})") from e
+        if not zipfile.is_zipfile(path):
+            raise FormatError(f"{path}: not a readable zip")
         origin = _origin_of(path.name)
-        with zf:
-            for info in zf.infolist():
-                if info.is_dir():
+        try:
+            for name, data in iter_zip(path):
+                if name.endswith("/"):
                     continue
-                name = info.filename
                 where = f"{path}!{name}"
                 parts = PurePosixPath(name.replace("\\", "/")).parts
                 if name.startswith(("/", "\\")) or ".." in parts or (parts and ":" in parts[0]):
@@ -134,12 +132,12 @@ class LastfmJsonReader:
                     continue
                 if not name.endswith(".json"):
                     continue
-                try:
-                    data = zf.read(info)
-                except (zipfile.BadZipFile, OSError) as e:
-                    yield BadRecord("corrupt_zip_member", where, str(e))
+                if isinstance(data, ZipMemberError):
+                    yield BadRecord("corrupt_zip_member", where, str(data))
                     continue
                 yield parse_track_json(data, where, origin)
+        except ZipMemberError as e:
+            raise FormatError(f"{path}: {e}") from e
 
 
 class LastfmSqliteReader:
@@ -149,6 +147,9 @@ class LastfmSqliteReader:
         self.path = Path(path)
         if not self.path.is_file():
             raise FormatError(f"{self.path}: no such file")
+
+    def sources(self) -> list[Path]:
+        return [self.path]
 
     def __iter__(self) -> Iterator[LastfmTrack | BadRecord]:
         uri = f"file:{self.path.resolve()}?mode=ro"
