@@ -36,6 +36,8 @@ def repo(tmp_path_factory, base_params):
     (d / "params.yaml").write_text(yaml.safe_dump(shrink_params(base_params, None), sort_keys=False))
     (d / ".gitignore").write_text("/models/*.last.pt\n__pycache__/\n")
     _sh(d, "git", "init", "-q")
+    _sh(d, "git", "config", "user.name", "songsim tests")  # dvc exp commits need an identity
+    _sh(d, "git", "config", "user.email", "tests@songsim.invalid")
     _sh(d, "dvc", "init", "-q")
     _sh(d, "git", "add", "-A")
     _sh(d, "git", "commit", "-qm", "init")
