@@ -8,9 +8,10 @@ cd "$(dirname "$0")/.."
 M=lyrics_regressor.model
 T=evaluate@lyrics_regressor
 if [ "${1:-}" = "--small" ]; then
-  dvc exp run "$T" -n frozen-emb -S "$M.encoder.freeze_embeddings=true"
-  dvc exp run "$T" -n dropout-0.5 -S "$M.dropout=0.5"
-  dvc exp run "$T" -n no-l2 -S "$M.l2=0.0"
+  # --temp: each runs in a temporary copy, so the workspace keeps the committed results
+  dvc exp run "$T" --temp -n frozen-emb -S "$M.encoder.freeze_embeddings=true"
+  dvc exp run "$T" --temp -n dropout-0.5 -S "$M.dropout=0.5"
+  dvc exp run "$T" --temp -n no-l2 -S "$M.l2=0.0"
 else
   for frozen in false true; do
     for units in "[128,64]" "[256,128]"; do
@@ -25,5 +26,5 @@ else
   dvc exp run "$T" --queue -n less-data -S "splits.data_fraction=0.5"
   dvc exp run --run-all --jobs 1
 fi
-dvc exp show --md --only-changed --drop 'metrics/(?!lyrics_regressor).*|data/reports.*' \
-  --keep 'metrics/lyrics_regressor.json:test\.(mae|rmse|spearman)$' 2>/dev/null || dvc exp show --md --only-changed
+dvc exp show --md --only-changed --drop '.*' \
+  --keep 'Experiment|lyrics_regressor\.model\..*|splits\.data_fraction|.*lyrics_regressor\.json:test\.(mae|rmse|spearman)$'
