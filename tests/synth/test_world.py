@@ -104,3 +104,18 @@ def test_expected_clipped_matches_monte_carlo():
     mu = np.array([0.02, 0.5, 0.97])
     mc = np.clip(mu[:, None] + rng.normal(0, NOISE, (3, 200_000)), 0.001, 1).mean(1)
     assert np.allclose(expected_clipped(mu, NOISE), mc, atol=1e-3)
+
+
+def test_lastfm_db_dest_is_inverse_of_src(tiny_world):
+    import sqlite3
+    from collections import defaultdict
+
+    con = sqlite3.connect(tiny_world / "lastfm" / "lastfm_similars.db")
+    inverse = defaultdict(list)
+    for tid, target in con.execute("SELECT tid, target FROM similars_src ORDER BY rowid"):
+        parts = target.split(",") if target else []
+        for k in range(0, len(parts), 2):
+            inverse[parts[k]] += [tid, parts[k + 1]]
+    dest = {t: v.split(",") for t, v in con.execute("SELECT tid, target FROM similars_dest")}
+    con.close()
+    assert dest == dict(inverse)

@@ -237,7 +237,7 @@ def write_world(out_dir: str | Path, size: str, seed: int, lastfm_sqlite: bool =
     (out / "lastfm").mkdir(parents=True, exist_ok=True)
     n_pairs = 0
     oracle_w = ParquetStreamWriter(out / "oracle.parquet", schemas.ORACLE)
-    db_rows: list[tuple[str, str]] = []
+    lf_db = _LastfmDb(out / "lastfm" / "lastfm_similars.db") if lastfm_sqlite else None
     for origin, members in (("train", lf[~is_test]), ("test", lf[is_test])):
         zpath = out / "lastfm" / f"lastfm_{origin}.zip"
         with atomic_path(zpath) as tmp, zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as zf:
@@ -258,8 +258,8 @@ def write_world(out_dir: str | Path, size: str, seed: int, lastfm_sqlite: bool =
                 stamp = f"2011-08-{day:02d} {hh:02d}:{mm:02d}:{ss:02d}.{us:06d}"
                 zf.writestr(f"lastfm_{origin}/{tid[2]}/{tid[3]}/{tid[4]}/{tid}.json",
                             lastfm_json(tid, _name(world, i, "artist"), _name(world, i, "title"), sims, tags, stamp))
-                if lastfm_sqlite:
-                    db_rows.append((tid, ",".join(f"{t},{x}" for t, x in sims)))
+                if lf_db is not None:
+                    lf_db.add(tid, sims)
                 o = world.oracle(np.full(len(tgt), i), tgt)
                 buf_src.extend([tid] * len(tgt))
                 buf_tgt.extend(tids[tgt].tolist())
@@ -270,8 +270,8 @@ def write_world(out_dir: str | Path, size: str, seed: int, lastfm_sqlite: bool =
                     buf_src, buf_tgt, buf_o = [], [], []
             oracle_w.write({"src": buf_src, "tgt": buf_tgt, "oracle": pa.array(buf_o, pa.float32())})
     oracle_w.close()
-    if lastfm_sqlite:
-        _write_lastfm_db(out / "lastfm" / "lastfm_similars.db", db_rows)
+    if lf_db is not None:
+        lf_db.close()
     summary["lastfm"] = {"tracks": int(len(lf)), "test_tracks": int(is_test.sum()), "pairs": n_pairs}
 
     # musiXmatch text files (lines sorted by track id), optional SQLite twin
@@ -335,22 +335,33 @@ def write_world(out_dir: str | Path, size: str, seed: int, lastfm_sqlite: bool =
     return summary
 
 
-def _write_lastfm_db(path: Path, rows: list[tuple[str, str]]) -> None:
-    with atomic_path(path) as tmp:
-        con = sqlite3.connect(tmp)
-        con.execute("CREATE TABLE similars_src (tid TEXT, target TEXT)")
-        con.execute("CREATE TABLE similars_dest (tid TEXT, target TEXT)")
-        con.executemany("INSERT INTO similars_src VALUES (?, ?)", rows)
-        dest: dict[str, list[str]] = {}
-        for tid, target in rows:
-            parts = target.split(",") if target else []
-            for k in range(0, len(parts), 2):
-                dest.setdefault(parts[k], []).extend([tid, parts[k + 1]])
-        con.executemany("INSERT INTO similars_dest VALUES (?, ?)", ((t, ",".join(v)) for t, v in sorted(dest.items())))
-        con.execute("CREATE INDEX idx_src ON similars_src (tid)")
-        con.execute("CREATE INDEX idx_dest ON similars_dest (tid)")
-        con.commit()
-        con.close()
+class _LastfmDb:
+    """lastfm_similars.db, written as the tracks are generated: ``similars_src`` rows are inserted
+    directly, ``similars_dest`` is built inside SQLite from a scratch pair table (nothing held in memory)."""
+
+    def __init__(self, path: Path):
+        self._ctx = atomic_path(path)
+        self.con = sqlite3.connect(self._ctx.__enter__())
+        self.con.execute("CREATE TABLE similars_src (tid TEXT, target TEXT)")
+        self.con.execute("CREATE TABLE similars_dest (tid TEXT, target TEXT)")
+        self.con.execute("CREATE TEMP TABLE pairs (src TEXT, tgt TEXT, score TEXT, k INTEGER)")
+
+    def add(self, tid: str, sims: list[tuple[str, float]]) -> None:
+        self.con.execute("INSERT INTO similars_src VALUES (?, ?)", (tid, ",".join(f"{t},{x}" for t, x in sims)))
+        self.con.executemany("INSERT INTO pairs VALUES (?, ?, ?, ?)",
+                             ((tid, t, str(x), k) for k, (t, x) in enumerate(sims)))
+
+    def close(self) -> None:
+        # for each target, the sources that list it with the score they gave, in insertion order
+        self.con.execute(
+            "INSERT INTO similars_dest SELECT tgt, group_concat(src || ',' || score, ',') "
+            "FROM (SELECT * FROM pairs ORDER BY tgt, rowid) GROUP BY tgt ORDER BY tgt")
+        self.con.execute("DROP TABLE pairs")
+        self.con.execute("CREATE INDEX idx_src ON similars_src (tid)")
+        self.con.execute("CREATE INDEX idx_dest ON similars_dest (tid)")
+        self.con.commit()
+        self.con.close()
+        self._ctx.__exit__(None, None, None)
 
 
 class _MxmDb:
