@@ -20,9 +20,10 @@ install: $(STAMP)
 demo: $(STAMP)
 	dvc repro
 	@echo
-	@dvc metrics show
+	@$(PY) scripts/results_table.py
 	@echo
-	@echo "metrics: metrics/<model>.json (test, val, baselines); reports: data/reports/*.json"
+	@echo "metrics: metrics/<model>.json (val, test, baselines) - all of them: dvc metrics show"
+	@echo "reports: data/reports/<stage>.json (read / kept / quarantined / dropped, throughput)"
 	@echo "plots:   dvc plots show  ->  dvc_plots/index.html"
 
 test: $(STAMP)
