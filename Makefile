@@ -12,7 +12,7 @@ export PATH := $(BIN):$(PATH)
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install -q --disable-pip-version-check --upgrade pip
-	$(PY) -m pip install -q --disable-pip-version-check -e '.[dev]'
+	$(PY) -m pip install -q --disable-pip-version-check -e '.[dev,glove]'
 	touch $(STAMP)
 
 install: $(STAMP)

