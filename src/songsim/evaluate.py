@@ -16,7 +16,7 @@ from songsim.config import EvaluateConfig, TrainConfig
 from songsim.data import PairData, SongTable, load_pairs, load_songs, split_track_ids
 from songsim.metrics import calibrate, classification_metrics, regression_metrics, row_cosine, tfidf_vectors
 from songsim.models import MODEL_SETS, TASKS, USES_AUDIO, USES_LYRICS
-from songsim.train import load_checkpoint, pick_device, predict
+from songsim.train import load_checkpoint, pick_device, predict, targets
 from songsim.writers import atomic_path, atomic_write_text
 
 log = logging.getLogger(__name__)
@@ -149,7 +149,7 @@ def evaluate(name: str, ckpt_path: str | Path, splits_dir: str | Path, lyrics_pa
 def write_plots(plots_dir: str | Path, task: str, test: PairData, pred: np.ndarray, ecfg: EvaluateConfig) -> None:
     d = Path(plots_dir)
     d.mkdir(parents=True, exist_ok=True)
-    truth = test.label if task == "classification" else test.score
+    truth = targets(task, test)
     with atomic_path(d / "predictions.csv") as tmp, open(tmp, "w", newline="") as fh:
         w = csv.writer(fh)
         w.writerow(["target", "prediction"])

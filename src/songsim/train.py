@@ -45,12 +45,20 @@ def to_device(batch: dict[str, torch.Tensor], device: torch.device) -> dict[str,
     return {k: v.to(device, non_blocking=True) for k, v in batch.items()}
 
 
+# early-stopping metric per task: (name, higher is better)
+STOP_METRIC = {"classification": ("accuracy", True), "regression": ("mae", False)}
+
+
+def targets(task: str, pairs: PairData) -> np.ndarray:
+    """What a model of ``task`` is trained to predict: the 0/1 label or the score."""
+    return pairs.label if task == "classification" else pairs.score
+
+
 def loss_fn(task: str, pred: torch.Tensor, pairs: PairData, rows: np.ndarray, device: torch.device) -> torch.Tensor:
     # computed in float32 outside autocast (binary_cross_entropy is not autocast-safe)
+    y = torch.from_numpy(targets(task, pairs)[rows]).to(device)
     if task == "classification":
-        y = torch.from_numpy(pairs.label[rows]).to(device)
         return F.binary_cross_entropy(pred.float().clamp(1e-6, 1 - 1e-6), y)
-    y = torch.from_numpy(pairs.score[rows]).to(device)
     return F.mse_loss(pred.float(), y)
 
 
@@ -78,11 +86,11 @@ def predict(model: PairModel, pairs: PairData, songs: SongTable, batch_size: int
     return out
 
 
-def val_metric(task: str, pred: np.ndarray, pairs: PairData) -> tuple[str, float, bool]:
-    """(name, value, higher_is_better) of the early-stopping metric."""
+def val_metric(task: str, pred: np.ndarray, pairs: PairData) -> float:
+    """Value of the early-stopping metric ``STOP_METRIC[task]``."""
     if task == "classification":
-        return "accuracy", float(((pred >= 0.5) == (pairs.label >= 0.5)).mean()), True
-    return "mae", float(np.abs(pred - pairs.score).mean()), False
+        return float(((pred >= 0.5) == (pairs.label >= 0.5)).mean())
+    return float(np.abs(pred - pairs.score).mean())
 
 
 def fingerprint(name: str, section: ModelSection, tcfg: TrainConfig, pairs: PairData) -> str:
@@ -197,7 +205,7 @@ def train(name: str, section: ModelSection, tcfg: TrainConfig, songs: SongTable,
         else:
             log.info("%s: %s is from another run or finished; starting fresh", name, last_path)
     resumed_from = start_epoch
-    metric_name, higher = ("accuracy", True) if task == "classification" else ("mae", False)
+    metric_name, higher = STOP_METRIC[task]
     for epoch in range(start_epoch, section.optim.epochs):
         if bad_epochs >= tcfg.patience:
             break
@@ -222,7 +230,7 @@ def train(name: str, section: ModelSection, tcfg: TrainConfig, songs: SongTable,
             loss.backward()
             opt.step()
             tot_loss += float(loss.detach()) * len(rows)
-            target = train_pairs.label[rows] if task == "classification" else train_pairs.score[rows]
+            target = targets(task, train_pairs)[rows]
             tot_abs += float(np.abs(pred.detach().float().cpu().numpy() - target).sum())
             n_seen += len(rows)
         if sched is not None:
@@ -231,8 +239,8 @@ def train(name: str, section: ModelSection, tcfg: TrainConfig, songs: SongTable,
         vp = predict(model, val_pairs, songs, tcfg.eval_batch_size, device, amp)
         with torch.no_grad():
             vl = float(loss_fn(task, torch.from_numpy(vp).to(device), val_pairs, np.arange(len(val_pairs)), device))
-        _, value, _ = val_metric(task, vp, val_pairs)
-        val_target = val_pairs.label if task == "classification" else val_pairs.score
+        value = val_metric(task, vp, val_pairs)
+        val_target = targets(task, val_pairs)
         row = {"epoch": epoch + 1, "train_loss": round(tot_loss / max(1, n_seen), 6),
                "train_mae": round(tot_abs / max(1, n_seen), 6), "val_loss": round(vl, 6),
                "val_mae": round(float(np.abs(vp - val_target).mean()), 6),
