@@ -20,7 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import OUT, ensure_world, save  # noqa: E402
 
 from songsim.config import ChunkAudioConfig  # noqa: E402
-from songsim.ingest import chunk_audio  # noqa: E402
+from songsim.features.audio import chunk_audio  # noqa: E402
 from songsim.io.msd import iter_msd_files  # noqa: E402
 
 

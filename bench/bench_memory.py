@@ -16,14 +16,15 @@ from common import OUT, ensure_world, run_measured, save  # noqa: E402
 from songsim.synth.world import SIZES  # noqa: E402
 
 STAGES = {
-    "extract_pairs": ("from songsim.ingest import extract_pairs as f;"
+    "extract_pairs": ("from songsim.features.pairs import extract_pairs as f;"
                       "from songsim.config import ExtractPairsConfig as C;"
                       "r = f('{w}/lastfm', '{o}/pairs.parquet', C(0.0, True, 'mean', 0.0))"),
-    "expand_lyrics": ("from songsim.ingest import expand_lyrics as f;"
+    "expand_lyrics": ("from songsim.features.lyrics import expand_lyrics as f;"
                       "from songsim.config import ExpandLyricsConfig as C;"
                       "r = f('{w}/mxm', '{o}/lyrics.parquet', '{o}/vocab.parquet', C(300, 'vocab', 0, 0.0))"),
     # one worker: the peak is measured in the stage's own process (workers are separate processes)
-    "chunk_audio": ("from songsim.ingest import chunk_audio as f; from songsim.config import ChunkAudioConfig as C;"
+    "chunk_audio": ("from songsim.features.audio import chunk_audio as f;"
+                    "from songsim.config import ChunkAudioConfig as C;"
                     "r = f('{w}/msd', '{o}/audio', C(128, 'center', 'zero', True, 2000, 1, 0.0))"),
 }
 

@@ -17,11 +17,11 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import save  # noqa: E402
 
-from songsim.config import load_params, section  # noqa: E402
+from songsim.config import load_params, model_section, section  # noqa: E402
 from songsim.data import iter_batches, load_pairs, load_songs, make_batch, split_track_ids  # noqa: E402
-from songsim.models import MODEL_SETS, USES_AUDIO, USES_LYRICS  # noqa: E402
+from songsim.inference import predict, to_device  # noqa: E402
+from songsim.models import MODELS, model_configs  # noqa: E402
 from songsim.models.nets import build_model  # noqa: E402
-from songsim.train import predict, to_device  # noqa: E402
 
 
 def train_pairs_per_s(model, pairs, songs, batch_size, dedup, device, max_batches, amp) -> float:
@@ -69,7 +69,7 @@ def main() -> None:
     ap.add_argument("--batches", type=int, default=15, help="timed batches per setting")
     ap.add_argument("--batch-sizes", type=int, nargs="+", default=[256])
     args = ap.parse_args()
-    params = load_params(args.params)
+    params = load_params(args.params, model_configs())
     paths, tcfg = section(params, "paths"), section(params, "train")
     device = torch.device(args.device)
     amp = device.type == "cuda" and tcfg.amp
@@ -77,10 +77,11 @@ def main() -> None:
     cpu = f"cpu ({torch.get_num_threads()} threads)"
     res: dict = {"device": torch.cuda.get_device_name() if device.type == "cuda" else cpu}
     for name in args.models:
-        sec = section(params, name)
-        d = Path(paths.splits) / MODEL_SETS[name]
+        spec = MODELS[name]
+        sec = model_section(params, name, spec.config)
+        d = Path(paths.splits) / spec.split_set
         songs = load_songs(split_track_ids(d / "train.parquet", d / "test.parquet"),
-                           paths.lyrics if USES_LYRICS[name] else None, paths.audio if USES_AUDIO[name] else None)
+                           paths.lyrics if spec.uses_lyrics else None, paths.audio if spec.uses_audio else None)
         tr, te = load_pairs(d / "train.parquet", songs), load_pairs(d / "test.parquet", songs)
         import pyarrow.parquet as pq
 

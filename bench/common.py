@@ -10,7 +10,8 @@ import sys
 import time
 from pathlib import Path
 
-from songsim.synth import world as W
+from songsim.synth.world import SIZES
+from songsim.synth.write import write_world
 
 OUT = Path(os.environ.get("BENCH_OUT", Path(__file__).resolve().parent / "out"))
 
@@ -21,10 +22,9 @@ def ensure_world(name: str, n_tracks: int | None = None, seed: int = 11) -> Path
     d = OUT / "worlds" / key
     if (d / "world.json").exists():
         return d
-    if n_tracks is not None:
-        W.SIZES[key] = dataclasses.replace(W.SIZES[name], n_tracks=n_tracks)
+    size = name if n_tracks is None else dataclasses.replace(SIZES[name], n_tracks=n_tracks)
     t = time.perf_counter()
-    W.write_world(d, key, seed, lastfm_sqlite=False, mxm_sqlite=False)
+    write_world(d, size, seed, lastfm_sqlite=False, mxm_sqlite=False)
     print(f"world {key}: written in {time.perf_counter() - t:.0f}s", file=sys.stderr)
     return d
 

@@ -1,12 +1,24 @@
-"""DVC stage `build_splits`: train/val/test pair splits for the lyrics and multimodal sets.
+"""DVC stage `build_splits`:
+train/val/test pair splits for the lyrics and multimodal sets.
 
-Thin entry point: parses arguments, loads the typed params sections and calls the library
-(songsim.pipeline); see `python stages/build_splits.py --help`.
+Generated from songsim.stage_table (python -m songsim.stage_table --write); do not edit by hand.
+See `python stages/build_splits.py --help`.
 """
 
 import sys
 
-from songsim.cli import stage_main
+from songsim.entry import StageSpec, stage_main
+from songsim.splits import run
+
+SPEC = StageSpec(
+    name='build_splits',
+    alias='build-splits',
+    module='songsim.splits',
+    help='train/val/test pair splits for the lyrics and multimodal sets',
+    reads=('paths.pairs', 'paths.lyrics', 'paths.audio'),
+    writes=('paths.splits', 'paths.reports'),
+    per_model=False,
+)
 
 if __name__ == "__main__":
-    sys.exit(stage_main("build-splits"))
+    sys.exit(stage_main(SPEC, run))

@@ -1,12 +1,24 @@
-"""DVC stage `chunk_audio`: MSD HDF5 timbre/chroma -> fixed-size Parquet shards + manifest.
+"""DVC stage `chunk_audio`:
+MSD HDF5 timbre/chroma -> fixed-size Parquet shards + manifest.
 
-Thin entry point: parses arguments, loads the typed params sections and calls the library
-(songsim.pipeline); see `python stages/chunk_audio.py --help`.
+Generated from songsim.stage_table (python -m songsim.stage_table --write); do not edit by hand.
+See `python stages/chunk_audio.py --help`.
 """
 
 import sys
 
-from songsim.cli import stage_main
+from songsim.entry import StageSpec, stage_main
+from songsim.features.audio import run
+
+SPEC = StageSpec(
+    name='chunk_audio',
+    alias='chunk-audio',
+    module='songsim.features.audio',
+    help='MSD HDF5 timbre/chroma -> fixed-size Parquet shards + manifest',
+    reads=('raw.msd',),
+    writes=('paths.audio', 'paths.reports'),
+    per_model=False,
+)
 
 if __name__ == "__main__":
-    sys.exit(stage_main("chunk-audio"))
+    sys.exit(stage_main(SPEC, run))

@@ -1,12 +1,24 @@
-"""DVC stage `evaluate`: metrics JSON with baselines, and plot data, for one trained model.
+"""DVC stage `evaluate`:
+metrics JSON with baselines, and plot data, for one trained model.
 
-Thin entry point: parses arguments, loads the typed params sections and calls the library
-(songsim.pipeline); see `python stages/evaluate.py --help`.
+Generated from songsim.stage_table (python -m songsim.stage_table --write); do not edit by hand.
+See `python stages/evaluate.py --help`.
 """
 
 import sys
 
-from songsim.cli import stage_main
+from songsim.entry import StageSpec, stage_main
+from songsim.evaluate import run
+
+SPEC = StageSpec(
+    name='evaluate',
+    alias='evaluate',
+    module='songsim.evaluate',
+    help='metrics JSON with baselines, and plot data, for one trained model',
+    reads=('paths.models', 'paths.splits', 'paths.lyrics', 'paths.audio', 'raw.oracle'),
+    writes=('paths.metrics', 'paths.plots'),
+    per_model=True,
+)
 
 if __name__ == "__main__":
-    sys.exit(stage_main("evaluate"))
+    sys.exit(stage_main(SPEC, run))

@@ -1,12 +1,24 @@
-"""DVC stage `extract_pairs`: Last.fm similars -> deduplicated pairs parquet.
+"""DVC stage `extract_pairs`:
+Last.fm similars -> deduplicated pairs parquet.
 
-Thin entry point: parses arguments, loads the typed params sections and calls the library
-(songsim.pipeline); see `python stages/extract_pairs.py --help`.
+Generated from songsim.stage_table (python -m songsim.stage_table --write); do not edit by hand.
+See `python stages/extract_pairs.py --help`.
 """
 
 import sys
 
-from songsim.cli import stage_main
+from songsim.entry import StageSpec, stage_main
+from songsim.features.pairs import run
+
+SPEC = StageSpec(
+    name='extract_pairs',
+    alias='extract-pairs',
+    module='songsim.features.pairs',
+    help='Last.fm similars -> deduplicated pairs parquet',
+    reads=('raw.lastfm',),
+    writes=('paths.pairs', 'paths.reports'),
+    per_model=False,
+)
 
 if __name__ == "__main__":
-    sys.exit(stage_main("extract-pairs"))
+    sys.exit(stage_main(SPEC, run))

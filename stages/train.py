@@ -1,12 +1,24 @@
-"""DVC stage `train`: train one model (best + resumable last checkpoint, per-epoch history).
+"""DVC stage `train`:
+train one model (best + resumable last checkpoint, per-epoch history).
 
-Thin entry point: parses arguments, loads the typed params sections and calls the library
-(songsim.pipeline); see `python stages/train.py --help`.
+Generated from songsim.stage_table (python -m songsim.stage_table --write); do not edit by hand.
+See `python stages/train.py --help`.
 """
 
 import sys
 
-from songsim.cli import stage_main
+from songsim.entry import StageSpec, stage_main
+from songsim.train import run
+
+SPEC = StageSpec(
+    name='train',
+    alias='train',
+    module='songsim.train',
+    help='train one model (best + resumable last checkpoint, per-epoch history)',
+    reads=('paths.splits', 'paths.lyrics', 'paths.vocab', 'paths.audio', 'raw.glove'),
+    writes=('paths.models', 'paths.metrics', 'paths.plots'),
+    per_model=True,
+)
 
 if __name__ == "__main__":
-    sys.exit(stage_main("train"))
+    sys.exit(stage_main(SPEC, run))

@@ -81,7 +81,7 @@ def tiny_run(tmp_path_factory, base_params) -> tuple[Path, dict]:
 @pytest.fixture(scope="session")
 def tiny_world(tmp_path_factory) -> Path:
     """Raw files of a tiny world (with both SQLite variants)."""
-    from songsim.synth.world import write_world
+    from songsim.synth.write import write_world
 
     out = tmp_path_factory.mktemp("tiny_world")
     write_world(out, "tiny", 3, lastfm_sqlite=True, mxm_sqlite=True)

@@ -5,8 +5,9 @@ import copy
 import pytest
 import yaml
 
-from songsim.config import ConfigError, from_dict, load_params, section, to_dict
+from songsim.config import ConfigError, from_dict, load_params, model_section, section, to_dict
 from songsim.config import ExtractPairsConfig as EP
+from songsim.models import MODELS, model_configs
 from tests.conftest import ROOT
 
 
@@ -17,9 +18,9 @@ def _write(tmp_path, params):
 
 
 def test_repo_params_load(base_params):
-    params = load_params(ROOT / "params.yaml")
+    params = load_params(ROOT / "params.yaml", model_configs())
     assert section(params, "train").seed == base_params["train"]["seed"]
-    fused = section(params, "fused")
+    fused = model_section(params, "fused", MODELS["fused"].config)
     assert fused.optim.scheduler == "cosine" and fused.model.merge == ("concat", "diff", "prod")
     assert to_dict(fused.model)["lyrics"]["lstm_units"] == base_params["fused"]["model"]["lyrics"]["lstm_units"]
 
@@ -40,7 +41,7 @@ def test_bad_params_fail_clearly(tmp_path, base_params, mutate, msg):
     params = copy.deepcopy(base_params)
     mutate(params)
     with pytest.raises(ConfigError, match=msg.replace(".", r"\.").replace("(", r"\(")):
-        load_params(_write(tmp_path, params))
+        load_params(_write(tmp_path, params), model_configs())
 
 
 def test_from_dict_is_strict_and_frozen():

@@ -6,7 +6,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from songsim.config import ConfigError
-from songsim.models import MODEL_CONFIGS
+from songsim.models import MODELS
 
 
 def _load(path):
@@ -23,7 +23,7 @@ def test_reports_reconcile(tiny_run):
 
 def test_metrics_have_val_test_and_baselines(tiny_run):
     _, params = tiny_run
-    for name in MODEL_CONFIGS:
+    for name in MODELS:
         m = _load(f"{params['paths']['metrics']}/{name}.json")
         assert set(m) >= {"val", "test", "baselines"}
         if name == "lyrics_classifier":
@@ -43,7 +43,7 @@ def test_metrics_have_val_test_and_baselines(tiny_run):
 
 def test_plot_files(tiny_run):
     _, params = tiny_run
-    for name in MODEL_CONFIGS:
+    for name in MODELS:
         d = f"{params['paths']['plots']}/{name}"
         for f in ("history.csv", "predictions.csv", "errors.csv", "confusion.csv"):
             head = open(f"{d}/{f}").readline().strip()

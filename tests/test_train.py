@@ -7,22 +7,23 @@ import pyarrow.parquet as pq
 import pytest
 import torch
 
-from songsim.config import ConfigError, section
+from songsim.config import ConfigError, model_section, section
 from songsim.data import load_pairs, load_songs, split_track_ids
-from songsim.train import load_checkpoint, predict, train
+from songsim.inference import load_checkpoint, predict
+from songsim.models import MODELS
+from songsim.train import train
 
 
 def _setup(tiny_run, name):
-    from songsim.models import MODEL_SETS, USES_AUDIO, USES_LYRICS
-
+    spec = MODELS[name]
     _, params = tiny_run
-    d = f"{params['paths']['splits']}/{MODEL_SETS[name]}"
+    d = f"{params['paths']['splits']}/{spec.split_set}"
     songs = load_songs(split_track_ids(f"{d}/train.parquet", f"{d}/val.parquet"),
-                       params["paths"]["lyrics"] if USES_LYRICS[name] else None,
-                       params["paths"]["audio"] if USES_AUDIO[name] else None)
+                       params["paths"]["lyrics"] if spec.uses_lyrics else None,
+                       params["paths"]["audio"] if spec.uses_audio else None)
     vocab = pq.read_table(params["paths"]["vocab"]).num_rows
     return (params, songs, load_pairs(f"{d}/train.parquet", songs), load_pairs(f"{d}/val.parquet", songs), vocab,
-            section(params, name), section(params, "train"))
+            model_section(params, name, spec.config), section(params, "train"))
 
 
 def _run(tmp_path, tiny_run, name="lyrics_regressor", epochs=2, tag="a", **train_kw):

@@ -1,16 +1,23 @@
 """Typed configuration: every ``params.yaml`` section maps to one frozen dataclass.
 
-The library never reads ``params.yaml`` itself: stage scripts and the CLI load the file with
-:func:`load_params` and hand the typed sections to library functions. Unknown or missing keys fail at
-once with a :class:`ConfigError` that names the offending key path.
+The library never opens ``params.yaml`` itself: the stage entry points (``songsim.entry``) and the CLI
+parse the file with :func:`read_params` and hand the mapping to a stage, which takes the typed sections
+it runs on with :func:`section` / :func:`model_section`. Unknown or missing keys fail at once with a
+:class:`ConfigError` that names the offending key path. :func:`load_params` validates a whole file.
+
+This module knows the pipeline's sections, not the models: a model section is typed with the config
+class its caller passes (from ``songsim.models.registry``), so the models never import the params layer.
+(Over 250 lines on purpose: one dataclass per params section, so the whole params schema reads in one file.)
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
 import types
 import typing
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +57,25 @@ class PathsConfig:
     models: str  # checkpoints: <model>.pt and <model>.last.pt
     metrics: str  # <model>.json and train/<model>.json
     plots: str  # <model>/{history,predictions,errors,confusion}.csv
+
+    def report(self, stage: str) -> Path:
+        """Where stage ``stage`` writes its report."""
+        return Path(self.reports) / f"{stage}.json"
+
+    def model_files(self, name: str) -> dict[str, Path]:
+        """Every file the train and evaluate stages of model ``name`` write."""
+        return {
+            "ckpt": Path(self.models) / f"{name}.pt",
+            "last": Path(self.models) / f"{name}.last.pt",
+            "train_metrics": Path(self.metrics) / "train" / f"{name}.json",
+            "metrics": Path(self.metrics) / f"{name}.json",
+            "history": Path(self.plots) / name / "history.csv",
+            "plots": Path(self.plots) / name,
+        }
+
+    def split(self, set_name: str, split: str) -> Path:
+        """``<splits>/<set>/<split>.parquet``."""
+        return Path(self.splits) / set_name / f"{split}.parquet"
 
 
 @dataclass(frozen=True)
@@ -213,10 +239,14 @@ def _coerce(value: Any, tp: Any, where: str) -> Any:
             # YAML 1.1 reads "1e-5" as a string; accept numeric strings for floats only
             if isinstance(value, str):
                 try:
-                    return float(value)
+                    value = float(value)
                 except ValueError:
-                    pass
+                    value = None
+                if value is not None and math.isfinite(value):
+                    return value
             raise ConfigError(f"{where}: expected a number, got {value!r}")
+        if not math.isfinite(value):
+            raise ConfigError(f"{where}: expected a finite number, got {value!r}")
         return float(value)
     if tp is str:
         if not isinstance(value, str):
@@ -243,7 +273,12 @@ def from_dict(cls: type, data: dict, where: str = "") -> Any:
     obj = cls(**kwargs)
     validate = getattr(obj, "validate", None)
     if validate is not None:
-        validate()
+        try:
+            validate()
+        except ConfigError:
+            raise
+        except ValueError as e:  # model configs raise plain ValueError: name the section here
+            raise ConfigError(f"{where}: {e}" if where and not str(e).startswith(where) else str(e)) from None
     return obj
 
 
@@ -290,50 +325,58 @@ class ModelSection:
 
 
 def section(params: dict, name: str) -> Any:
-    """Typed view of one top-level section of a parsed params file."""
+    """Typed view of one pipeline section (``paths``, ``train``, ...) of a parsed params mapping."""
+    if name not in SECTIONS:
+        raise ConfigError(f"unknown section {name} (pipeline sections: {', '.join(SECTIONS)})")
     if name not in params:
         raise ConfigError(f"missing section {name}")
-    from songsim.models import MODEL_CONFIGS  # late import: models import torch
-
-    if name in MODEL_CONFIGS:
-        raw = params[name]
-        if not isinstance(raw, dict):
-            raise ConfigError(f"{name}: expected a mapping")
-        unknown = sorted(set(raw) - {"model", "optim"})
-        if unknown:
-            raise ConfigError(f"unknown key {name}.{unknown[0]} (allowed: model, optim)")
-        for k in ("model", "optim"):
-            if k not in raw:
-                raise ConfigError(f"missing key {name}.{k}")
-        return ModelSection(
-            model=from_dict(MODEL_CONFIGS[name], raw["model"], f"{name}.model"),
-            optim=from_dict(OptimConfig, raw["optim"], f"{name}.optim"),
-        )
-    if name not in SECTIONS:
-        raise ConfigError(f"unknown section {name}")
     return from_dict(SECTIONS[name], params[name], name)
 
 
-def load_params(path: str | Path) -> dict:
-    """Parse a params file and validate every section it must have; returns the raw mapping."""
-    params = read_yaml(path)
-    from songsim.models import MODEL_CONFIGS
+def model_section(params: dict, name: str, config_type: type) -> ModelSection:
+    """Typed view of model section ``name``: ``model`` as ``config_type``, ``optim`` as :class:`OptimConfig`."""
+    if name not in params:
+        raise ConfigError(f"missing section {name}")
+    raw = params[name]
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{name}: expected a mapping")
+    unknown = sorted(set(raw) - {"model", "optim"})
+    if unknown:
+        raise ConfigError(f"unknown key {name}.{unknown[0]} (allowed: model, optim)")
+    for k in ("model", "optim"):
+        if k not in raw:
+            raise ConfigError(f"missing key {name}.{k}")
+    return ModelSection(model=from_dict(config_type, raw["model"], f"{name}.model"),
+                        optim=from_dict(OptimConfig, raw["optim"], f"{name}.optim"))
 
-    allowed = set(SECTIONS) | set(MODEL_CONFIGS)
+
+def read_params(path: str | Path) -> dict:
+    """Parse a params file (a YAML mapping); sections are typed and checked when a stage takes them."""
+    return read_yaml(path)
+
+
+def load_params(path: str | Path, model_configs: Mapping[str, type]) -> dict:
+    """Parse a params file and validate every section: the pipeline's and one per model in
+    ``model_configs`` (name -> config dataclass); an unknown section fails too. Returns the mapping."""
+    params = read_yaml(path)
+    allowed = set(SECTIONS) | set(model_configs)
     unknown = sorted(set(params) - allowed)
     if unknown:
         raise ConfigError(f"{path}: unknown section {unknown[0]} (allowed: {', '.join(sorted(allowed))})")
-    for name in sorted(allowed):
+    for name in SECTIONS:
         section(params, name)
+    for name, config_type in model_configs.items():
+        model_section(params, name, config_type)
     return params
 
 
 __all__ = [name for name in dir() if name.endswith("Config")] + [
     "ConfigError",
     "ModelSection",
-    "field",
     "from_dict",
     "load_params",
+    "model_section",
+    "read_params",
     "read_yaml",
     "section",
     "to_dict",

@@ -15,8 +15,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import torch
 
-from songsim.ingest import read_audio
-from songsim.schemas import N_FEAT
+from songsim.features.audio_shards import AudioShards
 
 
 @dataclass
@@ -69,19 +68,7 @@ def load_songs(track_ids: set[str], lyrics_path: str | Path | None, features_dir
         tokens = mat[idx]
         lengths = t.column("length").to_numpy()[idx].astype(np.int32)
     if features_dir is not None:
-        a = read_audio(features_dir, ids)
-        order = {tid: i for i, tid in enumerate(a.column("track_id").to_pylist())}
-        missing = [x for x in ids if x not in order]
-        if missing:
-            raise KeyError(f"{len(missing)} tracks have no audio in {features_dir}, e.g. {missing[0]}")
-        idx = np.array([order[x] for x in ids], dtype=np.int64)
-        timbre = a.column("timbre").combine_chunks().values.to_numpy(zero_copy_only=False)
-        chroma = a.column("chroma").combine_chunks().values.to_numpy(zero_copy_only=False)
-        n = len(a)
-        frames = len(timbre) // (n * N_FEAT)
-        tim = timbre.reshape(n, frames, N_FEAT)[idx]
-        chr_ = chroma.reshape(n, frames, N_FEAT)[idx]
-        audio = np.ascontiguousarray(np.concatenate([tim, chr_], axis=2).transpose(0, 2, 1))  # (S, 24, T)
+        audio = AudioShards(features_dir).audio(ids)  # (S, 24, T)
     return SongTable(ids, tokens, lengths, audio)
 
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-import json
 import logging
 from pathlib import Path
 
@@ -12,12 +10,12 @@ import polars as pl
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from songsim.config import EvaluateConfig, TrainConfig
+from songsim.config import EvaluateConfig, TrainConfig, section
 from songsim.data import PairData, SongTable, load_pairs, load_songs, split_track_ids
+from songsim.inference import load_checkpoint, model_spec, pick_device, predict, targets
 from songsim.metrics import calibrate, classification_metrics, regression_metrics, row_cosine, tfidf_vectors
-from songsim.models import MODEL_SETS, TASKS, USES_AUDIO, USES_LYRICS
-from songsim.train import load_checkpoint, pick_device, predict, targets
-from songsim.writers import atomic_path, atomic_write_text
+from songsim.models import registry
+from songsim.writers import write_csv, write_json
 
 log = logging.getLogger(__name__)
 
@@ -69,12 +67,13 @@ def _on_multimodal_test(name: str, model, splits_dir, lyrics_path, tcfg: TrainCo
                         seen_ids: set[str]) -> tuple[PairData, np.ndarray] | None:
     """A lyrics model's predictions on the multimodal test pairs, so it compares with the audio and
     fused models on the same pairs; only when none of those songs was in this model's train/val."""
-    if MODEL_SETS[name] != "lyrics":
+    spec = registry.get(name)
+    if spec.split_set != "lyrics":
         return None
     mm = _split_paths(splits_dir, "multimodal")["test"]
     if not mm.exists():
         return None
-    mine = _split_paths(splits_dir, MODEL_SETS[name])
+    mine = _split_paths(splits_dir, spec.split_set)
     fit_ids = split_track_ids(mine["train"], mine["val"])
     mm_ids = split_track_ids(mm)
     if mm_ids & fit_ids:
@@ -90,16 +89,18 @@ def evaluate(name: str, ckpt_path: str | Path, splits_dir: str | Path, lyrics_pa
              metrics_path: str | Path, plots_dir: str | Path) -> dict:
     device = pick_device(tcfg.device)
     model, state = load_checkpoint(ckpt_path, device)
-    task = TASKS[name]
-    paths = _split_paths(splits_dir, MODEL_SETS[name])
+    spec = registry.get(name)
+    task = spec.task
+    paths = _split_paths(splits_dir, spec.split_set)
     ids = split_track_ids(*paths.values())
-    songs = load_songs(ids, lyrics_path if USES_LYRICS[name] else None,
-                       features_dir if (USES_AUDIO[name] or MODEL_SETS[name] == "multimodal") else None)
+    # audio is loaded for every multimodal-set model: the mean-audio baseline needs it
+    songs = load_songs(ids, lyrics_path if spec.uses_lyrics else None,
+                       features_dir if (spec.uses_audio or spec.split_set == "multimodal") else None)
     train, val, test = (load_pairs(paths[s], songs) for s in ("train", "val", "test"))
     amp = tcfg.amp and device.type == "cuda"
     preds = {s: predict(model, p, songs, tcfg.eval_batch_size, device, amp) for s, p in (("val", val), ("test", test))}
     bins = tuple(ecfg.score_bins)
-    result: dict = {"model": name, "set": MODEL_SETS[name], "task": task, "best_epoch": state.get("epoch"),
+    result: dict = {"model": name, "set": spec.split_set, "task": task, "best_epoch": state.get("epoch"),
                     "param_counts": state.get("param_counts")}
     if task == "classification":
         for s, p in (("val", val), ("test", test)):
@@ -141,27 +142,28 @@ def evaluate(name: str, ckpt_path: str | Path, splits_dir: str | Path, lyrics_pa
             result["test_multimodal"] = regression_metrics(p.score, pred, p.src_ids, ecfg.ndcg_k, bins)
         tm = base["train_mean"]["mae"]
         result["mae_improvement_over_train_mean"] = round(1 - result["test"]["mae"] / tm, 6) if tm else None
-    atomic_write_text(metrics_path, json.dumps(result, indent=2) + "\n")
+    write_json(metrics_path, result)
     write_plots(plots_dir, task, test, preds["test"], ecfg)
     return result
 
 
 def write_plots(plots_dir: str | Path, task: str, test: PairData, pred: np.ndarray, ecfg: EvaluateConfig) -> None:
     d = Path(plots_dir)
-    d.mkdir(parents=True, exist_ok=True)
     truth = targets(task, test)
-    with atomic_path(d / "predictions.csv") as tmp, open(tmp, "w", newline="") as fh:
-        w = csv.writer(fh)
-        w.writerow(["target", "prediction"])
-        w.writerows(zip(np.round(truth, 5).tolist(), np.round(pred, 5).tolist()))
-    err = pred - truth
-    counts, edges = np.histogram(err, bins=ecfg.error_bins, range=(-1, 1))
-    with atomic_path(d / "errors.csv") as tmp, open(tmp, "w", newline="") as fh:
-        w = csv.writer(fh)
-        w.writerow(["error", "count"])
-        w.writerows(zip(np.round((edges[:-1] + edges[1:]) / 2, 4).tolist(), counts.tolist()))
+    write_csv(d / "predictions.csv", ["target", "prediction"],
+              zip(np.round(truth, 5).tolist(), np.round(pred, 5).tolist()))
+    counts, edges = np.histogram(pred - truth, bins=ecfg.error_bins, range=(-1, 1))
+    write_csv(d / "errors.csv", ["error", "count"],
+              zip(np.round((edges[:-1] + edges[1:]) / 2, 4).tolist(), counts.tolist()))
     # classifier: its labels; regressors: "similar" read as score >= 0.5 on both sides
-    with atomic_path(d / "confusion.csv") as tmp, open(tmp, "w", newline="") as fh:
-        w = csv.writer(fh)
-        w.writerow(["actual", "predicted"])
-        w.writerows(zip((truth >= 0.5).astype(int).tolist(), (pred >= 0.5).astype(int).tolist()))
+    write_csv(d / "confusion.csv", ["actual", "predicted"],
+              zip((truth >= 0.5).astype(int).tolist(), (pred >= 0.5).astype(int).tolist()))
+
+
+def run(params: dict, model: str) -> dict:
+    """The DVC stage ``evaluate@<model>``: checkpoint + splits -> ``metrics/<model>.json`` and plot data."""
+    model_spec(model)
+    paths, raw = section(params, "paths"), section(params, "raw")
+    files = paths.model_files(model)
+    return evaluate(model, files["ckpt"], paths.splits, paths.lyrics, paths.audio, raw.oracle or None,
+                    section(params, "train"), section(params, "evaluate"), files["metrics"], files["plots"])

@@ -33,6 +33,25 @@ def ndcg_at_k(src: list[str], y: np.ndarray, p: np.ndarray, k: int) -> float | N
     return _r(float(np.mean(vals))) if vals else None
 
 
+def mae(y: np.ndarray, p: np.ndarray) -> float:
+    """Mean absolute error, computed in the inputs' own precision."""
+    return float(np.abs(np.asarray(p) - np.asarray(y)).mean())
+
+
+def accuracy(y: np.ndarray, prob: np.ndarray, threshold: float = 0.5) -> float:
+    """Share of predictions on the right side of ``threshold`` (labels are 0/1)."""
+    return float(((np.asarray(prob) >= threshold) == (np.asarray(y) >= 0.5)).mean())
+
+
+# early-stopping (validation) metric per task: (name, function of (target, prediction), higher is better)
+STOP_METRIC = {"classification": ("accuracy", accuracy, True), "regression": ("mae", mae, False)}
+
+
+def stop_metric(task: str, y: np.ndarray, p: np.ndarray) -> float:
+    """Value of the validation metric that early stopping and the best checkpoint follow for ``task``."""
+    return STOP_METRIC[task][1](y, p)
+
+
 def regression_metrics(y: np.ndarray, p: np.ndarray, src: list[str] | None = None, k: int = 10,
                        bins: tuple[float, ...] = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)) -> dict:
     y = np.asarray(y, dtype=np.float64)
@@ -40,7 +59,7 @@ def regression_metrics(y: np.ndarray, p: np.ndarray, src: list[str] | None = Non
     err = p - y
     out = {
         "n": int(len(y)),
-        "mae": _r(np.abs(err).mean()),
+        "mae": _r(mae(y, p)),
         "rmse": _r(np.sqrt((err**2).mean())),
         "mse": _r((err**2).mean()),
         "pearson": _r(pearsonr(y, p)[0]) if len(y) > 2 and p.std() > 0 and y.std() > 0 else None,
@@ -53,8 +72,8 @@ def regression_metrics(y: np.ndarray, p: np.ndarray, src: list[str] | None = Non
     which = np.clip(np.searchsorted(edges, y, side="right") - 1, 0, len(edges) - 2)
     for b in range(len(edges) - 1):
         m = which == b
-        mae = _r(np.abs(err[m]).mean()) if m.any() else None
-        per_bin[f"{edges[b]:.1f}-{edges[b + 1]:.1f}"] = {"n": int(m.sum()), "mae": mae}
+        per_bin[f"{edges[b]:.1f}-{edges[b + 1]:.1f}"] = {"n": int(m.sum()),
+                                                          "mae": _r(np.abs(err[m]).mean()) if m.any() else None}
     out["mae_by_score_bin"] = per_bin
     return out
 
@@ -65,7 +84,7 @@ def classification_metrics(y: np.ndarray, prob: np.ndarray, threshold: float = 0
     both = len(np.unique(y)) == 2
     return {
         "n": int(len(y)),
-        "accuracy": _r((pred == y).mean()),
+        "accuracy": _r(accuracy(y, prob, threshold)),
         "precision": _r(precision_score(y, pred, zero_division=0)),
         "recall": _r(recall_score(y, pred, zero_division=0)),
         "f1": _r(f1_score(y, pred, zero_division=0)),

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections import Counter
@@ -10,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from songsim.writers import atomic_write_text
+from songsim.writers import write_json
 
 log = logging.getLogger(__name__)
 
@@ -97,6 +96,6 @@ class StageReport:
 
     def write(self, path: str | Path) -> dict[str, Any]:
         d = self.to_dict()
-        atomic_write_text(path, json.dumps(d, indent=2, sort_keys=False) + "\n")
+        write_json(path, d)
         log.info("%s: read %d, kept %d, quarantined %d", self.stage, self.read, self.kept, self.quarantined)
         return d

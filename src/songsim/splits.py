@@ -16,21 +16,15 @@ import polars as pl
 import pyarrow.parquet as pq
 
 from songsim import schemas
-from songsim.config import SplitsConfig
+from songsim.config import SplitsConfig, section
+from songsim.features.audio_shards import AudioShards
 from songsim.report import StageReport
-from songsim.writers import write_table
+from songsim.writers import write_json, write_table
 
 log = logging.getLogger(__name__)
 
 SPLITS = ("train", "val", "test")
 SETS = ("lyrics", "multimodal")
-
-
-def audio_track_ids(features_dir: str | Path) -> set[str]:
-    ids: set[str] = set()
-    for f in sorted(Path(features_dir).glob("part-*.parquet")):
-        ids.update(pq.read_table(f, columns=["track_id"]).column(0).to_pylist())
-    return ids
 
 
 def _assign(n: int, ratios: tuple[float, float, float], rng: np.random.Generator) -> np.ndarray:
@@ -144,7 +138,7 @@ def build_splits(pairs_path: str | Path, lyrics_path: str | Path, features_dir: 
     """Write ``<out_dir>/<set>/{train,val,test}.parquet`` for the lyrics and multimodal sets."""
     pairs = pl.read_parquet(pairs_path, columns=["src", "tgt", "score"])
     lyr = set(pq.read_table(lyrics_path, columns=["track_id"]).column(0).to_pylist())
-    aud = audio_track_ids(features_dir)
+    aud = AudioShards(features_dir).track_ids()
     report: dict = {"stage": "build_splits", "pairs_in": pairs.height, "lyrics_tracks": len(lyr),
                     "audio_tracks": len(aud), "sets": {}}
     for set_name, eligible, ratios in (("lyrics", lyr, cfg.lyrics_ratios),
@@ -155,3 +149,12 @@ def build_splits(pairs_path: str | Path, lyrics_path: str | Path, features_dir: 
         report["sets"][set_name] = section
         log.info("%s: %s", set_name, {s: v["pairs"] for s, v in section["splits"].items()})
     return report
+
+
+def run(params: dict) -> dict:
+    """The DVC stage: pairs + lyrics + audio tables -> ``paths.splits`` + its report."""
+    paths = section(params, "paths")
+    symmetric = section(params, "extract_pairs").symmetric
+    rep = build_splits(paths.pairs, paths.lyrics, paths.audio, paths.splits, section(params, "splits"), symmetric)
+    write_json(paths.report("build_splits"), rep)
+    return rep

@@ -4,7 +4,6 @@ when present."""
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import json
 import logging
@@ -14,44 +13,26 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import pyarrow.parquet as pq
 import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from songsim.config import ConfigError, ModelSection, TrainConfig, from_dict, to_dict
-from songsim.data import PairData, SongTable, iter_batches
-from songsim.models import MODEL_CONFIGS, TASKS
+from songsim.config import ConfigError, ModelSection, TrainConfig, model_section, section, to_dict
+from songsim.data import PairData, SongTable, iter_batches, load_pairs, load_songs, split_track_ids
+from songsim.inference import model_spec, pick_device, predict, save_checkpoint, targets, to_device
+from songsim.metrics import STOP_METRIC, mae, stop_metric
+from songsim.models import registry
 from songsim.models.nets import PairModel, build_model, param_counts
-from songsim.writers import atomic_path, atomic_write_text
+from songsim.writers import atomic_path, write_csv, write_json
 
 log = logging.getLogger(__name__)
-
-
-def pick_device(name: str) -> torch.device:
-    if name == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError("train.device is 'cuda' but no CUDA device is available")
-    if name == "auto":
-        name = "cuda" if torch.cuda.is_available() else "cpu"
-    return torch.device(name)
 
 
 def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
-
-
-def to_device(batch: dict[str, torch.Tensor], device: torch.device) -> dict[str, torch.Tensor]:
-    return {k: v.to(device, non_blocking=True) for k, v in batch.items()}
-
-
-# early-stopping metric per task: (name, higher is better)
-STOP_METRIC = {"classification": ("accuracy", True), "regression": ("mae", False)}
-
-
-def targets(task: str, pairs: PairData) -> np.ndarray:
-    """What a model of ``task`` is trained to predict: the 0/1 label or the score."""
-    return pairs.label if task == "classification" else pairs.score
 
 
 def loss_fn(task: str, pred: torch.Tensor, pairs: PairData, rows: np.ndarray, device: torch.device) -> torch.Tensor:
@@ -62,59 +43,10 @@ def loss_fn(task: str, pred: torch.Tensor, pairs: PairData, rows: np.ndarray, de
     return F.mse_loss(pred.float(), y)
 
 
-@torch.no_grad()
-def predict(model: PairModel, pairs: PairData, songs: SongTable, batch_size: int, device: torch.device,
-            amp: bool = False) -> np.ndarray:
-    """Score every pair: encode each song once (cached vectors), then decode pairs in batches."""
-    model.eval()
-    needed = np.unique(np.concatenate([pairs.src, pairs.tgt]))
-    vecs = None
-    pos = np.full(len(songs), -1, dtype=np.int64)
-    pos[needed] = np.arange(len(needed))
-    for k in range(0, len(needed), batch_size):
-        rows = needed[k:k + batch_size]
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp and device.type == "cuda"):
-            v = model.encode(to_device(songs.tensors(rows), device)).float()
-        if vecs is None:
-            vecs = torch.empty((len(needed), v.shape[1]), device=device)
-        vecs[k:k + len(rows)] = v
-    out = np.empty(len(pairs), dtype=np.float32)
-    for k in range(0, len(pairs), batch_size):
-        left = torch.from_numpy(pos[pairs.src[k:k + batch_size]]).to(device)
-        right = torch.from_numpy(pos[pairs.tgt[k:k + batch_size]]).to(device)
-        out[k:k + len(left)] = model.score(vecs, left, right).float().cpu().numpy()
-    return out
-
-
-def val_metric(task: str, pred: np.ndarray, pairs: PairData) -> float:
-    """Value of the early-stopping metric ``STOP_METRIC[task]``."""
-    if task == "classification":
-        return float(((pred >= 0.5) == (pairs.label >= 0.5)).mean())
-    return float(np.abs(pred - pairs.score).mean())
-
-
 def fingerprint(name: str, section: ModelSection, tcfg: TrainConfig, pairs: PairData) -> str:
     h = hashlib.sha256(json.dumps([name, to_dict(section), to_dict(tcfg)], sort_keys=True).encode())
     h.update(pairs.src.tobytes() + pairs.tgt.tobytes() + pairs.score.tobytes())
     return h.hexdigest()[:16]
-
-
-def save_checkpoint(path: str | Path, model: PairModel, name: str, section: ModelSection, vocab_size: int,
-                    extra: dict | None = None) -> None:
-    """``state_dict`` + plain-data config only, so it loads with ``weights_only=True``."""
-    state = {"model": name, "config": to_dict(section.model), "optim": to_dict(section.optim),
-             "vocab_size": vocab_size, "state_dict": model.state_dict(), **(extra or {})}
-    with atomic_path(path) as tmp:
-        torch.save(state, tmp)
-
-
-def load_checkpoint(path: str | Path, device: torch.device | str = "cpu") -> tuple[PairModel, dict]:
-    state = torch.load(path, map_location=device, weights_only=True)
-    name = state["model"]
-    cfg = from_dict(MODEL_CONFIGS[name], state["config"], f"{path}:config")
-    model = build_model(name, cfg, state["vocab_size"])
-    model.load_state_dict(state["state_dict"])
-    return model.to(device), state
 
 
 @dataclass
@@ -129,10 +61,10 @@ class TrainResult:
     seconds: float
 
 
-def fit_audio_normalisation(model: PairModel, songs: SongTable, rows: np.ndarray) -> None:
+def fit_audio_normalisation(spec: registry.ModelSpec, model: PairModel, songs: SongTable, rows: np.ndarray) -> None:
     """Per-channel mean/std of the training songs' frames, stored in the audio encoder's buffers."""
-    enc = getattr(model, "audio", None) or getattr(model, "encoder", None)
-    if songs.audio is None or not hasattr(enc, "set_normalisation"):
+    enc = spec.encoder(model, "audio")
+    if enc is None or songs.audio is None:
         return
     x = songs.audio[rows].astype(np.float32)  # (S, 24, T)
     mean = x.mean(axis=(0, 2))
@@ -140,10 +72,10 @@ def fit_audio_normalisation(model: PairModel, songs: SongTable, rows: np.ndarray
     enc.set_normalisation(torch.from_numpy(mean), torch.from_numpy(std))
 
 
-def init_embeddings(model: PairModel, glove) -> dict | None:
+def init_embeddings(spec: registry.ModelSpec, model: PairModel, glove) -> dict | None:
     """Copy GloVe vectors into the lyrics embedding where the encoder asks for it."""
-    enc = getattr(model, "lyrics", None) or getattr(model, "encoder", None)
-    if not hasattr(enc, "embedding") or not enc.cfg.glove_init:
+    enc = spec.encoder(model, "lyrics")
+    if enc is None or not enc.cfg.glove_init:
         return None
     if glove is None:
         raise ConfigError("encoder.glove_init is true but raw.glove is empty")
@@ -162,7 +94,8 @@ def train(name: str, section: ModelSection, tcfg: TrainConfig, songs: SongTable,
           history_path: str | Path, glove=None) -> TrainResult:
     """Train ``name``; writes the best checkpoint, a resumable last checkpoint and the history CSV."""
     t0 = time.perf_counter()
-    task = TASKS[name]
+    spec = registry.get(name)
+    task = spec.task
     device = pick_device(tcfg.device)
     amp = tcfg.amp and device.type == "cuda"
     if tcfg.threads > 0:
@@ -173,9 +106,9 @@ def train(name: str, section: ModelSection, tcfg: TrainConfig, songs: SongTable,
         torch.backends.cudnn.benchmark = True  # cuDNN picks its fastest LSTM/conv kernels
     seed_everything(tcfg.seed)
     model = build_model(name, section.model, vocab_size)
-    coverage = init_embeddings(model, glove)
+    coverage = init_embeddings(spec, model, glove)
     train_rows = np.unique(np.concatenate([train_pairs.src, train_pairs.tgt]))
-    fit_audio_normalisation(model, songs, train_rows)
+    fit_audio_normalisation(spec, model, songs, train_rows)
     model.to(device)
     counts = param_counts(model)
     log.info("%s parameters per block: %s", name, counts)
@@ -205,7 +138,7 @@ def train(name: str, section: ModelSection, tcfg: TrainConfig, songs: SongTable,
         else:
             log.info("%s: %s is from another run or finished; starting fresh", name, last_path)
     resumed_from = start_epoch
-    metric_name, higher = STOP_METRIC[task]
+    metric_name, _, higher = STOP_METRIC[task]
     for epoch in range(start_epoch, section.optim.epochs):
         if bad_epochs >= tcfg.patience:
             break
@@ -239,11 +172,11 @@ def train(name: str, section: ModelSection, tcfg: TrainConfig, songs: SongTable,
         vp = predict(model, val_pairs, songs, tcfg.eval_batch_size, device, amp)
         with torch.no_grad():
             vl = float(loss_fn(task, torch.from_numpy(vp).to(device), val_pairs, np.arange(len(val_pairs)), device))
-        value = val_metric(task, vp, val_pairs)
         val_target = targets(task, val_pairs)
+        value = stop_metric(task, val_target, vp)
         row = {"epoch": epoch + 1, "train_loss": round(tot_loss / max(1, n_seen), 6),
                "train_mae": round(tot_abs / max(1, n_seen), 6), "val_loss": round(vl, 6),
-               "val_mae": round(float(np.abs(vp - val_target).mean()), 6),
+               "val_mae": round(mae(val_target, vp), 6),
                f"val_{metric_name}": round(value, 6), "lr": opt.param_groups[0]["lr"],
                "seconds": round(train_s, 2), "pairs_per_s": round(n_seen / max(train_s, 1e-9), 1)}
         history.append(row)
@@ -273,11 +206,36 @@ def train(name: str, section: ModelSection, tcfg: TrainConfig, songs: SongTable,
 
 
 def write_history(path: str | Path, history: list[dict]) -> None:
-    if not history:
-        atomic_write_text(path, "epoch\n")
-        return
-    keys = list(history[0])
-    with atomic_path(path) as tmp, open(tmp, "w", newline="") as fh:
-        w = csv.DictWriter(fh, fieldnames=keys)
-        w.writeheader()
-        w.writerows(history)
+    keys = list(history[0]) if history else ["epoch"]
+    write_csv(path, keys, ([h[k] for k in keys] for h in history))
+
+
+def run(params: dict, model: str) -> dict:
+    """The DVC stage ``train@<model>``: its split set's train/val pairs -> best + last checkpoints,
+    ``metrics/train/<model>.json`` and the per-epoch history."""
+    spec = model_spec(model)
+    paths, raw, tcfg = section(params, "paths"), section(params, "raw"), section(params, "train")
+    sec = model_section(params, model, spec.config)
+    files = paths.model_files(model)
+    tr, va = paths.split(spec.split_set, "train"), paths.split(spec.split_set, "val")
+    songs = load_songs(split_track_ids(tr, va), paths.lyrics if spec.uses_lyrics else None,
+                       paths.audio if spec.uses_audio else None)
+    train_pairs, val_pairs = load_pairs(tr, songs), load_pairs(va, songs)
+    vocab = pq.read_table(paths.vocab).column("word").to_pylist()
+    glove = None
+    enc_cfg = spec.lyrics_config(sec.model)
+    if enc_cfg is not None and enc_cfg.glove_init and raw.glove:
+        from songsim.io.glove import match_glove
+
+        glove = match_glove(raw.glove, vocab)
+    res = train(model, sec, tcfg, songs, train_pairs, val_pairs, len(vocab), files["ckpt"], files["last"],
+                files["history"], glove)
+    out = {
+        "model": model, "best_epoch": res.best_epoch, f"best_val_{res.metric_name}": round(res.best_metric, 6),
+        "epochs_run": res.epochs_run, "resumed_from_epoch": res.resumed_from, "seconds": res.seconds,
+        "train_pairs": len(train_pairs), "val_pairs": len(val_pairs), "songs": len(songs),
+        "mean_pairs_per_s": round(float(np.mean([h["pairs_per_s"] for h in res.history])), 1) if res.history else None,
+        "param_counts": res.params, "glove_coverage": glove.coverage if glove is not None else None,
+    }
+    write_json(files["train_metrics"], out)
+    return out

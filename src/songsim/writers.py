@@ -35,6 +35,21 @@ def atomic_write_text(path: str | Path, text: str) -> None:
         tmp.write_text(text, encoding="utf-8")
 
 
+def write_json(path: str | Path, obj) -> None:
+    """Every JSON output of the pipeline (reports, metrics, manifests): indented, atomic."""
+    atomic_write_text(path, json.dumps(obj, indent=2) + "\n")
+
+
+def write_csv(path: str | Path, header: list[str], rows) -> None:
+    """Every CSV output of the pipeline (plot data, histories): one header row, atomic."""
+    import csv
+
+    with atomic_path(path) as tmp, open(tmp, "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(header)
+        w.writerows(rows)
+
+
 def write_table(table: pa.Table, path: str | Path, schema: pa.Schema | None = None) -> None:
     """Write one Parquet file atomically, casting to ``schema`` when given."""
     if schema is not None:
@@ -43,16 +58,41 @@ def write_table(table: pa.Table, path: str | Path, schema: pa.Schema | None = No
         pq.write_table(table, tmp, compression="zstd")
 
 
-class ParquetStreamWriter:
+class AtomicWriter:
+    """A file written through a handle on a temporary path beside ``path``: it appears at ``path`` only
+    when closed without error; ``close(ok=False)``, or an exception inside a ``with`` block, discards it.
+    Subclasses open their handle on ``self.tmp`` and release it in ``_finish``."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self._ctx = atomic_path(self.path)
+        self.tmp = self._ctx.__enter__()
+
+    def _finish(self, ok: bool) -> None:
+        """Flush and close the handle (``ok`` False: the file is being discarded)."""
+
+    def close(self, ok: bool = True) -> None:
+        try:
+            self._finish(ok)
+        except BaseException as e:
+            self._ctx.__exit__(type(e), e, None)
+            raise
+        self._ctx.__exit__(*((None, None, None) if ok else (RuntimeError, RuntimeError("aborted"), None)))
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        self.close(ok=exc_type is None)
+
+
+class ParquetStreamWriter(AtomicWriter):
     """Append record batches to one Parquet file; the file appears (atomically) on close."""
 
     def __init__(self, path: str | Path, schema: pa.Schema):
-        self.path = Path(path)
+        super().__init__(path)
         self.schema = schema
-        self._ctx = atomic_path(self.path)
-        self._tmp = self._ctx.__enter__()
-        self._writer = pq.ParquetWriter(self._tmp, schema, compression="zstd")
-        self.rows = 0
+        self._writer = pq.ParquetWriter(self.tmp, schema, compression="zstd")
 
     def write(self, columns: dict[str, list | pa.Array]) -> None:
         batch = pa.record_batch(columns, schema=self.schema)
@@ -60,20 +100,9 @@ class ParquetStreamWriter:
             # write_table closes a row group per call; write_batch would keep appending to one open
             # row group (up to 1M rows), holding the whole output in memory
             self._writer.write_table(pa.Table.from_batches([batch]))
-            self.rows += batch.num_rows
 
-    def close(self, ok: bool = True) -> None:
+    def _finish(self, ok: bool) -> None:
         self._writer.close()
-        if ok:
-            self._ctx.__exit__(None, None, None)
-        else:
-            self._ctx.__exit__(RuntimeError, RuntimeError("aborted"), None)
-
-    def __enter__(self) -> ParquetStreamWriter:
-        return self
-
-    def __exit__(self, exc_type, exc, tb) -> None:
-        self.close(ok=exc_type is None)
 
 
 def _column(values: list, typ: pa.DataType) -> pa.Array:
@@ -124,13 +153,18 @@ class ShardWriter:
         self._buf = {k: [] for k in self.schema.names}
         self._n = 0
 
-    def close(self) -> dict:
+    def write_manifest(self, extra: dict | None = None) -> dict:
+        """Flush the last shard and write ``manifest.json`` (shards, rows, bytes, schema, ``extra``)."""
         self.flush()
         manifest = {
             "shards": self.shards,
             "rows": sum(s["rows"] for s in self.shards),
             "bytes": sum(s["bytes"] for s in self.shards),
             "schema": {f.name: str(f.type) for f in self.schema},
+            **(extra or {}),
         }
-        atomic_write_text(self.out_dir / "manifest.json", json.dumps(manifest, indent=2) + "\n")
+        write_json(self.out_dir / "manifest.json", manifest)
         return manifest
+
+    def close(self) -> dict:
+        return self.write_manifest()

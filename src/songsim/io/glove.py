@@ -24,10 +24,6 @@ class GloveMatch:
     dim: int
     coverage: dict  # counts for reports
 
-    @property
-    def n_found(self) -> int:
-        return int(self.found.sum())
-
 
 def _match_text(path: Path, index: dict[str, int], n: int) -> tuple[np.ndarray | None, np.ndarray]:
     vecs: np.ndarray | None = None

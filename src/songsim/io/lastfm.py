@@ -13,8 +13,6 @@ from pathlib import Path, PurePosixPath
 from songsim.io import TRACK_ID, BadRecord, FormatError
 from songsim.io.zipstream import ZipMemberError, iter_zip
 
-JSON_KEYS = ("artist", "timestamp", "similars", "tags", "track_id", "title")
-
 
 @dataclass(frozen=True)
 class LastfmTrack:

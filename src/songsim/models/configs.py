@@ -1,22 +1,24 @@
-"""Model config dataclasses (torch-free, so config loading stays light). Defaults are the published values."""
+"""Model config dataclasses (torch-free, so config loading stays light). Defaults are the published values.
+
+Validation raises plain ``ValueError``: the models know nothing of the params layer, which turns these
+errors into a ``ConfigError`` naming the key (``songsim.config.from_dict``).
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-
-from songsim.config import ConfigError
 
 MERGES = ("concat", "diff", "prod", "mean", "cosine")
 
 
 def _check_merge(where: str, merge: tuple[str, ...]) -> None:
     if not merge or any(m not in MERGES for m in merge) or len(set(merge)) != len(merge):
-        raise ConfigError(f"{where}.merge: a non-empty subset of {', '.join(MERGES)}, got {list(merge)}")
+        raise ValueError(f"{where}.merge: a non-empty subset of {', '.join(MERGES)}, got {list(merge)}")
 
 
 def _check_dropout(where: str, p: float) -> None:
     if not 0.0 <= p < 1.0:
-        raise ConfigError(f"{where}.dropout must be in [0, 1), got {p}")
+        raise ValueError(f"{where}.dropout must be in [0, 1), got {p}")
 
 
 @dataclass(frozen=True)
@@ -30,7 +32,7 @@ class LyricsEncoderConfig:
 
     def validate(self) -> None:
         if not self.lstm_units or min(self.lstm_units) < 1 or self.embedding_dim < 1:
-            raise ConfigError("encoder: lstm_units must be non-empty and positive, embedding_dim >= 1")
+            raise ValueError("encoder: lstm_units must be non-empty and positive, embedding_dim >= 1")
         _check_dropout("encoder", self.dropout)
 
     @property
@@ -48,7 +50,7 @@ class AudioEncoderConfig:
 
     def validate(self) -> None:
         if not self.conv_channels or self.kernel_size < 1 or self.embed_dim < 1:
-            raise ConfigError("audio encoder: conv_channels non-empty, kernel_size and embed_dim >= 1")
+            raise ValueError("audio encoder: conv_channels non-empty, kernel_size and embed_dim >= 1")
         _check_dropout("audio encoder", self.dropout)
 
 
@@ -63,7 +65,7 @@ class _PairHead:
         _check_merge(where, self.merge)
         _check_dropout(where, self.dropout)
         if self.l2 < 0:
-            raise ConfigError(f"{where}.l2 must be >= 0")
+            raise ValueError(f"{where}.l2 must be >= 0")
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence
 
+from songsim.models import registry
 from songsim.models.configs import (
     AudioEncoderConfig,
     AudioSiameseConfig,
@@ -201,18 +202,12 @@ class FusedModel(PairModel):
                           merge_features(a[:, d:], b[:, d:], self.cfg.merge)], dim=-1)
 
 
-BUILDERS = {
-    "lyrics_classifier": LyricsPairModel,
-    "lyrics_regressor": LyricsPairModel,
-    "audio_siamese": AudioSiamese,
-    "fused": FusedModel,
-}
+_CLASSES: dict[str, type[PairModel]] = {c.__name__: c for c in (LyricsPairModel, AudioSiamese, FusedModel)}
 
 
 def build_model(name: str, cfg, vocab_size: int) -> PairModel:
-    if name not in BUILDERS:
-        raise KeyError(f"unknown model {name!r} (one of {', '.join(BUILDERS)})")
-    return BUILDERS[name](cfg, vocab_size)
+    """The ``nn.Module`` of registered model ``name`` (its class is named by ``ModelSpec.builder``)."""
+    return _CLASSES[registry.get(name).builder](cfg, vocab_size)
 
 
 def param_counts(model: nn.Module) -> dict[str, int]:

@@ -1,0 +1,126 @@
+"""Stage chunk_audio: the MSD tree of per-track HDF5 files -> fixed-size timbre/chroma shards (the format
+of ``features.audio_shards``), with worker processes."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from multiprocessing import get_context
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from songsim.config import ChunkAudioConfig, section
+from songsim.features.audio_shards import AudioShardWriter
+from songsim.io import BadRecord
+from songsim.io.msd import MsdSong, iter_msd_files, read_msd_file
+from songsim.report import StageReport
+
+log = logging.getLogger(__name__)
+
+
+def crop_start(n: int, frames: int, crop: str) -> int:
+    """First kept row of an ``n``-segment song cropped to ``frames`` rows (``n > frames``)."""
+    return (n - frames) // 2 if crop == "center" else 0
+
+
+def frame_window(frames: int, crop: str) -> Callable[[int], slice]:
+    """The rows of an n-segment song that ``fix_frames`` keeps, so only those are read from disk."""
+
+    def window(n: int) -> slice:
+        if n <= frames:
+            return slice(0, n)
+        start = crop_start(n, frames, crop)
+        return slice(start, start + frames)
+
+    return window
+
+
+def fix_frames(x: np.ndarray, frames: int, crop: str, pad: str) -> np.ndarray:
+    """Crop (start/center) or pad (zero/repeat) an ``(N, 12)`` sequence to ``(frames, 12)``."""
+    n = len(x)
+    if n >= frames:
+        start = crop_start(n, frames, crop)
+        return x[start:start + frames]
+    if pad == "repeat":
+        reps = -(-frames // n)
+        return np.tile(x, (reps, 1))[:frames]
+    out = np.zeros((frames, x.shape[1]), dtype=x.dtype)
+    out[:n] = x
+    return out
+
+
+def song_row(song: MsdSong, cfg: ChunkAudioConfig) -> dict:
+    dtype = np.float16 if cfg.float16 else np.float32
+    return {
+        "track_id": song.track_id,
+        "timbre": fix_frames(song.timbre, cfg.frames, cfg.crop, cfg.pad).astype(dtype).reshape(-1),
+        "chroma": fix_frames(song.chroma, cfg.frames, cfg.crop, cfg.pad).astype(dtype).reshape(-1),
+        "n_segments": song.n_segments,
+        "duration": song.duration,
+        "tempo": song.tempo,
+        "key": song.key,
+        "mode": song.mode,
+        "loudness": song.loudness,
+    }
+
+
+def _process_file(args: tuple[Path, ChunkAudioConfig]) -> list[dict | BadRecord]:
+    path, cfg = args
+    out: list[dict | BadRecord] = []
+    for rec in read_msd_file(path, window=frame_window(cfg.frames, cfg.crop), details=False):
+        if isinstance(rec, BadRecord):
+            out.append(rec)
+        elif cfg.float16 and np.abs(rec.timbre).max() > 65000:
+            out.append(BadRecord("float16_overflow", rec.where, "timbre beyond float16 range"))
+        else:
+            out.append(song_row(rec, cfg))
+    return out
+
+
+def chunk_audio(msd_root: str | Path, out_dir: str | Path, cfg: ChunkAudioConfig) -> StageReport:
+    """MSD HDF5 tree -> ``part-NNNNN.parquet`` shards of fixed-size timbre/chroma + a manifest."""
+    report = StageReport("chunk_audio", unit="songs")
+    files = list(iter_msd_files(msd_root))
+    if not files:
+        raise FileNotFoundError(f"{msd_root}: no .h5 files found")
+    writer = AudioShardWriter(out_dir, cfg.frames, cfg.float16, cfg.rows_per_shard)
+    seen: set[str] = set()
+    jobs = ((f, cfg) for f in files)
+    if cfg.workers > 1:
+        pool = get_context("fork").Pool(cfg.workers)  # no h5py handle is open in the parent
+        results = pool.imap(_process_file, jobs, chunksize=8)
+    else:
+        pool = None
+        results = map(_process_file, jobs)
+    try:
+        for recs in tqdm(results, total=len(files), desc="chunk_audio", unit="file", mininterval=2):
+            for rec in recs:
+                if isinstance(rec, BadRecord):
+                    report.quarantine(rec.reason, str(rec))
+                elif rec["track_id"] in seen:
+                    report.quarantine("duplicate_track_id", rec["track_id"])
+                else:
+                    seen.add(rec["track_id"])
+                    writer.add(rec)
+                    report.keep()
+    finally:
+        if pool is not None:
+            pool.close()
+            pool.join()
+    manifest = writer.close()
+    report.extra.update({
+        "files": len(files),
+        "shards": len(manifest["shards"]),
+        "bytes": manifest["bytes"],
+        "bytes_per_song": round(manifest["bytes"] / max(1, report.kept), 1),
+    })
+    report.check(cfg.max_quarantine_frac)
+    return report
+
+
+def run(params: dict) -> dict:
+    """The DVC stage: ``raw.msd`` -> shards under ``paths.audio`` + its report."""
+    paths, raw = section(params, "paths"), section(params, "raw")
+    return chunk_audio(raw.msd, paths.audio, section(params, "chunk_audio")).write(paths.report("chunk_audio"))

@@ -1,0 +1,75 @@
+"""One entry per model: everything the pipeline needs to know about it, in one place (torch-free).
+
+Adding a model means adding its config dataclass (``configs.py``), its ``nn.Module`` (``nets.py``) and
+one :class:`ModelSpec` here; the params layer, training, evaluation, benchmarks, ``dvc.yaml``'s
+``foreach`` lists (checked by a test) and the CLI all read this table.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from songsim.models.configs import (
+    AudioSiameseConfig,
+    FusedConfig,
+    LyricsClassifierConfig,
+    LyricsRegressorConfig,
+)
+
+SETS = ("lyrics", "multimodal")  # the split sets written by build_splits
+TASKS = ("classification", "regression")
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    name: str
+    config: type  # the model's config dataclass (params section ``<name>.model``)
+    split_set: str  # which split set it trains and is tested on
+    task: str  # classification (BCE on the 0/1 label) | regression (MSE on the score)
+    builder: str  # class name in songsim.models.nets, called as cls(config, vocab_size)
+    lyrics: str | None  # attribute holding the lyrics encoder, on the config and on the module alike
+    audio: str | None  # attribute holding the audio encoder, likewise
+
+    @property
+    def uses_lyrics(self) -> bool:
+        return self.lyrics is not None
+
+    @property
+    def uses_audio(self) -> bool:
+        return self.audio is not None
+
+    def lyrics_config(self, cfg: Any) -> Any:
+        """The lyrics encoder's config inside this model's config, or None."""
+        return getattr(cfg, self.lyrics) if self.lyrics else None
+
+    def encoder(self, module: Any, modality: str) -> Any:
+        """The model's ``lyrics`` or ``audio`` encoder sub-module, or None when it has none."""
+        attr = {"lyrics": self.lyrics, "audio": self.audio}[modality]
+        return getattr(module, attr) if attr else None
+
+
+MODELS: dict[str, ModelSpec] = {
+    s.name: s
+    for s in (
+        ModelSpec("lyrics_classifier", LyricsClassifierConfig, "lyrics", "classification", "LyricsPairModel",
+                  lyrics="encoder", audio=None),
+        ModelSpec("lyrics_regressor", LyricsRegressorConfig, "lyrics", "regression", "LyricsPairModel",
+                  lyrics="encoder", audio=None),
+        ModelSpec("audio_siamese", AudioSiameseConfig, "multimodal", "regression", "AudioSiamese",
+                  lyrics=None, audio="encoder"),
+        ModelSpec("fused", FusedConfig, "multimodal", "regression", "FusedModel", lyrics="lyrics", audio="audio"),
+    )
+}
+
+
+def get(name: str) -> ModelSpec:
+    """The spec of model ``name``; a ``KeyError`` naming the known models otherwise."""
+    if name not in MODELS:
+        raise KeyError(f"unknown model {name!r} (one of {', '.join(MODELS)})")
+    return MODELS[name]
+
+
+def model_configs() -> dict[str, type]:
+    """Model section name -> its config dataclass, for the params layer."""
+    return {n: s.config for n, s in MODELS.items()}

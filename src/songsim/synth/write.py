@@ -1,0 +1,151 @@
+"""Stage synth_world: write a :class:`~songsim.synth.world.World` as raw files in the exact real formats,
+through one writer module per format (``synth.lastfm``, ``synth.mxm``, ``synth.msd``, ``synth.glove``).
+
+Layout under ``out_dir``: ``lastfm/lastfm_{train,test}.zip`` (+ ``lastfm_similars.db``),
+``mxm/mxm_dataset_{train,test}.txt`` (+ ``mxm_dataset.db``), ``msd/A/B/C/TR....h5``,
+``glove/glove.synth.50d.txt``, ``oracle.parquet`` (noise-free score of every listed pair), ``world.json``.
+Every track draws from its own seeded generator, so the files do not depend on iteration order.
+"""
+
+from __future__ import annotations
+
+import logging
+from contextlib import nullcontext
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+from tqdm import tqdm
+
+from songsim import schemas
+from songsim.config import section
+from songsim.synth.glove import write_glove_text
+from songsim.synth.lastfm import LastfmDbWriter, LastfmZipWriter, track_json
+from songsim.synth.msd import write_msd_file
+from songsim.synth.mxm import MxmDbWriter, MxmTextWriter
+from songsim.synth.world import GENRES, HEX, World, WorldSize
+from songsim.writers import ParquetStreamWriter, atomic_path, write_json
+
+log = logging.getLogger(__name__)
+
+
+def _write_lastfm(world: World, out: Path, rng: np.random.Generator, sqlite: bool) -> dict:
+    """The two Last.fm archives (tracks split 80/20 as distributed), the optional db, and the oracle."""
+    seed, tids = world.seed, world.track_ids
+    lf = np.nonzero(world.has_lastfm)[0]
+    is_test = rng.random(len(lf)) < 0.2
+    (out / "lastfm").mkdir(parents=True, exist_ok=True)
+    n_pairs = 0
+    db_path = out / "lastfm" / "lastfm_similars.db"
+    with LastfmDbWriter(db_path) if sqlite else nullcontext() as db, \
+            ParquetStreamWriter(out / "oracle.parquet", schemas.ORACLE) as oracle_w:
+        for origin, members in (("train", lf[~is_test]), ("test", lf[is_test])):
+            buf: dict[str, list] = {"src": [], "tgt": [], "oracle": []}
+            with LastfmZipWriter(out / "lastfm" / f"lastfm_{origin}.zip", origin) as zw:
+                for i in tqdm(members, desc=f"lastfm {origin}", disable=len(members) < 5000):
+                    r = np.random.default_rng([seed, 2, int(i)])
+                    tgt, score = world.similars(int(i), r)
+                    if r.random() < 0.05:  # real lists are sometimes empty
+                        tgt, score = tgt[:0], score[:0]
+                    sims = [(tids[j], float(x)) for j, x in zip(tgt, score)]
+                    g = GENRES[world.genre[i] % len(GENRES)]
+                    tags = [] if r.random() < 0.2 else [(g, 100), (g + " classics", int(r.integers(5, 60)))]
+                    tid = tids[i]
+                    spans = ((1, 28), (0, 24), (0, 60), (0, 60), (0, 999999))
+                    day, hh, mm, ss, us = (int(r.integers(a, b)) for a, b in spans)
+                    stamp = f"2011-08-{day:02d} {hh:02d}:{mm:02d}:{ss:02d}.{us:06d}"
+                    zw.add(tid, track_json(tid, world.name(i, "artist"), world.name(i, "title"), sims, tags, stamp))
+                    if db is not None:
+                        db.add(tid, sims)
+                    buf["src"].extend([tid] * len(tgt))
+                    buf["tgt"].extend(tids[tgt].tolist())
+                    buf["oracle"].extend(world.oracle(np.full(len(tgt), i), tgt).tolist())
+                    n_pairs += len(tgt)
+                    if len(buf["src"]) > 200_000:
+                        oracle_w.write({**buf, "oracle": pa.array(buf["oracle"], pa.float32())})
+                        buf = {"src": [], "tgt": [], "oracle": []}
+            oracle_w.write({**buf, "oracle": pa.array(buf["oracle"], pa.float32())})
+    return {"tracks": int(len(lf)), "test_tracks": int(is_test.sum()), "pairs": n_pairs}
+
+
+def _write_mxm(world: World, out: Path, rng: np.random.Generator, sqlite: bool, label: str) -> dict:
+    """The two musiXmatch text files (lines sorted by track id) and the optional SQLite twin."""
+    seed, tids = world.seed, world.track_ids
+    ly = np.nonzero(world.has_lyrics)[0]
+    test_ly = rng.random(len(ly)) < 0.11
+    (out / "mxm").mkdir(parents=True, exist_ok=True)
+    with MxmDbWriter(out / "mxm" / "mxm_dataset.db", world.words) if sqlite else nullcontext() as db:
+        for split, members in (("train", ly[~test_ly]), ("test", ly[test_ly])):
+            comments = [f"{'TRAINING' if split == 'train' else 'TESTING'} SET",
+                        "songsim synthetic world in the musiXmatch dataset format", f"seed {seed}, size {label}", ""]
+            with MxmTextWriter(out / "mxm" / f"mxm_dataset_{split}.txt", world.words, comments) as w:
+                for i in tqdm(members, desc=f"mxm {split}", disable=len(members) < 5000):
+                    r = np.random.default_rng([seed, 3, int(i)])
+                    idx, cnt = world.lyrics_counts(int(i), r)
+                    mxm_id = 1_000_000 + int(i)
+                    w.add(tids[i], mxm_id, idx, cnt)
+                    if db is not None:
+                        db.add(tids[i], mxm_id, idx, cnt, split == "test")
+    return {"tracks": int(len(ly)), "test_tracks": int(test_ly.sum()), "vocab": world.size.vocab}
+
+
+def _write_msd(world: World, out: Path) -> dict:
+    """The MSD tree of per-track HDF5 files, with readable artist and title metadata."""
+    seed, tids, n = world.seed, world.track_ids, world.size.n_tracks
+    au = np.nonzero(world.has_audio)[0]
+    for i in tqdm(au, desc="msd h5", disable=len(au) < 2000):
+        r = np.random.default_rng([seed, 4, int(i)])
+        tid = str(tids[i])
+        song = world.audio(int(i), r)
+        song.update({
+            "track_id": tid, "seed": int(r.integers(0, 2**31)),
+            "audio_md5": "".join(r.choice(HEX, 32)).lower().encode(),
+            "artist_name": world.name(int(i), "artist"), "title": world.name(int(i), "title"),
+            "release": "Synthetic Sessions", "song_id": "SO" + tid[2:], "artist_id": "AR" + tid[2:],
+            "familiarity": float(r.uniform(0.2, 0.9)), "year": int(r.choice([0, 1990, 2001, 2008])),
+            "terms": [GENRES[world.genre[i] % len(GENRES)], "synthetic"],
+            "similar_artists": ["AR" + str(tids[(i + k) % n])[2:] for k in (1, 2, 3)],
+        })
+        with atomic_path(out / "msd" / tid[2] / tid[3] / tid[4] / f"{tid}.h5") as tmp:
+            write_msd_file(tmp, song)
+    return {"tracks": int(len(au))}
+
+
+def _write_glove(world: World, out: Path) -> dict:
+    """GloVe-format vectors: 85% of the vocabulary plus unrelated words, carrying the topic geometry."""
+    g_rng = np.random.default_rng([world.seed, 5])
+    keep = g_rng.random(world.size.vocab) < 0.85
+    vecs = world.word_emb @ world.glove_proj + 0.3 * g_rng.normal(size=(world.size.vocab, 50)).astype(np.float32)
+
+    def rows():
+        yield from ((w, v) for w, v, k in zip(world.words, vecs, keep) if k)
+        for j in range(200):
+            yield f"zz{j}extra", g_rng.normal(size=50)
+
+    (out / "glove").mkdir(parents=True, exist_ok=True)
+    n = write_glove_text(out / "glove" / "glove.synth.50d.txt", rows())
+    return {"words": n, "vocab_covered": int(keep.sum())}
+
+
+def write_world(out_dir: str | Path, size: str | WorldSize, seed: int, lastfm_sqlite: bool = True,
+                mxm_sqlite: bool = False) -> dict:
+    """Write all raw inputs of a world under ``out_dir``; returns a summary (also saved as world.json).
+    ``size`` is a preset name (``tiny``, ``default``, ``large``) or a :class:`WorldSize`."""
+    out = Path(out_dir)
+    world = World(size, seed)
+    label = size if isinstance(size, str) else f"custom ({world.size.n_tracks} tracks)"
+    summary: dict = {"size": label, "seed": seed, **asdict(world.size)}
+    rng = np.random.default_rng([seed, 1])  # Last.fm then mxm archive assignment, in that order
+    summary["lastfm"] = _write_lastfm(world, out, rng, lastfm_sqlite)
+    summary["mxm"] = _write_mxm(world, out, rng, mxm_sqlite, label)
+    summary["msd"] = _write_msd(world, out)
+    summary["glove"] = _write_glove(world, out)
+    write_json(out / "world.json", summary)
+    return summary
+
+
+def run(params: dict) -> dict:
+    """The DVC stage: params ``synth`` -> the world under ``paths.raw_dir``."""
+    cfg = section(params, "synth")
+    return write_world(section(params, "paths").raw_dir, cfg.size, cfg.seed, cfg.lastfm_sqlite, cfg.mxm_sqlite)
