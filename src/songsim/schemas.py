@@ -27,6 +27,16 @@ LYRICS = pa.schema(
     ]
 )
 
+SONGS = pa.schema(  # song metadata from the MSD files, for readable results and artist-level splits
+    [
+        pa.field("track_id", pa.string(), nullable=False),
+        pa.field("artist_id", pa.string()),  # null when the file has none
+        pa.field("artist", pa.string()),
+        pa.field("title", pa.string()),
+        pa.field("year", pa.int16()),  # null when unknown (the MSD stores 0)
+    ]
+)
+
 VOCAB = pa.schema([pa.field("id", pa.int16(), nullable=False), pa.field("word", pa.string(), nullable=False)])
 
 ORACLE = pa.schema(
@@ -66,3 +76,10 @@ def audio_schema(frames: int, float16: bool) -> pa.Schema:
         ],
         metadata={b"frames": str(frames).encode()},
     )
+
+
+def embedding_schema(dim: int) -> pa.Schema:
+    """Song vectors written by ``embed``: one fixed-size float32 vector per track."""
+    return pa.schema([pa.field("track_id", pa.string(), nullable=False),
+                      pa.field("vector", pa.list_(pa.float32(), dim), nullable=False)],
+                     metadata={b"dim": str(dim).encode()})

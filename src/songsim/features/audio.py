@@ -1,5 +1,5 @@
 """Stage chunk_audio: the MSD tree of per-track HDF5 files -> fixed-size timbre/chroma shards (the format
-of ``features.audio_shards``), with worker processes."""
+of ``features.audio_shards``), with worker processes, and the song metadata table (``schemas.SONGS``)."""
 
 from __future__ import annotations
 
@@ -11,11 +11,13 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from songsim import schemas
 from songsim.config import ChunkAudioConfig, section
 from songsim.features.audio_shards import AudioShardWriter
 from songsim.io import BadRecord
 from songsim.io.msd import MsdSong, iter_msd_files, read_msd_file
 from songsim.report import StageReport
+from songsim.writers import ParquetStreamWriter
 
 log = logging.getLogger(__name__)
 
@@ -66,26 +68,36 @@ def song_row(song: MsdSong, cfg: ChunkAudioConfig) -> dict:
     }
 
 
-def _process_file(args: tuple[Path, ChunkAudioConfig]) -> list[dict | BadRecord]:
+def meta_row(song: MsdSong) -> dict:
+    """The song's row of the metadata table (``schemas.SONGS``): who, what and when, for readable results."""
+    return {"track_id": song.track_id, "artist_id": song.artist_id or None, "artist": song.artist_name or None,
+            "title": song.title or None, "year": song.year if song.year > 0 else None}
+
+
+def _process_file(args: tuple[Path, ChunkAudioConfig]) -> list[tuple[dict, dict] | BadRecord]:
     path, cfg = args
-    out: list[dict | BadRecord] = []
-    for rec in read_msd_file(path, window=frame_window(cfg.frames, cfg.crop), details=False):
+    out: list[tuple[dict, dict] | BadRecord] = []
+    for rec in read_msd_file(path, window=frame_window(cfg.frames, cfg.crop), details=False, meta=True):
         if isinstance(rec, BadRecord):
             out.append(rec)
         elif cfg.float16 and np.abs(rec.timbre).max() > 65000:
             out.append(BadRecord("float16_overflow", rec.where, "timbre beyond float16 range"))
         else:
-            out.append(song_row(rec, cfg))
+            out.append((song_row(rec, cfg), meta_row(rec)))
     return out
 
 
-def chunk_audio(msd_root: str | Path, out_dir: str | Path, cfg: ChunkAudioConfig) -> StageReport:
-    """MSD HDF5 tree -> ``part-NNNNN.parquet`` shards of fixed-size timbre/chroma + a manifest."""
+def chunk_audio(msd_root: str | Path, out_dir: str | Path, cfg: ChunkAudioConfig,
+                songs_path: str | Path | None = None) -> StageReport:
+    """MSD HDF5 tree -> ``part-NNNNN.parquet`` shards of fixed-size timbre/chroma + a manifest, and (when
+    ``songs_path`` is given) the song metadata table: track id, artist id and name, title, year."""
     report = StageReport("chunk_audio", unit="songs")
     files = list(iter_msd_files(msd_root))
     if not files:
         raise FileNotFoundError(f"{msd_root}: no .h5 files found")
     writer = AudioShardWriter(out_dir, cfg.frames, cfg.float16, cfg.rows_per_shard)
+    songs = ParquetStreamWriter(songs_path, schemas.SONGS) if songs_path is not None else None
+    meta: list[dict] = []
     seen: set[str] = set()
     jobs = ((f, cfg) for f in files)
     if cfg.workers > 1:
@@ -99,17 +111,29 @@ def chunk_audio(msd_root: str | Path, out_dir: str | Path, cfg: ChunkAudioConfig
             for rec in recs:
                 if isinstance(rec, BadRecord):
                     report.quarantine(rec.reason, str(rec))
-                elif rec["track_id"] in seen:
-                    report.quarantine("duplicate_track_id", rec["track_id"])
+                elif rec[0]["track_id"] in seen:
+                    report.quarantine("duplicate_track_id", rec[0]["track_id"])
                 else:
-                    seen.add(rec["track_id"])
-                    writer.add(rec)
+                    seen.add(rec[0]["track_id"])
+                    writer.add(rec[0])
+                    meta.append(rec[1])
                     report.keep()
+            if songs is not None and len(meta) >= cfg.rows_per_shard:
+                songs.write({k: [r[k] for r in meta] for k in schemas.SONGS.names})
+                meta.clear()
+        if songs is not None:
+            songs.write({k: [r[k] for r in meta] for k in schemas.SONGS.names})
+    except BaseException:
+        if songs is not None:
+            songs.close(ok=False)
+        raise
     finally:
         if pool is not None:
             pool.close()
             pool.join()
     manifest = writer.close()
+    if songs is not None:
+        songs.close()
     report.extra.update({
         "files": len(files),
         "shards": len(manifest["shards"]),
@@ -123,4 +147,5 @@ def chunk_audio(msd_root: str | Path, out_dir: str | Path, cfg: ChunkAudioConfig
 def run(params: dict) -> dict:
     """The DVC stage: ``raw.msd`` -> shards under ``paths.audio`` + its report."""
     paths, raw = section(params, "paths"), section(params, "raw")
-    return chunk_audio(raw.msd, paths.audio, section(params, "chunk_audio")).write(paths.report("chunk_audio"))
+    rep = chunk_audio(raw.msd, paths.audio, section(params, "chunk_audio"), paths.songs)
+    return rep.write(paths.report("chunk_audio"))

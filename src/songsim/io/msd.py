@@ -22,6 +22,10 @@ SONG_FIELDS = np.dtype([("idx_segments_pitches", "<i4"), ("idx_segments_start", 
                         ("idx_segments_timbre", "<i4"), ("duration", "<f8"), ("tempo", "<f8"), ("key", "<i4"),
                         ("mode", "<i4"), ("loudness", "<f8"), ("time_signature", "<i4"), ("track_id", "S32")])
 _SONG_MTYPE = h5py.h5t.py_create(SONG_FIELDS)
+META_FIELDS = np.dtype([("artist_id", "S32"), ("artist_name", "S1024"), ("title", "S1024"), ("song_id", "S32")])
+_META_MTYPE = h5py.h5t.py_create(META_FIELDS)
+YEAR_FIELDS = np.dtype([("year", "<i4")])
+_YEAR_MTYPE = h5py.h5t.py_create(YEAR_FIELDS)
 
 REQUIRED = ("analysis/songs", "analysis/segments_timbre", "analysis/segments_pitches",
             "analysis/segments_start", "metadata/songs")
@@ -44,6 +48,8 @@ class MsdSong:
     title: str
     song_id: str
     where: str
+    artist_id: str = ""
+    year: int = 0  # musicbrainz/songs.year; 0 = unknown (as in the MSD)
 
 
 def _text(b: bytes) -> str:
@@ -59,14 +65,25 @@ def _rows(idx: np.ndarray, i: int, total: int) -> slice:
 Window = Callable[[int], slice]
 
 
-def read_msd_file(path: str | Path, window: Window | None = None, details: bool = True) -> list[MsdSong | BadRecord]:
+def _read_compound(ds, fields: np.dtype, mtype) -> np.ndarray:
+    """The named fields of a compound table, converted by name by HDF5 (a missing field reads as 0 / b"")."""
+    out = np.zeros(ds.shape, dtype=fields)
+    if out.size:
+        ds.id.read(h5py.h5s.ALL, h5py.h5s.ALL, out, mtype=mtype)
+    return out
+
+
+def read_msd_file(path: str | Path, window: Window | None = None, details: bool = True,
+                  meta: bool | None = None) -> list[MsdSong | BadRecord]:
     """All songs of one MSD file, or a single :class:`BadRecord` naming why it is unusable.
 
     ``window(n)`` picks which of a song's ``n`` segments to read (e.g. a centre crop): only the HDF5
     chunks holding those rows are decompressed. Feature checks (finite values) apply to the rows read.
-    With ``details=False`` neither ``metadata/songs`` nor ``segments_start`` is read (artist, title,
-    song id empty, segments_start of length 0): what the audio chunker needs, and nothing more.
+    With ``details=False`` ``segments_start`` is not read (length 0); ``meta`` (default: ``details``)
+    reads the song's metadata (artist id and name, title, song id, and ``musicbrainz/songs.year`` when
+    present), else those are empty.
     """
+    meta = details if meta is None else meta
     path = Path(path)
     where = str(path)
     try:
@@ -82,10 +99,10 @@ def read_msd_file(path: str | Path, window: Window | None = None, details: bool 
             except KeyError:
                 missing = [k for k in REQUIRED if f.get(k) is None]
                 return [BadRecord("not_msd", where, f"missing {', '.join(missing)}")]
-            a = np.zeros(a_ds.shape, dtype=SONG_FIELDS)  # a field missing from the file reads as 0 / b""
-            if a.size:
-                a_ds.id.read(h5py.h5s.ALL, h5py.h5s.ALL, a, mtype=_SONG_MTYPE)
-            m = m_ds.fields(["artist_name", "title", "song_id"])[:] if details else None
+            a = _read_compound(a_ds, SONG_FIELDS, _SONG_MTYPE)
+            m = _read_compound(m_ds, META_FIELDS, _META_MTYPE) if meta else None
+            mb = f.get("musicbrainz/songs") if meta else None
+            years = _read_compound(mb, YEAR_FIELDS, _YEAR_MTYPE)["year"] if mb is not None else None
             out: list[MsdSong | BadRecord] = []
             n_songs = len(a)
             n_meta = len(m) if m is not None else m_ds.shape[0]
@@ -137,6 +154,8 @@ def read_msd_file(path: str | Path, window: Window | None = None, details: bool 
                         title=_text(m["title"][i]) if m is not None else "",
                         song_id=_text(m["song_id"][i]) if m is not None else "",
                         where=w,
+                        artist_id=_text(m["artist_id"][i]) if m is not None else "",
+                        year=int(years[i]) if years is not None and i < len(years) else 0,
                     )
                 )
             return out

@@ -37,6 +37,7 @@ class WorldSize:
     list_len: tuple[int, int]  # similars per Last.fm track (min, max)
     pool: int  # candidate targets scored per source track
     clusters: tuple[int, int, int] = (8, 6, 6)  # shared, lyrics, audio
+    songs_per_artist: int = 10  # mean tracks per artist (artists are drawn from their own random stream)
 
 
 SIZES = {
@@ -106,6 +107,19 @@ class World:
         self.timbre_mod = rng.normal(size=(D, 12)) * 25.0  # audio-private part drives the modulation
         self.key_proj = rng.normal(size=(2 * D, 12))
         self.glove_proj = rng.normal(size=(2 * D, 50)).astype(np.float32) / np.sqrt(2 * D)
+        self.artist = self._assign_artists(np.random.default_rng([seed, 8]))
+
+    def _assign_artists(self, rng: np.random.Generator) -> np.ndarray:
+        """Artist index per track: the nearest of ``n / songs_per_artist`` centres (random tracks) in the
+        similarity-weighted latent space, so one artist's songs are alike on Last.fm. The artists come
+        from their own stream, so adding them changed no other draw of the world."""
+        n = self.size.n_tracks
+        z = np.concatenate([np.sqrt(w) * p for w, p in zip((W_SHARED, W_LYR, W_AUD), self.latent)], axis=1)
+        centres = z[rng.choice(n, size=max(2, n // self.size.songs_per_artist), replace=False)]
+        out = np.empty(n, dtype=np.int64)
+        for k in range(0, n, 4096):  # (block, artists) similarities, bounded memory at any size
+            out[k:k + 4096] = np.argmax(z[k:k + 4096] @ centres.T, axis=1)
+        return out
 
     @staticmethod
     def _make_words(rng: np.random.Generator, n: int) -> list[str]:
@@ -187,10 +201,16 @@ class World:
 
     # ---- names -------------------------------------------------------------------------------------
     def name(self, i: int, kind: str) -> str:
-        """A plausible artist or title for track ``i`` (stable per seed)."""
+        """A plausible title of track ``i``, or the name of its artist (stable per seed)."""
+        if kind == "artist":
+            a = int(self.artist[i])
+            rng = np.random.default_rng([self.seed, 9, a])
+            w = rng.choice(_SYLL, size=int(rng.integers(2, 5)))
+            return "".join(w).capitalize() + (" Band" if a % 3 == 0 else "")
         rng = np.random.default_rng([self.seed, 7, i])
         w = rng.choice(_SYLL, size=int(rng.integers(2, 5)))
-        base = "".join(w).capitalize()
-        if kind == "artist":
-            return base + (" Band" if i % 3 == 0 else "")
-        return base + (" (Album Version)" if i % 5 == 0 else "")
+        return "".join(w).capitalize() + (" (Album Version)" if i % 5 == 0 else "")
+
+    def artist_id(self, i: int) -> str:
+        """The MSD-style artist id (``AR`` + 16 characters) of track ``i``'s artist."""
+        return f"AR{self.seed % 1000:03d}{int(self.artist[i]):013X}"

@@ -102,10 +102,10 @@ def _write_msd(world: World, out: Path) -> dict:
             "track_id": tid, "seed": int(r.integers(0, 2**31)),
             "audio_md5": "".join(r.choice(HEX, 32)).lower().encode(),
             "artist_name": world.name(int(i), "artist"), "title": world.name(int(i), "title"),
-            "release": "Synthetic Sessions", "song_id": "SO" + tid[2:], "artist_id": "AR" + tid[2:],
+            "release": "Synthetic Sessions", "song_id": "SO" + tid[2:], "artist_id": world.artist_id(int(i)),
             "familiarity": float(r.uniform(0.2, 0.9)), "year": int(r.choice([0, 1990, 2001, 2008])),
             "terms": [GENRES[world.genre[i] % len(GENRES)], "synthetic"],
-            "similar_artists": ["AR" + str(tids[(i + k) % n])[2:] for k in (1, 2, 3)],
+            "similar_artists": [world.artist_id((int(i) + k) % n) for k in (1, 2, 3)],
         })
         with atomic_path(out / "msd" / tid[2] / tid[3] / tid[4] / f"{tid}.h5") as tmp:
             write_msd_file(tmp, song)
