@@ -30,7 +30,7 @@ def test_repo_params_load(base_params):
     (lambda p: p["train"].pop("seed"), "missing key train.seed"),
     (lambda p: p["fused"]["model"]["lyrics"].update(units=3), "unknown key fused.model.lyrics.units"),
     (lambda p: p["fused"]["optim"].pop("lr"), "missing key fused.optim.lr"),
-    (lambda p: p["splits"].update(mode="random"), "splits.mode: 'random' is not one of track, pair"),
+    (lambda p: p["splits"].update(mode="random"), "splits.mode: 'random' is not one of track, artist, pair"),
     (lambda p: p["splits"].update(lyrics_ratios=[0.5, 0.5, 0.5]), "sum to 1"),
     (lambda p: p["chunk_audio"].update(float16="yes"), "chunk_audio.float16: expected true/false"),
     (lambda p: p["train"].update(seed=1.5), "train.seed: expected an integer"),

@@ -77,3 +77,16 @@ def test_track_assignment_consistent_across_sets():
     assert np.array_equal(full[::3], sub)
     frac = np.bincount(full, minlength=3) / len(ids)
     assert np.allclose(frac, [0.64, 0.16, 0.2], atol=0.04)
+
+
+def test_artist_mode_never_puts_an_artist_in_two_splits():
+    pairs, ids = _pairs(n_tracks=300, n_pairs=1500)
+    artists = {t: f"AR{i // 6:04d}" for i, t in enumerate(ids[:280])}  # 6 songs per artist; 20 tracks unknown
+    out, rep = build_set(pairs, set(ids), (0.6, 0.2, 0.2), _cfg(mode="artist"), "lyrics", True, artists)
+    by_split = [{artists[t] for t in _tracks(out[s]) if t in artists} for s in ("train", "val", "test")]
+    assert not (by_split[0] & by_split[1]) and not (by_split[0] & by_split[2]) and not (by_split[1] & by_split[2])
+    assert rep["leaked_artists"] == 0 and rep["leaked_tracks"] == 0 and rep["tracks_without_artist"] > 0
+    assert rep["read"] == rep["kept"] + rep["dropped"]
+    # the track split, on the same data, does put artists in several splits (what the artist split prevents)
+    _, rep_t = build_set(pairs, set(ids), (0.6, 0.2, 0.2), _cfg(), "lyrics", True, artists)
+    assert rep_t["leaked_artists"] > 0

@@ -1,8 +1,11 @@
 """Train/val/test splits of labelled pairs plus sampled unlabelled negatives.
 
 ``track`` mode (default) assigns *tracks* to train/val/test, so no song is seen in two splits; a
-pair whose ends fall in different splits is dropped (and counted). ``pair`` mode assigns pairs at
-random, reproducing the published split (songs leak across splits, and the report says how many).
+pair whose ends fall in different splits is dropped (and counted). ``artist`` mode assigns *artists*
+(from the song metadata table), so no artist is seen in two splits: the cold-start-honest split, since
+songs of one artist are close on Last.fm and a track split lets a model recognise the artist. ``pair``
+mode assigns pairs at random, reproducing the published split (songs leak across splits, and the report
+says how many).
 """
 
 from __future__ import annotations
@@ -72,8 +75,10 @@ def _negatives(tracks: np.ndarray, n: int, taken: set[tuple[str, str]], rng: np.
 
 
 def build_set(pairs: pl.DataFrame, eligible: set[str], ratios: tuple[float, float, float],
-              cfg: SplitsConfig, set_name: str, symmetric: bool) -> tuple[dict[str, pl.DataFrame], dict]:
-    """Split one set; returns the three tables and this set's report section."""
+              cfg: SplitsConfig, set_name: str, symmetric: bool,
+              artists: dict[str, str] | None = None) -> tuple[dict[str, pl.DataFrame], dict]:
+    """Split one set; returns the three tables and this set's report section. ``artists`` (track id ->
+    artist id) is what ``artist`` mode splits by, and lets the report count artists that span splits."""
     rep = StageReport(f"build_splits.{set_name}", unit="pairs")
     rng = np.random.default_rng([cfg.seed, SETS.index(set_name)])
     n_in = pairs.height
@@ -82,9 +87,12 @@ def build_set(pairs: pl.DataFrame, eligible: set[str], ratios: tuple[float, floa
     rep.drop("src_not_in_set", int((~ok_src).sum()))
     rep.drop("tgt_not_in_set", int((ok_src & ~ok_tgt).sum()))
     p = pairs.filter(ok_src & ok_tgt)
-    if cfg.mode == "track":
+    artists = artists or {}
+    if cfg.mode in ("track", "artist"):
         tracks = np.array(sorted(set(p["src"].to_list()) | set(p["tgt"].to_list())))
-        lab = track_assignment(tracks.tolist(), ratios, cfg.seed)
+        # artist mode: a track goes where its artist goes (a track of unknown artist is its own group)
+        keys = [artists.get(t, t) for t in tracks.tolist()] if cfg.mode == "artist" else tracks.tolist()
+        lab = track_assignment(keys, ratios, cfg.seed)
         where = dict(zip(tracks.tolist(), lab.tolist()))
         s_lab = np.array([where[t] for t in p["src"].to_list()], dtype=np.int8)
         t_lab = np.array([where[t] for t in p["tgt"].to_list()], dtype=np.int8)
@@ -126,24 +134,42 @@ def build_set(pairs: pl.DataFrame, eligible: set[str], ratios: tuple[float, floa
     track_sets = [set(out[s]["src"].to_list()) | set(out[s]["tgt"].to_list()) for s in SPLITS]
     leaked = (track_sets[0] & track_sets[1]) | (track_sets[0] & track_sets[2]) | (track_sets[1] & track_sets[2])
     assert rep.read == n_in
+    split_of_artist: dict[str, set[int]] = {}
+    for k, ts in enumerate(track_sets):
+        for t in ts:
+            if t in artists:
+                split_of_artist.setdefault(artists[t], set()).add(k)
     section = {"mode": cfg.mode, "ratios": list(ratios), "eligible_tracks": len(eligible),
-               **rep.to_dict(), "splits": sizes, "leaked_tracks": len(leaked)}
+               **rep.to_dict(), "splits": sizes, "leaked_tracks": len(leaked),
+               "leaked_artists": sum(len(v) > 1 for v in split_of_artist.values()),
+               "tracks_without_artist": len(set().union(*track_sets) - set(artists))}
     for k in ("stage", "seconds", "throughput_per_s", "examples", "reasons", "quarantined", "unit"):
         section.pop(k, None)
     return out, section
 
 
+def read_artists(songs_path: str | Path | None) -> dict[str, str]:
+    """Track id -> artist id from the song metadata table (tracks without an artist id left out)."""
+    if songs_path is None or not Path(songs_path).exists():
+        return {}
+    t = pl.read_parquet(songs_path, columns=["track_id", "artist_id"]).drop_nulls("artist_id")
+    return dict(zip(t["track_id"].to_list(), t["artist_id"].to_list()))
+
+
 def build_splits(pairs_path: str | Path, lyrics_path: str | Path, features_dir: str | Path,
-                 out_dir: str | Path, cfg: SplitsConfig, symmetric: bool) -> dict:
+                 out_dir: str | Path, cfg: SplitsConfig, symmetric: bool, songs_path: str | Path | None = None) -> dict:
     """Write ``<out_dir>/<set>/{train,val,test}.parquet`` for the lyrics and multimodal sets."""
     pairs = pl.read_parquet(pairs_path, columns=["src", "tgt", "score"])
     lyr = set(pq.read_table(lyrics_path, columns=["track_id"]).column(0).to_pylist())
     aud = AudioShards(features_dir).track_ids()
+    artists = read_artists(songs_path)
+    if cfg.mode == "artist" and not artists:
+        raise ValueError(f"splits.mode is 'artist' but {songs_path} gives no artist ids (run chunk_audio)")
     report: dict = {"stage": "build_splits", "pairs_in": pairs.height, "lyrics_tracks": len(lyr),
                     "audio_tracks": len(aud), "sets": {}}
     for set_name, eligible, ratios in (("lyrics", lyr, cfg.lyrics_ratios),
                                        ("multimodal", lyr & aud, cfg.multimodal_ratios)):
-        tables, section = build_set(pairs, eligible, ratios, cfg, set_name, symmetric)
+        tables, section = build_set(pairs, eligible, ratios, cfg, set_name, symmetric, artists)
         for split, df in tables.items():
             write_table(df.to_arrow(), Path(out_dir) / set_name / f"{split}.parquet", schemas.SPLIT)
         report["sets"][set_name] = section
@@ -155,6 +181,7 @@ def run(params: dict) -> dict:
     """The DVC stage: pairs + lyrics + audio tables -> ``paths.splits`` + its report."""
     paths = section(params, "paths")
     symmetric = section(params, "extract_pairs").symmetric
-    rep = build_splits(paths.pairs, paths.lyrics, paths.audio, paths.splits, section(params, "splits"), symmetric)
+    rep = build_splits(paths.pairs, paths.lyrics, paths.audio, paths.splits, section(params, "splits"), symmetric,
+                       paths.songs)
     write_json(paths.report("build_splits"), rep)
     return rep
