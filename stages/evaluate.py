@@ -1,5 +1,5 @@
 """DVC stage `evaluate`:
-metrics JSON with baselines, and plot data, for one trained model.
+metrics JSON with baselines and ranking metrics, and plot data, for one trained model.
 
 Generated from songsim.stage_table (python -m songsim.stage_table --write); do not edit by hand.
 See `python stages/evaluate.py --help`.
@@ -14,7 +14,7 @@ SPEC = StageSpec(
     name='evaluate',
     alias='evaluate',
     module='songsim.evaluate',
-    help='metrics JSON with baselines, and plot data, for one trained model',
+    help='metrics JSON with baselines and ranking metrics, and plot data, for one trained model',
     reads=('paths.models', 'paths.splits', 'paths.lyrics', 'paths.audio', 'raw.oracle'),
     writes=('paths.metrics', 'paths.plots'),
     per_model=True,

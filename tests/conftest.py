@@ -75,6 +75,9 @@ def tiny_run(tmp_path_factory, base_params) -> tuple[Path, dict]:
     for model in ("lyrics_classifier", "lyrics_regressor", "audio_siamese", "fused"):
         run("train", str(path), model)
         run("evaluate", str(path), model)
+    for model in ("lyrics_regressor", "audio_siamese", "fused"):
+        run("embed", str(path), model)
+        run("index", str(path), model)
     return path, params
 
 

@@ -25,6 +25,10 @@ def _sh(cwd, *cmd, check=True):
     return out
 
 
+def base_seed(repo) -> int:
+    return yaml.safe_load((repo / "params.yaml").read_text())["synth"]["seed"]
+
+
 @pytest.fixture(scope="module")
 def repo(tmp_path_factory, base_params):
     d = tmp_path_factory.mktemp("dvc_repo")
@@ -45,8 +49,19 @@ def repo(tmp_path_factory, base_params):
 
 
 def test_repro_noop_experiment_and_compare(repo):
+    # a query for `songsim similar` once the index exists: the first track of the tiny world with audio+lyrics
+    from songsim.synth.world import World
+
+    w = World("tiny", base_seed(repo))
+    both = [t for t, a, b in zip(w.track_ids, w.has_audio, w.has_lyrics) if a and b]
+    (repo / "queries.txt").write_text(both[0] + "\n")
     first = _sh(repo, "dvc", "repro")
-    assert "Running stage 'evaluate@fused'" in first.stdout
+    assert "Running stage 'evaluate@fused'" in first.stdout and "Running stage 'index@fused'" in first.stdout
+    for m in ("lyrics_regressor", "audio_siamese", "fused"):
+        assert (repo / "data" / "index" / m / "index.faiss").exists()
+    sim = _sh(repo, sys.executable, "-m", "songsim.cli", "similar", "--model", "fused", "-k", "3", "--format", "csv",
+              "--queries", str(repo / "queries.txt"))
+    assert len(sim.stdout.strip().splitlines()) == 4  # header + 3 songs
     for m in ("lyrics_classifier", "lyrics_regressor", "audio_siamese", "fused"):
         metrics = json.loads((repo / "metrics" / f"{m}.json").read_text())
         assert "baselines" in metrics and "test" in metrics
@@ -64,7 +79,7 @@ def test_repro_noop_experiment_and_compare(repo):
     assert set(status) == {"train@audio_siamese"}  # downstream of it is decided at repro time
     third = _sh(repo, "dvc", "repro")
     ran = set(re.findall(r"Running stage '([^']+)'", third.stdout))
-    assert ran == {"train@audio_siamese", "evaluate@audio_siamese"}
+    assert ran == {"train@audio_siamese", "evaluate@audio_siamese", "embed@audio_siamese", "index@audio_siamese"}
     _sh(repo, "git", "add", "-A")
     _sh(repo, "git", "commit", "-qm", "audio lr")
 
@@ -74,4 +89,4 @@ def test_repro_noop_experiment_and_compare(repo):
     diff = _sh(repo, "dvc", "metrics", "diff", "--json")
     assert "metrics/fused.json" in diff.stdout
     plots = _sh(repo, "dvc", "plots", "show", "--json")
-    assert "loss_curves" in plots.stdout and "confusion_matrix" in plots.stdout
+    assert "loss_curves" in plots.stdout and "confusion_matrix" in plots.stdout and "recall_at_k_fused" in plots.stdout

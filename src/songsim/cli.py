@@ -1,14 +1,19 @@
 """``songsim`` command line: one subcommand per pipeline stage (from ``songsim.stage_table``), running the
-same code as ``stages/*.py``. Subcommands accept both the DVC stage name and its alias
-(``extract_pairs`` / ``extract-pairs``). Each stage's module is imported only when that stage runs."""
+same code as ``stages/*.py``, and ``songsim similar`` to ask for the songs most like a song. Stage
+subcommands accept both the DVC stage name and its alias (``extract_pairs`` / ``extract-pairs``). Each
+stage's module is imported only when that stage runs."""
 
 from __future__ import annotations
 
 import argparse
+import csv
 import importlib
+import io
+import json
 import sys
 
-from songsim.entry import execute, run_stage, stage_parser
+from songsim.config import ConfigError
+from songsim.entry import DEFAULT_PARAMS, execute, run_stage, setup_logging, stage_parser
 from songsim.stage_table import STAGES, get
 
 
@@ -22,6 +27,53 @@ def run(stage: str, params_path: str, model: str | None = None) -> dict:
     return run_stage(spec, _stage_run(spec.name), params_path, model)
 
 
+def _hits_text(query: str, hits: list, fmt: str, header: bool) -> str:
+    rows = [(query, h.rank, h.track_id, h.artist or "", h.title or "", round(h.score, 4)) for h in hits]
+    cols = ("query", "rank", "track_id", "artist", "title", "score")
+    if fmt == "json":
+        return "\n".join(json.dumps(dict(zip(cols, r)), ensure_ascii=False) for r in rows)
+    if fmt == "csv":
+        buf = io.StringIO()
+        w = csv.writer(buf, lineterminator="\n")
+        if header:
+            w.writerow(cols)
+        w.writerows(rows)
+        return buf.getvalue().rstrip("\n")
+    widths = [max([len(c)] + [len(str(r[i])) for r in rows]) for i, c in enumerate(cols)][1:]
+    lines = [f"songs like {query}:", "  ".join(c.ljust(w) for c, w in zip(cols[1:], widths))]
+    lines += ["  ".join(str(v).ljust(w) for v, w in zip(r[1:], widths)) for r in rows]
+    return "\n".join(lines)
+
+
+def similar_main(args: argparse.Namespace) -> int:
+    """``songsim similar``: the k most similar catalog songs, from the model's index and scorer."""
+    from songsim.config import read_params
+    from songsim.retrieval import Recommender, RetrievalError
+
+    setup_logging(args.verbose)
+    queries = [args.track_id] if args.track_id else []
+    if args.queries:
+        queries += [q.strip() for q in open(args.queries, encoding="utf-8") if q.strip()]
+    if not queries:
+        print("songsim similar: give a TRACK_ID or --queries FILE", file=sys.stderr)
+        return 2
+    try:
+        rec = Recommender.from_params(read_params(args.params), args.model)
+    except (ConfigError, FileNotFoundError) as e:
+        print(f"songsim similar: {e}", file=sys.stderr)
+        return 2
+    failed = 0
+    for n, q in enumerate(queries):
+        try:
+            hits = rec.similar(q, args.k, args.exclude_same_artist, args.candidates)
+        except RetrievalError as e:
+            print(f"songsim similar: {e}", file=sys.stderr)
+            failed += 1
+            continue
+        print(_hits_text(q, hits, args.format, header=n == 0))
+    return 1 if failed else 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="songsim",
@@ -32,7 +84,21 @@ def main(argv: list[str] | None = None) -> int:
     for spec in STAGES:  # the DVC stage name is an alias of the subcommand
         aliases = [spec.name] if spec.name != spec.alias else []
         stage_parser(spec, sub.add_parser(spec.alias, aliases=aliases, help=spec.help))
+    sim = sub.add_parser("similar", help="the songs most like a song (reads the index@<model> outputs)",
+                         description="Rank the catalog songs most similar to TRACK_ID: HNSW candidates from the "
+                         "model's song vectors, re-ranked by the model's own pair scorer (score in [0, 1]).")
+    sim.add_argument("track_id", nargs="?", help="query track id (or use --queries)")
+    sim.add_argument("-k", type=int, default=10, help="how many songs (default 10)")
+    sim.add_argument("--model", default="fused", help="lyrics_regressor, audio_siamese or fused (default)")
+    sim.add_argument("--exclude-same-artist", action="store_true", help="drop songs by the query's artist")
+    sim.add_argument("--format", choices=("table", "json", "csv"), default="table")
+    sim.add_argument("--queries", help="file with one track id per line")
+    sim.add_argument("--candidates", type=int, default=None, help="ANN candidates re-ranked (default: params)")
+    sim.add_argument("--params", default=DEFAULT_PARAMS, help=f"params file (default: {DEFAULT_PARAMS})")
+    sim.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     args = parser.parse_args(argv)
+    if args.stage == "similar":
+        return similar_main(args)
     spec = get(args.stage)
     return execute(spec, _stage_run(spec.name), args)
 

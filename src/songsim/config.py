@@ -52,11 +52,14 @@ class PathsConfig:
     lyrics: str  # expand_lyrics output (parquet)
     vocab: str  # expand_lyrics vocabulary (parquet)
     audio: str  # chunk_audio shard folder
+    songs: str  # chunk_audio song metadata table (parquet): artist, title, year
     splits: str  # build_splits folder: <set>/{train,val,test}.parquet
     reports: str  # per-stage report folder: <stage>.json
     models: str  # checkpoints: <model>.pt and <model>.last.pt
     metrics: str  # <model>.json and train/<model>.json
-    plots: str  # <model>/{history,predictions,errors,confusion}.csv
+    plots: str  # <model>/{history,predictions,errors,confusion,recall_at_k}.csv
+    embeddings: str  # embed output: <model>/part-*.parquet + manifest.json
+    index: str  # index output: <model>/{index.faiss,vectors.npy,ids.parquet,manifest.json}
 
     def report(self, stage: str) -> Path:
         """Where stage ``stage`` writes its report."""
@@ -71,6 +74,8 @@ class PathsConfig:
             "metrics": Path(self.metrics) / f"{name}.json",
             "history": Path(self.plots) / name / "history.csv",
             "plots": Path(self.plots) / name,
+            "embeddings": Path(self.embeddings) / name,
+            "index": Path(self.index) / name,
         }
 
     def split(self, set_name: str, split: str) -> Path:
@@ -143,7 +148,7 @@ class ChunkAudioConfig:
 
 @dataclass(frozen=True)
 class SplitsConfig:
-    mode: str  # track | pair
+    mode: str  # track | artist | pair
     seed: int
     lyrics_ratios: tuple[float, float, float]
     multimodal_ratios: tuple[float, float, float]
@@ -153,7 +158,7 @@ class SplitsConfig:
     data_fraction: float  # keep this fraction of the training pairs (ablation: amount of data)
 
     def validate(self) -> None:
-        _choice("splits.mode", self.mode, ("track", "pair"))
+        _choice("splits.mode", self.mode, ("track", "artist", "pair"))
         _ratios("splits.lyrics_ratios", self.lyrics_ratios)
         _ratios("splits.multimodal_ratios", self.multimodal_ratios)
         if not 0 < self.data_fraction <= 1:
@@ -192,6 +197,33 @@ class EvaluateConfig:
     ndcg_k: int
     score_bins: tuple[float, ...]
     error_bins: int
+    relevant_score: float  # ranking: a Last.fm-listed pair with score >= this is relevant
+    recall_ks: tuple[int, ...]  # ranking: recall@k reported (and plotted) for these k
+    served_candidates: tuple[int, ...]  # ranking: ANN candidate counts checked against exhaustive re-ranking
+    max_queries: int  # ranking: at most this many test queries (seeded sample); 0 = all
+
+    def validate(self) -> None:
+        if not self.recall_ks or min(self.recall_ks) < 1 or not self.served_candidates or \
+                min(self.served_candidates) < 1 or self.max_queries < 0:
+            raise ConfigError("evaluate: recall_ks and served_candidates must be non-empty and >= 1, "
+                              "max_queries >= 0")
+
+
+@dataclass(frozen=True)
+class RetrievalConfig:
+    """Serving "songs like X": an HNSW index over song vectors, then the model's own pair scorer."""
+
+    candidates: int  # ANN candidates re-ranked by the model's pair scorer per query
+    hnsw_m: int  # HNSW graph degree
+    ef_construction: int
+    ef_search: int
+    build_threads: int  # faiss threads while building; 1 gives the same index bytes on every run
+    batch_size: int  # songs encoded per batch by embed
+
+    def validate(self) -> None:
+        if min(self.candidates, self.hnsw_m, self.ef_construction, self.ef_search, self.build_threads,
+               self.batch_size) < 1:
+            raise ConfigError("retrieval: every value must be >= 1")
 
 
 # --------------------------------------------------------------------------------------------------
@@ -313,6 +345,7 @@ SECTIONS: dict[str, type] = {
     "splits": SplitsConfig,
     "train": TrainConfig,
     "evaluate": EvaluateConfig,
+    "retrieval": RetrievalConfig,
 }
 
 

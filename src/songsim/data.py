@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import torch
@@ -51,6 +52,12 @@ class SongTable:
         return out
 
 
+def lyrics_arrays(t: pa.Table, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Rows ``idx`` of a lyrics table's ``tokens`` ``(S, L)`` int16 and ``length`` ``(S,)`` int32 columns."""
+    mat = t.column("tokens").combine_chunks().values.to_numpy().reshape(len(t), -1)
+    return mat[idx], t.column("length").to_numpy()[idx].astype(np.int32)
+
+
 def load_songs(track_ids: set[str], lyrics_path: str | Path | None, features_dir: str | Path | None) -> SongTable:
     """Load tokens and/or audio for exactly ``track_ids`` (filtered at read time)."""
     ids = sorted(track_ids)
@@ -62,11 +69,7 @@ def load_songs(track_ids: set[str], lyrics_path: str | Path | None, features_dir
         missing = [x for x in ids if x not in order]
         if missing:
             raise KeyError(f"{len(missing)} tracks have no lyrics in {lyrics_path}, e.g. {missing[0]}")
-        idx = np.array([order[x] for x in ids], dtype=np.int64)
-        flat = t.column("tokens").combine_chunks()
-        mat = flat.values.to_numpy().reshape(len(t), -1)
-        tokens = mat[idx]
-        lengths = t.column("length").to_numpy()[idx].astype(np.int32)
+        tokens, lengths = lyrics_arrays(t, np.array([order[x] for x in ids], dtype=np.int64))
     if features_dir is not None:
         audio = AudioShards(features_dir).audio(ids)  # (S, 24, T)
     return SongTable(ids, tokens, lengths, audio)

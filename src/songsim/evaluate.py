@@ -10,8 +10,9 @@ import polars as pl
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from songsim.config import EvaluateConfig, TrainConfig, section
+from songsim.config import EvaluateConfig, RetrievalConfig, TrainConfig, section
 from songsim.data import PairData, SongTable, load_pairs, load_songs, split_track_ids
+from songsim.evaluate_ranking import evaluate_ranking
 from songsim.inference import load_checkpoint, model_spec, pick_device, predict, targets
 from songsim.metrics import calibrate, classification_metrics, regression_metrics, row_cosine, tfidf_vectors
 from songsim.models import registry
@@ -24,32 +25,41 @@ def _split_paths(splits_dir: str | Path, set_name: str) -> dict[str, Path]:
     return {s: Path(splits_dir) / set_name / f"{s}.parquet" for s in ("train", "val", "test")}
 
 
+def tfidf_rows(lyrics_path: str | Path, fit_ids: set[str], ids: list[str]):
+    """L2-normalised TF-IDF rows (CSR, in the order of ``ids``) of the songs' bags of words, with the
+    document frequencies of the ``fit_ids`` songs (the training songs)."""
+    wanted = sorted(set(ids) | fit_ids)
+    t = pq.read_table(lyrics_path, columns=["track_id", "word_ids", "counts"],
+                      filters=pc.field("track_id").isin(wanted))
+    pos = {x: i for i, x in enumerate(t.column("track_id").to_pylist())}
+    words, counts = t.column("word_ids").to_pylist(), t.column("counts").to_pylist()
+    vocab = max((max(w) for w in words if w), default=1)
+    fit = sorted(pos[x] for x in fit_ids)
+    _, idf = tfidf_vectors([words[i] for i in fit], [counts[i] for i in fit], vocab)
+    m, _ = tfidf_vectors(words, counts, vocab, idf)
+    return m[[pos[x] for x in ids]]
+
+
 def tfidf_cosines(lyrics_path: str | Path, train: PairData, others: list[PairData]) -> list[np.ndarray]:
     """TF-IDF cosine of both songs' bags of words, for the train pairs then each of ``others``."""
     ids = sorted(set(train.src_ids) | set(train.tgt_ids) | {t for o in others for t in o.src_ids + o.tgt_ids})
-    t = pq.read_table(lyrics_path, columns=["track_id", "word_ids", "counts"], filters=pc.field("track_id").isin(ids))
-    tids = t.column("track_id").to_pylist()
-    pos = {x: i for i, x in enumerate(tids)}
-    words, counts = t.column("word_ids").to_pylist(), t.column("counts").to_pylist()
-    vocab = max((max(w) for w in words if w), default=1)
-    train_rows = sorted({pos[x] for x in train.src_ids + train.tgt_ids})
-    _, idf = tfidf_vectors([words[i] for i in train_rows], [counts[i] for i in train_rows], vocab)
-    m, _ = tfidf_vectors(words, counts, vocab, idf)
-    out = []
-    for p in [train, *others]:
-        a = m[[pos[x] for x in p.src_ids]]
-        b = m[[pos[x] for x in p.tgt_ids]]
-        out.append(row_cosine(a, b))
-    return out
+    m = tfidf_rows(lyrics_path, set(train.src_ids) | set(train.tgt_ids), ids)
+    pos = {x: i for i, x in enumerate(ids)}
+    return [row_cosine(m[[pos[x] for x in p.src_ids]], m[[pos[x] for x in p.tgt_ids]]) for p in [train, *others]]
+
+
+def audio_unit_means(songs: SongTable, fit_rows: np.ndarray) -> np.ndarray:
+    """Per song, the mean timbre+chroma vector standardised with the ``fit_rows`` songs' statistics and
+    scaled to unit length ``(S, 24)``: its dot products are the mean-audio cosines."""
+    means = songs.audio.astype(np.float32).mean(axis=2)  # (S, 24)
+    mu, sd = means[fit_rows].mean(0), means[fit_rows].std(0) + 1e-6
+    z = (means - mu) / sd
+    return z / (np.linalg.norm(z, axis=1, keepdims=True) + 1e-9)
 
 
 def audio_cosines(songs: SongTable, train: PairData, others: list[PairData]) -> list[np.ndarray]:
     """Cosine of mean timbre+chroma vectors, standardised with the training songs' statistics."""
-    means = songs.audio.astype(np.float32).mean(axis=2)  # (S, 24)
-    rows = np.unique(np.concatenate([train.src, train.tgt]))
-    mu, sd = means[rows].mean(0), means[rows].std(0) + 1e-6
-    z = (means - mu) / sd
-    z /= np.linalg.norm(z, axis=1, keepdims=True) + 1e-9
+    z = audio_unit_means(songs, np.unique(np.concatenate([train.src, train.tgt])))
     return [row_cosine(z[p.src], z[p.tgt]) for p in [train, *others]]
 
 
@@ -86,7 +96,7 @@ def _on_multimodal_test(name: str, model, splits_dir, lyrics_path, tcfg: TrainCo
 
 def evaluate(name: str, ckpt_path: str | Path, splits_dir: str | Path, lyrics_path: str | Path,
              features_dir: str | Path, oracle_path: str | None, tcfg: TrainConfig, ecfg: EvaluateConfig,
-             metrics_path: str | Path, plots_dir: str | Path) -> dict:
+             rcfg: RetrievalConfig, metrics_path: str | Path, plots_dir: str | Path) -> dict:
     device = pick_device(tcfg.device)
     model, state = load_checkpoint(ckpt_path, device)
     spec = registry.get(name)
@@ -142,8 +152,17 @@ def evaluate(name: str, ckpt_path: str | Path, splits_dir: str | Path, lyrics_pa
             result["test_multimodal"] = regression_metrics(p.score, pred, p.src_ids, ecfg.ndcg_k, bins)
         tm = base["train_mean"]["mae"]
         result["mae_improvement_over_train_mean"] = round(1 - result["test"]["mae"] / tm, 6) if tm else None
+    fit_ids = set(train.src_ids) | set(train.tgt_ids)
+    rank_base = {"tfidf_cosine": tfidf_rows(lyrics_path, fit_ids, songs.track_ids)}
+    if songs.audio is not None:
+        rank_base["audio_mean_cosine"] = audio_unit_means(songs, np.unique(np.concatenate([train.src, train.tgt])))
+    orc = oracle_lookup(oracle_path, test) if oracle_path and Path(oracle_path).exists() else None
+    result["retrieval"], curve = evaluate_ranking(model, songs, test, device, amp, ecfg, rcfg, rank_base, orc,
+                                                  tcfg.seed)
     write_json(metrics_path, result)
     write_plots(plots_dir, task, test, preds["test"], ecfg)
+    header = list(curve[0]) if curve else ["k", "model"]
+    write_csv(Path(plots_dir) / "recall_at_k.csv", header, ([r[k] for k in header] for r in curve))
     return result
 
 
@@ -166,4 +185,5 @@ def run(params: dict, model: str) -> dict:
     paths, raw = section(params, "paths"), section(params, "raw")
     files = paths.model_files(model)
     return evaluate(model, files["ckpt"], paths.splits, paths.lyrics, paths.audio, raw.oracle or None,
-                    section(params, "train"), section(params, "evaluate"), files["metrics"], files["plots"])
+                    section(params, "train"), section(params, "evaluate"), section(params, "retrieval"),
+                    files["metrics"], files["plots"])

@@ -38,9 +38,16 @@ STAGES: tuple[StageSpec, ...] = (
               reads=("paths.splits", "paths.lyrics", "paths.vocab", "paths.audio", "raw.glove"),
               writes=("paths.models", "paths.metrics", "paths.plots"), per_model=True),
     StageSpec("evaluate", "evaluate", "songsim.evaluate",
-              "metrics JSON with baselines, and plot data, for one trained model",
+              "metrics JSON with baselines and ranking metrics, and plot data, for one trained model",
               reads=("paths.models", "paths.splits", "paths.lyrics", "paths.audio", "raw.oracle"),
               writes=("paths.metrics", "paths.plots"), per_model=True),
+    StageSpec("embed", "embed", "songsim.embed",
+              "a vector for every catalog song the model can encode (cold-start songs included)",
+              reads=("paths.models", "paths.lyrics", "paths.audio"), writes=("paths.embeddings", "paths.reports"),
+              per_model=True),
+    StageSpec("index", "index", "songsim.retrieval",
+              "an HNSW index over a model's song vectors, for `songsim similar`",
+              reads=("paths.embeddings",), writes=("paths.index",), per_model=True),
 )
 BY_NAME: dict[str, StageSpec] = {s.name: s for s in STAGES} | {s.alias: s for s in STAGES}
 

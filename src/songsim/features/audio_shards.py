@@ -10,7 +10,7 @@ from there, never recomputed from buffer sizes.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -73,6 +73,12 @@ class AudioShards:
             filt = pc.field("track_id").isin(pa.array(sorted(set(track_ids)), pa.string()))
         return pa.concat_tables([pq.read_table(f, columns=columns, filters=filt) for f in self.files])
 
+    def iter_shards(self) -> Iterator[tuple[list[str], np.ndarray]]:
+        """``(track_ids, (S, 24, frames) arrays)`` one shard at a time: memory bounded by a shard."""
+        for f in self.files:
+            t = pq.read_table(f, columns=["track_id", "timbre", "chroma"])
+            yield t.column("track_id").to_pylist(), self._arrays(t, np.arange(len(t)))
+
     def audio(self, track_ids: list[str]) -> np.ndarray:
         """``(len(track_ids), 24, frames)`` arrays in the order of ``track_ids``: 12 timbre then 12 chroma
         channels, in the stored dtype. A ``KeyError`` names a track without audio."""
@@ -81,10 +87,12 @@ class AudioShards:
         missing = [x for x in track_ids if x not in order]
         if missing:
             raise KeyError(f"{len(missing)} tracks have no audio in {self.dir}, e.g. {missing[0]}")
-        idx = np.array([order[x] for x in track_ids], dtype=np.int64)
-        frames, n = self.frames, len(a)
+        return self._arrays(a, np.array([order[x] for x in track_ids], dtype=np.int64))
+
+    def _arrays(self, t: pa.Table, idx: np.ndarray) -> np.ndarray:
+        frames, n = self.frames, len(t)
         parts = []
         for col in ("timbre", "chroma"):
-            flat = a.column(col).combine_chunks().values.to_numpy(zero_copy_only=False)
+            flat = t.column(col).combine_chunks().values.to_numpy(zero_copy_only=False)
             parts.append(flat.reshape(n, frames, N_FEAT)[idx])  # (S, T, 12)
         return np.ascontiguousarray(np.concatenate(parts, axis=2).transpose(0, 2, 1))  # (S, 24, T)

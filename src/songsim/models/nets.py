@@ -155,6 +155,10 @@ class PairModel(nn.Module):
     def decoder_parameters(self) -> list[nn.Parameter]:
         return list(self.decoder.parameters())
 
+    def vector_blocks(self) -> list[int]:
+        """Widths of the parts of a song vector (one per modality encoder), in order."""
+        return [self.encoder.out_dim]
+
 
 class LyricsPairModel(PairModel):
     """DeepPlaylist classifier and the BiLSTM regressor: same structure, different configs and losses."""
@@ -194,6 +198,9 @@ class FusedModel(PairModel):
     def encode(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         # (U, D_lyrics + D_audio)
         return torch.cat([self.lyrics(batch["tokens"], batch["lengths"]), self.audio(batch["audio"])], dim=-1)
+
+    def vector_blocks(self) -> list[int]:
+        return [self.lyrics.out_dim, self.audio.out_dim]
 
     def pair_features(self, v: torch.Tensor, left: torch.Tensor, right: torch.Tensor) -> torch.Tensor:
         d = self.lyrics.out_dim

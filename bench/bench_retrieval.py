@@ -1,0 +1,142 @@
+"""Serving "songs like X" at catalog scale: HNSW candidates + the model's re-ranking vs exhaustive scoring.
+
+Generated catalogs of 100k and 1M song vectors at the demo fused model's width (a mixture of clusters,
+like trained embeddings; the index bench does not need a trained model), queries = perturbed catalog
+songs. For each size, in one process:
+  - exhaustive baseline: numpy inner product of the query with every catalog vector in the candidate
+    space, top 10 (what a flat scan costs);
+  - ours: faiss HNSW top-C (C = retrieval.candidates) in the same space, then the fused decoder re-ranks
+    the C candidates (the served path of `songsim similar`), top 10.
+Reports query latency p50/p99 (k = 10) for both, the ANN stage's recall@10 against the exact top-10 in
+the same space, and the index build time and peak memory (child process, VmHWM). Also measures embed
+throughput (songs/s) of the committed fused checkpoint on the default world, on CPU (and CUDA with
+--device cuda).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import run_measured, save  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def catalog(n: int, dim: int, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(size=(max(10, n // 100), dim)).astype(np.float32)
+    out = np.empty((n, dim), dtype=np.float32)
+    for k in range(0, n, 100_000):  # bounded temporaries
+        m = min(100_000, n - k)
+        out[k:k + m] = centres[rng.integers(0, len(centres), m)] + 0.6 * rng.normal(size=(m, dim)).astype(np.float32)
+    return out
+
+
+CHILD = """
+import json, time, numpy as np, faiss, torch
+from songsim.config import RetrievalConfig, read_params, model_section
+from songsim.models import MODELS
+from songsim.models.nets import build_model
+from songsim.retrieval import build_index, candidate_space, ann_search, rerank
+import sys; sys.path.insert(0, {bench!r}); from bench_retrieval import catalog
+n, dim, blocks, queries, threads = {n}, {dim}, {blocks}, {queries}, {threads}
+params = read_params({params!r})
+cfg = RetrievalConfig(**{{**params["retrieval"], "build_threads": threads}})
+vecs = catalog(n, dim)
+space = candidate_space(vecs, blocks)
+t = time.perf_counter(); index = build_index(space, cfg); build_s = time.perf_counter() - t
+sec = model_section(params, "fused", MODELS["fused"].config)
+model = build_model("fused", sec.model, 1200).eval()
+torch.set_num_threads(1); faiss.omp_set_num_threads(1)  # one query at a time, as a server thread would
+rng = np.random.default_rng(1)
+qrows = rng.integers(0, n, queries)
+qv = vecs[qrows] + 0.05 * rng.normal(size=(queries, dim)).astype(np.float32)
+qs = candidate_space(qv, blocks)
+lat_exact, lat_ours, recall = [], [], []
+for i in range(queries):
+    t = time.perf_counter()
+    sims = space @ qs[i]
+    exact = np.argpartition(-sims, 10)[:10]
+    exact = exact[np.argsort(-sims[exact])]
+    lat_exact.append(time.perf_counter() - t)
+    t = time.perf_counter()
+    cand = ann_search(index, qs[i:i + 1], cfg.candidates, cfg.ef_search)[0]
+    with torch.no_grad():
+        s = rerank(model, torch.from_numpy(qv[i]), torch.from_numpy(vecs[np.sort(cand)])).numpy()
+    lat_ours.append(time.perf_counter() - t)
+    recall.append(len(set(cand[:10].tolist()) & set(exact.tolist())) / 10)
+p = lambda v, q: round(float(np.percentile(np.array(v) * 1000, q)), 3)
+print(json.dumps({{"n": n, "dim": dim, "build_s": round(build_s, 1), "build_threads": threads,
+                  "exhaustive_p50_ms": p(lat_exact, 50), "exhaustive_p99_ms": p(lat_exact, 99),
+                  "ours_p50_ms": p(lat_ours, 50), "ours_p99_ms": p(lat_ours, 99),
+                  "ann_recall@10_vs_exact": round(float(np.mean(recall)), 4), "candidates": cfg.candidates,
+                  "ef_search": cfg.ef_search, "queries": queries}}))
+"""
+
+
+def embed_throughput(device: str) -> dict:
+    from songsim.config import read_params, section
+    from songsim.data import SongTable
+    from songsim.embed import catalog_batches
+    from songsim.inference import encode_songs, load_checkpoint, model_spec, pick_device
+    from songsim.report import StageReport
+
+    params = read_params(ROOT / "params.yaml")
+    paths = section(params, "paths")
+    dev = pick_device(device)
+    model, _ = load_checkpoint(ROOT / paths.models / "fused.pt", dev)
+    spec = model_spec("fused")
+    batches: list[SongTable] = list(catalog_batches(spec, ROOT / paths.lyrics, ROOT / paths.audio, 512,
+                                                    StageReport("bench")))
+    n = sum(len(b) for b in batches)
+    encode_songs(model, batches[0], np.arange(min(64, len(batches[0]))), 64, dev)  # warm-up
+    t = time.perf_counter()
+    for b in batches:
+        encode_songs(model, b, np.arange(len(b)), 512, dev, amp=dev.type == "cuda")
+    if dev.type == "cuda":
+        import torch
+
+        torch.cuda.synchronize()
+    return {"device": str(dev), "songs": n, "songs_per_s": round(n / (time.perf_counter() - t), 1)}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--sizes", type=int, nargs="+", default=[100_000, 1_000_000])
+    ap.add_argument("--queries", type=int, default=500)
+    ap.add_argument("--threads", type=int, default=2, help="faiss threads while building")
+    ap.add_argument("--device", default="cpu", help="device for the embed throughput")
+    args = ap.parse_args()
+    import torch
+
+    from songsim.config import read_params
+    from songsim.models import MODELS
+    from songsim.models.nets import build_model
+
+    params = read_params(ROOT / "params.yaml")
+    from songsim.config import model_section
+
+    sec = model_section(params, "fused", MODELS["fused"].config)
+    blocks = build_model("fused", sec.model, 10).vector_blocks()
+    res: dict = {"torch_threads": torch.get_num_threads(), "blocks": blocks, "sizes": []}
+    for n in args.sizes:
+        code = CHILD.format(n=n, dim=sum(blocks), blocks=blocks, queries=args.queries, threads=args.threads,
+                            params=str(ROOT / "params.yaml"), bench=str(Path(__file__).resolve().parent))
+        secs, rss, out = run_measured(code)
+        row = json.loads(out.strip().splitlines()[-2])
+        row.update({"peak_rss_mib": rss, "wall_s": round(secs, 1)})
+        res["sizes"].append(row)
+        print(row, file=sys.stderr)
+    res["embed"] = embed_throughput(args.device)
+    save(f"retrieval_{args.device}", res)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,74 @@
+"""Ranking metrics for query-by-example retrieval over a catalog, computed block by block of queries.
+
+For each query the candidates are ranked by a score (higher first; ``-inf`` excludes a candidate, e.g.
+the query itself). Relevance is graded by the Last.fm score (``gains``, 0 for pairs Last.fm does not
+list) for nDCG, and binary (``relevant``: a listed pair at or above a score threshold) for recall@k,
+MAP@100, MRR and the per-query ROC-AUC. Only queries with at least one relevant candidate count.
+Ties are broken by candidate position (stable sort), so a constant scorer gets no lucky ordering.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.stats import rankdata
+
+
+def _order(scores: np.ndarray) -> np.ndarray:
+    return np.argsort(-scores, axis=1, kind="stable")
+
+
+class RankingAccumulator:
+    """Add ``(scores, gains, relevant)`` blocks of shape ``(Q, N)``; :meth:`result` gives the means."""
+
+    def __init__(self, ks: tuple[int, ...] = (1, 5, 10, 20, 50, 100), ndcg_k: int = 10, map_k: int = 100):
+        self.ks, self.ndcg_k, self.map_k = tuple(sorted(ks)), ndcg_k, map_k
+        self.recall: dict[int, list[float]] = {k: [] for k in self.ks}
+        self.ndcg: list[float] = []
+        self.ap: list[float] = []
+        self.rr: list[float] = []
+        self.auc: list[float] = []
+
+    def add(self, scores: np.ndarray, gains: np.ndarray, relevant: np.ndarray) -> None:
+        scores = np.asarray(scores, dtype=np.float64)
+        keep = relevant.any(axis=1)
+        if not keep.any():
+            return
+        scores, gains, relevant = scores[keep], gains[keep], relevant[keep]
+        order = _order(scores)
+        rel_sorted = np.take_along_axis(relevant, order, axis=1)  # (Q, N) relevance in ranked order
+        gain_sorted = np.take_along_axis(gains, order, axis=1)
+        n_rel = relevant.sum(axis=1)
+        hits = np.cumsum(rel_sorted, axis=1)
+        for k in self.ks:
+            self.recall[k].extend((hits[:, min(k, hits.shape[1]) - 1] / n_rel).tolist())
+        k = min(self.ndcg_k, scores.shape[1])
+        disc = 1.0 / np.log2(np.arange(2, k + 2))
+        dcg = (gain_sorted[:, :k] * disc).sum(axis=1)
+        idcg = (-np.sort(-gains, axis=1)[:, :k] * disc).sum(axis=1)
+        self.ndcg.extend((dcg / np.where(idcg > 0, idcg, 1.0)).tolist())
+        m = min(self.map_k, scores.shape[1])
+        prec = hits[:, :m] / np.arange(1, m + 1)
+        self.ap.extend(((prec * rel_sorted[:, :m]).sum(axis=1) / np.minimum(n_rel, m)).tolist())
+        self.rr.extend((1.0 / (np.argmax(rel_sorted, axis=1) + 1)).tolist())
+        for q in range(len(scores)):
+            valid = np.isfinite(scores[q])
+            r, s = relevant[q][valid], scores[q][valid]
+            n_pos, n_neg = int(r.sum()), int((~r).sum())
+            if n_pos and n_neg:  # Mann-Whitney: share of (relevant, other) pairs ranked right, ties 1/2
+                ranks = rankdata(s)
+                self.auc.append(float((ranks[r].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg)))
+
+    def result(self) -> dict:
+        def mean(v: list[float]) -> float | None:
+            return round(float(np.mean(v)), 6) if v else None
+
+        out = {"queries": len(self.ndcg)}
+        out.update({f"recall@{k}": mean(v) for k, v in self.recall.items()})
+        out.update({f"ndcg@{self.ndcg_k}": mean(self.ndcg), f"map@{self.map_k}": mean(self.ap), "mrr": mean(self.rr),
+                    "roc_auc": mean(self.auc)})
+        return out
+
+
+def topk_overlap(a: np.ndarray, b: np.ndarray) -> float:
+    """Mean share of ``b``'s rows (reference top-k ids) found in ``a``'s rows (served top-k ids)."""
+    return float(np.mean([len(set(x) & set(y)) / max(1, len(y)) for x, y in zip(a.tolist(), b.tolist())]))
