@@ -7,8 +7,8 @@ See `python stages/embed.py --help`.
 
 import sys
 
-from songsim.entry import StageSpec, stage_main
 from songsim.embed import run
+from songsim.entry import StageSpec, stage_main
 
 SPEC = StageSpec(
     name='embed',

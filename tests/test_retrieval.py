@@ -57,7 +57,7 @@ def test_similar_is_the_models_ranking_of_the_ann_candidates(rec):
     # with every song as a candidate the served list is the exhaustive ranking by the model's scorer
     full = rec.similar(q, k=5, candidates=len(rec.ids))
     others = [i for i in range(len(rec.ids)) if rec.ids[i] != q]
-    v = torch.from_numpy(np.asarray(rec.vectors, dtype=np.float32))
+    v = torch.from_numpy(np.array(rec.vectors, dtype=np.float32))
     exhaustive = rerank(rec.model, v[0], v[others]).numpy()
     best = [rec.ids[others[j]] for j in np.argsort(-exhaustive, kind="stable")[:5]]
     assert [h.track_id for h in full] == best

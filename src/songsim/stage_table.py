@@ -63,6 +63,7 @@ def entry_script(spec: StageSpec) -> str:
     """Source of ``stages/<name>.py``: it imports the entry helper and the stage's own module only, so
     its static import closure is exactly what the stage runs."""
     body = "".join(f"    {f.name}={getattr(spec, f.name)!r},\n" for f in fields(spec))
+    imports = "\n".join(sorted([f"from {spec.module} import run", "from songsim.entry import StageSpec, stage_main"]))
     return f'''"""DVC stage `{spec.name}`:
 {spec.help}.
 
@@ -72,8 +73,7 @@ See `python stages/{spec.name}.py --help`.
 
 import sys
 
-from songsim.entry import StageSpec, stage_main
-from {spec.module} import run
+{imports}
 
 SPEC = StageSpec(
 {body})
