@@ -25,6 +25,7 @@ demo: $(STAMP)
 	@echo "metrics: metrics/<model>.json (val, test, baselines) - all of them: dvc metrics show"
 	@echo "reports: data/reports/<stage>.json (read / kept / quarantined / dropped, throughput)"
 	@echo "plots:   dvc plots show  ->  dvc_plots/index.html"
+	@echo "songs like X: .venv/bin/songsim similar TRACK_ID [-k 10] [--model fused]  (see README 'Songs like X')"
 
 test: $(STAMP)
 	$(PY) -m pytest -q
@@ -39,6 +40,7 @@ bench: $(STAMP)
 	$(PY) bench/bench_chunk_audio.py
 	$(PY) bench/bench_memory.py
 	$(PY) bench/bench_train.py
+	$(PY) bench/bench_retrieval.py
 
 ablation: $(STAMP)
 	bash scripts/queue_ablation.sh

@@ -40,6 +40,21 @@ def main() -> None:
     print(f"| lyrics_classifier | {t['n']} | {fmt(t['accuracy'])} | {fmt(t['f1'])} | {fmt(t['roc_auc'])} | "
           f"{fmt(b['majority']['accuracy'])} | {fmt(b['tfidf_cosine']['accuracy'])} | "
           f"{100 * c['gain_over_majority_accuracy']:+.1f} points |")
+    print()
+    print("| ranking (test catalog) | queries | candidates | recall@10 | nDCG@10 | MAP@100 | MRR | ROC-AUC | "
+          "random nDCG@10 | TF-IDF nDCG@10 | mean-audio nDCG@10 | oracle nDCG@10 | served vs exhaustive R@10 "
+          "(C = 20 / 100) |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+    for k in MODELS:
+        r = m[k].get("retrieval")
+        if not r or "model" not in r:
+            continue
+        x, b, s = r["model"], r["baselines"], r["served_vs_exhaustive_recall@10"]
+        served = " / ".join(fmt(s.get(str(c))) for c in (20, 100))
+        print(f"| {k} | {r['queries']} | {r['candidates_per_query']} | {fmt(x['recall@10'])} | {fmt(x['ndcg@10'])} | "
+              f"{fmt(x['map@100'])} | {fmt(x['mrr'])} | {fmt(x['roc_auc'])} | {fmt(b['random']['ndcg@10'])} | "
+              f"{fmt(b['tfidf_cosine']['ndcg@10'])} | {fmt(b.get('audio_mean_cosine', {}).get('ndcg@10'))} | "
+              f"{fmt(b.get('oracle', {}).get('ndcg@10'))} | {served} |")
 
 
 if __name__ == "__main__":
