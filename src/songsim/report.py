@@ -92,7 +92,8 @@ class StageReport:
 
     def counts(self) -> dict[str, Any]:
         return {"read": self.read, "kept": self.kept, "quarantined": self.quarantined,
-                "reasons": dict(sorted(self.reasons.items())), "examples": self.examples}
+                "reasons": dict(sorted(self.reasons.items())), "dropped": self.dropped,
+                "drop_reasons": dict(sorted(self.drops.items())), "examples": self.examples}
 
     def write(self, path: str | Path) -> dict[str, Any]:
         d = self.to_dict()

@@ -76,9 +76,13 @@ def test_check_pair_reasons(item, reason):
     assert check_pair("TRSELF0128F0000000", item) == reason
 
 
-def test_check_pair_accepts_integer_one_and_text_scores():
+def test_check_pair_accepts_integer_one_and_text_scores_from_sqlite_only():
     assert check_pair("TRSELF0128F0000000", ["TRAAAAA128F0000000", 1]) == ("TRAAAAA128F0000000", 1.0)
-    assert check_pair("TRSELF0128F0000000", ("TRAAAAA128F0000000", "0.25")) == ("TRAAAAA128F0000000", 0.25)
+    assert check_pair("TRSELF0128F0000000", ("TRAAAAA128F0000000", "0.25"), text_scores=True) == (
+        "TRAAAAA128F0000000", 0.25)
+    # in JSON a score is a JSON number: no booleans, no strings
+    for bad in (True, "0.5", " 0.25 ", "1e-1"):
+        assert check_pair("TRSELF0128F0000000", ["TRAAAAA128F0000000", bad]) == "bad_score", bad
 
 
 def test_sqlite_matches_zips(tiny_world):

@@ -19,8 +19,9 @@ from songsim import schemas
 from songsim.config import ExtractPairsConfig, section
 from songsim.io import BadRecord
 from songsim.io.lastfm import check_pair, open_lastfm
+from songsim.io.zipstream import ZipLimits
 from songsim.report import StageReport
-from songsim.writers import ParquetStreamWriter
+from songsim.writers import ParquetStreamWriter, clean_stale_temps
 
 log = logging.getLogger(__name__)
 
@@ -64,9 +65,17 @@ def extract_pairs(lastfm: str | Path, out_path: str | Path, cfg: ExtractPairsCon
     """
     report = StageReport("extract_pairs", unit="pairs")
     files = StageReport("extract_pairs.files", unit="track files")
-    reader = open_lastfm(lastfm)
+    reader = open_lastfm(lastfm, ZipLimits(cfg.max_member_bytes, cfg.max_member_ratio))
     n_buckets = pair_buckets(sum(p.stat().st_size for p in reader.sources()))
+    skipped = reader.unrecognised() if hasattr(reader, "unrecognised") else []
+    for reason, group in (("skipped_sqlite_variant", [p for p in skipped if p.suffix.lower() == ".db"]),
+                          ("skipped_unrecognised", [p for p in skipped if p.suffix.lower() != ".db"])):
+        if group:  # a .db beside the zips is the same data: it is read when raw.lastfm points at it
+            files.drop(reason, len(group))
+            files.examples[reason] = [str(p) for p in group[:5]]
+            log.info("extract_pairs: %d files skipped (%s), e.g. %s", len(group), reason, group[0])
     Path(out_path).parent.mkdir(parents=True, exist_ok=True)
+    clean_stale_temps(Path(out_path).parent)
     tmpdir = Path(tempfile.mkdtemp(prefix=".pairs-buckets-", dir=Path(out_path).parent))
     try:
         buf: dict[str, list] = {"bucket": [], "src": [], "tgt": [], "score": [], "origin": []}
@@ -76,7 +85,11 @@ def extract_pairs(lastfm: str | Path, out_path: str | Path, cfg: ExtractPairsCon
                 continue
             files.keep()
             for k, item in enumerate(rec.similars):
-                got = check_pair(rec.track_id, item)
+                try:
+                    got = check_pair(rec.track_id, item, rec.text_scores)
+                except Exception as e:  # noqa: BLE001 - one bad pair must not end the stage
+                    report.quarantine("unexpected_error", f"{rec.where} similars[{k}]: {type(e).__name__}")
+                    continue
                 if isinstance(got, str):
                     report.quarantine(got, f"{rec.where} similars[{k}]")
                     continue
@@ -117,13 +130,13 @@ def extract_pairs(lastfm: str | Path, out_path: str | Path, cfg: ExtractPairsCon
                 report.kept += g.height
                 out.write({"src": g["src"].to_arrow(), "tgt": g["tgt"].to_arrow(),
                            "score": g["score"].cast(pl.Float32).to_arrow(), "origin": g["origin"].to_arrow()})
+            report.extra["files"] = files.counts()
+            report.extra["tracks_with_similars_file"] = files.kept
+            report.extra["dedup_buckets"] = n_buckets
+            report.check(cfg.max_quarantine_frac)  # inside the writer: a failing run leaves no output
+            files.check(cfg.max_quarantine_frac)
     finally:
         shutil.rmtree(tmpdir, ignore_errors=True)
-    report.extra["files"] = files.counts()
-    report.extra["tracks_with_similars_file"] = files.kept
-    report.extra["dedup_buckets"] = n_buckets
-    report.check(cfg.max_quarantine_frac)
-    files.check(cfg.max_quarantine_frac)
     return report
 
 

@@ -10,8 +10,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
-from songsim.io import TRACK_ID, BadRecord, FormatError
-from songsim.io.zipstream import ZipMemberError, iter_zip
+from songsim.io import BadRecord, FormatError, connect_readonly, is_track_id
+from songsim.io.zipstream import OversizedMemberError, ZipLimits, ZipMemberError, iter_zip
 
 
 @dataclass(frozen=True)
@@ -24,6 +24,7 @@ class LastfmTrack:
     title: str = ""
     timestamp: str = ""
     tags: list[tuple[str, int]] = field(default_factory=list)
+    text_scores: bool = False  # scores are text (the SQLite variant), not JSON numbers
 
 
 def _origin_of(name: str) -> str:
@@ -32,18 +33,28 @@ def _origin_of(name: str) -> str:
 
 
 def parse_track_json(text: str | bytes, where: str, origin: str) -> LastfmTrack | BadRecord:
-    """Parse one Last.fm track file. Bad pairs inside a good file are kept out by the caller."""
+    """Parse one Last.fm track file. Bad pairs inside a good file are kept out by the caller. Nothing
+    in the file can raise: an unforeseen failure becomes ``unexpected_error`` naming the file."""
+    try:
+        return _parse_track_json(text, where, origin)
+    except Exception as e:  # noqa: BLE001 - one bad record must not end the stage
+        return BadRecord("unexpected_error", where, f"{type(e).__name__}: {e}"[:300])
+
+
+def _parse_track_json(text: str | bytes, where: str, origin: str) -> LastfmTrack | BadRecord:
     try:
         obj = json.loads(text)
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        return BadRecord("malformed_json", where, str(e))
+    except RecursionError:
+        return BadRecord("malformed_json", where, "nested too deeply")
+    except (ValueError, UnicodeDecodeError) as e:  # JSONDecodeError, and integers of > 4300 digits
+        return BadRecord("malformed_json", where, str(e)[:300])
     if not isinstance(obj, dict):
         return BadRecord("malformed_json", where, "top level is not an object")
     missing = [k for k in ("track_id", "similars") if k not in obj]
     if missing:
         return BadRecord("missing_key", where, f"missing {', '.join(missing)}")
     tid = obj["track_id"]
-    if not isinstance(tid, str) or not TRACK_ID.match(tid):
+    if not is_track_id(tid):
         return BadRecord("bad_track_id", where, repr(tid))
     sims = obj["similars"]
     if not isinstance(sims, list):
@@ -67,19 +78,26 @@ def parse_track_json(text: str | bytes, where: str, origin: str) -> LastfmTrack 
     )
 
 
-def check_pair(src: str, item: object) -> tuple[str, float] | str:
-    """Validate one ``[track_id, score]`` entry; returns the pair or a quarantine reason."""
+def check_pair(src: str, item: object, text_scores: bool = False) -> tuple[str, float] | str:
+    """Validate one ``[track_id, score]`` entry; returns the pair or a quarantine reason. A JSON score
+    must be a JSON number (not a boolean, not a string); text is the score's form only in the SQLite
+    variant (``text_scores``)."""
     if not isinstance(item, tuple | list) or len(item) != 2:
         return "malformed_pair"
     tgt, score = item
-    if not isinstance(tgt, str) or not TRACK_ID.match(tgt):
+    if not is_track_id(tgt):
         return "bad_target_id"
-    if isinstance(score, bool) or not isinstance(score, int | float):
+    if text_scores and isinstance(score, str):
         try:
-            score = float(score)  # the SQLite variant stores text
-        except (TypeError, ValueError):
+            score = float(score)
+        except ValueError:
             return "bad_score"
-    score = float(score)
+    if isinstance(score, bool) or not isinstance(score, int | float):
+        return "bad_score"
+    try:
+        score = float(score)
+    except OverflowError:  # an integer beyond float range (e.g. 10**400)
+        return "score_out_of_range"
     if not math.isfinite(score) or score < 0.0 or score > 1.0:
         return "score_out_of_range"
     if tgt == src:
@@ -90,25 +108,38 @@ def check_pair(src: str, item: object) -> tuple[str, float] | str:
 class LastfmJsonReader:
     """Reads the JSON-per-track layout from a folder tree, a zip, or a folder of zips.
 
-    Zips are read member by member without unpacking. A member whose path is absolute or climbs
-    out of its folder (``..``) is quarantined as ``unsafe_zip_member`` and never opened.
+    Zips are read member by member without unpacking, each inflated within ``limits`` (a member past
+    them is quarantined as ``oversized_member``). A member whose path is absolute or climbs out of its
+    folder (``..``) is quarantined as ``unsafe_zip_member`` and never opened. Extensions are matched
+    case-insensitively; other files in a tree are listed by :meth:`unrecognised` for the report.
     """
 
-    def __init__(self, path: str | Path):
+    def __init__(self, path: str | Path, limits: ZipLimits | None = None):
         self.path = Path(path)
+        self.limits = limits or ZipLimits()
         if not self.path.exists():
             raise FormatError(f"{self.path}: no such file or folder")
+
+    def _files(self) -> list[Path]:
+        return sorted(p for p in self.path.rglob("*") if p.is_file())
 
     def sources(self) -> list[Path]:
         if self.path.is_file():
             return [self.path]
-        return sorted(p for p in self.path.rglob("*") if p.suffix in (".json", ".zip") and p.is_file())
+        return [p for p in self._files() if p.suffix.lower() in (".json", ".zip")]
+
+    def unrecognised(self) -> list[Path]:
+        """Files in the tree that are neither ``.json`` nor ``.zip`` (skipped, and counted by the stage)."""
+        if self.path.is_file():
+            return []
+        return [p for p in self._files() if p.suffix.lower() not in (".json", ".zip")]
 
     def __iter__(self) -> Iterator[LastfmTrack | BadRecord]:
         for src in self.sources():
-            if src.suffix == ".zip":
+            suffix = src.suffix.lower()
+            if suffix == ".zip":
                 yield from self._iter_zip(src)
-            elif src.suffix == ".json":
+            elif suffix == ".json":
                 rel = src.relative_to(self.path) if self.path.is_dir() else src
                 top = rel.parts[0] if len(rel.parts) > 1 else self.path.name
                 yield parse_track_json(src.read_bytes(), str(src), _origin_of(top))
@@ -120,7 +151,7 @@ class LastfmJsonReader:
             raise FormatError(f"{path}: not a readable zip")
         origin = _origin_of(path.name)
         try:
-            for name, data in iter_zip(path):
+            for name, data in iter_zip(path, self.limits):
                 if name.endswith("/"):
                     continue
                 where = f"{path}!{name}"
@@ -128,7 +159,10 @@ class LastfmJsonReader:
                 if name.startswith(("/", "\\")) or ".." in parts or (parts and ":" in parts[0]):
                     yield BadRecord("unsafe_zip_member", where, "path escapes the archive folder")
                     continue
-                if not name.endswith(".json"):
+                if not name.lower().endswith(".json"):
+                    continue
+                if isinstance(data, OversizedMemberError):
+                    yield BadRecord("oversized_member", where, str(data))
                     continue
                 if isinstance(data, ZipMemberError):
                     yield BadRecord("corrupt_zip_member", where, str(data))
@@ -150,31 +184,33 @@ class LastfmSqliteReader:
         return [self.path]
 
     def __iter__(self) -> Iterator[LastfmTrack | BadRecord]:
-        uri = f"file:{self.path.resolve()}?mode=ro"
         try:
-            con = sqlite3.connect(uri, uri=True)
+            con = connect_readonly(self.path)
             cur = con.execute("SELECT rowid, tid, target FROM similars_src ORDER BY rowid")
         except sqlite3.DatabaseError as e:
             raise FormatError(f"{self.path}: not a lastfm_similars.db ({e})") from e
         try:
             for rowid, tid, target in cur:
                 where = f"{self.path}:similars_src rowid {rowid}"
-                if not isinstance(tid, str) or not TRACK_ID.match(tid):
-                    yield BadRecord("bad_track_id", where, repr(tid))
+                if not is_track_id(tid):
+                    yield BadRecord("bad_track_id", where, repr(tid)[:80])
+                    continue
+                if target is not None and not isinstance(target, str):
+                    yield BadRecord("bad_target_list", where, f"target is {type(target).__name__}, not text")
                     continue
                 pieces = target.split(",") if target else []
                 if len(pieces) % 2:
                     yield BadRecord("odd_target_list", where, f"{len(pieces)} comma-separated pieces")
                     continue
                 sims = [(pieces[i], pieces[i + 1]) for i in range(0, len(pieces), 2)]
-                yield LastfmTrack(track_id=tid, similars=sims, origin="db", where=where)
+                yield LastfmTrack(track_id=tid, similars=sims, origin="db", where=where, text_scores=True)
         finally:
             con.close()
 
 
-def open_lastfm(path: str | Path) -> LastfmJsonReader | LastfmSqliteReader:
+def open_lastfm(path: str | Path, limits: ZipLimits | None = None) -> LastfmJsonReader | LastfmSqliteReader:
     """Pick the reader for a path: ``.db`` -> SQLite, anything else -> JSON trees / zips."""
     p = Path(path)
-    if p.suffix == ".db":
+    if p.suffix.lower() == ".db":
         return LastfmSqliteReader(p)
-    return LastfmJsonReader(p)
+    return LastfmJsonReader(p, limits)
