@@ -17,7 +17,7 @@ from songsim.config import ExpandLyricsConfig, section
 from songsim.io import BadRecord
 from songsim.io.mxm import MxmReader
 from songsim.report import StageReport
-from songsim.writers import ParquetStreamWriter, write_table
+from songsim.writers import ParquetStreamWriter, clean_stale_temps, write_table
 
 log = logging.getLogger(__name__)
 
@@ -42,8 +42,7 @@ def expand_lyrics(mxm: str | Path, out_path: str | Path, vocab_path: str | Path,
     reader = MxmReader(mxm)
     if len(reader.vocab) > np.iinfo(np.int16).max:
         raise ValueError(f"{mxm}: vocabulary of {len(reader.vocab)} words does not fit int16 token ids")
-    write_table(pa.table({"id": pa.array(range(1, len(reader.vocab) + 1), pa.int16()),
-                          "word": reader.vocab}), vocab_path, schemas.VOCAB)
+    clean_stale_temps(Path(out_path).parent)
     seen: set[str] = set()
     truncated = 0
     cols: dict[str, list] = {k: [] for k in schemas.LYRICS.names}
@@ -73,12 +72,15 @@ def expand_lyrics(mxm: str | Path, out_path: str | Path, vocab_path: str | Path,
                 out.write(cols)
                 cols = {k: [] for k in schemas.LYRICS.names}
         out.write(cols)
-    report.extra.update({
-        "vocab_size": len(reader.vocab),
-        "truncated_tracks": truncated,
-        "mean_length": round(total_len / report.kept, 2) if report.kept else 0.0,
-    })
-    report.check(cfg.max_quarantine_frac)
+        report.extra.update({
+            "vocab_size": len(reader.vocab),
+            "truncated_tracks": truncated,
+            "mean_length": round(total_len / report.kept, 2) if report.kept else 0.0,
+        })
+        report.check(cfg.max_quarantine_frac)  # inside the writer: a failing run leaves no lyrics table
+    # the vocabulary only once the lyrics table is written: a failed run leaves neither
+    write_table(pa.table({"id": pa.array(range(1, len(reader.vocab) + 1), pa.int16()),
+                          "word": reader.vocab}), vocab_path, schemas.VOCAB)
     return report
 
 
