@@ -36,6 +36,22 @@ def atomic_write_text(path: str | Path, text: str) -> None:
         tmp.write_text(text, encoding="utf-8")
 
 
+def clean_stale_temps(folder: str | Path) -> int:
+    """Remove what a killed run left in ``folder``: ``atomic_path`` temp files (``.<name>.*.tmp``) and
+    extract_pairs' spill folders (``.pairs-buckets-*``). Stages call it on their output folders at start
+    (DVC runs one stage of a repo at a time). Returns how many were removed."""
+    import shutil
+
+    folder = Path(folder)
+    if not folder.is_dir():
+        return 0
+    stale = [p for p in folder.glob(".*.tmp") if p.is_file()] + [p for p in folder.glob(".pairs-buckets-*")
+                                                                  if p.is_dir()]
+    for p in stale:
+        shutil.rmtree(p) if p.is_dir() else p.unlink()
+    return len(stale)
+
+
 def file_sha256(path: str | Path) -> str:
     """Hex SHA-256 of a file's bytes (read in 1 MiB blocks)."""
     h = hashlib.sha256()
@@ -136,8 +152,8 @@ class ShardWriter:
     def __init__(self, out_dir: str | Path, schema: pa.Schema, rows_per_shard: int):
         self.out_dir = Path(out_dir)
         self.out_dir.mkdir(parents=True, exist_ok=True)
-        for old in self.out_dir.glob("part-*.parquet"):
-            old.unlink()
+        for old in [*self.out_dir.glob("part-*.parquet"), self.out_dir / "manifest.json"]:
+            old.unlink(missing_ok=True)  # the folder never holds another run's shards or manifest
         self.schema = schema
         self.rows_per_shard = rows_per_shard
         self._buf: dict[str, list] = {name: [] for name in schema.names}

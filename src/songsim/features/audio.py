@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from multiprocessing import get_context
 from pathlib import Path
 
@@ -17,7 +19,7 @@ from songsim.features.audio_shards import AudioShardWriter
 from songsim.io import BadRecord
 from songsim.io.msd import MsdSong, iter_msd_files, read_msd_file
 from songsim.report import StageReport
-from songsim.writers import ParquetStreamWriter
+from songsim.writers import ParquetStreamWriter, clean_stale_temps
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +57,11 @@ def fix_frames(x: np.ndarray, frames: int, crop: str, pad: str) -> np.ndarray:
 
 def song_row(song: MsdSong, cfg: ChunkAudioConfig) -> dict:
     dtype = np.float16 if cfg.float16 else np.float32
+    with np.errstate(over="ignore"):  # an overflow to inf is caught by stored_problem, with its reason
+        return _song_row(song, cfg, dtype)
+
+
+def _song_row(song: MsdSong, cfg: ChunkAudioConfig, dtype: type) -> dict:
     return {
         "track_id": song.track_id,
         "timbre": fix_frames(song.timbre, cfg.frames, cfg.crop, cfg.pad).astype(dtype).reshape(-1),
@@ -74,17 +81,35 @@ def meta_row(song: MsdSong) -> dict:
             "title": song.title or None, "year": song.year if song.year > 0 else None}
 
 
+def stored_problem(row: dict) -> str | None:
+    """Why a shard row holds a value that is not finite once in its stored dtype (float16 overflows
+    above 65504), or None."""
+    for name in ("timbre", "chroma"):
+        if not np.isfinite(row[name]).all():
+            return f"{name} not finite in its stored dtype {row[name].dtype}"
+    for name in ("duration", "tempo", "loudness"):
+        if not np.isfinite(np.float32(row[name])):
+            return f"{name} {row[name]} not finite as float32"
+    return None
+
+
 def _process_file(args: tuple[Path, ChunkAudioConfig]) -> list[tuple[dict, dict] | BadRecord]:
     path, cfg = args
-    out: list[tuple[dict, dict] | BadRecord] = []
-    for rec in read_msd_file(path, window=frame_window(cfg.frames, cfg.crop), details=False, meta=True):
-        if isinstance(rec, BadRecord):
-            out.append(rec)
-        elif cfg.float16 and np.abs(rec.timbre).max() > 65000:
-            out.append(BadRecord("float16_overflow", rec.where, "timbre beyond float16 range"))
-        else:
-            out.append((song_row(rec, cfg), meta_row(rec)))
-    return out
+    try:
+        out: list[tuple[dict, dict] | BadRecord] = []
+        for rec in read_msd_file(path, window=frame_window(cfg.frames, cfg.crop), details=False, meta=True):
+            if isinstance(rec, BadRecord):
+                out.append(rec)
+                continue
+            row = song_row(rec, cfg)
+            why = stored_problem(row)
+            if why:
+                out.append(BadRecord("nonfinite_features", rec.where, why))
+            else:
+                out.append((row, meta_row(rec)))
+        return out
+    except Exception as e:  # noqa: BLE001 - one bad file must not end the stage
+        return [BadRecord("unexpected_error", str(path), f"{type(e).__name__}: {e}"[:300])]
 
 
 def chunk_audio(msd_root: str | Path, out_dir: str | Path, cfg: ChunkAudioConfig,
@@ -95,14 +120,16 @@ def chunk_audio(msd_root: str | Path, out_dir: str | Path, cfg: ChunkAudioConfig
     files = list(iter_msd_files(msd_root))
     if not files:
         raise FileNotFoundError(f"{msd_root}: no .h5 files found")
+    clean_stale_temps(out_dir)
     writer = AudioShardWriter(out_dir, cfg.frames, cfg.float16, cfg.rows_per_shard)
     songs = ParquetStreamWriter(songs_path, schemas.SONGS) if songs_path is not None else None
     meta: list[dict] = []
     seen: set[str] = set()
     jobs = ((f, cfg) for f in files)
     if cfg.workers > 1:
-        pool = get_context("fork").Pool(cfg.workers)  # no h5py handle is open in the parent
-        results = pool.imap(_process_file, jobs, chunksize=8)
+        # an executor notices a worker that dies (the OOM killer, kill -9): BrokenProcessPool, not a hang
+        pool = ProcessPoolExecutor(cfg.workers, mp_context=get_context("fork"))  # no h5py handle open here
+        results = pool.map(_process_file, jobs, chunksize=8)
     else:
         pool = None
         results = map(_process_file, jobs)
@@ -123,14 +150,19 @@ def chunk_audio(msd_root: str | Path, out_dir: str | Path, cfg: ChunkAudioConfig
                 meta.clear()
         if songs is not None:
             songs.write({k: [r[k] for r in meta] for k in schemas.SONGS.names})
+    except BrokenProcessPool as e:
+        if songs is not None:
+            songs.close(ok=False)
+        raise RuntimeError(f"chunk_audio: a worker process died (killed, or out of memory?) while reading "
+                           f"{msd_root}; the shards under {out_dir} are incomplete. Lower chunk_audio.workers "
+                           f"or free memory and re-run.") from e
     except BaseException:
         if songs is not None:
             songs.close(ok=False)
         raise
     finally:
         if pool is not None:
-            pool.close()
-            pool.join()
+            pool.shutdown(wait=True, cancel_futures=True)
     manifest = writer.close()
     if songs is not None:
         songs.close()

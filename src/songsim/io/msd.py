@@ -14,7 +14,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from songsim.io import TRACK_ID, BadRecord
+from songsim.io import BadRecord, is_track_id
 
 # The analysis/songs fields we use. Reading through this cached memory type lets HDF5 convert the
 # stored compound by field name, and skips building the full 31-field dtype in Python for every file.
@@ -29,6 +29,40 @@ _YEAR_MTYPE = h5py.h5t.py_create(YEAR_FIELDS)
 
 REQUIRED = ("analysis/songs", "analysis/segments_timbre", "analysis/segments_pitches",
             "analysis/segments_start", "metadata/songs")
+OPTIONAL = ("musicbrainz/songs",)
+MAX_CHUNK_BYTES = 64 << 20  # a read of T rows must not inflate a larger HDF5 chunk than this
+KEYS = range(-1, 12)  # pitch class of the key (-1: none)
+
+
+def unsafe_layout(f: h5py.File) -> str | None:
+    """Why the file must not be read, or None: a link leaving the file (external or soft link), or a
+    dataset stored outside it (external raw storage) or assembled from other files (virtual)."""
+    for name in REQUIRED + OPTIONAL:
+        node: h5py.Group = f
+        for part in name.split("/"):
+            link = node.get(part, getlink=True)
+            if link is None:
+                break
+            if not isinstance(link, h5py.HardLink):
+                return f"{name}: {type(link).__name__}"
+            node = node[part]
+        else:
+            plist = node.id.get_create_plist()
+            if plist.get_external_count() > 0:
+                return f"{name}: external raw storage"
+            if plist.get_layout() == h5py.h5d.VIRTUAL:
+                return f"{name}: virtual dataset"
+    return None
+
+
+def oversized_chunks(*datasets: h5py.Dataset) -> str | None:
+    """Why reading a few rows would inflate too much (one compressed chunk over the limit), or None."""
+    for ds in datasets:
+        if ds.chunks is not None:
+            size = int(np.prod(ds.chunks)) * ds.dtype.itemsize
+            if size > MAX_CHUNK_BYTES:
+                return f"{ds.name}: chunk of {size} bytes (> {MAX_CHUNK_BYTES})"
+    return None
 
 
 @dataclass(frozen=True)
@@ -87,11 +121,36 @@ def read_msd_file(path: str | Path, window: Window | None = None, details: bool 
     path = Path(path)
     where = str(path)
     try:
+        return _read(path, where, window, details, meta)
+    except Exception as e:  # noqa: BLE001 - one bad file must not end the stage
+        return [BadRecord("unexpected_error", where, f"{type(e).__name__}: {e}"[:300])]
+
+
+def _scalar_problem(a: np.void) -> str | None:
+    """Why a song's analysis scalars are implausible, or None (they are stored in narrow types)."""
+    if int(a["key"]) not in KEYS:
+        return f"key {int(a['key'])}"
+    if int(a["mode"]) not in (-1, 0, 1):
+        return f"mode {int(a['mode'])}"
+    if not -1 <= int(a["time_signature"]) <= 64:
+        return f"time_signature {int(a['time_signature'])}"
+    for name, lo, hi in (("duration", 0.0, 86400.0), ("tempo", 0.0, 1000.0), ("loudness", -200.0, 60.0)):
+        v = float(a[name])
+        if not (np.isfinite(v) and lo <= v <= hi):
+            return f"{name} {v}"
+    return None
+
+
+def _read(path: Path, where: str, window: Window | None, details: bool, meta: bool) -> list[MsdSong | BadRecord]:
+    try:
         f = h5py.File(path, "r")
     except OSError as e:  # truncated, not HDF5 at all, unreadable
         return [BadRecord("corrupt_hdf5", where, str(e).split("(")[0].strip())]
     try:
         with f:
+            why = unsafe_layout(f)  # before any object is opened through a link, before any data is read
+            if why:
+                return [BadRecord("unsafe_hdf5", where, why)]
             try:
                 an, md = f["analysis"], f["metadata"]
                 a_ds, m_ds = an["songs"], md["songs"]
@@ -99,6 +158,9 @@ def read_msd_file(path: str | Path, window: Window | None = None, details: bool 
             except KeyError:
                 missing = [k for k in REQUIRED if f.get(k) is None]
                 return [BadRecord("not_msd", where, f"missing {', '.join(missing)}")]
+            why = oversized_chunks(timbre_ds, pitch_ds, start_ds)
+            if why:
+                return [BadRecord("oversized_chunks", where, why)]
             a = _read_compound(a_ds, SONG_FIELDS, _SONG_MTYPE)
             m = _read_compound(m_ds, META_FIELDS, _META_MTYPE) if meta else None
             mb = f.get("musicbrainz/songs") if meta else None
@@ -113,7 +175,7 @@ def read_msd_file(path: str | Path, window: Window | None = None, details: bool 
             for i in range(n_songs):
                 tid = _text(a["track_id"][i])
                 w = f"{where}[song {i}]" if n_songs > 1 else where
-                if not TRACK_ID.match(tid):
+                if not is_track_id(tid):
                     out.append(BadRecord("bad_track_id", w, repr(tid)))
                     continue
                 if n_songs == 1 and path.stem.startswith("TR") and path.stem != tid:
@@ -129,6 +191,10 @@ def read_msd_file(path: str | Path, window: Window | None = None, details: bool 
                     continue
                 if n <= 0:
                     out.append(BadRecord("empty_segments", w))
+                    continue
+                why = _scalar_problem(a[i])
+                if why:
+                    out.append(BadRecord("bad_value", w, why))
                     continue
                 sub = window(n) if window is not None else slice(0, n)
                 t = timbre_ds[rt.start + sub.start:rt.start + sub.stop]
