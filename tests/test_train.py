@@ -97,3 +97,27 @@ def test_glove_init_requires_matching_dim(tmp_path, tiny_run):
     with pytest.raises(ConfigError, match="raw.glove is empty"):
         train("lyrics_classifier", sec, tcfg, songs, tr, va, vocab_n, tmp_path / "d.pt", tmp_path / "d.last.pt",
               tmp_path / "d.csv", None)
+
+
+def test_kill_then_resume_under_dvc_still_writes_the_best_checkpoint(tmp_path, tiny_run):
+    """DVC deletes models/<m>.pt before re-running a killed stage; the resumed run must write it again,
+    even when it does not improve on the best epoch it resumes from."""
+    full, *_ = _run(tmp_path, tiny_run, "lyrics_regressor", epochs=3, tag="full")
+    _run(tmp_path, tiny_run, "lyrics_regressor", epochs=2, tag="part")  # "killed" after epoch 2 of 3
+    state = torch.load(tmp_path / "part.last.pt", weights_only=True)
+    assert state["best_state"] is not None
+    params, songs, tr, va, vocab, sec, tcfg = _setup(tiny_run, "lyrics_regressor")
+    from songsim.train import fingerprint
+
+    sec3 = dataclasses.replace(sec, optim=dataclasses.replace(sec.optim, epochs=3))
+    state["complete"] = False
+    state["fingerprint"] = fingerprint("lyrics_regressor", sec3, tcfg, tr)
+    torch.save(state, tmp_path / "part.last.pt")
+    (tmp_path / "part.pt").unlink()  # what DVC does to an output before running its stage
+    resumed = train("lyrics_regressor", sec3, tcfg, songs, tr, va, vocab, tmp_path / "part.pt",
+                    tmp_path / "part.last.pt", tmp_path / "part.csv")
+    assert resumed.resumed_from == 2 and (tmp_path / "part.pt").exists()
+    model, ck = load_checkpoint(tmp_path / "part.pt")
+    assert ck["epoch"] == full.best_epoch == resumed.best_epoch
+    p = predict(model, va, songs, 64, torch.device("cpu"))
+    assert float(np.abs(p - va.score).mean()) == pytest.approx(full.best_metric, abs=1e-5)

@@ -46,10 +46,12 @@ def targets(task: str, pairs: PairData) -> np.ndarray:
 
 
 def save_checkpoint(path: str | Path, model: PairModel, name: str, section: ModelSection, vocab_size: int,
-                    extra: dict | None = None) -> None:
-    """``state_dict`` + plain-data config only (atomic write), so it loads with ``weights_only=True``."""
+                    extra: dict | None = None, state_dict: dict | None = None) -> None:
+    """``state_dict`` (the model's, or the one given) + plain-data config only (atomic write), so it loads
+    with ``weights_only=True``."""
     state = {"model": name, "config": to_dict(section.model), "optim": to_dict(section.optim),
-             "vocab_size": vocab_size, "state_dict": model.state_dict(), **(extra or {})}
+             "vocab_size": vocab_size, "state_dict": state_dict if state_dict is not None else model.state_dict(),
+             **(extra or {})}
     with atomic_path(path) as tmp:
         torch.save(state, tmp)
 

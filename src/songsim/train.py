@@ -124,6 +124,7 @@ def train(name: str, section: ModelSection, tcfg: TrainConfig, songs: SongTable,
     fp = fingerprint(name, section, tcfg, train_pairs)
     history: list[dict] = []
     start_epoch, best, best_epoch, bad_epochs = 0, None, -1, 0
+    best_state: dict | None = None  # the best epoch's weights, also kept in last.pt
     last_path = Path(last_path)
     if last_path.exists():
         state = torch.load(last_path, map_location=device, weights_only=True)
@@ -134,11 +135,16 @@ def train(name: str, section: ModelSection, tcfg: TrainConfig, songs: SongTable,
                 sched.load_state_dict(state["scheduler"])
             start_epoch, best, best_epoch = state["epoch"] + 1, state["best"], state["best_epoch"]
             bad_epochs, history = state["bad_epochs"], state["history"]
+            best_state = state.get("best_state")
             log.info("%s: resuming after epoch %d from %s", name, state["epoch"], last_path)
         else:
             log.info("%s: %s is from another run or finished; starting fresh", name, last_path)
     resumed_from = start_epoch
     metric_name, _, higher = STOP_METRIC[task]
+
+    def best_extra(epoch: int, value: float) -> dict:  # what the best checkpoint records beside the weights
+        return {"epoch": epoch, "val": {metric_name: value}, "param_counts": counts}
+
     for epoch in range(start_epoch, section.optim.epochs):
         if bad_epochs >= tcfg.patience:
             break
@@ -184,30 +190,30 @@ def train(name: str, section: ModelSection, tcfg: TrainConfig, songs: SongTable,
         improved = best is None or (value > best if higher else value < best)
         if improved:
             best, best_epoch, bad_epochs = value, epoch + 1, 0
-            save_checkpoint(ckpt_path, model, name, section, vocab_size,
-                            {"epoch": epoch + 1, "val": {metric_name: value}, "param_counts": counts})
+            best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+            save_checkpoint(ckpt_path, model, name, section, vocab_size, best_extra(best_epoch, best))
         else:
             bad_epochs += 1
         save_checkpoint(last_path, model, name, section, vocab_size, {
             "fingerprint": fp, "epoch": epoch, "best": best, "best_epoch": best_epoch, "bad_epochs": bad_epochs,
-            "history": history, "optimizer": opt.state_dict(),
+            "history": history, "optimizer": opt.state_dict(), "best_state": best_state,
             "scheduler": sched.state_dict() if sched is not None else {}, "complete": False})
+    # the best checkpoint is always written by the run that ends: DVC deletes it before re-running a stage,
+    # and a run resumed after a kill may not improve on the best epoch it resumes from
+    if best_state is not None:
+        save_checkpoint(ckpt_path, model, name, section, vocab_size, best_extra(best_epoch, best), best_state)
     # mark the run complete so a later run with the same fingerprint retrains instead of resuming
     if last_path.exists():
         state = torch.load(last_path, map_location="cpu", weights_only=True)
         state["complete"] = True
         with atomic_path(last_path) as tmp:
             torch.save(state, tmp)
-    write_history(history_path, history)
+    keys = list(history[0]) if history else ["epoch"]
+    write_csv(history_path, keys, ([h[k] for k in keys] for h in history))
     if coverage:
         log.info("%s GloVe coverage: %s", name, coverage)
     return TrainResult(best_epoch, float(best if best is not None else float("nan")), metric_name, len(history),
                        history, counts, resumed_from, round(time.perf_counter() - t0, 2))
-
-
-def write_history(path: str | Path, history: list[dict]) -> None:
-    keys = list(history[0]) if history else ["epoch"]
-    write_csv(path, keys, ([h[k] for k in keys] for h in history))
 
 
 def run(params: dict, model: str) -> dict:
