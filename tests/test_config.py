@@ -36,6 +36,8 @@ def test_repo_params_load(base_params):
     (lambda p: p["train"].update(seed=1.5), "train.seed: expected an integer"),
     (lambda p: p["audio_siamese"]["model"].update(merge=["concat", "xor"]), "audio_siamese.model.merge"),
     (lambda p: p.update(extra={}), "unknown section extra"),
+    (lambda p: p["extract_pairs"].update(max_quarantine_frac=float("nan")), "expected a finite number"),
+    (lambda p: p["expand_lyrics"].update(max_quarantine_frac=".nan"), "expected a number"),
 ])
 def test_bad_params_fail_clearly(tmp_path, base_params, mutate, msg):
     params = copy.deepcopy(base_params)
@@ -45,7 +47,8 @@ def test_bad_params_fail_clearly(tmp_path, base_params, mutate, msg):
 
 
 def test_from_dict_is_strict_and_frozen():
-    cfg = from_dict(EP, {"min_score": 0, "symmetric": True, "merge": "max", "max_quarantine_frac": 0.1})
+    cfg = from_dict(EP, {"min_score": 0, "symmetric": True, "merge": "max", "max_quarantine_frac": 0.1,
+                         "max_member_bytes": 1000, "max_member_ratio": 50})
     assert cfg.min_score == 0.0 and isinstance(cfg.min_score, float)
     with pytest.raises(AttributeError):
         cfg.min_score = 1.0  # frozen

@@ -111,9 +111,14 @@ class ExtractPairsConfig:
     symmetric: bool  # merge (a,b) and (b,a) into one pair with src < tgt
     merge: str  # mean | max, how symmetric duplicates combine
     max_quarantine_frac: float
+    # (defaults serve code only: params must still spell every key out)
+    max_member_bytes: int = 64 << 20  # a zip member inflating beyond this is quarantined (oversized_member)
+    max_member_ratio: float = 200.0  # ... or inflating more than this many times its compressed size
 
     def validate(self) -> None:
         _choice("extract_pairs.merge", self.merge, ("mean", "max"))
+        if self.max_member_bytes < 1 or self.max_member_ratio < 1:
+            raise ConfigError("extract_pairs: max_member_bytes and max_member_ratio must be >= 1")
 
 
 @dataclass(frozen=True)

@@ -56,3 +56,32 @@ def test_chunk_audio_shards_manifest_and_workers_agree(tiny_world, tmp_path):
     # rewriting into the same folder leaves no stale shards
     chunk_audio(tiny_world / "msd", tmp_path / "one", _cfg(rows_per_shard=1000))
     assert len(list((tmp_path / "one").glob("part-*.parquet"))) == 1
+
+
+def _die_on_second_file(args):
+    import os
+
+    from songsim.features import audio
+
+    if args[0].stem.endswith(("1", "3", "5", "7", "9")):
+        os._exit(9)  # what the OOM killer does to a worker
+    return audio._ORIGINAL(args)
+
+
+def test_a_dead_worker_fails_the_stage_clearly_instead_of_hanging(tiny_world, tmp_path, monkeypatch):
+    from songsim.features import audio
+
+    monkeypatch.setattr(audio, "_ORIGINAL", audio._process_file, raising=False)
+    monkeypatch.setattr(audio, "_process_file", _die_on_second_file)
+    with pytest.raises(RuntimeError, match="a worker process died"):
+        chunk_audio(tiny_world / "msd", tmp_path / "audio", _cfg(workers=2))
+
+
+def test_stale_temp_files_of_a_killed_run_are_removed(tiny_world, tmp_path):
+    out = tmp_path / "audio"
+    out.mkdir()
+    (out / ".part-00000.parquet.abc123.tmp").write_bytes(b"x" * 100)
+    (out / "manifest.json").write_text("{}")  # another run's manifest
+    chunk_audio(tiny_world / "msd", out, _cfg())
+    assert not list(out.glob(".*.tmp"))
+    assert json.loads((out / "manifest.json").read_text())["rows"] > 0

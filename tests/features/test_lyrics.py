@@ -2,6 +2,7 @@
 
 import numpy as np
 import pyarrow.parquet as pq
+import pytest
 
 from songsim.config import ExpandLyricsConfig
 from songsim.features.lyrics import expand_lyrics, expand_tokens
@@ -36,3 +37,12 @@ def test_expand_lyrics_real_and_duplicates(realdata, tmp_path):
     assert row["length"] == min(300, sum(row["counts"]))
     assert row["tokens"][: row["length"]] == sorted(row["tokens"][: row["length"]])
     assert pq.read_table(tmp_path / "vocab.parquet").num_rows == 5000
+
+
+def test_a_failing_run_writes_neither_table(tmp_path):
+    p = tmp_path / "mxm_dataset_test.txt"
+    p.write_text("%i,the\n" + "".join(f"TR{i:016d},1,9:1\n" for i in range(10)))  # every line out of vocab
+    cfg = ExpandLyricsConfig(max_len=8, word_order="vocab", seed=0, max_quarantine_frac=0.1)
+    with pytest.raises(Exception, match="max_quarantine_frac"):
+        expand_lyrics(p, tmp_path / "lyrics.parquet", tmp_path / "vocab.parquet", cfg)
+    assert sorted(x.name for x in tmp_path.iterdir()) == ["mxm_dataset_test.txt"]

@@ -73,3 +73,13 @@ def test_extract_pairs_many_buckets_same_result(tiny_world, tmp_path, monkeypatc
     a = pl.read_parquet(tmp_path / "one.parquet").sort(["src", "tgt"])
     b = pl.read_parquet(tmp_path / "many.parquet").sort(["src", "tgt"])
     assert a.equals(b) and one.to_dict()["drop_reasons"] == many.to_dict()["drop_reasons"]
+
+
+def test_stale_spill_folders_of_a_killed_run_are_removed(tmp_path):
+    z = _zip(tmp_path / "lastfm_train.zip", {A: [[B, 0.8]]})
+    stale = tmp_path / ".pairs-buckets-dead"
+    stale.mkdir()
+    (stale / "b00000.tsv").write_text("x")
+    (tmp_path / ".p.parquet.1234.tmp").write_text("x")
+    extract_pairs(z, tmp_path / "p.parquet", ExtractPairsConfig(0.0, True, "mean", 0.0))
+    assert sorted(x.name for x in tmp_path.iterdir()) == ["lastfm_train.zip", "p.parquet"]
