@@ -71,6 +71,14 @@ def setup_logging(verbose: bool = False) -> None:
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
 
 
+def reports_hint(params_path: str | Path) -> str:
+    """Where the stage reports are, from the params file when it can be read."""
+    try:
+        return str(read_yaml(params_path)["paths"]["reports"])
+    except Exception:  # noqa: BLE001 - only a hint
+        return "paths.reports"
+
+
 def run_stage(spec: StageSpec, run: Callable[..., dict], params_path: str | Path, model: str | None = None) -> dict:
     """Parse the params file and run the stage; returns its report."""
     params = read_yaml(params_path)
@@ -88,6 +96,17 @@ def execute(spec: StageSpec, run: Callable[..., dict], args: argparse.Namespace)
     except ConfigError as e:
         log.error("config error: %s", e)
         return 2
+    except KeyboardInterrupt:
+        log.error("%s interrupted; its outputs were not written (a later run starts clean, or resumes training)",
+                  spec.name)
+        return 130
+    except Exception as e:  # noqa: BLE001 - one clear line, the traceback with -v
+        if args.verbose:
+            log.exception("%s failed", spec.name)
+        else:
+            log.error("%s failed: %s: %s  (traceback: add -v; reports: %s)", spec.name, type(e).__name__, e,
+                      reports_hint(args.params))
+        return 1
     summary = {k: v for k, v in rep.items() if not isinstance(v, dict | list)} if isinstance(rep, dict) else {}
     log.info("%s done: %s", spec.name, json.dumps(summary)[:2000])
     return 0

@@ -14,6 +14,15 @@ from songsim.writers import write_json
 log = logging.getLogger(__name__)
 
 
+LOGGED_PER_REASON = 3  # quarantine warnings logged per reason
+HINTS = {  # what to do when one reason dominates a failing stage
+    "duplicate_track_id": "The input holds the same tracks twice (e.g. overlapping files in one folder): point "
+                          "it at files that do not overlap, or raise max_quarantine_frac to keep the first copies",
+    "not_msd": "The tree holds HDF5 files that are not MSD song files: point raw.msd at the MSD data/ folder",
+    "malformed_json": "The files are not Last.fm track JSON: check raw.lastfm",
+}
+
+
 class QuarantineError(RuntimeError):
     """Too much input was quarantined: a systemic problem, not a few bad records."""
 
@@ -60,17 +69,22 @@ class StageReport:
         ex = self.examples.setdefault(reason, [])
         if len(ex) < 5:
             ex.append(where)
-        log.warning("%s: quarantined (%s) at %s", self.stage, reason, where)
+        if self.reasons[reason] <= LOGGED_PER_REASON:  # a few lines per reason; the report has the counts
+            log.warning("%s: quarantined (%s) at %s%s", self.stage, reason, where,
+                        " (further ones are counted in the report)" if self.reasons[reason] == LOGGED_PER_REASON
+                        else "")
 
     def check(self, max_frac: float) -> None:
         """Fail if the quarantined fraction is above ``max_frac`` or counts do not reconcile."""
         if self.read != self.kept + self.quarantined + self.dropped:  # pragma: no cover - invariant
             raise AssertionError(f"{self.stage}: read {self.read} != kept + quarantined + dropped")
         if self.read and self.quarantined / self.read > max_frac:
+            hint = HINTS.get(self.reasons.most_common(1)[0][0], "")
             raise QuarantineError(
                 f"{self.stage}: {self.quarantined} of {self.read} {self.unit} quarantined "
                 f"({self.quarantined / self.read:.1%} > max_quarantine_frac {max_frac:.1%}); "
-                f"reasons: {dict(self.reasons)}; examples: {self.examples}"
+                f"reasons: {dict(self.reasons)}; examples: "
+                f"{ {k: v[:2] for k, v in self.examples.items() if k in self.reasons} }" + (f". {hint}" if hint else "")
             )
 
     def to_dict(self) -> dict[str, Any]:
@@ -98,5 +112,6 @@ class StageReport:
     def write(self, path: str | Path) -> dict[str, Any]:
         d = self.to_dict()
         write_json(path, d)
-        log.info("%s: read %d, kept %d, quarantined %d", self.stage, self.read, self.kept, self.quarantined)
+        log.info("%s: read %d, kept %d, quarantined %d%s; report %s", self.stage, self.read, self.kept,
+                 self.quarantined, f" {dict(self.reasons)}" if self.reasons else "", path)
         return d

@@ -27,6 +27,11 @@ from songsim.writers import write_json, write_table
 log = logging.getLogger(__name__)
 
 SPLITS = ("train", "val", "test")
+MIN_LABELLED = {"train": 2, "val": 1, "test": 1}  # fewer cannot train (batch norm), validate or test
+
+
+class SplitError(ValueError):
+    """A set cannot be split usefully (too few pairs whose songs have the inputs); the message says why."""
 SETS = ("lyrics", "multimodal")
 
 
@@ -167,13 +172,30 @@ def build_splits(pairs_path: str | Path, lyrics_path: str | Path, features_dir: 
         raise ValueError(f"splits.mode is 'artist' but {songs_path} gives no artist ids (run chunk_audio)")
     report: dict = {"stage": "build_splits", "pairs_in": pairs.height, "lyrics_tracks": len(lyr),
                     "audio_tracks": len(aud), "sets": {}}
+    all_tables: dict[str, dict[str, pl.DataFrame]] = {}
     for set_name, eligible, ratios in (("lyrics", lyr, cfg.lyrics_ratios),
                                        ("multimodal", lyr & aud, cfg.multimodal_ratios)):
         tables, section = build_set(pairs, eligible, ratios, cfg, set_name, symmetric, artists)
-        for split, df in tables.items():
-            write_table(df.to_arrow(), Path(out_dir) / set_name / f"{split}.parquet", schemas.SPLIT)
+        all_tables[set_name] = tables
         report["sets"][set_name] = section
         log.info("%s: %s", set_name, {s: v["pairs"] for s, v in section["splits"].items()})
+    problems = []
+    for set_name, section in report["sets"].items():
+        have = {s: v["labelled"] for s, v in section["splits"].items()}
+        empty = [s for s, n in have.items() if n < MIN_LABELLED[s]]
+        if empty:
+            got = ", ".join(f"{s} {n}" for s, n in have.items())
+            need = ", ".join(f"{s} {n}" for s, n in MIN_LABELLED.items())
+            problems.append(f"{set_name} set: too few labelled pairs in {', '.join(empty)} ({got}; need at least "
+                            f"{need}) from {section['eligible_tracks']} eligible tracks")
+    if problems:
+        lyr_n, aud_n = report["lyrics_tracks"], report["audio_tracks"]
+        raise SplitError("; ".join(problems) + f". Inputs: {report['pairs_in']} Last.fm pairs, lyrics for "
+                         f"{lyr_n} tracks, audio for {aud_n}, both for {len(lyr & aud)}: the data must share "
+                         f"tracks (pairs whose two songs have lyrics/audio) for a set to be trained")
+    for set_name, tables in all_tables.items():  # written only once every set is usable
+        for split, df in tables.items():
+            write_table(df.to_arrow(), Path(out_dir) / set_name / f"{split}.parquet", schemas.SPLIT)
     return report
 
 

@@ -29,12 +29,6 @@ from songsim.writers import atomic_path, write_csv, write_json
 log = logging.getLogger(__name__)
 
 
-def seed_everything(seed: int) -> None:
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)
-
-
 def loss_fn(task: str, pred: torch.Tensor, pairs: PairData, rows: np.ndarray, device: torch.device) -> torch.Tensor:
     # computed in float32 outside autocast (binary_cross_entropy is not autocast-safe)
     y = torch.from_numpy(targets(task, pairs)[rows]).to(device)
@@ -94,6 +88,9 @@ def train(name: str, section: ModelSection, tcfg: TrainConfig, songs: SongTable,
           history_path: str | Path, glove=None) -> TrainResult:
     """Train ``name``; writes the best checkpoint, a resumable last checkpoint and the history CSV."""
     t0 = time.perf_counter()
+    if len(train_pairs) < 2 or len(val_pairs) < 1:
+        raise ValueError(f"{name}: {len(train_pairs)} training and {len(val_pairs)} validation pairs; need at least "
+                         f"2 and 1 (see the build_splits report)")
     spec = registry.get(name)
     task = spec.task
     device = pick_device(tcfg.device)
@@ -104,7 +101,9 @@ def train(name: str, section: ModelSection, tcfg: TrainConfig, songs: SongTable,
         torch.use_deterministic_algorithms(True, warn_only=True)
     else:
         torch.backends.cudnn.benchmark = True  # cuDNN picks its fastest LSTM/conv kernels
-    seed_everything(tcfg.seed)
+    random.seed(tcfg.seed)  # model initialisation and the first dropout masks
+    np.random.seed(tcfg.seed)
+    torch.manual_seed(tcfg.seed)
     model = build_model(name, section.model, vocab_size)
     coverage = init_embeddings(spec, model, glove)
     train_rows = np.unique(np.concatenate([train_pairs.src, train_pairs.tgt]))
@@ -136,7 +135,8 @@ def train(name: str, section: ModelSection, tcfg: TrainConfig, songs: SongTable,
             start_epoch, best, best_epoch = state["epoch"] + 1, state["best"], state["best_epoch"]
             bad_epochs, history = state["bad_epochs"], state["history"]
             best_state = state.get("best_state")
-            log.info("%s: resuming after epoch %d from %s", name, state["epoch"], last_path)
+            log.info("%s: resuming at epoch %d (epochs 1-%d done) from %s", name, state["epoch"] + 2,
+                     state["epoch"] + 1, last_path)
         else:
             log.info("%s: %s is from another run or finished; starting fresh", name, last_path)
     resumed_from = start_epoch
@@ -212,8 +212,10 @@ def train(name: str, section: ModelSection, tcfg: TrainConfig, songs: SongTable,
     write_csv(history_path, keys, ([h[k] for k in keys] for h in history))
     if coverage:
         log.info("%s GloVe coverage: %s", name, coverage)
-    return TrainResult(best_epoch, float(best if best is not None else float("nan")), metric_name, len(history),
-                       history, counts, resumed_from, round(time.perf_counter() - t0, 2))
+    if best is None or not np.isfinite(best):
+        raise ValueError(f"{name}: no epoch gave a finite validation {metric_name} ({best}); nothing to keep")
+    return TrainResult(best_epoch, float(best), metric_name, len(history), history, counts, resumed_from,
+                       round(time.perf_counter() - t0, 2))
 
 
 def run(params: dict, model: str) -> dict:
@@ -243,5 +245,5 @@ def run(params: dict, model: str) -> dict:
         "mean_pairs_per_s": round(float(np.mean([h["pairs_per_s"] for h in res.history])), 1) if res.history else None,
         "param_counts": res.params, "glove_coverage": glove.coverage if glove is not None else None,
     }
-    write_json(files["train_metrics"], out)
+    write_json(files["train_report"], out)
     return out

@@ -10,6 +10,7 @@ Every track draws from its own seeded generator, so the files do not depend on i
 from __future__ import annotations
 
 import logging
+import time
 from contextlib import nullcontext
 from dataclasses import asdict
 from pathlib import Path
@@ -137,10 +138,14 @@ def write_world(out_dir: str | Path, size: str | WorldSize, seed: int, lastfm_sq
     label = size if isinstance(size, str) else f"custom ({world.size.n_tracks} tracks)"
     summary: dict = {"size": label, "seed": seed, **asdict(world.size)}
     rng = np.random.default_rng([seed, 1])  # Last.fm then mxm archive assignment, in that order
-    summary["lastfm"] = _write_lastfm(world, out, rng, lastfm_sqlite)
-    summary["mxm"] = _write_mxm(world, out, rng, mxm_sqlite, label)
-    summary["msd"] = _write_msd(world, out)
-    summary["glove"] = _write_glove(world, out)
+    steps = (("lastfm", lambda: _write_lastfm(world, out, rng, lastfm_sqlite)),
+             ("mxm", lambda: _write_mxm(world, out, rng, mxm_sqlite, label)),
+             ("msd", lambda: _write_msd(world, out)), ("glove", lambda: _write_glove(world, out)))
+    for k, (name, step) in enumerate(steps, 1):
+        t = time.perf_counter()
+        summary[name] = step()
+        log.info("synth_world %d/%d: %s written in %.1f s: %s", k, len(steps), name, time.perf_counter() - t,
+                 summary[name])
     write_json(out / "world.json", summary)
     return summary
 
