@@ -10,6 +10,7 @@ export PATH := $(BIN):$(PATH)
 .PHONY: install demo test test-fast lint bench ablation clean
 
 $(STAMP): pyproject.toml
+	@echo "songsim: creating $(VENV) and installing torch (CPU), DVC, faiss, ... (a few minutes the first time)"
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install -q --disable-pip-version-check --upgrade pip
 	$(PY) -m pip install -q --disable-pip-version-check -e '.[dev,glove]'
@@ -18,12 +19,13 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 demo: $(STAMP)
+	@echo "songsim: dvc repro on the default synthetic world (about 6 minutes on 2 CPU cores)"
 	dvc repro
 	@echo
 	@$(PY) scripts/results_table.py
 	@echo
-	@echo "metrics: metrics/<model>.json (val, test, baselines) - all of them: dvc metrics show"
-	@echo "reports: data/reports/<stage>.json (read / kept / quarantined / dropped, throughput)"
+	@echo "metrics: metrics/<model>.json (compact; dvc metrics show / dvc exp show compare them)"
+	@echo "reports: data/reports/<stage>.json (read / kept / quarantined / dropped), evaluate_<model>.json (all of it)"
 	@echo "plots:   dvc plots show  ->  dvc_plots/index.html"
 	@echo "songs like X: .venv/bin/songsim similar TRACK_ID [-k 10] [--model fused]  (see README 'Songs like X')"
 

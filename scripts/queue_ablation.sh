@@ -26,5 +26,5 @@ else
   dvc exp run "$T" --queue -n less-data -S "splits.data_fraction=0.5"
   dvc exp run --run-all --jobs 1
 fi
-dvc exp show --md --drop '.*' --keep "Experiment|.*lyrics_regressor\.json:test\.(mae|rmse|spearman)$|\
+dvc exp show --md --drop '.*' --keep "Experiment|.*lyrics_regressor\.json:lyr\.(mae|rmse|ndcg)$|\
 lyrics_regressor\.model\.encoder\.(freeze_embeddings|lstm_units)$|lyrics_regressor\.model\.(dropout|l2)$|splits\.data_fraction"

@@ -1,4 +1,5 @@
-"""Print a Markdown table of every model's test metrics next to its baselines (from metrics/*.json)."""
+"""Print a Markdown table of every model's test metrics next to its baselines (from the evaluation
+reports, data/reports/evaluate_<model>.json)."""
 
 from __future__ import annotations
 
@@ -15,9 +16,9 @@ def fmt(x: float | None, digits: int = 3) -> str:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--metrics", default="metrics")
+    ap.add_argument("--reports", default="data/reports")
     args = ap.parse_args()
-    m = {k: json.loads((Path(args.metrics) / f"{k}.json").read_text()) for k in MODELS}
+    m = {k: json.loads((Path(args.reports) / f"evaluate_{k}.json").read_text()) for k in MODELS}
     print("| model | test set | pairs | MAE | RMSE | Spearman | nDCG@10 | train-mean MAE | TF-IDF MAE | "
           "mean-audio MAE | oracle MAE | MAE vs train mean |")
     print("|---|---|---|---|---|---|---|---|---|---|---|---|")

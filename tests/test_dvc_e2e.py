@@ -63,8 +63,9 @@ def test_repro_noop_experiment_and_compare(repo):
               "--queries", str(repo / "queries.txt"))
     assert len(sim.stdout.strip().splitlines()) == 4  # header + 3 songs
     for m in ("lyrics_classifier", "lyrics_regressor", "audio_siamese", "fused"):
-        metrics = json.loads((repo / "metrics" / f"{m}.json").read_text())
-        assert "baselines" in metrics and "test" in metrics
+        report = json.loads((repo / "data" / "reports" / f"evaluate_{m}.json").read_text())
+        assert "baselines" in report and "test" in report
+        assert len(json.loads((repo / "metrics" / f"{m}.json").read_text())) == 1  # {short: {...}}
     second = _sh(repo, "dvc", "repro")
     assert "Running stage" not in second.stdout
     assert "up to date" in (second.stdout + second.stderr).lower()
@@ -87,6 +88,12 @@ def test_repro_noop_experiment_and_compare(repo):
     show = _sh(repo, "dvc", "exp", "show", "--json").stdout
     assert "seed1" in show
     diff = _sh(repo, "dvc", "metrics", "diff", "--json")
-    assert "metrics/fused.json" in diff.stdout
+    assert "metrics/fused.json" in diff.stdout and "failed to load" not in diff.stderr.lower()
+    assert set(json.loads(diff.stdout)) <= {f"metrics/{m}.json" for m in  # model metrics only
+                                            ("lyrics_classifier", "lyrics_regressor", "audio_siamese", "fused")}
+    table = _sh(repo, "dvc", "exp", "show", "--only-changed", "--drop", "^(models|data)/").stdout.splitlines()
+    header = next(line for line in table if "Experiment" in line)
+    assert max(len(line.rstrip()) for line in table) <= 160, "\n".join(table)
+    assert header.split()[2:4] == ["clf.acc", "lyr.mae"]  # model metrics first, test figures first
     plots = _sh(repo, "dvc", "plots", "show", "--json")
     assert "loss_curves" in plots.stdout and "confusion_matrix" in plots.stdout and "recall_at_k_fused" in plots.stdout

@@ -24,7 +24,7 @@ def test_reports_reconcile(tiny_run):
 def test_metrics_have_val_test_and_baselines(tiny_run):
     _, params = tiny_run
     for name in MODELS:
-        m = _load(f"{params['paths']['metrics']}/{name}.json")
+        m = _load(f"{params['paths']['reports']}/evaluate_{name}.json")
         assert set(m) >= {"val", "test", "baselines"}
         if name == "lyrics_classifier":
             assert 0 <= m["test"]["accuracy"] <= 1
@@ -35,9 +35,9 @@ def test_metrics_have_val_test_and_baselines(tiny_run):
             assert m["baselines"]["train_mean"]["n"] == m["test"]["n"]
             assert "oracle" in m["baselines"] and m["baselines"]["oracle"]["mae"] >= 0
             assert "tfidf_cosine" in m["baselines"]
-    assert "audio_mean_cosine" in _load(f"{params['paths']['metrics']}/fused.json")["baselines"]
-    reg = _load(f"{params['paths']['metrics']}/lyrics_regressor.json")
-    fused = _load(f"{params['paths']['metrics']}/fused.json")
+    assert "audio_mean_cosine" in _load(f"{params['paths']['reports']}/evaluate_fused.json")["baselines"]
+    reg = _load(f"{params['paths']['reports']}/evaluate_lyrics_regressor.json")
+    fused = _load(f"{params['paths']['reports']}/evaluate_fused.json")
     assert reg["test_multimodal"]["n"] == fused["test"]["n"]
 
 
@@ -69,3 +69,16 @@ def test_cli_rejects_unknown_model(tiny_run):
     path, _ = tiny_run
     with pytest.raises(ConfigError):
         run("train", str(path), "nope")
+
+
+def test_dvc_metrics_are_compact_and_hold_no_wall_clock(tiny_run):
+    """What DVC compares (metrics/<model>.json): a few numbers per model, never seconds or throughput."""
+    _, params = tiny_run
+    for name in MODELS:
+        [(short, m)] = _load(f"{params['paths']['metrics']}/{name}.json").items()
+        assert short == MODELS[name].short and len(short) <= 3
+        assert all(isinstance(v, float | int | None) for v in m.values()) and len(m) == (2 if short == "clf" else 4)
+        assert not any(k in m for k in ("seconds", "throughput_per_s", "pairs_per_s"))
+        full = _load(f"{params['paths']['reports']}/evaluate_{name}.json")
+        assert m.get("mae", m.get("acc")) == full["test"].get("mae", full["test"].get("accuracy"))
+

@@ -56,7 +56,7 @@ class PathsConfig:
     splits: str  # build_splits folder: <set>/{train,val,test}.parquet
     reports: str  # per-stage report folder: <stage>.json
     models: str  # checkpoints: <model>.pt and <model>.last.pt
-    metrics: str  # <model>.json and train/<model>.json
+    metrics: str  # <model>.json: the compact model metrics DVC compares (the full reports are in ``reports``)
     plots: str  # <model>/{history,predictions,errors,confusion,recall_at_k}.csv
     embeddings: str  # embed output: <model>/part-*.parquet + manifest.json
     index: str  # index output: <model>/{index.faiss,vectors.npy,ids.parquet,manifest.json}
@@ -70,7 +70,8 @@ class PathsConfig:
         return {
             "ckpt": Path(self.models) / f"{name}.pt",
             "last": Path(self.models) / f"{name}.last.pt",
-            "train_metrics": Path(self.metrics) / "train" / f"{name}.json",
+            "train_report": Path(self.reports) / f"train_{name}.json",
+            "eval_report": Path(self.reports) / f"evaluate_{name}.json",
             "metrics": Path(self.metrics) / f"{name}.json",
             "history": Path(self.plots) / name / "history.csv",
             "plots": Path(self.plots) / name,

@@ -96,7 +96,7 @@ def _on_multimodal_test(name: str, model, splits_dir, lyrics_path, tcfg: TrainCo
 
 def evaluate(name: str, ckpt_path: str | Path, splits_dir: str | Path, lyrics_path: str | Path,
              features_dir: str | Path, oracle_path: str | None, tcfg: TrainConfig, ecfg: EvaluateConfig,
-             rcfg: RetrievalConfig, metrics_path: str | Path, plots_dir: str | Path) -> dict:
+             rcfg: RetrievalConfig, report_path: str | Path, metrics_path: str | Path, plots_dir: str | Path) -> dict:
     device = pick_device(tcfg.device)
     model, state = load_checkpoint(ckpt_path, device)
     spec = registry.get(name)
@@ -107,7 +107,11 @@ def evaluate(name: str, ckpt_path: str | Path, splits_dir: str | Path, lyrics_pa
     songs = load_songs(ids, lyrics_path if spec.uses_lyrics else None,
                        features_dir if (spec.uses_audio or spec.split_set == "multimodal") else None)
     train, val, test = (load_pairs(paths[s], songs) for s in ("train", "val", "test"))
+    if not len(test) or not len(train):
+        raise ValueError(f"{name}: {len(train)} training and {len(test)} test pairs in {paths['test'].parent}; "
+                         f"nothing to evaluate (see the build_splits report)")
     amp = tcfg.amp and device.type == "cuda"
+    log.info("evaluate %s: %d val and %d test pairs over %d songs; scoring", name, len(val), len(test), len(songs))
     preds = {s: predict(model, p, songs, tcfg.eval_batch_size, device, amp) for s, p in (("val", val), ("test", test))}
     bins = tuple(ecfg.score_bins)
     result: dict = {"model": name, "set": spec.split_set, "task": task, "best_epoch": state.get("epoch"),
@@ -152,6 +156,7 @@ def evaluate(name: str, ckpt_path: str | Path, splits_dir: str | Path, lyrics_pa
             result["test_multimodal"] = regression_metrics(p.score, pred, p.src_ids, ecfg.ndcg_k, bins)
         tm = base["train_mean"]["mae"]
         result["mae_improvement_over_train_mean"] = round(1 - result["test"]["mae"] / tm, 6) if tm else None
+    log.info("evaluate %s: pair metrics and baselines done; ranking the test catalog", name)
     fit_ids = set(train.src_ids) | set(train.tgt_ids)
     rank_base = {"tfidf_cosine": tfidf_rows(lyrics_path, fit_ids, songs.track_ids)}
     if songs.audio is not None:
@@ -159,11 +164,27 @@ def evaluate(name: str, ckpt_path: str | Path, splits_dir: str | Path, lyrics_pa
     orc = oracle_lookup(oracle_path, test) if oracle_path and Path(oracle_path).exists() else None
     result["retrieval"], curve = evaluate_ranking(model, songs, test, device, amp, ecfg, rcfg, rank_base, orc,
                                                   tcfg.seed)
-    write_json(metrics_path, result)
+    write_json(report_path, result)
+    write_json(metrics_path, compact_metrics(result))
     write_plots(plots_dir, task, test, preds["test"], ecfg)
     header = list(curve[0]) if curve else ["k", "model"]
     write_csv(Path(plots_dir) / "recall_at_k.csv", header, ([r[k] for k in header] for r in curve))
     return result
+
+
+def compact_metrics(result: dict) -> dict:
+    """What ``dvc exp show`` / ``dvc metrics diff`` compare for a model, under its short prefix: test
+    figures, the trivial baseline on the same pairs (``base_*``), and for the regression models ranking
+    nDCG@10 (``ndcg``). The full evaluation is the report file; names are short and unique so that
+    ``dvc exp show --only-changed`` fits 160 columns."""
+    t, r = result["test"], result.get("retrieval", {})
+    if result["task"] == "classification":  # its ranking and AUC stay in the report: the table stays narrow
+        return {registry.get(result["model"]).short: {"acc": t["accuracy"],
+                                                      "base_acc": result["baselines"]["majority"]["accuracy"]}}
+    out = {"mae": t["mae"], "rmse": t["rmse"], "base_mae": result["baselines"]["train_mean"]["mae"]}
+    if "model" in r:
+        out["ndcg"] = r["model"]["ndcg@10"]
+    return {registry.get(result["model"]).short: out}
 
 
 def write_plots(plots_dir: str | Path, task: str, test: PairData, pred: np.ndarray, ecfg: EvaluateConfig) -> None:
@@ -186,4 +207,4 @@ def run(params: dict, model: str) -> dict:
     files = paths.model_files(model)
     return evaluate(model, files["ckpt"], paths.splits, paths.lyrics, paths.audio, raw.oracle or None,
                     section(params, "train"), section(params, "evaluate"), section(params, "retrieval"),
-                    files["metrics"], files["plots"])
+                    files["eval_report"], files["metrics"], files["plots"])

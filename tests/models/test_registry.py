@@ -48,3 +48,8 @@ def test_model_configs_raise_value_error_and_the_params_layer_names_the_key():
                                              "t_max": 1, "eta_min": 0.0}}}
     with pytest.raises(ConfigError, match=r"lyrics_regressor\.model\.encoder: encoder\.dropout must be in"):
         model_section(params, "lyrics_regressor", MODELS["lyrics_regressor"].config)
+
+
+def test_metric_prefixes_are_short_and_unique():
+    shorts = [s.short for s in MODELS.values()]
+    assert len(set(shorts)) == len(shorts) and all(len(x) <= 3 for x in shorts)

@@ -30,6 +30,7 @@ class ModelSpec:
     builder: str  # class name in songsim.models.nets, called as cls(config, vocab_size)
     lyrics: str | None  # attribute holding the lyrics encoder, on the config and on the module alike
     audio: str | None  # attribute holding the audio encoder, likewise
+    short: str  # prefix of its DVC metrics (clf.acc, fus.mae, ...): unique, short, so `dvc exp show` stays narrow
 
     @property
     def uses_lyrics(self) -> bool:
@@ -53,12 +54,13 @@ MODELS: dict[str, ModelSpec] = {
     s.name: s
     for s in (
         ModelSpec("lyrics_classifier", LyricsClassifierConfig, "lyrics", "classification", "LyricsPairModel",
-                  lyrics="encoder", audio=None),
+                  lyrics="encoder", audio=None, short="clf"),
         ModelSpec("lyrics_regressor", LyricsRegressorConfig, "lyrics", "regression", "LyricsPairModel",
-                  lyrics="encoder", audio=None),
+                  lyrics="encoder", audio=None, short="lyr"),
         ModelSpec("audio_siamese", AudioSiameseConfig, "multimodal", "regression", "AudioSiamese",
-                  lyrics=None, audio="encoder"),
-        ModelSpec("fused", FusedConfig, "multimodal", "regression", "FusedModel", lyrics="lyrics", audio="audio"),
+                  lyrics=None, audio="encoder", short="aud"),
+        ModelSpec("fused", FusedConfig, "multimodal", "regression", "FusedModel", lyrics="lyrics", audio="audio",
+                  short="fus"),
     )
 }
 
