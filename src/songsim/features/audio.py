@@ -4,9 +4,11 @@ of ``features.audio_shards``), with worker processes, and the song metadata tabl
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections import deque
+from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
+from itertools import islice
 from multiprocessing import get_context
 from pathlib import Path
 
@@ -112,6 +114,23 @@ def _process_file(args: tuple[Path, ChunkAudioConfig]) -> list[tuple[dict, dict]
         return [BadRecord("unexpected_error", str(path), f"{type(e).__name__}: {e}"[:300])]
 
 
+def _process_files(batch: tuple[tuple[Path, ChunkAudioConfig], ...]) -> list[list[tuple[dict, dict] | BadRecord]]:
+    return [_process_file(args) for args in batch]
+
+
+def bounded_map(pool: ProcessPoolExecutor, jobs, batch: int = 8, window: int = 64) -> Iterator[list]:
+    """``_process_file`` over ``jobs`` on ``pool``, results in order, ``batch`` files per task and at most
+    ``window`` tasks in flight: ``Executor.map`` would submit every file at once (one pending task each)."""
+    pending: deque = deque()
+    jobs = iter(jobs)
+    while b := tuple(islice(jobs, batch)):
+        pending.append(pool.submit(_process_files, b))
+        if len(pending) >= window:
+            yield from pending.popleft().result()
+    while pending:
+        yield from pending.popleft().result()
+
+
 def chunk_audio(msd_root: str | Path, out_dir: str | Path, cfg: ChunkAudioConfig,
                 songs_path: str | Path | None = None) -> StageReport:
     """MSD HDF5 tree -> ``part-NNNNN.parquet`` shards of fixed-size timbre/chroma + a manifest, and (when
@@ -129,7 +148,7 @@ def chunk_audio(msd_root: str | Path, out_dir: str | Path, cfg: ChunkAudioConfig
     if cfg.workers > 1:
         # an executor notices a worker that dies (the OOM killer, kill -9): BrokenProcessPool, not a hang
         pool = ProcessPoolExecutor(cfg.workers, mp_context=get_context("fork"))  # no h5py handle open here
-        results = pool.map(_process_file, jobs, chunksize=8)
+        results = bounded_map(pool, jobs, window=16 * cfg.workers)
     else:
         pool = None
         results = map(_process_file, jobs)

@@ -31,27 +31,36 @@ REQUIRED = ("analysis/songs", "analysis/segments_timbre", "analysis/segments_pit
             "analysis/segments_start", "metadata/songs")
 OPTIONAL = ("musicbrainz/songs",)
 MAX_CHUNK_BYTES = 64 << 20  # a read of T rows must not inflate a larger HDF5 chunk than this
-KEYS = range(-1, 12)  # pitch class of the key (-1: none)
 
 
-def unsafe_layout(f: h5py.File) -> str | None:
-    """Why the file must not be read, or None: a link leaving the file (external or soft link), or a
-    dataset stored outside it (external raw storage) or assembled from other files (virtual)."""
-    for name in REQUIRED + OPTIONAL:
-        node: h5py.Group = f
-        for part in name.split("/"):
-            link = node.get(part, getlink=True)
-            if link is None:
-                break
-            if not isinstance(link, h5py.HardLink):
-                return f"{name}: {type(link).__name__}"
-            node = node[part]
-        else:
-            plist = node.id.get_create_plist()
-            if plist.get_external_count() > 0:
-                return f"{name}: external raw storage"
-            if plist.get_layout() == h5py.h5d.VIRTUAL:
-                return f"{name}: virtual dataset"
+_LINKS = tuple(dict.fromkeys(p for name in REQUIRED + OPTIONAL
+                             for p in ("/".join(name.split("/")[:k]) for k in (1, 2))))  # groups first
+
+
+def unsafe_links(f: h5py.File) -> str | None:
+    """Why the file must not be opened further, or None: a group or dataset we read that is a link
+    leaving the file (external link) or pointing elsewhere in it (soft link). Checked with the low-level
+    link API, before any object is opened through a link."""
+    links = f.id.links
+    for name in _LINKS:
+        try:
+            kind = links.get_info(name.encode()).type
+        except (KeyError, RuntimeError):  # absent (an absent group hides its datasets): not_msd decides
+            continue
+        if kind != h5py.h5l.TYPE_HARD:
+            return f"{name}: {'external' if kind == h5py.h5l.TYPE_EXTERNAL else 'soft'} link"
+    return None
+
+
+def unsafe_storage(*datasets: h5py.Dataset) -> str | None:
+    """Why a dataset's data would come from outside the file, or None: external raw storage (e.g. a
+    system file) or a virtual layout assembled from other files."""
+    for ds in datasets:
+        plist = ds.id.get_create_plist()
+        if plist.get_external_count() > 0:
+            return f"{ds.name}: external raw storage"
+        if plist.get_layout() == h5py.h5d.VIRTUAL:
+            return f"{ds.name}: virtual dataset"
     return None
 
 
@@ -128,7 +137,7 @@ def read_msd_file(path: str | Path, window: Window | None = None, details: bool 
 
 def _scalar_problem(a: np.void) -> str | None:
     """Why a song's analysis scalars are implausible, or None (they are stored in narrow types)."""
-    if int(a["key"]) not in KEYS:
+    if not -1 <= int(a["key"]) <= 11:  # pitch class of the key (-1: none)
         return f"key {int(a['key'])}"
     if int(a["mode"]) not in (-1, 0, 1):
         return f"mode {int(a['mode'])}"
@@ -148,7 +157,7 @@ def _read(path: Path, where: str, window: Window | None, details: bool, meta: bo
         return [BadRecord("corrupt_hdf5", where, str(e).split("(")[0].strip())]
     try:
         with f:
-            why = unsafe_layout(f)  # before any object is opened through a link, before any data is read
+            why = unsafe_links(f)  # before any object is opened through a link
             if why:
                 return [BadRecord("unsafe_hdf5", where, why)]
             try:
@@ -158,13 +167,16 @@ def _read(path: Path, where: str, window: Window | None, details: bool, meta: bo
             except KeyError:
                 missing = [k for k in REQUIRED if f.get(k) is None]
                 return [BadRecord("not_msd", where, f"missing {', '.join(missing)}")]
+            mb_ds = f.get("musicbrainz/songs") if meta else None
+            why = unsafe_storage(a_ds, m_ds, timbre_ds, pitch_ds, start_ds, *([mb_ds] if mb_ds is not None else []))
+            if why:  # before any data is read
+                return [BadRecord("unsafe_hdf5", where, why)]
             why = oversized_chunks(timbre_ds, pitch_ds, start_ds)
             if why:
                 return [BadRecord("oversized_chunks", where, why)]
             a = _read_compound(a_ds, SONG_FIELDS, _SONG_MTYPE)
             m = _read_compound(m_ds, META_FIELDS, _META_MTYPE) if meta else None
-            mb = f.get("musicbrainz/songs") if meta else None
-            years = _read_compound(mb, YEAR_FIELDS, _YEAR_MTYPE)["year"] if mb is not None else None
+            years = _read_compound(mb_ds, YEAR_FIELDS, _YEAR_MTYPE)["year"] if mb_ds is not None else None
             out: list[MsdSong | BadRecord] = []
             n_songs = len(a)
             n_meta = len(m) if m is not None else m_ds.shape[0]
