@@ -14,6 +14,7 @@ $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install -q --disable-pip-version-check --upgrade pip
 	$(PY) -m pip install -q --disable-pip-version-check -e '.[dev,glove]'
+	$(PY) scripts/offline_plots_template.py
 	touch $(STAMP)
 
 install: $(STAMP)

@@ -32,7 +32,7 @@ def base_seed(repo) -> int:
 @pytest.fixture(scope="module")
 def repo(tmp_path_factory, base_params):
     d = tmp_path_factory.mktemp("dvc_repo")
-    for name in ("dvc.yaml", "stages", "src"):
+    for name in ("dvc.yaml", "stages", "src", "scripts"):
         src = ROOT / name
         (shutil.copytree if src.is_dir() else shutil.copy)(src, d / name)
     for junk in d.rglob("__pycache__"):
@@ -43,6 +43,11 @@ def repo(tmp_path_factory, base_params):
     _sh(d, "git", "config", "user.name", "songsim tests")  # dvc exp commits need an identity
     _sh(d, "git", "config", "user.email", "tests@songsim.invalid")
     _sh(d, "dvc", "init", "-q")
+    for t in (ROOT / ".dvc" / "plots").glob("songsim_*.json"):  # the plot templates dvc.yaml names
+        (d / ".dvc" / "plots").mkdir(exist_ok=True)
+        shutil.copy(t, d / ".dvc" / "plots" / t.name)
+    _sh(d, sys.executable, "scripts/offline_plots_template.py")
+    _sh(d, "dvc", "config", "plots.html_template", "plots/offline.html")
     _sh(d, "git", "add", "-A")
     _sh(d, "git", "commit", "-qm", "init")
     return d
@@ -95,5 +100,9 @@ def test_repro_noop_experiment_and_compare(repo):
     header = next(line for line in table if "Experiment" in line)
     assert max(len(line.rstrip()) for line in table) <= 160, "\n".join(table)
     assert header.split()[2:4] == ["clf.acc", "lyr.mae"]  # model metrics first, test figures first
+    _sh(repo, "dvc", "plots", "show")  # the HTML page: it must load nothing from the network
+    page = (repo / "dvc_plots" / "index.html").read_text()
+    assert not re.findall(r"""(?:src|href)\s*=\s*["']?(?:https?:)?//""", page), "the page loads remote files"
+    assert "vegaEmbed('#" in page and "window.vegaEmbed" in page
     plots = _sh(repo, "dvc", "plots", "show", "--json")
-    assert "loss_curves" in plots.stdout and "confusion_matrix" in plots.stdout and "recall_at_k_fused" in plots.stdout
+    assert "loss_regressors" in plots.stdout and "confusion_matrix" in plots.stdout and "recall_at_k" in plots.stdout
