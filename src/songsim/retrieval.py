@@ -87,14 +87,16 @@ def rerank(model: PairModel, query: torch.Tensor, cands: torch.Tensor) -> torch.
 @torch.no_grad()
 def score_all(model: PairModel, vecs: torch.Tensor, queries: np.ndarray, cands: np.ndarray,
               batch: int = 65536) -> np.ndarray:
-    """Exhaustive scores ``(Q, C)`` of query rows against candidate rows of ``vecs`` (``(S, D)``)."""
+    """Exhaustive scores ``(Q, C)`` of query rows against candidate rows of ``vecs`` (``(S, D)``), in
+    batches of ``batch`` (query, candidate) pairs built on the fly (memory: one batch, not Q x C indices)."""
     model.eval()
-    q = torch.from_numpy(np.repeat(queries, len(cands)))
-    c = torch.from_numpy(np.tile(cands, len(queries)))
-    out = torch.empty(len(q))
-    for k in range(0, len(q), batch):
-        left, right = q[k:k + batch].to(vecs.device), c[k:k + batch].to(vecs.device)
-        out[k:k + batch] = model.score(vecs, left, right).float().cpu()
+    n, width = len(queries) * len(cands), len(cands)
+    out = torch.empty(n)
+    for k in range(0, n, batch):
+        flat = np.arange(k, min(k + batch, n))
+        left = torch.from_numpy(queries[flat // width]).to(vecs.device)
+        right = torch.from_numpy(cands[flat % width]).to(vecs.device)
+        out[k:k + len(flat)] = model.score(vecs, left, right).float().cpu()
     return out.numpy().reshape(len(queries), len(cands))
 
 
