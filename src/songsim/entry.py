@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from songsim.config import ConfigError, read_yaml
+from songsim.config import ConfigError, read_params
 from songsim.runtime import configure_arrow_memory
 
 log = logging.getLogger("songsim")
@@ -44,7 +44,7 @@ def _lookup(params: dict, dotted: str) -> object:
 def describe(spec: StageSpec, params_path: str = DEFAULT_PARAMS) -> str:
     """Help epilog: what the stage reads and writes, with the values in ``params_path`` when readable."""
     try:
-        params = read_yaml(params_path) if Path(params_path).exists() else {}
+        params = read_params(params_path) if Path(params_path).exists() else {}
     except (OSError, ValueError):
         params = {}
 
@@ -74,14 +74,14 @@ def setup_logging(verbose: bool = False) -> None:
 def reports_hint(params_path: str | Path) -> str:
     """Where the stage reports are, from the params file when it can be read."""
     try:
-        return str(read_yaml(params_path)["paths"]["reports"])
+        return str(read_params(params_path)["paths"]["reports"])
     except Exception:  # noqa: BLE001 - only a hint
         return "paths.reports"
 
 
 def run_stage(spec: StageSpec, run: Callable[..., dict], params_path: str | Path, model: str | None = None) -> dict:
     """Parse the params file and run the stage; returns its report."""
-    params = read_yaml(params_path)
+    params = read_params(params_path)
     if spec.per_model:
         return run(params, model)
     return run(params)

@@ -67,7 +67,7 @@ def extract_pairs(lastfm: str | Path, out_path: str | Path, cfg: ExtractPairsCon
     files = StageReport("extract_pairs.files", unit="track files")
     reader = open_lastfm(lastfm, ZipLimits(cfg.max_member_bytes, cfg.max_member_ratio))
     n_buckets = pair_buckets(sum(p.stat().st_size for p in reader.sources()))
-    skipped = reader.unrecognised() if hasattr(reader, "unrecognised") else []
+    skipped = reader.unrecognised()
     for reason, group in (("skipped_sqlite_variant", [p for p in skipped if p.suffix.lower() == ".db"]),
                           ("skipped_unrecognised", [p for p in skipped if p.suffix.lower() != ".db"])):
         if group:  # a .db beside the zips is the same data: it is read when raw.lastfm points at it

@@ -183,6 +183,10 @@ class LastfmSqliteReader:
     def sources(self) -> list[Path]:
         return [self.path]
 
+    def unrecognised(self) -> list[Path]:
+        """Nothing is skipped: the database is one file."""
+        return []
+
     def __iter__(self) -> Iterator[LastfmTrack | BadRecord]:
         try:
             con = connect_readonly(self.path)
