@@ -177,12 +177,29 @@ class TrainConfig:
     device: str  # auto | cpu | cuda
     amp: bool  # mixed precision on CUDA
     patience: int
-    dedup: bool  # encode each distinct song once per batch
-    threads: int  # torch CPU threads, 0 = library default
+    dedup: bool | str  # encode each distinct song once per batch: true | false | auto (CPU yes, CUDA no)
+    threads: int  # torch CPU threads; 0 = auto (OMP_NUM_THREADS, else cores / songsim trainings running)
     eval_batch_size: int
+    nproc: int  # training processes on this machine (> 1: torchrun + DDP, one GPU each on CUDA)
+    resident_mb: float  # song table kept on the device when it fits this many MiB, else streamed
+    lr_scaling: str  # none | linear | sqrt: lr for a global batch other than lr_base_batch
+    lr_base_batch: int  # the batch size every optim.lr is tuned at
+    warmup_epochs: float  # linear lr warm-up when the scaled lr is above optim.lr
 
     def validate(self) -> None:
         _choice("train.device", self.device, ("auto", "cpu", "cuda"))
+        _choice("train.lr_scaling", self.lr_scaling, ("none", "linear", "sqrt"))
+        if isinstance(self.dedup, str) and self.dedup != "auto":
+            raise ConfigError(f"train.dedup: {self.dedup!r} is not one of true, false, auto")
+        if self.nproc < 1 or self.threads < 0 or self.lr_base_batch < 1 or self.warmup_epochs < 0 \
+                or not self.resident_mb >= 0:
+            raise ConfigError("train: nproc >= 1, threads >= 0, lr_base_batch >= 1, warmup_epochs >= 0 and "
+                              "resident_mb >= 0 required")
+
+    def use_dedup(self, device_type: str) -> bool:
+        """On CPU encoding each distinct song once saves work; on CUDA the batch's changing song count
+        makes cuDNN re-tune its kernels, so every song slot is encoded (fixed shapes)."""
+        return self.dedup if isinstance(self.dedup, bool) else device_type == "cpu"
 
 
 @dataclass(frozen=True)

@@ -1,12 +1,8 @@
-"""Datasets for training: a song table (tokens and/or audio per distinct song) and pair batches.
-
-A batch holds each distinct song of its pairs once (``dedup``): the model encodes ``U`` songs and
-scores ``P`` pairs by indexing, instead of encoding ``2P`` songs.
-"""
+"""Datasets for training: a song table (tokens and/or audio per distinct song) and the pairs as row
+indices into it. Batches are planned and gathered by ``songsim.batches``."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -108,31 +104,3 @@ def split_track_ids(*paths: str | Path) -> set[str]:
         ids.update(t.column("src").to_pylist())
         ids.update(t.column("tgt").to_pylist())
     return ids
-
-
-def make_batch(songs: SongTable, src: np.ndarray, tgt: np.ndarray, dedup: bool) -> dict[str, torch.Tensor]:
-    """Inputs for pairs ``(src[k], tgt[k])``: distinct songs once (dedup) or every song slot (2P)."""
-    if dedup:
-        uniq, inv = np.unique(np.concatenate([src, tgt]), return_inverse=True)
-        left, right = inv[: len(src)], inv[len(src):]
-    else:
-        uniq = np.concatenate([src, tgt])
-        left, right = np.arange(len(src)), np.arange(len(src), 2 * len(src))
-    batch = songs.tensors(uniq)
-    batch["left"] = torch.from_numpy(left.astype(np.int64))
-    batch["right"] = torch.from_numpy(right.astype(np.int64))
-    return batch
-
-
-def iter_batches(pairs: PairData, songs: SongTable, batch_size: int, dedup: bool,
-                 rng: np.random.Generator | None = None) -> Iterator[tuple[dict[str, torch.Tensor], np.ndarray]]:
-    """Yield ``(batch, pair_rows)``; shuffled when ``rng`` is given. Pair order is swapped at random
-    in training so that ``concat`` merges do not learn which side a song was listed on."""
-    order = rng.permutation(len(pairs)) if rng is not None else np.arange(len(pairs))
-    for k in range(0, len(order), batch_size):
-        rows = order[k:k + batch_size]
-        src, tgt = pairs.src[rows], pairs.tgt[rows]
-        if rng is not None:
-            swap = rng.random(len(rows)) < 0.5
-            src, tgt = np.where(swap, tgt, src), np.where(swap, src, tgt)
-        yield make_batch(songs, src, tgt, dedup), rows

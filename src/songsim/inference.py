@@ -16,7 +16,7 @@ from songsim.config import ConfigError, ModelSection, from_dict, to_dict
 from songsim.data import PairData, SongTable
 from songsim.models import registry
 from songsim.models.nets import PairModel, build_model
-from songsim.writers import atomic_path
+from songsim.writers import atomic_path, write_csv
 
 
 def model_spec(name: str | None) -> registry.ModelSpec:
@@ -37,7 +37,8 @@ def pick_device(name: str) -> torch.device:
 
 
 def to_device(batch: dict[str, torch.Tensor], device: torch.device) -> dict[str, torch.Tensor]:
-    return {k: v.to(device, non_blocking=True) for k, v in batch.items()}
+    """Model inputs on ``device``; ``lengths`` stay on the host, where packing reads them (no device sync)."""
+    return {k: v if k == "lengths" else v.to(device, non_blocking=True) for k, v in batch.items()}
 
 
 def targets(task: str, pairs: PairData) -> np.ndarray:
@@ -54,6 +55,23 @@ def save_checkpoint(path: str | Path, model: PairModel, name: str, section: Mode
              **(extra or {})}
     with atomic_path(path) as tmp:
         torch.save(state, tmp)
+
+
+def finish_run(net: PairModel, name: str, section: ModelSection, vocab_size: int, ckpt_path: Path, last_path: Path,
+               history_path: Path, history: list[dict], extra: dict | None, best_state: dict | None) -> None:
+    """Rank 0 after the last epoch: best checkpoint, last checkpoint marked complete, history CSV."""
+    # the best checkpoint is always written by the run that ends: DVC deletes it before re-running a stage,
+    # and a run resumed after a kill may not improve on the best epoch it resumes from
+    if best_state is not None:
+        save_checkpoint(ckpt_path, net, name, section, vocab_size, extra, best_state)
+    # mark the run complete so a later run with the same fingerprint retrains instead of resuming
+    if last_path.exists():
+        state = torch.load(last_path, map_location="cpu", weights_only=True)
+        state["complete"] = True
+        with atomic_path(last_path) as tmp:
+            torch.save(state, tmp)
+    keys = list(history[0]) if history else ["epoch"]
+    write_csv(history_path, keys, ([h[k] for k in keys] for h in history))
 
 
 def load_checkpoint(path: str | Path, device: torch.device | str = "cpu") -> tuple[PairModel, dict]:

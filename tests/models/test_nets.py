@@ -3,7 +3,8 @@
 import pytest
 import torch
 
-from songsim.data import SongTable, make_batch
+from songsim.batches import make_batch
+from songsim.data import SongTable
 from songsim.models.configs import (
     AudioEncoderConfig,
     AudioSiameseConfig,
