@@ -63,6 +63,7 @@ def test_resident_and_streamed_stores_give_the_same_inputs(dedup):
     res, stream = SongStore(songs, torch.device("cpu")), SongStore(songs, torch.device("cpu"), resident_mb=0)
     assert res.resident and not stream.resident
     (a, rows_a), (b, rows_b) = res.batch(step), stream.batch(step)
+    assert torch.equal(rows_a, rows_b)
     assert a.keys() == b.keys() == {"tokens", "lengths", "audio", "left", "right"}
     for k in a:
         assert torch.equal(a[k], b[k]), k

@@ -3,7 +3,7 @@
 torch starts one intra-op thread per core in every process, and its OpenMP threads spin while they
 wait: two trainings on two cores then run four busy threads on two cores, and each runs 10-30x slower
 than alone (issue 12). Every songsim training registers its process id in a shared folder; with
-``train.threads: 0`` (auto) each takes ``cores // trainings running`` threads, re-read at every epoch,
+``train.threads: 0`` (auto) each takes ``cores // trainings running`` threads, re-read every 50 steps,
 so a job started alone gives cores back when a second one starts. ``OMP_NUM_THREADS`` or a positive
 ``train.threads`` fixes the count instead (for bit-identical CPU runs whatever else is running: the
 float sums of a few kernels depend on the thread count).
@@ -49,6 +49,7 @@ class CpuShare:
 
     def __init__(self, requested: int):
         self.requested = requested
+        self.steps = 0
         self.path = registry_dir() / str(os.getpid())
 
     def __enter__(self) -> CpuShare:
@@ -93,6 +94,13 @@ class CpuShare:
         if env.isdigit() and int(env) > 0:
             return int(env)
         return max(1, available_cores() // self.running())
+
+    def tick(self, every: int = 50) -> None:
+        """Called after each optimiser step: re-read the share every ``every`` steps (a job started
+        alone gives cores back soon after a second one starts, not only at its next epoch)."""
+        self.steps += 1
+        if self.requested == 0 and self.steps % every == 0:
+            self.apply()
 
     def apply(self) -> int:
         """Set torch's intra-op threads to this process's share now; returns the count."""

@@ -152,7 +152,7 @@ def _train(name, section, tcfg, songs, train_pairs, val_pairs, vocab_size, ckpt_
                    leave=False, disable=not ranks.main)
         steps = plan_epoch(train_pairs, batch_size, dedup, rng, ranks.rank, ranks.world)
         tot = train_steps(fwd, opt, prepare(store, steps), y_train, task, amp, ranks.world, warmup,
-                          epoch * steps_per_epoch, bar.update)
+                          epoch * steps_per_epoch, lambda b=bar: (b.update(), share.tick()))
         bar.close()
         sums = distributed.all_sum(torch.stack([tot["loss"], tot["abs"]]), ranks).tolist()  # the epoch's sync
         n_seen = int(distributed.all_sum(torch.tensor([tot["n"]], device=device), ranks).item())
