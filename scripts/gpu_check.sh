@@ -11,8 +11,8 @@ mkdir -p "$OUT"
 export PYTHONPATH=src PYTHONUNBUFFERED=1 BENCH_OUT="$OUT"
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv | tee "$OUT/gpu.txt"
 python3 -c "import torch; print('torch', torch.__version__, torch.cuda.get_device_name())" | tee -a "$OUT/gpu.txt"
-timeout 200 python3 bench/bench_train.py --devices cuda --steps 30 --repeats 2 2>&1 | grep -v "^ " | tail -4
-timeout 150 python3 bench/bench_train.py --devices cuda --steps 30 --repeats 2 --lstm-units 256 128 \
+timeout 180 python3 bench/bench_train.py --devices cuda --steps 30 --repeats 2 2>&1 | grep -v "^ " | tail -4
+timeout 120 python3 bench/bench_train.py --devices cuda --steps 30 --repeats 2 --lstm-units 256 128 \
     --models lyrics_regressor fused --tag _published 2>&1 | grep -v "^ " | tail -3
 for size in published demo; do
 python3 - "$size" <<'PY'
@@ -26,7 +26,7 @@ for k in ("models", "metrics", "plots", "reports"):
     p["paths"][k] = f"/tmp/gpu_{size}/{k}"
 yaml.safe_dump(p, open(f"/tmp/gpu_{size}.yaml", "w"), sort_keys=False)
 PY
-/usr/bin/time -v timeout 150 python3 stages/train.py --model fused --params "/tmp/gpu_$size.yaml" > "$OUT/train_fused_$size.log" 2>&1
+/usr/bin/time -v timeout 100 python3 stages/train.py --model fused --params "/tmp/gpu_$size.yaml" > "$OUT/train_fused_$size.log" 2>&1
 grep -E "epoch [0-9]+: |Elapsed|Maximum resident|song table" "$OUT/train_fused_$size.log" | cut -c1-330
 cp "/tmp/gpu_$size/reports/train_fused.json" "$OUT/train_fused_$size.json" 2>/dev/null
 done
