@@ -3,7 +3,7 @@
 Runs the real ``train`` stage (one process at a time, CPU) on the pipeline outputs of ``dvc repro``, for
 each model: batch 256 with the params' lr; batch 1024 with each lr rule (``none``: the same lr;
 ``sqrt`` / ``linear``: scaled, with ``train.warmup_epochs`` of warm-up). Same epochs and early stopping as
-params.yaml unless --epochs is given. Outputs under bench/out/parallel/.
+params.yaml, or --epoch-factor times the epochs for the big batch. Outputs under bench/out/parallel/.
 """
 
 from __future__ import annotations
@@ -26,6 +26,10 @@ def main() -> None:
     ap.add_argument("--models", nargs="+", default=["lyrics_regressor", "fused"])
     ap.add_argument("--rules", nargs="+", default=["none", "sqrt", "linear"])
     ap.add_argument("--big", type=int, default=1024)
+    ap.add_argument("--epoch-factor", type=float, default=1.0,
+                    help="the big batch trains this many times the epochs (and cosine t_max, and patience): 2 = "
+                         "about the small batch's wall time on 2 CPU cores")
+    ap.add_argument("--tag", default="")
     args = ap.parse_args()
     base = yaml.safe_load((ROOT / args.params).read_text())
     res: dict = {}
@@ -38,14 +42,17 @@ def main() -> None:
         for tag, bs, rule in runs:
             b = json.loads(json.dumps(base))
             b[model]["optim"]["batch_size"] = bs
-            f = params_file(b, f"{model}_{tag}", model, epochs, lr_scaling=rule, patience=patience)
+            factor = args.epoch_factor if bs != small else 1.0
+            b[model]["optim"]["t_max"] = round(b[model]["optim"]["t_max"] * factor)
+            f = params_file(b, f"{model}_{tag}{args.tag}", model, round(epochs * factor), lr_scaling=rule,
+                            patience=round(patience * factor))
             row[tag] = report(f, model, start(f, model))
             print(model, tag, row[tag], file=sys.stderr)
         ref = row[f"bs{small}"]["best_val_mae"]
         for tag in row:
             row[tag]["vs_small_batch"] = round(row[tag]["best_val_mae"] / ref, 4)
         res[model] = row
-    save("large_batch", res)
+    save(f"large_batch{args.tag}", res)
 
 
 if __name__ == "__main__":
