@@ -5,24 +5,8 @@ import pytest
 import torch
 
 from songsim.batches import SongStore, make_batch, plan_epoch, step_for
-from songsim.data import PairData, SongTable
-
-
-def _songs(n=30, length=12, frames=16, seed=0):
-    rng = np.random.default_rng(seed)
-    lengths = rng.integers(1, length + 1, n).astype(np.int32)
-    tokens = np.zeros((n, length), dtype=np.int16)
-    for i, m in enumerate(lengths):
-        tokens[i, :m] = rng.integers(1, 50, m)
-    audio = rng.normal(size=(n, 24, frames)).astype(np.float16)
-    return SongTable([f"TR{i:016d}" for i in range(n)], tokens, lengths, audio)
-
-
-def _pairs(n_pairs=203, n_songs=30, seed=1):
-    rng = np.random.default_rng(seed)
-    src, tgt = rng.integers(0, n_songs, n_pairs), rng.integers(0, n_songs, n_pairs)
-    score = rng.random(n_pairs).astype(np.float32)
-    return PairData(src, tgt, score, (score > 0.5).astype(np.float32), np.ones(n_pairs, bool), [], [])
+from tests.helpers import random_pairs as _pairs
+from tests.helpers import random_songs as _songs
 
 
 @pytest.mark.parametrize("world", [1, 2, 3])

@@ -16,7 +16,8 @@ from songsim.batches import SongStore, plan_epoch
 from songsim.inference import load_checkpoint
 from songsim.loop import prepare, train_steps
 from songsim.models.configs import AudioEncoderConfig, FusedConfig, LyricsEncoderConfig
-from tests.test_batches import _pairs, _songs
+from tests.helpers import random_pairs as _pairs
+from tests.helpers import random_songs as _songs
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -64,32 +65,66 @@ def test_ddp_steps_equal_the_single_process_steps(tmp_path):
     assert moved > 1e-2  # the epoch did change the weights
 
 
+def _stage(tmp_path, params, tag, nproc, epochs):
+    """Run ``stages/train.py --model audio_siamese`` with ``train.nproc`` = nproc; returns the report."""
+    p = json.loads(json.dumps(params))
+    for k in ("models", "metrics", "plots", "reports"):
+        p["paths"][k] = str(tmp_path / tag / k)
+    p["train"]["nproc"] = nproc
+    p["audio_siamese"]["optim"].update(epochs=epochs, t_max=epochs)
+    f = tmp_path / f"{tag}.yaml"
+    f.write_text(yaml.safe_dump(p))
+    proc = subprocess.run([sys.executable, "stages/train.py", "--model", "audio_siamese", "--params", str(f)],
+                          cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    rep = json.loads((tmp_path / tag / "reports" / "train_audio_siamese.json").read_text())
+    rep["ckpt"] = load_checkpoint(tmp_path / tag / "models" / "audio_siamese.pt")[1]
+    rep["history"] = (tmp_path / tag / "plots" / "audio_siamese" / "history.csv").read_text().splitlines()
+    return p, rep
+
+
 @pytest.mark.slow
 def test_two_process_stage_matches_one_process(tmp_path, tiny_run):
     """The train stage with ``train.nproc: 2`` (torchrun, gloo) against 1 process, same global batch.
 
     Stated tolerance: validation MAE within 0.03. The runs differ only where per-rank computation differs
     from one process: batch-norm statistics over each rank's half batch, and each rank's dropout masks."""
-    path, params = tiny_run
-    res = {}
-    for nproc in (1, 2):
-        p = json.loads(json.dumps(params))
-        for k in ("models", "metrics", "plots", "reports"):
-            p["paths"][k] = str(tmp_path / f"n{nproc}" / k)
-        p["train"]["nproc"] = nproc
-        p["audio_siamese"]["optim"].update(epochs=4, t_max=4)
-        f = tmp_path / f"params{nproc}.yaml"
-        f.write_text(yaml.safe_dump(p))
-        proc = subprocess.run([sys.executable, "stages/train.py", "--model", "audio_siamese", "--params", str(f)],
-                              cwd=ROOT, capture_output=True, text=True, timeout=600)
-        assert proc.returncode == 0, proc.stderr[-3000:]
-        res[nproc] = json.loads((tmp_path / f"n{nproc}" / "reports" / "train_audio_siamese.json").read_text())
-        res[nproc]["ckpt"] = load_checkpoint(tmp_path / f"n{nproc}" / "models" / "audio_siamese.pt")[1]
-    one, two = res[1], res[2]
+    _, params = tiny_run
+    _, one = _stage(tmp_path, params, "n1", 1, 4)
+    _, two = _stage(tmp_path, params, "n2", 2, 4)
     assert (one["processes"], two["processes"]) == (1, 2) and one["global_batch"] == two["global_batch"]
     assert abs(one["best_val_mae"] - two["best_val_mae"]) <= 0.03, (one["best_val_mae"], two["best_val_mae"])
     # the same checkpoint format, written once (by rank 0)
     assert one["ckpt"].keys() == two["ckpt"].keys()
     assert one["ckpt"]["state_dict"].keys() == two["ckpt"]["state_dict"].keys()
     assert two["ckpt"]["model"] == "audio_siamese"
-    print("val MAE, 1 vs 2 processes:", one["best_val_mae"], two["best_val_mae"])
+
+
+@pytest.mark.slow
+def test_two_process_run_resumes_after_an_interruption(tmp_path, tiny_run):
+    """Rank 0 reads last.pt and hands it to every rank: the resumed 2-process run repeats the uninterrupted
+    one (gloo sums in a fixed order on CPU)."""
+    from songsim.config import model_section, section
+    from songsim.data import load_pairs, load_songs, split_track_ids
+    from songsim.models import MODELS
+    from songsim.train import fingerprint
+
+    _, params = tiny_run
+    _, full = _stage(tmp_path, params, "full", 2, 3)
+    p, _ = _stage(tmp_path, params, "part", 2, 1)  # "interrupted" after epoch 1
+    last = tmp_path / "part" / "models" / "audio_siamese.last.pt"
+    state = torch.load(last, weights_only=True)
+    p3 = json.loads(json.dumps(p))
+    p3["audio_siamese"]["optim"].update(epochs=3, t_max=3)
+    d = Path(p["paths"]["splits"]) / "multimodal"
+    songs = load_songs(split_track_ids(d / "train.parquet", d / "val.parquet"), None, p["paths"]["audio"])
+    sec3 = model_section(p3, "audio_siamese", MODELS["audio_siamese"].config)
+    train_pairs = load_pairs(d / "train.parquet", songs)
+    state["fingerprint"] = fingerprint("audio_siamese", sec3, section(p3, "train"), train_pairs)
+    state["complete"] = False
+    torch.save(state, last)
+    _, resumed = _stage(tmp_path, params, "part", 2, 3)
+    assert resumed["resumed_from_epoch"] == 1 and resumed["epochs_run"] == 3
+    col = full["history"][0].split(",").index("train_loss")
+    assert [float(r.split(",")[col]) for r in resumed["history"][1:]] == pytest.approx(
+        [float(r.split(",")[col]) for r in full["history"][1:]], rel=1e-5)

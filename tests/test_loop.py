@@ -9,7 +9,8 @@ import torch
 from songsim.batches import SongStore, plan_epoch
 from songsim.loop import LrRule, prepare, train_steps
 from songsim.models.configs import AudioEncoderConfig, AudioSiameseConfig
-from tests.test_batches import _pairs, _songs
+from tests.helpers import random_pairs as _pairs
+from tests.helpers import random_songs as _songs
 
 
 def test_lr_rules():

@@ -47,7 +47,7 @@ def under_torchrun() -> bool:
 def relaunch(nproc: int) -> int:
     """Run this very command again as ``nproc`` local torchrun workers; returns their exit code."""
     script = Path(sys.argv[0])
-    if script.suffix != ".py" and not (script.is_file() and script.read_bytes()[:2] == b"#!"):
+    if not script.is_file():  # e.g. python -c, or an interactive session
         raise ConfigError(f"train.nproc is {nproc}: start training through stages/train.py or `songsim train`, "
                           f"or launch torchrun yourself (README 'Training at scale')")
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={nproc}",

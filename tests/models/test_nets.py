@@ -4,7 +4,6 @@ import pytest
 import torch
 
 from songsim.batches import make_batch
-from songsim.data import SongTable
 from songsim.models.configs import (
     AudioEncoderConfig,
     AudioSiameseConfig,
@@ -14,21 +13,14 @@ from songsim.models.configs import (
     LyricsRegressorConfig,
 )
 from songsim.models.nets import LyricsEncoder, build_model, merge_features, merged_dim, param_counts
+from tests.helpers import random_songs
 
 ENC = LyricsEncoderConfig(embedding_dim=8, lstm_units=(6, 4), dropout=0.0)
 AUD = AudioEncoderConfig(conv_channels=(4, 8, 8), dense=(16,), embed_dim=8, dropout=0.0)
 
 
 def _songs(n=10, length=12, frames=32, seed=0):
-    import numpy as np
-
-    rng = np.random.default_rng(seed)
-    lengths = rng.integers(1, length + 1, n).astype(np.int32)
-    tokens = np.zeros((n, length), dtype=np.int16)
-    for i, l in enumerate(lengths):
-        tokens[i, :l] = rng.integers(1, 30, l)
-    audio = rng.normal(size=(n, 24, frames)).astype(np.float16)
-    return SongTable([f"t{i}" for i in range(n)], tokens, lengths, audio)
+    return random_songs(n, length, frames, vocab=30, seed=seed)
 
 
 @pytest.mark.parametrize("name,cfg", [

@@ -1,0 +1,23 @@
+"""Small random song tables and pairs for unit tests (no world, no files)."""
+
+import numpy as np
+
+from songsim.data import PairData, SongTable
+
+
+def random_songs(n=30, length=12, frames=16, vocab=50, seed=0) -> SongTable:
+    """``n`` songs with 1..``length`` tokens (ids 1..vocab-1, 0-padded) and ``frames`` audio frames."""
+    rng = np.random.default_rng(seed)
+    lengths = rng.integers(1, length + 1, n).astype(np.int32)
+    tokens = np.zeros((n, length), dtype=np.int16)
+    for i, m in enumerate(lengths):
+        tokens[i, :m] = rng.integers(1, vocab, m)
+    audio = rng.normal(size=(n, 24, frames)).astype(np.float16)
+    return SongTable([f"TR{i:016d}" for i in range(n)], tokens, lengths, audio)
+
+
+def random_pairs(n_pairs=203, n_songs=30, seed=1) -> PairData:
+    rng = np.random.default_rng(seed)
+    src, tgt = rng.integers(0, n_songs, n_pairs), rng.integers(0, n_songs, n_pairs)
+    score = rng.random(n_pairs).astype(np.float32)
+    return PairData(src, tgt, score, (score > 0.5).astype(np.float32), np.ones(n_pairs, bool), [], [])
