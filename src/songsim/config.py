@@ -233,6 +233,25 @@ class EvaluateConfig:
 
 
 @dataclass(frozen=True)
+class FidelityConfig:
+    """The world (``raw.*``) against real reference files, statistic by statistic (``songsim.fidelity``)."""
+
+    reference_lastfm: str  # real Last.fm JSON trees / zips / .db
+    reference_mxm: str  # a real mxm_dataset*.txt (or folder / .db)
+    reference_msd: str  # a real MSD .h5 tree
+    max_tracks: int  # Last.fm and musiXmatch tracks read per side (the first ones)
+    max_msd_files: int  # MSD files read per side (sorted order)
+    rows_per_song: int  # timbre/chroma segments sampled per song (seeded)
+    seed: int
+    ks_target: float  # a statistic passes at or below this distance
+    ks_target_list_length: float  # ... list lengths: few real lists, so sampling noise alone is about 0.3
+
+    def validate(self) -> None:
+        if min(self.max_tracks, self.max_msd_files, self.rows_per_song) < 1:
+            raise ConfigError("fidelity: max_tracks, max_msd_files and rows_per_song must be >= 1")
+
+
+@dataclass(frozen=True)
 class RetrievalConfig:
     """Serving "songs like X": an HNSW index over song vectors, then the model's own pair scorer."""
 
@@ -369,6 +388,7 @@ SECTIONS: dict[str, type] = {
     "train": TrainConfig,
     "evaluate": EvaluateConfig,
     "retrieval": RetrievalConfig,
+    "fidelity": FidelityConfig,
 }
 
 
