@@ -2,6 +2,7 @@
 
 import json
 
+import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
@@ -32,7 +33,12 @@ def test_metrics_have_val_test_and_baselines(tiny_run):
         else:
             for k in ("mae", "rmse", "mse", "pearson", "spearman", "ndcg@10", "mae_by_score_bin"):
                 assert k in m["test"], (name, k)
-            assert m["baselines"]["train_mean"]["n"] == m["test"]["n"]
+            assert m["baselines"]["train_mean"]["n"] == m["test"]["n"] == m["baselines"]["train_median"]["n"]
+            # the median baseline: the training scores' median, the best constant under MAE
+            tr = pq.read_table(f"{params['paths']['splits']}/{MODELS[name].split_set}/train.parquet")
+            assert m["baselines"]["train_median"]["value"] == pytest.approx(
+                float(np.median(tr.column("score").to_numpy())), abs=1e-6)
+            assert "mae_improvement_over_train_median" in m
             assert "oracle" in m["baselines"] and m["baselines"]["oracle"]["mae"] >= 0
             assert "tfidf_cosine" in m["baselines"]
     assert "audio_mean_cosine" in _load(f"{params['paths']['reports']}/evaluate_fused.json")["baselines"]
@@ -77,7 +83,7 @@ def test_dvc_metrics_are_compact_and_hold_no_wall_clock(tiny_run):
     for name in MODELS:
         [(short, m)] = _load(f"{params['paths']['metrics']}/{name}.json").items()
         assert short == MODELS[name].short and len(short) <= 3
-        assert all(isinstance(v, float | int | None) for v in m.values()) and len(m) == (2 if short == "clf" else 4)
+        assert all(isinstance(v, float | int | None) for v in m.values()) and len(m) == (2 if short == "clf" else 5)
         assert not any(k in m for k in ("seconds", "throughput_per_s", "pairs_per_s"))
         full = _load(f"{params['paths']['reports']}/evaluate_{name}.json")
         assert m.get("mae", m.get("acc")) == full["test"].get("mae", full["test"].get("accuracy"))
