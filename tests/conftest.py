@@ -36,7 +36,8 @@ def shrink_params(base: dict, root: Path | None, size: str = "tiny") -> dict:
         p["paths"] = {k: str(root / v) for k, v in p["paths"].items()}
         raw_dir = Path(p["paths"]["raw_dir"])
         p["raw"] = {"lastfm": str(raw_dir / "lastfm"), "mxm": str(raw_dir / "mxm"), "msd": str(raw_dir / "msd"),
-                    "glove": str(raw_dir / "glove" / "glove.synth.50d.txt"), "oracle": str(raw_dir / "oracle.parquet")}
+                    "glove": str(raw_dir / "glove" / "glove.synth.50d.txt"), "oracle": str(raw_dir / "oracle.parquet"),
+                    "mxm_reverse_mapping": ""}
     p["synth"]["size"] = size
     p["chunk_audio"].update(frames=32, rows_per_shard=50, workers=1)
     p["expand_lyrics"]["max_len"] = 64

@@ -92,6 +92,7 @@ class RawConfig:
     mxm: str  # an mxm_dataset_*.txt, an mxm_dataset.db, or a folder holding the txt files
     msd: str  # root of the A/B/C/TR....h5 tree
     glove: str  # GloVe text file or folder with the .npy + index parquet; "" for none
+    mxm_reverse_mapping: str  # musiXmatch stem<SEP>word file: GloVe looks words up un-stemmed; "" for none
     oracle: str  # synthetic world's noise-free scores (parquet); "" when using real data
 
 

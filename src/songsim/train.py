@@ -221,8 +221,10 @@ def run(params: dict, model: str) -> dict:
     enc_cfg = spec.lyrics_config(sec.model)
     if enc_cfg is not None and enc_cfg.glove_init and raw.glove:
         from songsim.io.glove import match_glove
+        from songsim.io.mxm import read_reverse_mapping
 
-        glove = match_glove(raw.glove, vocab)
+        words = read_reverse_mapping(raw.mxm_reverse_mapping) if raw.mxm_reverse_mapping else None
+        glove = match_glove(raw.glove, vocab, words)
     res = train(model, sec, tcfg, songs, train_pairs, val_pairs, len(vocab), files["ckpt"], files["last"],
                 files["history"], glove)
     out = {

@@ -69,16 +69,31 @@ def _match_npy(folder: Path, index: dict[str, int], n: int) -> tuple[np.ndarray,
     return vecs, found
 
 
-def match_glove(path: str | Path, vocab: list[str]) -> GloveMatch:
-    """Vectors for ``vocab`` (word ``vocab[i]`` gets row ``i + 1``) with a coverage count."""
+def match_glove(path: str | Path, vocab: list[str], words: dict[str, str] | None = None) -> GloveMatch:
+    """Vectors for ``vocab`` (word ``vocab[i]`` gets row ``i + 1``) with a coverage count.
+
+    ``words`` (musiXmatch's reverse mapping, stem -> the word it stands for) un-stems the vocabulary
+    before the look-up: a stem takes its word's vector, or its own where GloVe lacks the word
+    (``don't`` is not a GloVe token, ``not`` is). Coverage reports both counts.
+    """
     p = Path(path)
     if not p.exists():
         raise FormatError(f"{p}: no such GloVe file or folder")
-    index = {w: i for i, w in enumerate(vocab, 1)}
-    vecs, found = _match_npy(p, index, len(vocab)) if p.is_dir() else _match_text(p, index, len(vocab))
+
+    def lookup(keys: list[str]) -> tuple[np.ndarray | None, np.ndarray]:
+        index = {w: i for i, w in enumerate(keys, 1)}
+        return _match_npy(p, index, len(keys)) if p.is_dir() else _match_text(p, index, len(keys))
+
+    vecs, found = lookup(vocab)
     if vecs is None:
         raise FormatError(f"{p}: empty GloVe file")
+    n_stems = int(found.sum())
+    if words:
+        wvecs, wfound = lookup([words.get(v, v) for v in vocab])
+        vecs = np.where(wfound[:, None], wvecs, vecs)
+        found = wfound | found
     n_found = int(found.sum())
-    cov = {"vocab": len(vocab), "found": n_found, "fraction": round(n_found / max(1, len(vocab)), 4)}
-    log.info("GloVe %s: %d of %d vocabulary words found", p, cov["found"], cov["vocab"])
+    cov = {"vocab": len(vocab), "found": n_found, "fraction": round(n_found / max(1, len(vocab)), 4),
+           "found_as_stems": n_stems, "unstemmed": bool(words)}
+    log.info("GloVe %s: %d of %d vocabulary words found (%d as stems)", p, n_found, len(vocab), n_stems)
     return GloveMatch(vecs, found, vecs.shape[1], cov)

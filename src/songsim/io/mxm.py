@@ -228,3 +228,21 @@ class MxmReader:
     def __iter__(self) -> Iterator[MxmTrack | BadRecord]:
         for r in self.readers:
             yield from r
+
+
+def read_reverse_mapping(path: str | Path) -> dict[str, str]:
+    """musiXmatch's ``mxm_reverse_mapping.txt``: one ``stem<SEP>word`` per line -> ``{stem: word}``."""
+    out: dict[str, str] = {}
+    p = Path(path)
+    with open(p, encoding="utf-8") as fh:
+        for lineno, line in enumerate(fh, 1):
+            line = line.rstrip("\n").lstrip("\ufeff")
+            if not line:
+                continue
+            stem, sep, word = line.partition("<SEP>")
+            if not sep or not stem or not word:
+                raise FormatError(f"{p}:{lineno}: expected stem<SEP>word, got {line[:80]!r}")
+            if out.get(stem, word) != word:
+                raise FormatError(f"{p}:{lineno}: stem {stem!r} maps to {out[stem]!r} and to {word!r}")
+            out[stem] = word
+    return out
