@@ -54,8 +54,9 @@ def before_loop(model, opt, steps, songs, pairs, task, device, amp) -> None:
     """The pre-issue-12 loop: host-built batches, per-step ``float(loss)`` and ``pred.cpu()``."""
     tot_loss = tot_abs = 0.0
     y_all = targets(task, pairs)
+    host = SongStore(songs, torch.device("cpu"))  # gathers with numpy-backed tensors on the host
     for s in steps:
-        batch = songs.tensors(s.songs)
+        batch = host.tensors(s.songs)
         batch["left"], batch["right"] = torch.from_numpy(s.left), torch.from_numpy(s.right)
         batch = {k: v.to(device, non_blocking=True) for k, v in batch.items()}  # lengths too, as before
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):

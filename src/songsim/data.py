@@ -10,7 +10,6 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
-import torch
 
 from songsim.features.audio_shards import AudioShards
 
@@ -35,17 +34,6 @@ class SongTable:
             return np.fromiter((self.index[t] for t in ids), dtype=np.int64, count=len(ids))
         except KeyError as e:
             raise KeyError(f"track {e.args[0]} has no song inputs (lyrics/audio) loaded") from None
-
-    def tensors(self, rows: np.ndarray) -> dict[str, torch.Tensor]:
-        out: dict[str, torch.Tensor] = {}
-        if self.tokens is not None:
-            lengths = self.lengths[rows]
-            width = max(1, int(lengths.max()))  # trim padding shared by the whole batch
-            out["tokens"] = torch.from_numpy(self.tokens[rows, :width].astype(np.int64))
-            out["lengths"] = torch.from_numpy(np.maximum(lengths, 1).astype(np.int64))
-        if self.audio is not None:
-            out["audio"] = torch.from_numpy(self.audio[rows])
-        return out
 
 
 def lyrics_arrays(t: pa.Table, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -44,6 +44,11 @@ def under_torchrun() -> bool:
     return "LOCAL_RANK" in os.environ and "WORLD_SIZE" in os.environ
 
 
+def main_process() -> bool:
+    """Rank 0 under torchrun, or any process started without it."""
+    return not under_torchrun() or os.environ.get("RANK") == "0"
+
+
 def relaunch(nproc: int) -> int:
     """Run this very command again as ``nproc`` local torchrun workers; returns their exit code."""
     script = Path(sys.argv[0])

@@ -128,13 +128,11 @@ def evaluate(name: str, ckpt_path: str | Path, splits_dir: str | Path, lyrics_pa
     else:
         for s, p in (("val", val), ("test", test)):
             result[s] = regression_metrics(p.score, preds[s], p.src_ids, ecfg.ndcg_k, bins)
-        mean = float(train.score.mean())
-        base = {"train_mean": regression_metrics(test.score, np.full(len(test), mean), test.src_ids, ecfg.ndcg_k, bins)}
-        base["train_mean"]["value"] = round(mean, 6)
-        median = float(np.median(train.score))  # the best constant under MAE, as the mean is under MSE
-        base["train_median"] = regression_metrics(test.score, np.full(len(test), median), test.src_ids, ecfg.ndcg_k,
-                                                  bins)
-        base["train_median"]["value"] = round(median, 6)
+        base = {}
+        # the best constants under MSE and under MAE
+        for b, value in (("train_mean", float(train.score.mean())), ("train_median", float(np.median(train.score)))):
+            base[b] = regression_metrics(test.score, np.full(len(test), value), test.src_ids, ecfg.ndcg_k, bins)
+            base[b]["value"] = round(value, 6)
         tr_c, te_c = tfidf_cosines(lyrics_path, train, [test])
         base["tfidf_cosine"] = regression_metrics(test.score, calibrate(tr_c, train.score, te_c), test.src_ids,
                                                   ecfg.ndcg_k, bins)

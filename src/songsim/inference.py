@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from songsim.batches import SongStore
 from songsim.config import ConfigError, ModelSection, from_dict, to_dict
 from songsim.data import PairData, SongTable
 from songsim.models import registry
@@ -85,10 +86,14 @@ def load_checkpoint(path: str | Path, device: torch.device | str = "cpu") -> tup
 
 
 @torch.no_grad()
-def encode_songs(model: PairModel, songs: SongTable, rows: np.ndarray, batch_size: int, device: torch.device,
-                 amp: bool = False) -> torch.Tensor:
-    """Song vectors ``(len(rows), D)`` float32 on ``device``, encoded in batches of ``batch_size`` songs."""
+def encode_songs(model: PairModel, songs: SongTable | SongStore, rows: np.ndarray, batch_size: int,
+                 device: torch.device, amp: bool = False) -> torch.Tensor:
+    """Song vectors ``(len(rows), D)`` float32 on ``device``, encoded in batches of ``batch_size`` songs.
+
+    ``songs``: a store already on the device (training), or a table, gathered on the host batch by batch."""
     model.eval()
+    if isinstance(songs, SongTable):
+        songs = SongStore(songs, torch.device("cpu"))  # no copy: views of the table's arrays
     vecs = None
     for k in range(0, len(rows), batch_size):
         part = rows[k:k + batch_size]
@@ -103,7 +108,7 @@ def encode_songs(model: PairModel, songs: SongTable, rows: np.ndarray, batch_siz
 
 
 @torch.no_grad()
-def predict(model: PairModel, pairs: PairData, songs: SongTable, batch_size: int, device: torch.device,
+def predict(model: PairModel, pairs: PairData, songs: SongTable | SongStore, batch_size: int, device: torch.device,
             amp: bool = False) -> np.ndarray:
     """Score every pair: encode each song once (cached vectors), then decode pairs in batches."""
     model.eval()

@@ -7,7 +7,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 import random
 import time
 from dataclasses import dataclass
@@ -236,6 +235,6 @@ def run(params: dict, model: str) -> dict:
         "global_batch": sec.optim.batch_size,
         **({k: res.history[-1][k] for k in ("processes", "threads")} if res.history else {}),
     }
-    if not distributed.under_torchrun() or os.environ.get("RANK") == "0":
+    if distributed.main_process():
         write_json(files["train_report"], out)
     return out
