@@ -43,6 +43,7 @@ bench: $(STAMP)
 	$(PY) bench/bench_chunk_audio.py
 	$(PY) bench/bench_memory.py
 	$(PY) bench/bench_train.py
+	$(PY) bench/bench_lstm.py
 	$(PY) bench/bench_parallel.py --models lyrics_regressor --epochs 2
 	$(PY) bench/bench_large_batch.py
 	$(PY) bench/bench_retrieval.py

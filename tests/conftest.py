@@ -36,8 +36,9 @@ def shrink_params(base: dict, root: Path | None, size: str = "tiny") -> dict:
         p["paths"] = {k: str(root / v) for k, v in p["paths"].items()}
         raw_dir = Path(p["paths"]["raw_dir"])
         p["raw"] = {"lastfm": str(raw_dir / "lastfm"), "mxm": str(raw_dir / "mxm"), "msd": str(raw_dir / "msd"),
-                    "glove": str(raw_dir / "glove" / "glove.synth.50d.txt"), "oracle": str(raw_dir / "oracle.parquet"),
-                    "mxm_reverse_mapping": ""}
+                    "glove": str(raw_dir / "glove" / "glove.6B.50d.world.txt"),
+                    "oracle": str(raw_dir / "oracle.parquet"),
+                    "mxm_reverse_mapping": str(raw_dir / "mxm" / "mxm_reverse_mapping.txt")}
     p["synth"]["size"] = size
     p["chunk_audio"].update(frames=32, rows_per_shard=50, workers=1)
     p["expand_lyrics"]["max_len"] = 64
@@ -45,7 +46,7 @@ def shrink_params(base: dict, root: Path | None, size: str = "tiny") -> dict:
         enc = p[name]["model"].get("encoder") or p[name]["model"]["lyrics"]
         enc["lstm_units"] = [8] * len(enc["lstm_units"])
         if name != "lyrics_classifier":
-            enc["embedding_dim"] = 8
+            enc.update(embedding_dim=8, glove_init=False)  # the classifier keeps the GloVe path under test
     for name in ("audio_siamese", "fused"):
         enc = p[name]["model"].get("encoder") or p[name]["model"]["audio"]
         enc.update(conv_channels=[4, 8, 8], dense=[16], embed_dim=8)

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from songsim.fidelity import PLOTTED, compare, gather, ks, run, total_variation
+from songsim.fidelity import PLOTTED, compare, equal_corpora, gather, ks, run, total_variation, word_ranks
 
 
 def test_distances():
@@ -38,7 +38,11 @@ def test_genuine_samples_match_themselves(realdata):
                          str(realdata / "mxm" / "mxm_dataset_test.excerpt_b.txt"), str(realdata / "msd_h5_tree"),
                          10000, 400, 50, 0, 0.1, 0.3)
     real = gather(cfg.reference_lastfm, cfg.reference_mxm, cfg.reference_msd, cfg)
+    songs = real["mxm_songs"]
+    equal_corpora(real, dict(real))
     stats = compare(real, real, 300, 0.1, 0.3)
+    # the rank curve depends on corpus size, hence equal corpora: 200 songs use fewer distinct words
+    assert word_ranks(songs, 200).max() < 3500 < 4900 < word_ranks(songs, len(songs)).max()
     assert all(v["value"] == 0 and v["pass"] for v in stats.values())
     # what issue 10 measured on the same samples
     assert stats["lastfm_score"]["real"]["median"] == pytest.approx(0.066, abs=1e-3)
@@ -54,6 +58,7 @@ def test_stage_on_a_world(tiny_run, realdata, tmp_path):
     rep = json.loads((tmp_path / "reports" / "fidelity.json").read_text())
     assert rep["checked"] == len(rep["statistics"]) == 13 + 24 and rep["passed"] + len(rep["failed"]) == rep["checked"]
     assert out["statistics"]["mxm_words"]["world"]["n"] > 0 and out["statistics"]["timbre_03"]["world"]["n"] > 0
+    assert rep["failed"] == []  # the world is calibrated at every size, the tiny one included (issue 10)
     metrics = json.loads((tmp_path / "metrics" / "fidelity.json").read_text())["fid"]
     assert metrics["checked"] == 37 and {"score", "list_length", "words", "segments", "timbre_max"} <= set(metrics)
     for name in PLOTTED:

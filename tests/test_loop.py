@@ -56,3 +56,19 @@ def test_totals_are_device_sums_and_warmup_scales_only_the_step():
     assert float(full["abs"]) / 203 == pytest.approx(float(half["abs"]) / 203)  # same forward pass
     for a, b in zip(d_full, d_half):
         assert torch.allclose(b, 0.5 * a, atol=1e-7)
+
+
+def test_regression_losses_fit_mean_median_and_between():
+    from songsim.loop import loss_fn
+
+    y = torch.tensor([0.0, 0.0, 0.0, 0.1, 1.0])  # skewed, like real scores: median 0, mean 0.22
+    grid = torch.linspace(0, 1, 1001)
+
+    def best(kind):
+        return float(grid[torch.stack([loss_fn(kind, torch.full_like(y, c), y) for c in grid]).argmin()])
+
+    assert best("mse") == pytest.approx(0.22, abs=1e-3) and best("regression") == best("mse")
+    assert best("l1") == pytest.approx(0.0, abs=1e-3)
+    assert 0.0 < best("huber") < 0.22
+    with pytest.raises(ValueError, match="unknown loss"):
+        loss_fn("mae", y, y)

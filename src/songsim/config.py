@@ -186,9 +186,11 @@ class TrainConfig:
     lr_scaling: str  # none | linear | sqrt: lr for a global batch other than lr_base_batch
     lr_base_batch: int  # the batch size every optim.lr is tuned at
     warmup_epochs: float  # linear lr warm-up when the scaled lr is above optim.lr
+    regression_loss: str  # mse | l1 | huber: the regression models' training loss
 
     def validate(self) -> None:
         _choice("train.device", self.device, ("auto", "cpu", "cuda"))
+        _choice("train.regression_loss", self.regression_loss, ("mse", "l1", "huber"))
         _choice("train.lr_scaling", self.lr_scaling, ("none", "linear", "sqrt"))
         if isinstance(self.dedup, str) and self.dedup != "auto":
             raise ConfigError(f"train.dedup: {self.dedup!r} is not one of true, false, auto")

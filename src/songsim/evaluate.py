@@ -124,6 +124,9 @@ def evaluate(name: str, ckpt_path: str | Path, splits_dir: str | Path, lyrics_pa
         tr_c, te_c = tfidf_cosines(lyrics_path, train, [test])
         base["tfidf_cosine"] = classification_metrics(test.label, calibrate(tr_c, train.label, te_c))
         result["baselines"] = base
+        # the label is score >= splits.threshold (sampled negatives: 0); the shares say how hard a constant is
+        result["class_balance"] = {s: {"pairs": len(p), "similar_share": round(float(p.label.mean()), 6)}
+                                   for s, p in (("train", train), ("val", val), ("test", test))}
         result["gain_over_majority_accuracy"] = round(result["test"]["accuracy"] - base["majority"]["accuracy"], 6)
     else:
         for s, p in (("val", val), ("test", test)):
@@ -184,7 +187,8 @@ def compact_metrics(result: dict) -> dict:
     t, r = result["test"], result.get("retrieval", {})
     if result["task"] == "classification":  # its ranking and AUC stay in the report: the table stays narrow
         return {registry.get(result["model"]).short: {"acc": t["accuracy"],
-                                                      "base_acc": result["baselines"]["majority"]["accuracy"]}}
+                                                      "base_acc": result["baselines"]["majority"]["accuracy"],
+                                                      "pos": result["class_balance"]["test"]["similar_share"]}}
     out = {"mae": t["mae"], "rmse": t["rmse"], "base_mae": result["baselines"]["train_mean"]["mae"],
            "med_mae": result["baselines"]["train_median"]["mae"]}
     if "model" in r:

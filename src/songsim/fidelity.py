@@ -2,7 +2,8 @@
 
 Both sides are read with the same readers (``songsim.io``) and compared statistic by statistic:
 Last.fm scores, similar-list lengths and the share of empty lists; musiXmatch words and distinct words
-per song, the word-frequency rank of every word occurrence and the share of songs over
+per song, the word-frequency rank of every word occurrence (over the same number of songs on both sides:
+the curve flattens as a corpus grows) and the share of songs over
 ``expand_lyrics.max_len``; MSD segments per song, every timbre and chroma coefficient, duration, tempo,
 loudness, key and mode. Continuous and count statistics get the two-sample Kolmogorov-Smirnov statistic
 (the largest gap between the two empirical CDFs, 0 = same distribution, 1 = disjoint); key and mode,
@@ -60,15 +61,29 @@ def lastfm_stats(path: str | Path, max_tracks: int) -> dict[str, np.ndarray]:
 
 
 def mxm_stats(path: str | Path, max_tracks: int) -> dict[str, np.ndarray]:
-    words, distinct, occurrences = [], [], Counter()
+    words, distinct, songs = [], [], []
     for rec in islice((r for r in MxmReader(path) if not isinstance(r, BadRecord)), max_tracks):
         words.append(sum(rec.counts))
         distinct.append(len(rec.word_ids))
-        occurrences.update(dict(zip(rec.word_ids, rec.counts)))
-    # the rank (1 = most frequent in this corpus) of every word occurrence: the Zipf curve as a distribution
+        songs.append(dict(zip(rec.word_ids, rec.counts)))
+    return {"mxm_words": np.array(words), "mxm_distinct_words": np.array(distinct), "mxm_songs": songs}
+
+
+def word_ranks(songs: list[dict], n: int) -> np.ndarray:
+    """The rank (1 = most frequent in the corpus of the first ``n`` songs) of every word occurrence: the Zipf
+    curve as a distribution."""
+    occurrences = Counter()
+    for song in songs[:n]:
+        occurrences.update(song)
     freq = np.array(sorted(occurrences.values(), reverse=True), dtype=np.int64)
-    ranks = np.repeat(np.arange(1, len(freq) + 1), freq) if len(freq) else np.array([])
-    return {"mxm_words": np.array(words), "mxm_distinct_words": np.array(distinct), "mxm_word_rank": ranks}
+    return np.repeat(np.arange(1, len(freq) + 1), freq) if len(freq) else np.array([])
+
+
+def equal_corpora(real: dict, world: dict) -> None:
+    """Replace both sides' song lists by their word-rank samples over the same number of songs."""
+    n = min(len(real["mxm_songs"]), len(world["mxm_songs"]))
+    for side in (real, world):
+        side["mxm_word_rank"] = word_ranks(side.pop("mxm_songs"), n)
 
 
 def msd_stats(path: str | Path, max_files: int, rows_per_song: int, seed: int) -> dict[str, np.ndarray]:
@@ -156,6 +171,7 @@ def run(params: dict) -> dict:
         return out
     real = gather(cfg.reference_lastfm, cfg.reference_mxm, cfg.reference_msd, cfg)
     world = gather(raw.lastfm, raw.mxm, raw.msd, cfg)
+    equal_corpora(real, world)
     stats = compare(real, world, max_len, cfg.ks_target, cfg.ks_target_list_length)
     for name in PLOTTED:  # quantile curves of both sides, overlaid by `dvc plots`
         qr = np.quantile(real[name], QUANTILES) if len(real[name]) else np.full(len(QUANTILES), np.nan)

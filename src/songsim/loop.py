@@ -28,11 +28,24 @@ from songsim.models.nets import PairModel
 Prepared = tuple[dict[str, torch.Tensor], torch.Tensor, Step]  # (model inputs, pair rows on device, step)
 
 
-def loss_fn(task: str, pred: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """Mean loss in float32, outside autocast (binary_cross_entropy is not autocast-safe)."""
-    if task == "classification":
-        return F.binary_cross_entropy(pred.float().clamp(1e-6, 1 - 1e-6), y)
-    return F.mse_loss(pred.float(), y)
+REGRESSION_LOSSES = ("mse", "l1", "huber")
+HUBER_DELTA = 0.1  # quadratic below a 0.1 error, linear above
+
+
+def loss_fn(kind: str, pred: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Mean loss in float32, outside autocast (binary_cross_entropy is not autocast-safe). ``kind``: a task
+    (``classification`` -> BCE, ``regression`` -> MSE) or a regression loss of :data:`REGRESSION_LOSSES`.
+    MSE fits the conditional mean, L1 the conditional median (what MAE rewards on skewed scores)."""
+    pred = pred.float()
+    if kind == "classification":
+        return F.binary_cross_entropy(pred.clamp(1e-6, 1 - 1e-6), y)
+    if kind == "l1":
+        return F.l1_loss(pred, y)
+    if kind == "huber":
+        return F.huber_loss(pred, y, delta=HUBER_DELTA)
+    if kind in ("regression", "mse"):
+        return F.mse_loss(pred, y)
+    raise ValueError(f"unknown loss {kind!r}")
 
 
 @dataclass(frozen=True)
@@ -69,7 +82,7 @@ def prepare(store: SongStore, steps: Iterable[Step]) -> Iterable[Prepared]:
 
 
 def train_steps(model: nn.Module, opt: torch.optim.Optimizer, batches: Iterable[Prepared], y: torch.Tensor,
-                task: str, amp: bool, world: int = 1, lr_mult: Callable[[int], float] | None = None,
+                loss_kind: str, amp: bool, world: int = 1, lr_mult: Callable[[int], float] | None = None,
                 first_step: int = 0, on_step: Callable[[], object] | None = None) -> dict:
     """One pass of optimiser steps. ``y`` (N,) float32: the targets of every pair, on the device.
 
@@ -85,7 +98,7 @@ def train_steps(model: nn.Module, opt: torch.optim.Optimizer, batches: Iterable[
         with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=amp):
             pred = model(batch)  # (p,)
         target = y[rows]  # (p,)
-        loss = loss_fn(task, pred, target)
+        loss = loss_fn(loss_kind, pred, target)
         share = len(step.rows) * world / step.n_global
         opt.zero_grad(set_to_none=True)
         (loss if share == 1 else loss * share).backward()

@@ -74,6 +74,7 @@ def _train(name, section, tcfg, songs, train_pairs, val_pairs, vocab_size, ckpt_
            glove, ranks: distributed.Ranks, device: torch.device, share: CpuShare, t0: float) -> TrainResult:
     spec = registry.get(name)
     task = spec.task
+    loss_kind = task if task == "classification" else tcfg.regression_loss
     amp = tcfg.amp and device.type == "cuda"
     share.apply()
     if device.type == "cpu":
@@ -150,7 +151,7 @@ def _train(name, section, tcfg, songs, train_pairs, val_pairs, vocab_size, ckpt_
         bar = tqdm(total=steps_per_epoch, desc=f"{name} epoch {epoch + 1}", unit="batch", mininterval=2,
                    leave=False, disable=not ranks.main)
         steps = plan_epoch(train_pairs, batch_size, dedup, rng, ranks.rank, ranks.world)
-        tot = train_steps(fwd, opt, prepare(store, steps), y_train, task, amp, ranks.world, warmup,
+        tot = train_steps(fwd, opt, prepare(store, steps), y_train, loss_kind, amp, ranks.world, warmup,
                           epoch * steps_per_epoch, lambda b=bar: (b.update(), share.tick()))
         bar.close()
         sums = distributed.all_sum(torch.stack([tot["loss"], tot["abs"]]), ranks).tolist()  # the epoch's sync
@@ -163,7 +164,7 @@ def _train(name, section, tcfg, songs, train_pairs, val_pairs, vocab_size, ckpt_
             vp = predict(net, val_pairs, store, tcfg.eval_batch_size, device, amp)
             val_target = targets(task, val_pairs)
             with torch.no_grad():
-                vl = float(loss_fn(task, torch.from_numpy(vp), torch.from_numpy(val_target)))
+                vl = float(loss_fn(loss_kind, torch.from_numpy(vp), torch.from_numpy(val_target)))
             row = {"epoch": epoch + 1, "train_loss": round(sums[0] / max(1, n_seen), 6),
                    "train_mae": round(sums[1] / max(1, n_seen), 6), "val_loss": round(vl, 6),
                    "val_mae": round(mae(val_target, vp), 6),

@@ -65,6 +65,26 @@ def test_packing_makes_padding_irrelevant():
     assert not torch.allclose(unpacked.eval()(tok, lens), unpacked(longer, lens), atol=1e-6)
 
 
+def test_own_length_lstm_equals_packing_states_outputs_and_gradients():
+    from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+
+    from songsim.models.nets import _own_length_lstm
+
+    torch.manual_seed(0)
+    lstm = torch.nn.LSTM(5, 7, batch_first=True, bidirectional=True)
+    lengths = torch.tensor([9, 1, 4, 6, 9])
+    x = torch.randn(5, 9, 5, requires_grad=True)
+    out, h = _own_length_lstm(lstm, x, lengths)
+    ref_out, (ref_h, _) = lstm(pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False))
+    ref_out = pad_packed_sequence(ref_out, batch_first=True, total_length=9)[0]
+    inside = (torch.arange(9)[None, :] < lengths[:, None])[:, :, None]  # (U, L, 1)
+    assert torch.allclose(h, ref_h, atol=1e-6)
+    assert torch.allclose(out * inside, ref_out, atol=1e-6)
+    g = torch.autograd.grad((h ** 2).sum() + (out * inside).sum(), [x, lstm.weight_hh_l0_reverse])
+    ref_g = torch.autograd.grad((ref_h ** 2).sum() + ref_out.sum(), [x, lstm.weight_hh_l0_reverse])
+    assert all(torch.allclose(a, b, atol=1e-5) for a, b in zip(g, ref_g))
+
+
 @pytest.mark.parametrize("ops", [("concat",), ("diff", "prod"), ("concat", "diff", "prod", "mean", "cosine")])
 def test_merge_dims(ops):
     a, b = torch.randn(5, 7), torch.randn(5, 7)

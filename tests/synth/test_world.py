@@ -11,7 +11,8 @@ from songsim.io import BadRecord
 from songsim.io.lastfm import LastfmJsonReader
 from songsim.io.msd import iter_msd_files, read_msd_file
 from songsim.io.mxm import MxmReader
-from songsim.synth.world import NOISE, World, expected_clipped
+from songsim.synth import calibration as cal
+from songsim.synth.world import SIZES, World, expected_score, observed_score
 
 
 def _layout(path):
@@ -99,11 +100,44 @@ def test_same_seed_same_world_and_shared_plus_private_factors():
     assert a.timbre_mod.shape[0] == a.latent[2].shape[1]
 
 
-def test_expected_clipped_matches_monte_carlo():
+def test_expected_score_matches_monte_carlo():
     rng = np.random.default_rng(0)
-    mu = np.array([0.02, 0.5, 0.97])
-    mc = np.clip(mu[:, None] + rng.normal(0, NOISE, (3, 200_000)), 0.001, 1).mean(1)
-    assert np.allclose(expected_clipped(mu, NOISE), mc, atol=1e-3)
+    logit = np.array([-9.0, -3.0, 0.0, 4.0])
+    mc = observed_score(logit[:, None] + rng.normal(0, cal.NOISE, (4, 400_000))).mean(1)
+    assert np.allclose(expected_score(logit), mc, rtol=2e-3, atol=1e-5)
+
+
+def test_lists_sorted_top_near_one_long_tail_near_zero():
+    w = World("tiny", 3)
+    tops, scores = [], []
+    for i in range(120):
+        tgt, s = w.similars(i, np.random.default_rng([3, i]))
+        assert list(s) == sorted(s, reverse=True) and i not in tgt and len(set(tgt)) == len(tgt)
+        tops.append(s[0])
+        scores.extend(s)
+    assert np.mean(np.array(tops) > 0.8) > 0.7  # the artist's own songs lead the list
+    assert 0.02 < np.median(scores) < 0.12 and np.mean(np.array(scores) >= 0.5) < 0.1  # real: 0.066, 5.2%
+
+
+def test_per_song_statistics_do_not_depend_on_the_size():
+    import dataclasses
+
+    small, big = World("tiny", 1), World(dataclasses.replace(SIZES["tiny"], n_tracks=2000), 1)
+    words = [[w.lyrics_counts(i, np.random.default_rng([9, i]))[1].sum() for i in range(150)] for w in (small, big)]
+    segs = [[len(w.audio(i, np.random.default_rng([9, i]))["timbre"]) for i in range(60)] for w in (small, big)]
+    assert abs(np.median(words[0]) - np.median(words[1])) < 40 and abs(np.median(segs[0]) - np.median(segs[1])) < 200
+    assert 130 < np.median(words[1]) < 240 and 550 < np.median(segs[1]) < 1000  # real medians: 185 words, 779
+
+
+def test_quantile_map_hits_its_knots_and_extends_linearly():
+    from scipy.stats import norm
+
+    knots = cal.DURATION
+    assert np.allclose(cal.quantile_map(norm.ppf(cal.PROBS), knots), knots)
+    far = cal.quantile_map(np.array([-4.0, 4.0]), knots)
+    assert far[0] < knots[0] and far[1] > knots[-1]
+    g = np.random.default_rng(0).normal(size=200_000)
+    assert np.allclose(np.quantile(cal.quantile_map(g, knots), cal.PROBS[1:-1]), knots[1:-1], rtol=0.01)
 
 
 def test_lastfm_db_dest_is_inverse_of_src(tiny_world):

@@ -10,7 +10,6 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence
 
 from songsim.models import registry
 from songsim.models.configs import (
@@ -43,19 +42,41 @@ class LyricsEncoder(nn.Module):
     def forward(self, tokens: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         # tokens: (U, L) int64, 0 = padding; lengths: (U,) int64 >= 1
         x = self.dropout(self.embedding(tokens))  # (U, L, E)
-        if self.cfg.packed:
-            seq: torch.Tensor | PackedSequence = pack_padded_sequence(
-                x, lengths.cpu(), batch_first=True, enforce_sorted=False)
-        else:
-            seq = x
         h = None
+        if self.cfg.packed:
+            lengths = lengths.to(x.device, non_blocking=True)
         for k, lstm in enumerate(self.lstms):
-            if k:  # dropout between LSTM layers, applied to the packed data only
-                seq = (PackedSequence(self.dropout(seq.data), seq.batch_sizes, seq.sorted_indices,
-                                      seq.unsorted_indices) if isinstance(seq, PackedSequence)
-                       else self.dropout(seq))
-            seq, (h, _) = lstm(seq)  # h: (2, U, units)
+            if k:  # dropout between LSTM layers
+                x = self.dropout(x)
+            if self.cfg.packed:
+                x, h = _own_length_lstm(lstm, x, lengths)
+            else:
+                x, (h, _) = lstm(x)
         return torch.cat([h[0], h[1]], dim=-1)  # (U, 2 * units[-1])
+
+
+def _own_length_lstm(lstm: nn.LSTM, x: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """A bidirectional one-layer LSTM where every sequence stops at its own length, as over a packed
+    sequence, but with the fused padded kernel: the backward direction runs forward over each sequence
+    reversed within its length. Same weights, same results as packing (to float rounding), and on CPU a
+    training step is 3-24x faster than the packed one (bench/bench_lstm.py; more on longer songs).
+    x: (U, L, d); lengths: (U,) on x's device. Returns outputs (U, L, 2H) and final states (2, U, H)."""
+    u, steps, _ = x.shape
+    pos = torch.arange(steps, device=x.device)
+    rev = lengths[:, None] - 1 - pos[None, :]  # (U, L): position t <-> length-1-t inside each sequence
+    rev = torch.where(rev >= 0, rev, pos[None, :])  # padding stays where it is
+    h0 = x.new_zeros(1, u, lstm.hidden_size)
+
+    def run(inp: torch.Tensor, suffix: str) -> torch.Tensor:
+        w = [getattr(lstm, f"{n}_l0{suffix}") for n in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")]
+        return torch.lstm(inp, (h0, h0), w, True, 1, 0.0, lstm.training, False, True)[0]  # (U, L, H)
+
+    fwd = run(x, "")
+    bwd_rev = run(torch.gather(x, 1, rev[:, :, None].expand(-1, -1, x.shape[2])), "_reverse")
+    bwd = torch.gather(bwd_rev, 1, rev[:, :, None].expand(-1, -1, lstm.hidden_size))  # back in place
+    last = (lengths - 1)[:, None, None].expand(-1, 1, lstm.hidden_size)
+    h = torch.stack([fwd.gather(1, last)[:, 0], bwd_rev.gather(1, last)[:, 0]])  # (2, U, H)
+    return torch.cat([fwd, bwd], dim=-1), h
 
 
 class AudioEncoder(nn.Module):

@@ -1,16 +1,21 @@
-"""A small synthetic world written in the exact real file formats (the project's embedded default).
+"""A synthetic world written in the exact real file formats (the project's embedded default).
 
 Every track carries latent factors: a *shared* part seen by both lyrics and audio, a *lyrics-private*
-part and an *audio-private* part, each drawn around one of a few cluster centres. Lyrics word counts
-come from a topic model over the shared + lyrics factors; timbre/chroma sequences from the shared +
-audio factors (part of it only in the temporal modulation). The noise-free similarity of two tracks is
+part and an *audio-private* part, each drawn around one of a few cluster centres; tracks near one artist
+centre share that artist. The per-song statistics (list lengths, scores, words, segments, timbre, chroma,
+duration, tempo, loudness, key, mode) follow the genuine samples (``synth.calibration``); the latent factors
+only decide *which* song gets which value, so similar songs get similar content. The words are real English
+stems (``synth.vocab``), and lyric topics are laid out along the words' real GloVe vectors.
 
-    oracle(i, j) = E[clip(sigmoid(beta * (w_s cos_s + w_l cos_l + w_a cos_a) + bias) + eps, 0.001, 1)]
+Track ``i`` lists track ``j`` with the observed Last.fm score
 
-with ``eps ~ N(0, noise)``; the Last.fm score is one draw of that. A lyrics-only model can recover
-``cos_s`` and ``cos_l`` but not ``cos_a`` (and vice versa), so fusing both modalities can do better.
-This module is the latent model only; ``synth.write`` turns a world into raw files through one writer
-module per format (``synth.lastfm``, ``synth.mxm``, ``synth.msd``, ``synth.glove``), mirroring ``io/``.
+    sigmoid(BETA cos(i, j) + B0 + (level(i) + level(j)) / 2 + ARTIST [same artist] + eps),  eps ~ N(0, NOISE^2)
+
+where ``cos`` weighs the shared, lyrics and audio factors 0.5 / 0.25 / 0.25 and ``level`` is a song's own
+score level (from its factors: some lists sit near 0.001, others near 0.1), so a list has its top items
+(the artist's songs) near 1 and a long tail near 0, as Last.fm lists do. The oracle of a listed
+pair is the noise-free expected score. A lyrics-only model recovers the shared and lyrics factors, not the
+audio ones (and vice versa), so fusing both modalities can do better. ``synth.write`` writes the files.
 """
 
 from __future__ import annotations
@@ -22,6 +27,9 @@ import numpy as np
 from scipy.special import expit
 from scipy.stats import norm
 
+from songsim.synth import calibration as cal
+from songsim.synth.vocab import build_vocabulary
+
 log = logging.getLogger(__name__)
 
 
@@ -31,42 +39,49 @@ class WorldSize:
     lastfm_frac: float  # tracks with a Last.fm JSON file
     lyrics_frac: float  # tracks with musiXmatch lyrics
     audio_frac: float  # tracks with an MSD .h5 file
-    vocab: int
-    tokens: tuple[int, int]  # total words per song (min, max)
-    segments: tuple[int, int]  # segments per song (min, max)
-    list_len: tuple[int, int]  # similars per Last.fm track (min, max)
-    pool: int  # candidate targets scored per source track
     clusters: tuple[int, int, int] = (8, 6, 6)  # shared, lyrics, audio
-    songs_per_artist: int = 10  # mean tracks per artist (artists are drawn from their own random stream)
+    songs_per_artist: int = 4  # mean tracks per artist (artists are drawn from their own random stream)
 
 
+# the size changes the number of tracks only; every per-song statistic comes from synth.calibration
 SIZES = {
-    "tiny": WorldSize(240, 0.9, 0.85, 0.85, 300, (20, 60), (40, 90), (6, 24), 120),
-    "default": WorldSize(1500, 0.9, 0.85, 0.85, 1200, (12, 40), (60, 160), (8, 30), 300),
-    "large": WorldSize(125_000, 0.85, 0.85, 0.17, 5000, (40, 200), (120, 400), (20, 100), 400),
+    "tiny": WorldSize(240, 0.9, 0.85, 0.85),
+    "default": WorldSize(2000, 0.9, 0.85, 0.85),
+    "large": WorldSize(125_000, 0.85, 0.85, 0.17),
 }
+VOCAB = 5000  # musiXmatch-like stems, as in the real dataset
 
 D = 6  # dimensions of each latent part
 W_SHARED, W_LYR, W_AUD = 0.5, 0.25, 0.25
-BETA, BIAS, NOISE = 7.0, -2.6, 0.06
-LO, HI = 0.001, 1.0
 _LETTERS = np.array(list("ABCDEFGHIJKLMNOPQRSTUVWXYZ"))
 HEX = np.array(list("0123456789ABCDEF"))
 _SYLL = ["ka", "lo", "mi", "ne", "ru", "sa", "te", "vo", "zi", "bu", "da", "fe", "go", "hi", "ja", "ko",
          "li", "ma", "no", "pe", "ri", "so", "tu", "va", "ye", "zo", "an", "el", "in", "or", "un", "ay"]
 GENRES = ["rock", "pop", "jazz", "hip hop", "electronic", "folk", "metal", "soul", "blues", "indie",
            "country", "reggae"]
+_GH_X, _GH_W = np.polynomial.hermite_e.hermegauss(32)  # E[f(N(0, 1))] ~ sum(w f(x)) / sum(w)
+MAJOR = np.array([6.4, 2.2, 3.5, 2.3, 4.4, 4.1, 2.5, 5.2, 2.4, 3.7, 2.3, 2.9])  # key profiles (C major / minor)
+MINOR = np.array([6.3, 2.7, 3.5, 5.4, 2.6, 3.5, 2.5, 4.8, 4.0, 2.7, 3.3, 3.2])
 
 
-def expected_clipped(mu: np.ndarray, sigma: float, lo: float = LO, hi: float = HI) -> np.ndarray:
-    """E[clip(mu + N(0, sigma^2), lo, hi)], elementwise."""
-    a, b = (lo - mu) / sigma, (hi - mu) / sigma
-    return (lo * norm.cdf(a) + hi * norm.sf(b) + mu * (norm.cdf(b) - norm.cdf(a))
-            + sigma * (norm.pdf(a) - norm.pdf(b)))
+def observed_score(logit: np.ndarray) -> np.ndarray:
+    """The score a logit gives, floored like the real files' smallest scores."""
+    return np.maximum(expit(logit), cal.SCORE_FLOOR)
+
+
+def expected_score(logit: np.ndarray, sigma: float = cal.NOISE) -> np.ndarray:
+    """E[observed_score(logit + N(0, sigma^2))], elementwise (Gauss-Hermite quadrature, 32 nodes)."""
+    logit = np.asarray(logit, dtype=float)
+    return observed_score(logit[..., None] + sigma * _GH_X) @ (_GH_W / _GH_W.sum())
+
+
+def _unit(rng: np.random.Generator, *shape: int) -> np.ndarray:
+    v = rng.normal(size=shape)
+    return v / np.linalg.norm(v, axis=0, keepdims=True)
 
 
 class World:
-    """Latent state of a synthetic world; writers below turn it into raw files."""
+    """Latent state of a synthetic world; writers in ``synth.write`` turn it into raw files."""
 
     def __init__(self, size: str | WorldSize, seed: int):
         if isinstance(size, str):
@@ -97,22 +112,37 @@ class World:
         self.has_lastfm = rng.random(n) < s.lastfm_frac
         self.has_lyrics = rng.random(n) < s.lyrics_frac
         self.has_audio = rng.random(n) < s.audio_frac
-        # lyrics topic model: a word embedding over (shared, lyrics) factors and a Zipf prior
-        self.word_emb = rng.normal(size=(s.vocab, 2 * D)).astype(np.float32)
-        self.word_prior = -1.0 * np.log(np.arange(1, s.vocab + 1))
-        self.words = self._make_words(rng, s.vocab)
-        # audio: timbre mean, modulation amplitude and key projections over (shared, audio) factors
-        self.timbre_mean = rng.normal(size=(2 * D, 12)) * np.array([4.0] + [30.0] * 11)
-        self.timbre_base = np.array([42.0] + list(rng.normal(0, 20, 11)))
-        self.timbre_mod = rng.normal(size=(D, 12)) * 25.0  # audio-private part drives the modulation
-        self.key_proj = rng.normal(size=(2 * D, 12))
-        self.glove_proj = rng.normal(size=(2 * D, 50)).astype(np.float32) / np.sqrt(2 * D)
+        p = np.random.default_rng([seed, 10])  # projections of the latent factors, their own stream
+        # score level: a standard-normal mix of the three parts, mostly shared (both modalities see it)
+        self.level_dir = [_unit(p, D) for _ in range(3)]
+        g = sum(w * (z @ d) for w, z, d in zip((cal.LEVEL_SHARED, 1.0, 1.0), self.latent, self.level_dir))
+        g = (g - g.mean()) / (g.std() + 1e-9)  # standardised over this world's tracks
+        self.level = cal.B1 * g - cal.B2 * np.minimum(g, 0.0) ** 2
+        # lyrics: real stems; topics follow the words' GloVe vectors (top principal axes, one per factor)
+        vocab = build_vocabulary(VOCAB)
+        self.words, self.unstemmed, self.glove = vocab.stems, vocab.words, vocab.vectors
+        centred = self.glove - self.glove.mean(axis=0)
+        axes = np.linalg.svd(centred, full_matrices=False)[2][:2 * D]  # (2D, 50)
+        emb = centred @ axes.T  # (V, 2D)
+        self.word_emb = (emb / emb.std(axis=0)).astype(np.float32)
+        self.word_prior = -cal.ZIPF * np.log(np.arange(1, VOCAB + 1) + cal.ZIPF_SHIFT)
+        # audio: timbre song level over (shared, audio), modulation over audio, scalar attributes
+        self.timbre_mod = _unit(p, D, 12) * np.sqrt(D)  # (D, 12), audio-private
+        # song-level timbre (12) and attributes (duration, tempo, loudness, key, mode, segment rate) as linear
+        # maps of (shared, audio) factors, standardised over this world's tracks
+        za = np.concatenate([self.latent[0], self.latent[2]], axis=1)  # (n, 2D)
+        self._song_maps = []
+        for m in (np.linalg.qr(p.normal(size=(2 * D, 12)))[0], _unit(p, 2 * D, 6)):
+            y = za @ m
+            self._song_maps.append((m, y.mean(axis=0), y.std(axis=0) + 1e-9))
         self.artist = self._assign_artists(np.random.default_rng([seed, 8]))
+        order = np.argsort(self.artist, kind="stable")
+        cuts = np.flatnonzero(np.diff(self.artist[order])) + 1
+        self._mates = {int(self.artist[g[0]]): g for g in np.split(order, cuts)}
 
     def _assign_artists(self, rng: np.random.Generator) -> np.ndarray:
         """Artist index per track: the nearest of ``n / songs_per_artist`` centres (random tracks) in the
-        similarity-weighted latent space, so one artist's songs are alike on Last.fm. The artists come
-        from their own stream, so adding them changed no other draw of the world."""
+        similarity-weighted latent space, so one artist's songs are alike on Last.fm."""
         n = self.size.n_tracks
         z = np.concatenate([np.sqrt(w) * p for w, p in zip((W_SHARED, W_LYR, W_AUD), self.latent)], axis=1)
         centres = z[rng.choice(n, size=max(2, n // self.size.songs_per_artist), replace=False)]
@@ -121,83 +151,87 @@ class World:
             out[k:k + 4096] = np.argmax(z[k:k + 4096] @ centres.T, axis=1)
         return out
 
-    @staticmethod
-    def _make_words(rng: np.random.Generator, n: int) -> list[str]:
-        words: list[str] = []
-        seen = set()
-        extra = ["corazón", "não", "niño", "café", "über", "garçon"]
-        while len(words) < n:
-            if extra and len(words) % 97 == 50:
-                w = extra.pop()
-            else:
-                w = "".join(rng.choice(_SYLL, size=int(rng.integers(1, 4))))
-            if w not in seen:
-                seen.add(w)
-                words.append(w)
-        return words
-
     # ---- similarity ------------------------------------------------------------------------------
-    def logits(self, i: np.ndarray, j: np.ndarray) -> np.ndarray:
+    def cosine(self, i: np.ndarray, j: np.ndarray) -> np.ndarray:
         s, l, a = self.latent
-        cos = W_SHARED * (s[i] * s[j]).sum(-1) + W_LYR * (l[i] * l[j]).sum(-1) + W_AUD * (a[i] * a[j]).sum(-1)
-        return BETA * cos + BIAS
+        return W_SHARED * (s[i] * s[j]).sum(-1) + W_LYR * (l[i] * l[j]).sum(-1) + W_AUD * (a[i] * a[j]).sum(-1)
+
+    def logits(self, i: np.ndarray, j: np.ndarray) -> np.ndarray:
+        """Noise-free logit of "track i lists track j" (symmetric)."""
+        same = self.artist[i] == self.artist[j]
+        return cal.BETA * self.cosine(i, j) + cal.B0 + (self.level[i] + self.level[j]) / 2 + cal.ARTIST * same
 
     def oracle(self, i: np.ndarray, j: np.ndarray) -> np.ndarray:
-        return expected_clipped(expit(self.logits(i, j)), NOISE)
+        """Expected observed score of source ``i`` listing ``j`` (the noise-free target)."""
+        return expected_score(self.logits(np.asarray(i), np.asarray(j)))
+
+    def similars(self, i: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        """Targets and observed scores for source ``i``, sorted by non-increasing score. The candidates are
+        the artist's other songs and up to ``POOL`` random tracks; the listed ones are drawn with weights
+        ``exp(PICK cos + ARTIST same)`` (Gumbel top-k), the list length from the real distribution."""
+        n = self.size.n_tracks
+        # sample with replacement and drop repeats: O(pool), where choice(replace=False) is O(n)
+        pool = np.unique(rng.integers(0, n - 1, size=min(cal.POOL, n - 1)))
+        pool = np.union1d(pool + (pool >= i), self._mates[int(self.artist[i])])
+        pool = pool[pool != i]
+        src = np.full(len(pool), i)
+        same = self.artist[pool] == self.artist[i]
+        key = cal.PICK * self.cosine(src, pool) + cal.ARTIST * same + rng.gumbel(size=len(pool))
+        k = int(np.clip(round(cal.LIST_LENGTH[0] * np.exp(cal.LIST_LENGTH[1] * rng.normal())), 1, len(pool)))
+        pick = pool[np.argsort(-key, kind="stable")[:k]]
+        obs = np.round(observed_score(self.logits(src[:k], pick) + cal.NOISE * rng.normal(size=k)), 5)
+        order = np.argsort(-obs, kind="stable")
+        return pick[order], obs[order]
 
     # ---- per-track content -----------------------------------------------------------------------
+    def _song_level(self, z: np.ndarray, which: int) -> np.ndarray:
+        """Standardised song-level values from (shared, audio) factors ``z``: 0 = timbre (12), 1 = attributes (6)."""
+        m, mean, std = self._song_maps[which]
+        return (z @ m - mean) / std
+
     def lyrics_counts(self, i: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
         z = np.concatenate([self.latent[0][i], self.latent[1][i]])
-        logit = self.word_prior + 1.6 * (self.word_emb @ z)
+        logit = self.word_prior + cal.TOPIC * (self.word_emb @ z)
         p = np.exp(logit - logit.max())
-        p /= p.sum()
-        total = int(rng.integers(*self.size.tokens))
-        counts = rng.multinomial(total, p)
+        p /= p.sum()  # (V,)
+        total = max(1, int(round(cal.quantile_map(np.array([rng.normal()]), cal.WORDS)[0])))
+        fresh = min(total, max(1, round(cal.FRESH[0] * total ** cal.FRESH[1])))
+        counts = rng.multinomial(fresh, p)
+        counts += rng.multinomial(total - fresh, counts / fresh)  # repeats of the song's own words
         idx = np.nonzero(counts)[0]
         return idx + 1, counts[idx]  # 1-based word indices
 
     def audio(self, i: int, rng: np.random.Generator) -> dict:
         s, a = self.latent[0][i], self.latent[2][i]
-        z = np.concatenate([s, a])
-        n = int(rng.integers(*self.size.segments))
-        dur = 0.12 + rng.gamma(2.0, 0.08, size=n)
-        start = rng.uniform(0.0, 0.5) + np.concatenate([[0.0], np.cumsum(dur)[:-1]])
-        t = np.arange(n)
-        freq = 0.02 + 0.08 * expit(3 * a[:3].sum())  # cycles per segment
-        phase = rng.uniform(0, 2 * np.pi)
-        mod = np.sin(2 * np.pi * freq * t + phase)[:, None] * (a @ self.timbre_mod)[None, :]
-        timbre = self.timbre_base + z @ self.timbre_mean + mod + rng.normal(0, 12.0, size=(n, 12))
-        timbre[:, 0] = np.clip(timbre[:, 0], 0.0, 60.0)
-        key_scores = z @ self.key_proj
-        key = int(np.argmax(key_scores))
-        mode = int(a[0] + s[0] > 0)
-        profile = np.array([6.4, 2.2, 3.5, 2.3, 4.4, 4.1, 2.5, 5.2, 2.4, 3.7, 2.3, 2.9]) if mode else \
-            np.array([6.3, 2.7, 3.5, 5.4, 2.6, 3.5, 2.5, 4.8, 4.0, 2.7, 3.3, 3.2])
-        chroma = np.roll(profile, key)[None, :] * rng.uniform(0.3, 1.0, size=(n, 12)) + rng.uniform(0, 2, (n, 12))
+        z = np.concatenate([s, a])  # (2D,)
+        g = cal.ATTR_LATENT * self._song_level(z, 1) + np.sqrt(1 - cal.ATTR_LATENT**2) * rng.normal(size=6)
+        duration = float(max(5.0, cal.quantile_map(np.array([g[0]]), cal.DURATION)[0]))
+        rate = cal.SEGMENT_RATE[0] * np.exp(cal.SEGMENT_RATE[1] * g[5])
+        n = max(3, int(round(duration * rate)))
+        fade_in = float(rng.uniform(0.0, 0.5))
+        seg = rng.gamma(4.0, 1.0, size=n)
+        seg *= (duration - fade_in - 0.5) / seg.sum()  # segments tile the song
+        start = fade_in + np.concatenate([[0.0], np.cumsum(seg)[:-1]])
+        sh_song, sh_mod = cal.TIMBRE_SHARE
+        freq = 0.02 + 0.08 * expit(3 * a[:3].sum())  # modulation cycles per segment (audio-private)
+        wave = np.sqrt(2) * np.sin(2 * np.pi * freq * np.arange(n) + rng.uniform(0, 2 * np.pi))
+        x = (np.sqrt(sh_song) * self._song_level(z, 0)  # (12,) song level
+             + np.sqrt(sh_mod) * wave[:, None] * (a @ self.timbre_mod)[None, :]  # (n, 12) modulation
+             + np.sqrt(1 - sh_song - sh_mod) * rng.normal(size=(n, 12)))
+        timbre = np.stack([cal.quantile_map(x[:, c], cal.TIMBRE[c]) for c in range(12)], axis=1)
+        key = min(11, int(np.searchsorted(np.cumsum(cal.KEY_SHARE) / sum(cal.KEY_SHARE), norm.cdf(g[3]), "right")))
+        mode = int(g[4] > norm.ppf(1 - cal.MAJOR_SHARE))
+        profile = np.roll(MAJOR if mode else MINOR, key) / 6.4
+        energy = profile ** cal.CHROMA_SHARPNESS * np.asarray(cal.PITCH_BIAS)  # (12,)
+        chroma = energy[None, :] * rng.gamma(cal.CHROMA_SHAPE, size=(n, 12))
         chroma /= chroma.max(axis=1, keepdims=True)  # MSD: each segment's max pitch class is exactly 1
-        tempo = float(70 + 100 * expit(2 * (s[1] + a[1])) + rng.normal(0, 3))
-        loud = float(-14 + 5 * np.tanh(s[2] + a[2]) + rng.normal(0, 1))
+        loud = float(cal.quantile_map(np.array([g[2]]), cal.LOUDNESS)[0])
         return {
-            "timbre": timbre, "chroma": chroma, "segments_start": start,
-            "duration": float(start[-1] + dur[-1] + 0.5), "tempo": tempo, "key": key,
+            "timbre": timbre, "chroma": chroma, "segments_start": start, "duration": duration,
+            "tempo": float(cal.quantile_map(np.array([g[1]]), cal.TEMPO)[0]), "key": key,
             "key_confidence": float(rng.uniform(0.2, 1.0)), "mode": mode, "loudness": loud,
             "seg_loudness": loud + rng.normal(0, 4, n) - 5,
         }
-
-    def similars(self, i: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-        """Targets and observed scores for source ``i``, sorted by non-increasing score."""
-        n = self.size.n_tracks
-        # sample with replacement and drop repeats: O(pool), where choice(replace=False) is O(n)
-        pool = np.unique(rng.integers(0, n - 1, size=min(self.size.pool, n - 1)))
-        pool = pool + (pool >= i)
-        obs = np.clip(expit(self.logits(np.full(len(pool), i), pool)) + rng.normal(0, NOISE, len(pool)), LO, HI)
-        k = int(rng.integers(*self.size.list_len))
-        order = np.argsort(-obs)
-        top = order[:k]
-        tail = rng.choice(order[k:], size=min(len(order) - k, max(1, k // 4)), replace=False)
-        pick = np.concatenate([top, tail])
-        pick = pick[np.argsort(-obs[pick], kind="stable")]
-        return pool[pick], np.round(obs[pick], 5)
 
     # ---- names -------------------------------------------------------------------------------------
     def name(self, i: int, kind: str) -> str:

@@ -3,7 +3,8 @@ through one writer module per format (``synth.lastfm``, ``synth.mxm``, ``synth.m
 
 Layout under ``out_dir``: ``lastfm/lastfm_{train,test}.zip`` (+ ``lastfm_similars.db``),
 ``mxm/mxm_dataset_{train,test}.txt`` (+ ``mxm_dataset.db``), ``msd/A/B/C/TR....h5``,
-``glove/glove.synth.50d.txt``, ``oracle.parquet`` (noise-free score of every listed pair), ``world.json``.
+``mxm/mxm_reverse_mapping.txt``, ``glove/glove.6B.50d.world.txt`` (the real GloVe vectors of the world's
+words), ``oracle.parquet`` (noise-free score of every listed pair), ``world.json``.
 Every track draws from its own seeded generator, so the files do not depend on iteration order.
 """
 
@@ -21,6 +22,7 @@ from tqdm import tqdm
 
 from songsim import schemas
 from songsim.config import section
+from songsim.synth import calibration as cal
 from songsim.synth.glove import write_glove_text
 from songsim.synth.lastfm import LastfmDbWriter, LastfmZipWriter, track_json
 from songsim.synth.msd import write_msd_file
@@ -29,6 +31,7 @@ from songsim.synth.world import GENRES, HEX, World, WorldSize
 from songsim.writers import ParquetStreamWriter, atomic_path, write_json
 
 log = logging.getLogger(__name__)
+GLOVE_MISSING = 1 - 4828 / 5000  # share of the vocabulary without a GloVe vector
 
 
 def _write_lastfm(world: World, out: Path, rng: np.random.Generator, sqlite: bool) -> dict:
@@ -47,7 +50,7 @@ def _write_lastfm(world: World, out: Path, rng: np.random.Generator, sqlite: boo
                 for i in tqdm(members, desc=f"lastfm {origin}", disable=len(members) < 5000):
                     r = np.random.default_rng([seed, 2, int(i)])
                     tgt, score = world.similars(int(i), r)
-                    if r.random() < 0.05:  # real lists are sometimes empty
+                    if r.random() < cal.EMPTY_SHARE:  # real lists are sometimes empty
                         tgt, score = tgt[:0], score[:0]
                     sims = [(tids[j], float(x)) for j, x in zip(tgt, score)]
                     g = GENRES[world.genre[i] % len(GENRES)]
@@ -88,7 +91,9 @@ def _write_mxm(world: World, out: Path, rng: np.random.Generator, sqlite: bool, 
                     w.add(tids[i], mxm_id, idx, cnt)
                     if db is not None:
                         db.add(tids[i], mxm_id, idx, cnt, split == "test")
-    return {"tracks": int(len(ly)), "test_tracks": int(test_ly.sum()), "vocab": world.size.vocab}
+    with atomic_path(out / "mxm" / "mxm_reverse_mapping.txt") as tmp:  # the official stem<SEP>word layout
+        tmp.write_text("".join(f"{s}<SEP>{w}\n" for s, w in zip(world.words, world.unstemmed)), encoding="utf-8")
+    return {"tracks": int(len(ly)), "test_tracks": int(test_ly.sum()), "vocab": len(world.words)}
 
 
 def _write_msd(world: World, out: Path) -> dict:
@@ -114,18 +119,13 @@ def _write_msd(world: World, out: Path) -> dict:
 
 
 def _write_glove(world: World, out: Path) -> dict:
-    """GloVe-format vectors: 85% of the vocabulary plus unrelated words, carrying the topic geometry."""
+    """The real GloVe 6B 50d vectors of the world's words (unstemmed), in the GloVe text layout. Like the real
+    dataset, a few words are missing (GLOVE_MISSING): the official vocabulary finds 4,828 of 5,000."""
     g_rng = np.random.default_rng([world.seed, 5])
-    keep = g_rng.random(world.size.vocab) < 0.85
-    vecs = world.word_emb @ world.glove_proj + 0.3 * g_rng.normal(size=(world.size.vocab, 50)).astype(np.float32)
-
-    def rows():
-        yield from ((w, v) for w, v, k in zip(world.words, vecs, keep) if k)
-        for j in range(200):
-            yield f"zz{j}extra", g_rng.normal(size=50)
-
+    keep = g_rng.random(len(world.words)) >= GLOVE_MISSING
     (out / "glove").mkdir(parents=True, exist_ok=True)
-    n = write_glove_text(out / "glove" / "glove.synth.50d.txt", rows())
+    rows = ((w, v) for w, v, k in zip(world.unstemmed, world.glove, keep) if k)
+    n = write_glove_text(out / "glove" / "glove.6B.50d.world.txt", rows)
     return {"words": n, "vocab_covered": int(keep.sum())}
 
 
