@@ -83,7 +83,7 @@ def test_dvc_metrics_are_compact_and_hold_no_wall_clock(tiny_run):
     for name in MODELS:
         [(short, m)] = _load(f"{params['paths']['metrics']}/{name}.json").items()
         assert short == MODELS[name].short and len(short) <= 3
-        assert all(isinstance(v, float | int | None) for v in m.values()) and len(m) == (2 if short == "clf" else 5)
+        assert all(isinstance(v, float | int | None) for v in m.values()) and len(m) == (3 if short == "clf" else 5)
         assert not any(k in m for k in ("seconds", "throughput_per_s", "pairs_per_s"))
         full = _load(f"{params['paths']['reports']}/evaluate_{name}.json")
         assert m.get("mae", m.get("acc")) == full["test"].get("mae", full["test"].get("accuracy"))
