@@ -172,6 +172,9 @@ class SplitsConfig:
             raise ConfigError("splits.data_fraction must be in (0, 1]")
 
 
+REGRESSION_LOSSES = ("mse", "l1", "huber")  # train.regression_loss (songsim.loop.loss_fn)
+
+
 @dataclass(frozen=True)
 class TrainConfig:
     seed: int
@@ -190,7 +193,7 @@ class TrainConfig:
 
     def validate(self) -> None:
         _choice("train.device", self.device, ("auto", "cpu", "cuda"))
-        _choice("train.regression_loss", self.regression_loss, ("mse", "l1", "huber"))
+        _choice("train.regression_loss", self.regression_loss, REGRESSION_LOSSES)
         _choice("train.lr_scaling", self.lr_scaling, ("none", "linear", "sqrt"))
         if isinstance(self.dedup, str) and self.dedup != "auto":
             raise ConfigError(f"train.dedup: {self.dedup!r} is not one of true, false, auto")

@@ -28,13 +28,12 @@ from songsim.models.nets import PairModel
 Prepared = tuple[dict[str, torch.Tensor], torch.Tensor, Step]  # (model inputs, pair rows on device, step)
 
 
-REGRESSION_LOSSES = ("mse", "l1", "huber")
 HUBER_DELTA = 0.1  # quadratic below a 0.1 error, linear above
 
 
 def loss_fn(kind: str, pred: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     """Mean loss in float32, outside autocast (binary_cross_entropy is not autocast-safe). ``kind``: a task
-    (``classification`` -> BCE, ``regression`` -> MSE) or a regression loss of :data:`REGRESSION_LOSSES`.
+    (``classification`` -> BCE, ``regression`` -> MSE) or a regression loss of ``config.REGRESSION_LOSSES``.
     MSE fits the conditional mean, L1 the conditional median (what MAE rewards on skewed scores)."""
     pred = pred.float()
     if kind == "classification":

@@ -64,12 +64,11 @@ LEVEL_SHARED = 2.0
 SCORE_FLOOR = 1e-4
 
 
-def quantile_map(g: np.ndarray, knots) -> np.ndarray:
-    """Standard-normal ``g`` -> values with the quantiles ``knots`` at :data:`PROBS`, linear past the ends."""
+def quantile_map(g, knots) -> np.ndarray:
+    """Standard-normal ``g`` (a scalar or an array) -> values with the quantiles ``knots`` at :data:`PROBS`,
+    linear past the ends."""
     k = np.asarray(knots, dtype=float)
     g = np.asarray(g, dtype=float)
-    out = np.interp(g, _Z, k)
-    lo, hi = g < _Z[0], g > _Z[-1]
-    out[lo] = k[0] + (g[lo] - _Z[0]) * (k[1] - k[0]) / (_Z[1] - _Z[0])
-    out[hi] = k[-1] + (g[hi] - _Z[-1]) * (k[-1] - k[-2]) / (_Z[-1] - _Z[-2])
-    return out
+    below = k[0] + (g - _Z[0]) * (k[1] - k[0]) / (_Z[1] - _Z[0])
+    above = k[-1] + (g - _Z[-1]) * (k[-1] - k[-2]) / (_Z[-1] - _Z[-2])
+    return np.where(g < _Z[0], below, np.where(g > _Z[-1], above, np.interp(g, _Z, k)))

@@ -194,7 +194,7 @@ class World:
         logit = self.word_prior + cal.TOPIC * (self.word_emb @ z)
         p = np.exp(logit - logit.max())
         p /= p.sum()  # (V,)
-        total = max(1, int(round(cal.quantile_map(np.array([rng.normal()]), cal.WORDS)[0])))
+        total = max(1, int(round(float(cal.quantile_map(rng.normal(), cal.WORDS)))))
         fresh = min(total, max(1, round(cal.FRESH[0] * total ** cal.FRESH[1])))
         counts = rng.multinomial(fresh, p)
         counts += rng.multinomial(total - fresh, counts / fresh)  # repeats of the song's own words
@@ -205,7 +205,7 @@ class World:
         s, a = self.latent[0][i], self.latent[2][i]
         z = np.concatenate([s, a])  # (2D,)
         g = cal.ATTR_LATENT * self._song_level(z, 1) + np.sqrt(1 - cal.ATTR_LATENT**2) * rng.normal(size=6)
-        duration = float(max(5.0, cal.quantile_map(np.array([g[0]]), cal.DURATION)[0]))
+        duration = max(5.0, float(cal.quantile_map(g[0], cal.DURATION)))
         rate = cal.SEGMENT_RATE[0] * np.exp(cal.SEGMENT_RATE[1] * g[5])
         n = max(3, int(round(duration * rate)))
         fade_in = float(rng.uniform(0.0, 0.5))
@@ -225,10 +225,10 @@ class World:
         energy = profile ** cal.CHROMA_SHARPNESS * np.asarray(cal.PITCH_BIAS)  # (12,)
         chroma = energy[None, :] * rng.gamma(cal.CHROMA_SHAPE, size=(n, 12))
         chroma /= chroma.max(axis=1, keepdims=True)  # MSD: each segment's max pitch class is exactly 1
-        loud = float(cal.quantile_map(np.array([g[2]]), cal.LOUDNESS)[0])
+        loud = float(cal.quantile_map(g[2], cal.LOUDNESS))
         return {
             "timbre": timbre, "chroma": chroma, "segments_start": start, "duration": duration,
-            "tempo": float(cal.quantile_map(np.array([g[1]]), cal.TEMPO)[0]), "key": key,
+            "tempo": float(cal.quantile_map(g[1], cal.TEMPO)), "key": key,
             "key_confidence": float(rng.uniform(0.2, 1.0)), "mode": mode, "loudness": loud,
             "seg_loudness": loud + rng.normal(0, 4, n) - 5,
         }
