@@ -10,9 +10,6 @@ import sys
 import time
 from pathlib import Path
 
-from songsim.synth.world import SIZES
-from songsim.synth.write import write_world
-
 OUT = Path(os.environ.get("BENCH_OUT", Path(__file__).resolve().parent / "out"))
 
 
@@ -22,6 +19,9 @@ def ensure_world(name: str, n_tracks: int | None = None, seed: int = 11) -> Path
     d = OUT / "worlds" / key
     if (d / "world.json").exists():
         return d
+    from songsim.synth.world import SIZES  # here, not at the top: benches without worlds import only torch
+    from songsim.synth.write import write_world
+
     size = name if n_tracks is None else dataclasses.replace(SIZES[name], n_tracks=n_tracks)
     t = time.perf_counter()
     write_world(d, size, seed, lastfm_sqlite=False, mxm_sqlite=False)
