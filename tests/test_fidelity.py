@@ -37,7 +37,8 @@ def test_genuine_samples_match_themselves(realdata):
     cfg = FidelityConfig(str(realdata / "lastfm" / "lastfm_subset"),
                          str(realdata / "mxm" / "mxm_dataset_test.excerpt_b.txt"), str(realdata / "msd_h5_tree"),
                          10000, 400, 50, 0, 0.1, 0.3)
-    real = gather(cfg.reference_lastfm, cfg.reference_mxm, cfg.reference_msd, cfg)
+    real, skipped = gather(cfg.reference_lastfm, cfg.reference_mxm, cfg.reference_msd, cfg)
+    assert skipped == {}  # the genuine samples read cleanly
     songs = real["mxm_songs"]
     equal_corpora(real, dict(real))
     stats = compare(real, real, 300, 0.1, 0.3)
@@ -59,6 +60,7 @@ def test_stage_on_a_world(tiny_run, realdata, tmp_path):
     assert rep["checked"] == len(rep["statistics"]) == 13 + 24 and rep["passed"] + len(rep["failed"]) == rep["checked"]
     assert out["statistics"]["mxm_words"]["world"]["n"] > 0 and out["statistics"]["timbre_03"]["world"]["n"] > 0
     assert rep["failed"] == []  # the world is calibrated at every size, the tiny one included (issue 10)
+    assert rep["bad_records_skipped"] == {"reference": {}, "world": {}}
     metrics = json.loads((tmp_path / "metrics" / "fidelity.json").read_text())["fid"]
     assert metrics["checked"] == 37 and {"score", "list_length", "words", "segments", "timbre_max"} <= set(metrics)
     for name in PLOTTED:
@@ -75,3 +77,16 @@ def test_stage_without_reference_skips_with_a_reason(tiny_run, tmp_path):
     out = run(p)
     assert "reference files not found" in out["skipped"] and "nowhere" in out["skipped"]
     assert json.loads(Path(tmp_path / "metrics" / "fidelity.json").read_text()) == {"fid": {"passed": 0, "checked": 0}}
+
+
+def test_bad_records_are_counted_not_dropped_silently(tmp_path):
+    from collections import Counter
+
+    from songsim.fidelity import mxm_stats
+
+    f = tmp_path / "mxm_dataset_test.txt"
+    f.write_text("# TESTING SET\n%a,b,c\nTRAAAAA128F0000001,1,1:2,3:1\nTRAAAAA128F0000002,2,9:x\n"
+                 "TRAAAAA128F0000003,3,2:4\n", encoding="utf-8")
+    skipped = Counter()
+    stats = mxm_stats(f, 10, skipped)
+    assert list(stats["mxm_words"]) == [3, 4] and skipped == {"mxm": 1}  # read 3 = kept 2 + skipped 1

@@ -52,17 +52,27 @@ def total_variation(a: np.ndarray, b: np.ndarray) -> float:
     return 0.5 * sum(abs(ca[k] / na - cb[k] / nb) for k in set(ca) | set(cb))
 
 
-def lastfm_stats(path: str | Path, max_tracks: int) -> dict[str, np.ndarray]:
+def good(records, skipped: Counter, source: str):
+    """The readers' records without their ``BadRecord`` items, each of which is counted in ``skipped[source]``
+    (the report lists them: a statistic never drops input silently)."""
+    for r in records:
+        if isinstance(r, BadRecord):
+            skipped[source] += 1
+        else:
+            yield r
+
+
+def lastfm_stats(path: str | Path, max_tracks: int, skipped: Counter) -> dict[str, np.ndarray]:
     scores, lengths = [], []
-    for rec in islice((r for r in open_lastfm(path) if not isinstance(r, BadRecord)), max_tracks):
+    for rec in islice(good(open_lastfm(path), skipped, "lastfm"), max_tracks):
         lengths.append(len(rec.similars))
         scores.extend(s for _, s in rec.similars)
     return {"lastfm_score": np.array(scores), "lastfm_list_length": np.array(lengths)}
 
 
-def mxm_stats(path: str | Path, max_tracks: int) -> dict[str, np.ndarray]:
+def mxm_stats(path: str | Path, max_tracks: int, skipped: Counter) -> dict[str, np.ndarray]:
     words, distinct, songs = [], [], []
-    for rec in islice((r for r in MxmReader(path) if not isinstance(r, BadRecord)), max_tracks):
+    for rec in islice(good(MxmReader(path), skipped, "mxm"), max_tracks):
         words.append(sum(rec.counts))
         distinct.append(len(rec.word_ids))
         songs.append(dict(zip(rec.word_ids, rec.counts)))
@@ -86,14 +96,13 @@ def equal_corpora(real: dict, world: dict) -> None:
         side["mxm_word_rank"] = word_ranks(side.pop("mxm_songs"), n)
 
 
-def msd_stats(path: str | Path, max_files: int, rows_per_song: int, seed: int) -> dict[str, np.ndarray]:
+def msd_stats(path: str | Path, max_files: int, rows_per_song: int, seed: int,
+              skipped: Counter) -> dict[str, np.ndarray]:
     rng = np.random.default_rng(seed)
     out: dict[str, list] = {k: [] for k in ("msd_segments", "msd_duration", "msd_tempo", "msd_loudness", "msd_key",
                                             "msd_mode", "timbre", "chroma")}
     for f in islice(iter_msd_files(path), max_files):
-        for song in read_msd_file(f, details=False, meta=False):
-            if isinstance(song, BadRecord):
-                continue
+        for song in good(read_msd_file(f, details=False, meta=False), skipped, "msd"):
             for k, v in (("msd_segments", song.n_segments), ("msd_duration", song.duration),
                          ("msd_tempo", song.tempo), ("msd_loudness", song.loudness), ("msd_key", song.key),
                          ("msd_mode", song.mode)):
@@ -147,9 +156,12 @@ def compact(stats: dict[str, dict]) -> dict:
     return {"fid": m}
 
 
-def gather(lastfm: str, mxm: str, msd: str, cfg) -> dict[str, np.ndarray]:
-    return {**lastfm_stats(lastfm, cfg.max_tracks), **mxm_stats(mxm, cfg.max_tracks),
-            **msd_stats(msd, cfg.max_msd_files, cfg.rows_per_song, cfg.seed)}
+def gather(lastfm: str, mxm: str, msd: str, cfg) -> tuple[dict[str, np.ndarray], dict[str, int]]:
+    """Every statistic of one side, and the count of bad records skipped per source."""
+    skipped: Counter = Counter()
+    stats = {**lastfm_stats(lastfm, cfg.max_tracks, skipped), **mxm_stats(mxm, cfg.max_tracks, skipped),
+             **msd_stats(msd, cfg.max_msd_files, cfg.rows_per_song, cfg.seed, skipped)}
+    return stats, dict(skipped)
 
 
 def run(params: dict) -> dict:
@@ -169,8 +181,10 @@ def run(params: dict) -> dict:
         for name in PLOTTED:
             write_csv(plots / f"{name}.csv", ["quantile", "real", "world"], [])
         return out
-    real = gather(cfg.reference_lastfm, cfg.reference_mxm, cfg.reference_msd, cfg)
-    world = gather(raw.lastfm, raw.mxm, raw.msd, cfg)
+    real, real_bad = gather(cfg.reference_lastfm, cfg.reference_mxm, cfg.reference_msd, cfg)
+    world, world_bad = gather(raw.lastfm, raw.mxm, raw.msd, cfg)
+    if real_bad or world_bad:
+        log.warning("fidelity: bad records skipped: reference %s, world %s", real_bad, world_bad)
     equal_corpora(real, world)
     stats = compare(real, world, max_len, cfg.ks_target, cfg.ks_target_list_length)
     for name in PLOTTED:  # quantile curves of both sides, overlaid by `dvc plots`
@@ -180,7 +194,8 @@ def run(params: dict) -> dict:
                   ([round(float(q), 3), float(a), float(b)] for q, a, b in zip(QUANTILES, qr, qw)))
     failed = sorted(k for k, v in stats.items() if not v["pass"])
     out = {"stage": "fidelity", "reference": refs, "world": {"lastfm": raw.lastfm, "mxm": raw.mxm, "msd": raw.msd},
-           "passed": len(stats) - len(failed), "checked": len(stats), "failed": failed, "statistics": stats}
+           "passed": len(stats) - len(failed), "checked": len(stats), "failed": failed,
+           "bad_records_skipped": {"reference": real_bad, "world": world_bad}, "statistics": stats}
     write_json(paths.report("fidelity"), out)
     write_json(metrics_path, compact(stats))
     log.info("fidelity: %d of %d statistics within target; worst: %s", len(stats) - len(failed), len(stats),
