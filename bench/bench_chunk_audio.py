@@ -19,9 +19,9 @@ import h5py
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import OUT, ensure_world, save  # noqa: E402
 
-from songsim.config import ChunkAudioConfig  # noqa: E402
-from songsim.features.audio import chunk_audio  # noqa: E402
-from songsim.io.msd import iter_msd_files  # noqa: E402
+from songsim.core.config import ChunkAudioConfig  # noqa: E402
+from songsim.ingest.audio import chunk_audio  # noqa: E402
+from songsim.ingest.readers.msd import iter_msd_files  # noqa: E402
 
 
 def seed_baseline(files: list[Path], out: Path) -> tuple[float, int, int]:

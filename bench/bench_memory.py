@@ -16,15 +16,15 @@ from common import OUT, ensure_world, run_measured, save  # noqa: E402
 from songsim.synth.world import SIZES  # noqa: E402
 
 STAGES = {
-    "extract_pairs": ("from songsim.features.pairs import extract_pairs as f;"
-                      "from songsim.config import ExtractPairsConfig as C;"
+    "extract_pairs": ("from songsim.ingest.pairs import extract_pairs as f;"
+                      "from songsim.core.config import ExtractPairsConfig as C;"
                       "r = f('{w}/lastfm', '{o}/pairs.parquet', C(0.0, True, 'mean', 0.0))"),
-    "expand_lyrics": ("from songsim.features.lyrics import expand_lyrics as f;"
-                      "from songsim.config import ExpandLyricsConfig as C;"
+    "expand_lyrics": ("from songsim.ingest.lyrics import expand_lyrics as f;"
+                      "from songsim.core.config import ExpandLyricsConfig as C;"
                       "r = f('{w}/mxm', '{o}/lyrics.parquet', '{o}/vocab.parquet', C(300, 'vocab', 0, 0.0))"),
     # one worker: the peak is measured in the stage's own process (workers are separate processes)
-    "chunk_audio": ("from songsim.features.audio import chunk_audio as f;"
-                    "from songsim.config import ChunkAudioConfig as C;"
+    "chunk_audio": ("from songsim.ingest.audio import chunk_audio as f;"
+                    "from songsim.core.config import ChunkAudioConfig as C;"
                     "r = f('{w}/msd', '{o}/audio', C(128, 'center', 'zero', True, 2000, 1, 0.0))"),
 }
 
@@ -43,7 +43,7 @@ def main() -> None:
             o.mkdir(parents=True, exist_ok=True)
             secs, rss, out = run_measured(
                 "import logging, json; logging.disable(logging.WARNING);"
-                "from songsim.runtime import configure_arrow_memory; configure_arrow_memory();"  # as the stages do
+                "from songsim.core.runtime import configure_arrow_memory; configure_arrow_memory();"  # as the stages do
                 + code.format(w=w, o=o)
                 + "; print(json.dumps({'read': r.read, 'kept': r.kept}))")
             counts = json.loads(out.strip().splitlines()[-2])

@@ -24,7 +24,7 @@ import yaml
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import OUT, save  # noqa: E402
 
-from songsim.threads import available_cores  # noqa: E402
+from songsim.learn.threads import available_cores  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 

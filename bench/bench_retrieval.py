@@ -42,10 +42,10 @@ def catalog(n: int, dim: int, seed: int = 0) -> np.ndarray:
 
 CHILD = """
 import json, time, numpy as np, faiss, torch
-from songsim.config import RetrievalConfig, read_params, model_section
+from songsim.core.config import RetrievalConfig, read_params, model_section
 from songsim.models import MODELS
 from songsim.models.nets import build_model
-from songsim.retrieval import build_index, candidate_space, ann_search, rerank
+from songsim.serve.retrieval import build_index, candidate_space, ann_search, rerank
 import sys; sys.path.insert(0, {bench!r}); from bench_retrieval import catalog
 n, dim, blocks, queries, threads = {n}, {dim}, {blocks}, {queries}, {threads}
 params = read_params({params!r})
@@ -83,11 +83,12 @@ print(json.dumps({{"n": n, "dim": dim, "build_s": round(build_s, 1), "build_thre
 
 
 def embed_throughput(device: str, reps: int = 5) -> dict:
-    from songsim.config import read_params, section
-    from songsim.data import SongTable
-    from songsim.embed import catalog_batches
-    from songsim.inference import encode_songs, load_checkpoint, model_spec, pick_device
-    from songsim.report import StageReport
+    from songsim.core.checkpoint import load_checkpoint, model_spec, pick_device
+    from songsim.core.config import read_params, section
+    from songsim.core.report import StageReport
+    from songsim.learn.data import SongTable
+    from songsim.learn.inference import encode_songs
+    from songsim.serve.embed import catalog_batches
 
     params = read_params(ROOT / "params.yaml")
     paths = section(params, "paths")
@@ -122,8 +123,8 @@ def catalog_served_recall(model: str = "fused", queries: int = 200,
     encoder vectors are as candidates when C is a small share of the catalog."""
     import torch
 
-    from songsim.config import read_params
-    from songsim.retrieval import Recommender, rerank
+    from songsim.core.config import read_params
+    from songsim.serve.retrieval import Recommender, rerank
 
     rec = Recommender.from_params(read_params(ROOT / "params.yaml"), model, with_catalog=False)
     vecs = torch.from_numpy(np.asarray(rec.vectors, dtype=np.float32))
@@ -150,12 +151,12 @@ def main() -> None:
     args = ap.parse_args()
     import torch
 
-    from songsim.config import read_params
+    from songsim.core.config import read_params
     from songsim.models import MODELS
     from songsim.models.nets import build_model
 
     params = read_params(ROOT / "params.yaml")
-    from songsim.config import model_section
+    from songsim.core.config import model_section
 
     sec = model_section(params, "fused", MODELS["fused"].config)
     blocks = build_model("fused", sec.model, 10).vector_blocks()

@@ -3,7 +3,7 @@
 Per model and batch size, on the same data, from the same initial weights:
 - ``ceiling``: forward + backward + optimiser step over batches already gathered on the device (no host
   work at all): what the model itself allows;
-- ``loop``: the training loop as `train` runs it (`songsim.loop.train_steps` over `songsim.batches`);
+- ``loop``: the training loop as `train` runs it (`songsim.learn.loop.train_steps` over `songsim.learn.batches`);
 - ``before``: the loop as it was before issue 12, rebuilt here: batches built on the host every step
   (numpy gather, then a copy to the device) and two host synchronisations per step (the loss and the
   predictions read back).
@@ -28,11 +28,11 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import save  # noqa: E402
 
-from songsim.batches import SongStore, make_batch, plan_epoch  # noqa: E402
-from songsim.config import load_params, model_section, section  # noqa: E402
-from songsim.data import load_pairs, load_songs, split_track_ids  # noqa: E402
-from songsim.inference import predict, targets, to_device  # noqa: E402
-from songsim.loop import loss_fn, prepare, train_steps  # noqa: E402
+from songsim.core.config import load_params, model_section, section  # noqa: E402
+from songsim.learn.batches import SongStore, make_batch, plan_epoch  # noqa: E402
+from songsim.learn.data import load_pairs, load_songs, split_track_ids  # noqa: E402
+from songsim.learn.inference import predict, targets, to_device  # noqa: E402
+from songsim.learn.loop import loss_fn, prepare, train_steps  # noqa: E402
 from songsim.models import MODELS, model_configs  # noqa: E402
 from songsim.models.nets import build_model  # noqa: E402
 

@@ -8,12 +8,12 @@ See `python stages/build_splits.py --help`.
 import sys
 
 from songsim.entry import StageSpec, stage_main
-from songsim.splits import run
+from songsim.learn.splits import run
 
 SPEC = StageSpec(
     name='build_splits',
     alias='build-splits',
-    module='songsim.splits',
+    module='songsim.learn.splits',
     help='train/val/test pair splits for the lyrics and multimodal sets',
     reads=('paths.pairs', 'paths.lyrics', 'paths.audio'),
     writes=('paths.splits', 'paths.reports'),

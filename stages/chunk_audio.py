@@ -8,12 +8,12 @@ See `python stages/chunk_audio.py --help`.
 import sys
 
 from songsim.entry import StageSpec, stage_main
-from songsim.features.audio import run
+from songsim.ingest.audio import run
 
 SPEC = StageSpec(
     name='chunk_audio',
     alias='chunk-audio',
-    module='songsim.features.audio',
+    module='songsim.ingest.audio',
     help='MSD HDF5 timbre/chroma -> fixed-size Parquet shards + manifest',
     reads=('raw.msd',),
     writes=('paths.audio', 'paths.reports'),

@@ -7,13 +7,13 @@ See `python stages/embed.py --help`.
 
 import sys
 
-from songsim.embed import run
 from songsim.entry import StageSpec, stage_main
+from songsim.serve.embed import run
 
 SPEC = StageSpec(
     name='embed',
     alias='embed',
-    module='songsim.embed',
+    module='songsim.serve.embed',
     help='a vector for every catalog song the model can encode (cold-start songs included)',
     reads=('paths.models', 'paths.lyrics', 'paths.audio'),
     writes=('paths.embeddings', 'paths.reports'),

@@ -8,12 +8,12 @@ See `python stages/evaluate.py --help`.
 import sys
 
 from songsim.entry import StageSpec, stage_main
-from songsim.evaluate import run
+from songsim.judge.evaluate import run
 
 SPEC = StageSpec(
     name='evaluate',
     alias='evaluate',
-    module='songsim.evaluate',
+    module='songsim.judge.evaluate',
     help='metrics JSON with baselines and ranking metrics, and plot data, for one trained model',
     reads=('paths.models', 'paths.splits', 'paths.lyrics', 'paths.audio', 'raw.oracle'),
     writes=('paths.metrics', 'paths.plots'),

@@ -8,12 +8,12 @@ See `python stages/expand_lyrics.py --help`.
 import sys
 
 from songsim.entry import StageSpec, stage_main
-from songsim.features.lyrics import run
+from songsim.ingest.lyrics import run
 
 SPEC = StageSpec(
     name='expand_lyrics',
     alias='expand-lyrics',
-    module='songsim.features.lyrics',
+    module='songsim.ingest.lyrics',
     help='musiXmatch bags of words -> token sequences parquet + vocabulary',
     reads=('raw.mxm',),
     writes=('paths.lyrics', 'paths.vocab', 'paths.reports'),

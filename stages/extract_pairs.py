@@ -8,12 +8,12 @@ See `python stages/extract_pairs.py --help`.
 import sys
 
 from songsim.entry import StageSpec, stage_main
-from songsim.features.pairs import run
+from songsim.ingest.pairs import run
 
 SPEC = StageSpec(
     name='extract_pairs',
     alias='extract-pairs',
-    module='songsim.features.pairs',
+    module='songsim.ingest.pairs',
     help='Last.fm similars -> deduplicated pairs parquet',
     reads=('raw.lastfm',),
     writes=('paths.pairs', 'paths.reports'),

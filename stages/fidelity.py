@@ -8,12 +8,12 @@ See `python stages/fidelity.py --help`.
 import sys
 
 from songsim.entry import StageSpec, stage_main
-from songsim.fidelity import run
+from songsim.judge.fidelity import run
 
 SPEC = StageSpec(
     name='fidelity',
     alias='fidelity',
-    module='songsim.fidelity',
+    module='songsim.judge.fidelity',
     help='compare the world in raw.* with real reference files, statistic by statistic (KS distances)',
     reads=('raw.lastfm', 'raw.mxm', 'raw.msd', 'fidelity'),
     writes=('paths.metrics', 'paths.plots', 'paths.reports'),

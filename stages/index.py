@@ -8,12 +8,12 @@ See `python stages/index.py --help`.
 import sys
 
 from songsim.entry import StageSpec, stage_main
-from songsim.retrieval import run
+from songsim.serve.retrieval import run
 
 SPEC = StageSpec(
     name='index',
     alias='index',
-    module='songsim.retrieval',
+    module='songsim.serve.retrieval',
     help="an HNSW index over a model's song vectors, for `songsim similar`",
     reads=('paths.embeddings',),
     writes=('paths.index',),

@@ -8,12 +8,12 @@ See `python stages/train.py --help`.
 import sys
 
 from songsim.entry import StageSpec, stage_main
-from songsim.train import run
+from songsim.learn.train import run
 
 SPEC = StageSpec(
     name='train',
     alias='train',
-    module='songsim.train',
+    module='songsim.learn.train',
     help='train one model (best + resumable last checkpoint, per-epoch history)',
     reads=('paths.splits', 'paths.lyrics', 'paths.vocab', 'paths.audio', 'raw.glove'),
     writes=('paths.models', 'paths.metrics', 'paths.plots'),

@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from songsim.data import PairData, SongTable
+from songsim.learn.data import PairData, SongTable
 
 
 def random_songs(n=30, length=12, frames=16, vocab=50, seed=0) -> SongTable:
@@ -21,3 +21,14 @@ def random_pairs(n_pairs=203, n_songs=30, seed=1) -> PairData:
     src, tgt = rng.integers(0, n_songs, n_pairs), rng.integers(0, n_songs, n_pairs)
     score = rng.random(n_pairs).astype(np.float32)
     return PairData(src, tgt, score, (score > 0.5).astype(np.float32), np.ones(n_pairs, bool), [], [])
+
+
+def live_history(live_dir, short: str, key: str) -> dict[int, float]:
+    """{epoch: value}, in file order, of the rows DVCLive wrote for ``live/<short>/<key>`` under ``live_dir``."""
+    import csv
+    from pathlib import Path
+
+    with open(Path(live_dir) / "plots" / "metrics" / "live" / short / f"{key}.tsv") as fh:
+        rows = [(int(r["step"]), float(r[key])) for r in csv.DictReader(fh, delimiter="\t")]
+    assert len({e for e, _ in rows}) == len(rows), f"an epoch logged twice: {rows}"
+    return dict(rows)

@@ -7,7 +7,7 @@ import pytest
 import yaml
 
 from songsim.cli import main, run
-from songsim.config import ConfigError
+from songsim.core.config import ConfigError
 from songsim.stage_table import STAGES, get
 from tests.conftest import ROOT
 

@@ -57,6 +57,18 @@ def test_model_stages_match_registry(dvc_yaml):
         assert {k: v["set"] for k, v in fe.items()} == {n: s.split_set for n, s in MODELS.items()}
 
 
+def test_every_model_is_a_declared_artifact(dvc_yaml):
+    arts = dvc_yaml["artifacts"]
+    assert set(arts) == set(MODELS)
+    for name, spec in MODELS.items():
+        a = arts[name]
+        assert a["path"] == f"${{paths.models}}/{name}.pt" and a["type"] == "model" and a["desc"]
+        modalities = [m for m in ("lyrics", "audio") if getattr(spec, f"uses_{m}")]
+        assert a["labels"] == [spec.task, *modalities]
+        # the artifact is what the model's train stage writes
+        assert a["path"] in dvc_yaml["stages"]["train"]["do"]["outs"][0].replace("${key}", name)
+
+
 def test_every_stage_has_a_script_that_answers_help(dvc_yaml):
     scripts = set()
     for _, body, _, _ in _stage_bodies(dvc_yaml):

@@ -11,9 +11,12 @@ from pathlib import Path
 import pytest
 import yaml
 
+from songsim.models import MODELS
 from tests.conftest import ROOT, shrink_params
 
 pytestmark = pytest.mark.slow
+
+DROP = "^(models|data|dvclive)/|^live\\."  # README's `dvc exp show --only-changed --drop` pattern
 
 
 def _sh(cwd, *cmd, check=True):
@@ -77,6 +80,25 @@ def test_repro_noop_experiment_and_compare(repo):
     _sh(repo, "git", "add", "-A")
     _sh(repo, "git", "commit", "-qm", "baseline run")
 
+    # an identical retrain writes identical checkpoint bytes, so nothing downstream of it runs again
+    before = (repo / "models" / "audio_siamese.pt").read_bytes()
+    retrain = _sh(repo, "dvc", "repro", "--force", "--single-item", "train@audio_siamese")
+    assert "Running stage 'train@audio_siamese'" in retrain.stdout
+    assert (repo / "models" / "audio_siamese.pt").read_bytes() == before
+    after = _sh(repo, "dvc", "repro")
+    assert "Running stage" not in after.stdout, after.stdout  # embed@, index@ and evaluate@ are skipped
+
+    # the four models are DVC artifacts: registered with gto, fetched by name with `dvc artifacts get`
+    for m in MODELS:
+        _sh(repo, "gto", "register", m, "--version", "v0.1.0")  # a git tag <model>@v0.1.0
+    listed = json.loads(_sh(repo, "gto", "show", "--json").stdout)
+    assert {m: listed[m]["version"] for m in MODELS} == {m: "v0.1.0" for m in MODELS}
+    fetched = repo.parent / f"{repo.name}_artifacts"
+    fetched.mkdir()
+    for m in MODELS:
+        _sh(fetched, "dvc", "artifacts", "get", str(repo), m, "-o", f"{m}.pt")
+        assert (fetched / f"{m}.pt").read_bytes() == (repo / "models" / f"{m}.pt").read_bytes()
+
     # changing one model's param re-runs only that model's stages
     params = yaml.safe_load((repo / "params.yaml").read_text())
     params["audio_siamese"]["optim"]["lr"] = 0.003
@@ -96,7 +118,7 @@ def test_repro_noop_experiment_and_compare(repo):
     assert "metrics/fused.json" in diff.stdout and "failed to load" not in diff.stderr.lower()
     assert set(json.loads(diff.stdout)) <= {f"metrics/{m}.json" for m in  # model metrics only
                                             ("lyrics_classifier", "lyrics_regressor", "audio_siamese", "fused")}
-    table = _sh(repo, "dvc", "exp", "show", "--only-changed", "--drop", "^(models|data)/").stdout.splitlines()
+    table = _sh(repo, "dvc", "exp", "show", "--only-changed", "--drop", DROP).stdout.splitlines()
     header = next(line for line in table if "Experiment" in line)
     assert max(len(line.rstrip()) for line in table) <= 160, "\n".join(table)
     assert header.split()[2:4] == ["clf.acc", "lyr.mae"]  # model metrics first, test figures first

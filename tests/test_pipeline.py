@@ -1,13 +1,15 @@
 """The whole pipeline (CLI code path, no DVC) on a tiny world: outputs, reports and metric files."""
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
-from songsim.config import ConfigError
+from songsim.core.config import ConfigError
 from songsim.models import MODELS
+from tests.helpers import live_history
 
 
 def _load(path):
@@ -51,14 +53,17 @@ def test_plot_files(tiny_run):
     _, params = tiny_run
     for name in MODELS:
         d = f"{params['paths']['plots']}/{name}"
-        for f in ("history.csv", "predictions.csv", "errors.csv", "confusion.csv"):
+        for f in ("predictions.csv", "errors.csv", "confusion.csv"):
             head = open(f"{d}/{f}").readline().strip()
             assert head, (name, f)
-        assert open(f"{d}/history.csv").readline().startswith("epoch,train_loss,train_mae,val_loss")
+        short = MODELS[name].short
+        live = Path(params["paths"]["live"]) / name
+        assert "step" in json.loads((live / "metrics.json").read_text())
+        assert list(live_history(live, short, "train_loss"))[0] == 1
 
 
 def test_outputs_schemas(tiny_run):
-    from songsim import schemas
+    from songsim.core import schemas
 
     _, params = tiny_run
     assert pq.read_schema(params["paths"]["pairs"]).names == schemas.PAIRS.names

@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 from songsim.cli import main, run
-from songsim.splits import SplitError
+from songsim.learn.splits import SplitError
 from tests.conftest import ROOT
 
 

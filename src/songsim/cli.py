@@ -12,7 +12,7 @@ import io
 import json
 import sys
 
-from songsim.config import ConfigError
+from songsim.core.config import ConfigError
 from songsim.entry import DEFAULT_PARAMS, execute, run_stage, setup_logging, stage_parser
 from songsim.stage_table import STAGES, get
 
@@ -47,8 +47,8 @@ def _hits_text(query: str, hits: list, fmt: str, header: bool) -> str:
 
 def similar_main(args: argparse.Namespace) -> int:
     """``songsim similar``: the k most similar catalog songs, from the model's index and scorer."""
-    from songsim.config import read_params
-    from songsim.retrieval import Recommender, RetrievalError
+    from songsim.core.config import read_params
+    from songsim.serve.retrieval import Recommender, RetrievalError
 
     setup_logging(args.verbose)
     queries = [args.track_id] if args.track_id else []

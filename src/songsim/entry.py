@@ -12,8 +12,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from songsim.config import ConfigError, read_params
-from songsim.runtime import configure_arrow_memory
+from songsim.core.config import ConfigError, read_params
+from songsim.core.runtime import configure_arrow_memory
 
 log = logging.getLogger("songsim")
 DEFAULT_PARAMS = "params.yaml"  # the entry points' default; library code takes parsed sections

@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from songsim.batches import make_batch
+from songsim.learn.batches import make_batch
 from songsim.models.configs import (
     AudioEncoderConfig,
     AudioSiameseConfig,

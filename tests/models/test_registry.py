@@ -3,7 +3,7 @@ independent of the params layer (plain ValueError, turned into a ConfigError nam
 
 import pytest
 
-from songsim.config import ConfigError, model_section
+from songsim.core.config import ConfigError, model_section
 from songsim.models import MODELS, get, model_configs
 from songsim.models.configs import AudioEncoderConfig, LyricsEncoderConfig, LyricsRegressorConfig
 from songsim.models.nets import AudioEncoder, LyricsEncoder, build_model

@@ -6,11 +6,11 @@ import zipfile
 import numpy as np
 import pytest
 
-from songsim.io import BadRecord
-from songsim.io.glove import match_glove
-from songsim.io.lastfm import LastfmJsonReader, LastfmSqliteReader
-from songsim.io.msd import read_msd_file
-from songsim.io.mxm import MxmSqliteReader, MxmTextReader
+from songsim.ingest.readers import BadRecord
+from songsim.ingest.readers.glove import match_glove
+from songsim.ingest.readers.lastfm import LastfmJsonReader, LastfmSqliteReader
+from songsim.ingest.readers.msd import read_msd_file
+from songsim.ingest.readers.mxm import MxmSqliteReader, MxmTextReader
 from songsim.synth.glove import write_glove_text
 from songsim.synth.lastfm import ZIP_DATE, LastfmDbWriter, LastfmZipWriter, member_name, track_json
 from songsim.synth.msd import write_msd_file

@@ -4,8 +4,8 @@ import numpy as np
 import pyarrow.parquet as pq
 import snowballstemmer
 
-from songsim.io.glove import match_glove
-from songsim.io.mxm import read_reverse_mapping
+from songsim.ingest.readers.glove import match_glove
+from songsim.ingest.readers.mxm import read_reverse_mapping
 from songsim.synth.vocab import NON_ASCII_SHARE, build_vocabulary, glove_root
 
 
@@ -23,7 +23,7 @@ def test_stems_words_and_vectors_are_real():
 
 
 def test_world_reverse_mapping_and_glove_file_unstem_the_vocabulary(tiny_world):
-    from songsim.io.mxm import MxmReader
+    from songsim.ingest.readers.mxm import MxmReader
 
     vocab = MxmReader(tiny_world / "mxm").vocab
     mapping = read_reverse_mapping(tiny_world / "mxm" / "mxm_reverse_mapping.txt")

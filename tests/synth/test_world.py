@@ -7,10 +7,10 @@ import h5py
 import numpy as np
 import pyarrow.parquet as pq
 
-from songsim.io import BadRecord
-from songsim.io.lastfm import LastfmJsonReader
-from songsim.io.msd import iter_msd_files, read_msd_file
-from songsim.io.mxm import MxmReader
+from songsim.ingest.readers import BadRecord
+from songsim.ingest.readers.lastfm import LastfmJsonReader
+from songsim.ingest.readers.msd import iter_msd_files, read_msd_file
+from songsim.ingest.readers.mxm import MxmReader
 from songsim.synth import calibration as cal
 from songsim.synth.world import SIZES, World, expected_score, observed_score
 

@@ -1,7 +1,7 @@
 """Model config dataclasses (torch-free, so config loading stays light). Defaults are the published values.
 
 Validation raises plain ``ValueError``: the models know nothing of the params layer, which turns these
-errors into a ``ConfigError`` naming the key (``songsim.config.from_dict``).
+errors into a ``ConfigError`` naming the key (``songsim.core.config.from_dict``).
 """
 
 from __future__ import annotations

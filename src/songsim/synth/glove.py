@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from songsim.writers import atomic_path
+from songsim.core.writers import atomic_path
 
 
 def write_glove_text(path: str | Path, rows: Iterable[tuple[str, np.ndarray]]) -> int:

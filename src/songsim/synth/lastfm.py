@@ -8,7 +8,7 @@ import sqlite3
 import zipfile
 from pathlib import Path
 
-from songsim.writers import AtomicWriter
+from songsim.core.writers import AtomicWriter
 
 ZIP_DATE = (2011, 8, 1, 0, 0, 0)  # fixed member time stamp: the same world gives the same archive bytes
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from songsim.writers import AtomicWriter
+from songsim.core.writers import AtomicWriter
 
 
 def track_line(track: str, mxm_id: int, word_ids: np.ndarray, counts: np.ndarray) -> str:

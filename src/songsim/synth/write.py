@@ -20,15 +20,15 @@ import numpy as np
 import pyarrow as pa
 from tqdm import tqdm
 
-from songsim import schemas
-from songsim.config import section
+from songsim.core import schemas
+from songsim.core.config import section
+from songsim.core.writers import ParquetStreamWriter, atomic_path, write_json
 from songsim.synth import calibration as cal
 from songsim.synth.glove import write_glove_text
 from songsim.synth.lastfm import LastfmDbWriter, LastfmZipWriter, track_json
 from songsim.synth.msd import write_msd_file
 from songsim.synth.mxm import MxmDbWriter, MxmTextWriter
 from songsim.synth.world import GENRES, HEX, World, WorldSize
-from songsim.writers import ParquetStreamWriter, atomic_path, write_json
 
 log = logging.getLogger(__name__)
 GLOVE_MISSING = 1 - 4828 / 5000  # share of the vocabulary without a GloVe vector

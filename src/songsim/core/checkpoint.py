@@ -1,0 +1,80 @@
+"""Checkpoints and the device they run on, shared by every phase that trains, serves or judges a model.
+
+A checkpoint holds plain data only (``state_dict`` + config dicts), so it loads with
+``torch.load(weights_only=True)``. The same state always gives the same bytes (:func:`write_state`), so
+DVC sees an identical retrain as unchanged and skips the stages downstream of its checkpoint.
+"""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import torch
+
+from songsim.core.config import ConfigError, ModelSection, from_dict, to_dict
+from songsim.core.writers import atomic_write_bytes
+from songsim.models import registry
+from songsim.models.nets import PairModel, build_model
+
+
+def model_spec(name: str | None) -> registry.ModelSpec:
+    """The registry entry of model ``name``; a :class:`ConfigError` naming the known models otherwise."""
+    try:
+        return registry.get(str(name))
+    except KeyError as e:
+        raise ConfigError(f"--model: {e.args[0]}") from None
+
+
+def pick_device(name: str) -> torch.device:
+    """``auto`` -> CUDA when present, else CPU; ``cuda`` without a GPU is an error, not a fallback."""
+    if name == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError("train.device is 'cuda' but no CUDA device is available")
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    return torch.device(name)
+
+
+def write_state(path: str | Path, state: dict) -> None:
+    """``torch.save`` of ``state``, byte-reproducible and atomic.
+
+    ``torch.save`` to a file path names the archive's records after that file (here a random temp name),
+    so two saves of the same weights would differ; serialised in memory the records are always named
+    ``archive/...``, and the serialisation id torch writes is derived from the records' contents."""
+    buf = io.BytesIO()
+    torch.save(state, buf)
+    atomic_write_bytes(path, buf.getvalue())
+
+
+def save_checkpoint(path: str | Path, model: PairModel, name: str, section: ModelSection, vocab_size: int,
+                    extra: dict | None = None, state_dict: dict | None = None) -> None:
+    """``state_dict`` (the model's, or the one given) + plain-data config only (atomic write), so it loads
+    with ``weights_only=True``."""
+    state = {"model": name, "config": to_dict(section.model), "optim": to_dict(section.optim),
+             "vocab_size": vocab_size, "state_dict": state_dict if state_dict is not None else model.state_dict(),
+             **(extra or {})}
+    write_state(path, state)
+
+
+def load_checkpoint(path: str | Path, device: torch.device | str = "cpu") -> tuple[PairModel, dict]:
+    """Rebuild the model a checkpoint was saved from; returns it (on ``device``) and the saved state."""
+    state = torch.load(path, map_location=device, weights_only=True)
+    name = state["model"]
+    cfg = from_dict(registry.get(name).config, state["config"], f"{path}:config")
+    model = build_model(name, cfg, state["vocab_size"])
+    model.load_state_dict(state["state_dict"])
+    return model.to(device), state
+
+
+def finish_checkpoints(net: PairModel, name: str, section: ModelSection, vocab_size: int, ckpt_path: Path,
+                       last_path: Path, extra: dict | None, best_state: dict | None) -> None:
+    """Rank 0 after the last epoch: the best checkpoint, and the last checkpoint marked complete."""
+    # the best checkpoint is always written by the run that ends: DVC deletes it before re-running a stage,
+    # and a run resumed after a kill may not improve on the best epoch it resumes from
+    if best_state is not None:
+        save_checkpoint(ckpt_path, net, name, section, vocab_size, extra, best_state)
+    # mark the run complete so a later run with the same fingerprint retrains instead of resuming
+    if last_path.exists():
+        state = torch.load(last_path, map_location="cpu", weights_only=True)
+        state["complete"] = True
+        write_state(last_path, state)

@@ -1,0 +1,98 @@
+"""The audio shard format: ``part-NNNNN.parquet`` files of fixed-size timbre/chroma per song, plus
+``manifest.json``. The writer and the reader live together: chunk_audio writes through
+:class:`AudioShardWriter`; splits, training, evaluation and benchmarks read through :class:`AudioShards`.
+
+Shard rows follow ``schemas.audio_schema``: ``timbre`` and ``chroma`` are ``frames x 12`` row-major
+fixed-size lists. ``frames`` is stored once per shard (schema metadata) and in the manifest, and read back
+from there, never recomputed from buffer sizes.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from songsim.core import schemas
+from songsim.core.schemas import N_FEAT
+from songsim.core.writers import ShardWriter
+
+SHARD_GLOB = "part-*.parquet"
+MANIFEST = "manifest.json"
+
+
+class AudioShardWriter(ShardWriter):
+    """Shards of the audio schema for ``frames`` frames; the manifest records ``frames`` and the dtype."""
+
+    def __init__(self, out_dir: str | Path, frames: int, float16: bool, rows_per_shard: int):
+        super().__init__(out_dir, schemas.audio_schema(frames, float16), rows_per_shard)
+        self.frames = frames
+        self.float16 = float16
+
+    def close(self) -> dict:
+        return self.write_manifest({"frames": self.frames, "dtype": "float16" if self.float16 else "float32"})
+
+
+class AudioShards:
+    """Read access to one shard folder: the shard scan, the frame count, track ids, per-song arrays."""
+
+    def __init__(self, features_dir: str | Path):
+        self.dir = Path(features_dir)
+        self.files = sorted(self.dir.glob(SHARD_GLOB))
+        if not self.files:
+            raise FileNotFoundError(f"{self.dir}: no {SHARD_GLOB} shards (run chunk_audio first)")
+        manifest = self.dir / MANIFEST
+        self.manifest = json.loads(manifest.read_text()) if manifest.exists() else None
+
+    @property
+    def frames(self) -> int:
+        """Frames per song, from the manifest or else the first shard's schema metadata."""
+        if self.manifest and "frames" in self.manifest:
+            return int(self.manifest["frames"])
+        meta = pq.read_schema(self.files[0]).metadata or {}
+        if b"frames" not in meta:
+            raise ValueError(f"{self.files[0]}: no 'frames' in the schema metadata and no {MANIFEST}")
+        return int(meta[b"frames"])
+
+    def track_ids(self) -> set[str]:
+        """Every track id in the shards (reads the id column only)."""
+        ids: set[str] = set()
+        for f in self.files:
+            ids.update(pq.read_table(f, columns=["track_id"]).column(0).to_pylist())
+        return ids
+
+    def read(self, track_ids: Iterable[str] | None = None, columns: list[str] | None = None) -> pa.Table:
+        """The shard rows (optionally only ``track_ids``, filtered at read time) as one Arrow table."""
+        filt = None
+        if track_ids is not None:
+            filt = pc.field("track_id").isin(pa.array(sorted(set(track_ids)), pa.string()))
+        return pa.concat_tables([pq.read_table(f, columns=columns, filters=filt) for f in self.files])
+
+    def iter_shards(self) -> Iterator[tuple[list[str], np.ndarray]]:
+        """``(track_ids, (S, 24, frames) arrays)`` one shard at a time: memory bounded by a shard."""
+        for f in self.files:
+            t = pq.read_table(f, columns=["track_id", "timbre", "chroma"])
+            yield t.column("track_id").to_pylist(), self._arrays(t, np.arange(len(t)))
+
+    def audio(self, track_ids: list[str]) -> np.ndarray:
+        """``(len(track_ids), 24, frames)`` arrays in the order of ``track_ids``: 12 timbre then 12 chroma
+        channels, in the stored dtype. A ``KeyError`` names a track without audio."""
+        a = self.read(track_ids, columns=["track_id", "timbre", "chroma"])
+        order = {tid: i for i, tid in enumerate(a.column("track_id").to_pylist())}
+        missing = [x for x in track_ids if x not in order]
+        if missing:
+            raise KeyError(f"{len(missing)} tracks have no audio in {self.dir}, e.g. {missing[0]}")
+        return self._arrays(a, np.array([order[x] for x in track_ids], dtype=np.int64))
+
+    def _arrays(self, t: pa.Table, idx: np.ndarray) -> np.ndarray:
+        frames, n = self.frames, len(t)
+        parts = []
+        for col in ("timbre", "chroma"):
+            flat = t.column(col).combine_chunks().values.to_numpy(zero_copy_only=False)
+            parts.append(flat.reshape(n, frames, N_FEAT)[idx])  # (S, T, 12)
+        return np.ascontiguousarray(np.concatenate(parts, axis=2).transpose(0, 2, 1))  # (S, 24, T)

@@ -1,0 +1,220 @@
+"""Evaluate a trained model on its val/test pairs, next to trivial baselines on the same pairs."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from songsim.core.checkpoint import load_checkpoint, model_spec, pick_device
+from songsim.core.config import EvaluateConfig, RetrievalConfig, TrainConfig, section
+from songsim.core.metrics import calibrate, classification_metrics, regression_metrics, row_cosine, tfidf_vectors
+from songsim.core.writers import write_csv, write_json
+from songsim.judge.evaluate_ranking import evaluate_ranking
+from songsim.learn.data import PairData, SongTable, load_pairs, load_songs, split_track_ids
+from songsim.learn.inference import predict, targets
+from songsim.models import registry
+
+log = logging.getLogger(__name__)
+
+
+def _split_paths(splits_dir: str | Path, set_name: str) -> dict[str, Path]:
+    return {s: Path(splits_dir) / set_name / f"{s}.parquet" for s in ("train", "val", "test")}
+
+
+def tfidf_rows(lyrics_path: str | Path, fit_ids: set[str], ids: list[str]):
+    """L2-normalised TF-IDF rows (CSR, in the order of ``ids``) of the songs' bags of words, with the
+    document frequencies of the ``fit_ids`` songs (the training songs)."""
+    wanted = sorted(set(ids) | fit_ids)
+    t = pq.read_table(lyrics_path, columns=["track_id", "word_ids", "counts"],
+                      filters=pc.field("track_id").isin(wanted))
+    pos = {x: i for i, x in enumerate(t.column("track_id").to_pylist())}
+    words, counts = t.column("word_ids").to_pylist(), t.column("counts").to_pylist()
+    vocab = max((max(w) for w in words if w), default=1)
+    fit = sorted(pos[x] for x in fit_ids)
+    _, idf = tfidf_vectors([words[i] for i in fit], [counts[i] for i in fit], vocab)
+    m, _ = tfidf_vectors(words, counts, vocab, idf)
+    return m[[pos[x] for x in ids]]
+
+
+def tfidf_cosines(lyrics_path: str | Path, train: PairData, others: list[PairData]) -> list[np.ndarray]:
+    """TF-IDF cosine of both songs' bags of words, for the train pairs then each of ``others``."""
+    ids = sorted(set(train.src_ids) | set(train.tgt_ids) | {t for o in others for t in o.src_ids + o.tgt_ids})
+    m = tfidf_rows(lyrics_path, set(train.src_ids) | set(train.tgt_ids), ids)
+    pos = {x: i for i, x in enumerate(ids)}
+    return [row_cosine(m[[pos[x] for x in p.src_ids]], m[[pos[x] for x in p.tgt_ids]]) for p in [train, *others]]
+
+
+def audio_unit_means(songs: SongTable, fit_rows: np.ndarray) -> np.ndarray:
+    """Per song, the mean timbre+chroma vector standardised with the ``fit_rows`` songs' statistics and
+    scaled to unit length ``(S, 24)``: its dot products are the mean-audio cosines."""
+    means = songs.audio.astype(np.float32).mean(axis=2)  # (S, 24)
+    mu, sd = means[fit_rows].mean(0), means[fit_rows].std(0) + 1e-6
+    z = (means - mu) / sd
+    return z / (np.linalg.norm(z, axis=1, keepdims=True) + 1e-9)
+
+
+def audio_cosines(songs: SongTable, train: PairData, others: list[PairData]) -> list[np.ndarray]:
+    """Cosine of mean timbre+chroma vectors, standardised with the training songs' statistics."""
+    z = audio_unit_means(songs, np.unique(np.concatenate([train.src, train.tgt])))
+    return [row_cosine(z[p.src], z[p.tgt]) for p in [train, *others]]
+
+
+def oracle_lookup(oracle_path: str | Path, pairs: PairData) -> np.ndarray:
+    """Oracle score per pair (NaN where the world has none, e.g. sampled negatives)."""
+    o = pl.read_parquet(oracle_path)
+    both = pl.concat([o, o.select(pl.col("tgt").alias("src"), pl.col("src").alias("tgt"), "oracle")])
+    both = both.unique(subset=["src", "tgt"], keep="first")
+    q = pl.DataFrame({"src": pairs.src_ids, "tgt": pairs.tgt_ids, "k": np.arange(len(pairs))})
+    j = q.join(both, on=["src", "tgt"], how="left").sort("k")
+    return j["oracle"].fill_null(np.nan).to_numpy().astype(np.float64)
+
+
+def _on_multimodal_test(name: str, model, splits_dir, lyrics_path, tcfg: TrainConfig, device, amp: bool,
+                        seen_ids: set[str]) -> tuple[PairData, np.ndarray] | None:
+    """A lyrics model's predictions on the multimodal test pairs, so it compares with the audio and
+    fused models on the same pairs; only when none of those songs was in this model's train/val."""
+    spec = registry.get(name)
+    if spec.split_set != "lyrics":
+        return None
+    mm = _split_paths(splits_dir, "multimodal")["test"]
+    if not mm.exists():
+        return None
+    mine = _split_paths(splits_dir, spec.split_set)
+    fit_ids = split_track_ids(mine["train"], mine["val"])
+    mm_ids = split_track_ids(mm)
+    if mm_ids & fit_ids:
+        log.warning("%s: multimodal test songs overlap this model's training songs; no cross-set test", name)
+        return None
+    songs = load_songs(mm_ids, lyrics_path, None)
+    pairs = load_pairs(mm, songs)
+    return pairs, predict(model, pairs, songs, tcfg.eval_batch_size, device, amp)
+
+
+def evaluate(name: str, ckpt_path: str | Path, splits_dir: str | Path, lyrics_path: str | Path,
+             features_dir: str | Path, oracle_path: str | None, tcfg: TrainConfig, ecfg: EvaluateConfig,
+             rcfg: RetrievalConfig, report_path: str | Path, metrics_path: str | Path, plots_dir: str | Path) -> dict:
+    device = pick_device(tcfg.device)
+    model, state = load_checkpoint(ckpt_path, device)
+    spec = registry.get(name)
+    task = spec.task
+    paths = _split_paths(splits_dir, spec.split_set)
+    ids = split_track_ids(*paths.values())
+    # audio is loaded for every multimodal-set model: the mean-audio baseline needs it
+    songs = load_songs(ids, lyrics_path if spec.uses_lyrics else None,
+                       features_dir if (spec.uses_audio or spec.split_set == "multimodal") else None)
+    train, val, test = (load_pairs(paths[s], songs) for s in ("train", "val", "test"))
+    if not len(test) or not len(train):
+        raise ValueError(f"{name}: {len(train)} training and {len(test)} test pairs in {paths['test'].parent}; "
+                         f"nothing to evaluate (see the build_splits report)")
+    amp = tcfg.amp and device.type == "cuda"
+    log.info("evaluate %s: %d val and %d test pairs over %d songs; scoring", name, len(val), len(test), len(songs))
+    preds = {s: predict(model, p, songs, tcfg.eval_batch_size, device, amp) for s, p in (("val", val), ("test", test))}
+    bins = tuple(ecfg.score_bins)
+    result: dict = {"model": name, "set": spec.split_set, "task": task, "best_epoch": state.get("epoch"),
+                    "param_counts": state.get("param_counts")}
+    if task == "classification":
+        for s, p in (("val", val), ("test", test)):
+            result[s] = classification_metrics(p.label, preds[s])
+        maj = float(train.label.mean() >= 0.5)
+        base = {"majority": classification_metrics(test.label, np.full(len(test), maj))}
+        tr_c, te_c = tfidf_cosines(lyrics_path, train, [test])
+        base["tfidf_cosine"] = classification_metrics(test.label, calibrate(tr_c, train.label, te_c))
+        result["baselines"] = base
+        # the label is score >= splits.threshold (sampled negatives: 0); the shares say how hard a constant is
+        result["class_balance"] = {s: {"pairs": len(p), "similar_share": round(float(p.label.mean()), 6)}
+                                   for s, p in (("train", train), ("val", val), ("test", test))}
+        result["gain_over_majority_accuracy"] = round(result["test"]["accuracy"] - base["majority"]["accuracy"], 6)
+    else:
+        for s, p in (("val", val), ("test", test)):
+            result[s] = regression_metrics(p.score, preds[s], p.src_ids, ecfg.ndcg_k, bins)
+        base = {}
+        # the best constants under MSE and under MAE
+        for b, value in (("train_mean", float(train.score.mean())), ("train_median", float(np.median(train.score)))):
+            base[b] = regression_metrics(test.score, np.full(len(test), value), test.src_ids, ecfg.ndcg_k, bins)
+            base[b]["value"] = round(value, 6)
+        tr_c, te_c = tfidf_cosines(lyrics_path, train, [test])
+        base["tfidf_cosine"] = regression_metrics(test.score, calibrate(tr_c, train.score, te_c), test.src_ids,
+                                                  ecfg.ndcg_k, bins)
+        if songs.audio is not None:
+            tr_a, te_a = audio_cosines(songs, train, [test])
+            base["audio_mean_cosine"] = regression_metrics(test.score, calibrate(tr_a, train.score, te_a),
+                                                           test.src_ids, ecfg.ndcg_k, bins)
+        if oracle_path and Path(oracle_path).exists():
+            orc = oracle_lookup(oracle_path, test)
+            m = np.isfinite(orc)
+            if m.any():
+                o_mae = float(np.abs(orc[m] - test.score[m]).mean())
+                model_mae = float(np.abs(preds["test"][m] - test.score[m]).mean())
+                base["oracle"] = {"n": int(m.sum()), "mae": round(o_mae, 6),
+                                  "rmse": round(float(np.sqrt(((orc[m] - test.score[m]) ** 2).mean())), 6),
+                                  "model_mae_same_pairs": round(model_mae, 6),
+                                  "gap_to_oracle_mae": round(model_mae - o_mae, 6),
+                                  "note": "labelled test pairs only; sampled negatives have no oracle score"}
+        result["baselines"] = base
+        cross = _on_multimodal_test(name, model, splits_dir, lyrics_path, tcfg, device, amp, ids)
+        if cross is not None:
+            p, pred = cross
+            result["test_multimodal"] = regression_metrics(p.score, pred, p.src_ids, ecfg.ndcg_k, bins)
+        for b in ("train_mean", "train_median"):
+            tm = base[b]["mae"]
+            result[f"mae_improvement_over_{b}"] = round(1 - result["test"]["mae"] / tm, 6) if tm else None
+    log.info("evaluate %s: pair metrics and baselines done; ranking the test catalog", name)
+    fit_ids = set(train.src_ids) | set(train.tgt_ids)
+    rank_base = {"tfidf_cosine": tfidf_rows(lyrics_path, fit_ids, songs.track_ids)}
+    if songs.audio is not None:
+        rank_base["audio_mean_cosine"] = audio_unit_means(songs, np.unique(np.concatenate([train.src, train.tgt])))
+    orc = oracle_lookup(oracle_path, test) if oracle_path and Path(oracle_path).exists() else None
+    result["retrieval"], curve = evaluate_ranking(model, songs, test, device, amp, ecfg, rcfg, rank_base, orc,
+                                                  tcfg.seed)
+    write_json(report_path, result)
+    write_json(metrics_path, compact_metrics(result))
+    write_plots(plots_dir, task, test, preds["test"], ecfg)
+    header = list(curve[0]) if curve else ["k", "model"]
+    write_csv(Path(plots_dir) / "recall_at_k.csv", header, ([r[k] for k in header] for r in curve))
+    return result
+
+
+def compact_metrics(result: dict) -> dict:
+    """What ``dvc exp show`` / ``dvc metrics diff`` compare for a model, under its short prefix: test
+    figures, the trivial baselines on the same pairs (``base_*``: train mean or majority; ``med_mae``: the train
+    median, the best constant under MAE), and for the regression models ranking
+    nDCG@10 (``ndcg``). The full evaluation is the report file; names are short and unique so that
+    ``dvc exp show --only-changed`` fits 160 columns."""
+    t, r = result["test"], result.get("retrieval", {})
+    if result["task"] == "classification":  # its ranking and AUC stay in the report: the table stays narrow
+        return {registry.get(result["model"]).short: {"acc": t["accuracy"],
+                                                      "base_acc": result["baselines"]["majority"]["accuracy"],
+                                                      "pos": result["class_balance"]["test"]["similar_share"]}}
+    out = {"mae": t["mae"], "rmse": t["rmse"], "base_mae": result["baselines"]["train_mean"]["mae"],
+           "med_mae": result["baselines"]["train_median"]["mae"]}
+    if "model" in r:
+        out["ndcg"] = r["model"]["ndcg@10"]
+    return {registry.get(result["model"]).short: out}
+
+
+def write_plots(plots_dir: str | Path, task: str, test: PairData, pred: np.ndarray, ecfg: EvaluateConfig) -> None:
+    d = Path(plots_dir)
+    truth = targets(task, test)
+    write_csv(d / "predictions.csv", ["target", "prediction"],
+              zip(np.round(truth, 5).tolist(), np.round(pred, 5).tolist()))
+    counts, edges = np.histogram(pred - truth, bins=ecfg.error_bins, range=(-1, 1))
+    write_csv(d / "errors.csv", ["error", "count"],
+              zip(np.round((edges[:-1] + edges[1:]) / 2, 4).tolist(), counts.tolist()))
+    # classifier: its labels; regressors: "similar" read as score >= 0.5 on both sides
+    write_csv(d / "confusion.csv", ["actual", "predicted"],
+              zip((truth >= 0.5).astype(int).tolist(), (pred >= 0.5).astype(int).tolist()))
+
+
+def run(params: dict, model: str) -> dict:
+    """The DVC stage ``evaluate@<model>``: checkpoint + splits -> ``metrics/<model>.json`` and plot data."""
+    model_spec(model)
+    paths, raw = section(params, "paths"), section(params, "raw")
+    files = paths.model_files(model)
+    return evaluate(model, files["ckpt"], paths.splits, paths.lyrics, paths.audio, raw.oracle or None,
+                    section(params, "train"), section(params, "evaluate"), section(params, "retrieval"),
+                    files["eval_report"], files["metrics"], files["plots"])

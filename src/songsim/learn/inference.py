@@ -1,0 +1,63 @@
+"""Inference over the training data structures: song vectors and cached-vector pair scores.
+
+Used by the training loop (validation), evaluation, serving and the benchmarks. Checkpoints and the device
+choice live in :mod:`songsim.core.checkpoint`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from songsim.learn.batches import SongStore
+from songsim.learn.data import PairData, SongTable
+from songsim.models.nets import PairModel
+
+
+def to_device(batch: dict[str, torch.Tensor], device: torch.device) -> dict[str, torch.Tensor]:
+    """Model inputs on ``device``; ``lengths`` stay on the host, where packing reads them (no device sync)."""
+    return {k: v if k == "lengths" else v.to(device, non_blocking=True) for k, v in batch.items()}
+
+
+def targets(task: str, pairs: PairData) -> np.ndarray:
+    """What a model of ``task`` is trained to predict: the 0/1 label or the score."""
+    return pairs.label if task == "classification" else pairs.score
+
+
+@torch.no_grad()
+def encode_songs(model: PairModel, songs: SongTable | SongStore, rows: np.ndarray, batch_size: int,
+                 device: torch.device, amp: bool = False) -> torch.Tensor:
+    """Song vectors ``(len(rows), D)`` float32 on ``device``, encoded in batches of ``batch_size`` songs.
+
+    ``songs``: a store already on the device (training), or a table, gathered on the host batch by batch."""
+    model.eval()
+    if isinstance(songs, SongTable):
+        songs = SongStore(songs, torch.device("cpu"))  # no copy: views of the table's arrays
+    vecs = None
+    for k in range(0, len(rows), batch_size):
+        part = rows[k:k + batch_size]
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp and device.type == "cuda"):
+            v = model.encode(to_device(songs.tensors(part), device)).float()  # (B, D)
+        if vecs is None:
+            vecs = torch.empty((len(rows), v.shape[1]), device=device)
+        vecs[k:k + len(part)] = v
+    if vecs is None:
+        raise ValueError("encode_songs: no songs to encode")
+    return vecs
+
+
+@torch.no_grad()
+def predict(model: PairModel, pairs: PairData, songs: SongTable | SongStore, batch_size: int, device: torch.device,
+            amp: bool = False) -> np.ndarray:
+    """Score every pair: encode each song once (cached vectors), then decode pairs in batches."""
+    model.eval()
+    needed = np.unique(np.concatenate([pairs.src, pairs.tgt]))
+    vecs = encode_songs(model, songs, needed, batch_size, device, amp)  # (S', D)
+    pos = np.full(len(songs), -1, dtype=np.int64)
+    pos[needed] = np.arange(len(needed))
+    out = np.empty(len(pairs), dtype=np.float32)
+    for k in range(0, len(pairs), batch_size):
+        left = torch.from_numpy(pos[pairs.src[k:k + batch_size]]).to(device)
+        right = torch.from_numpy(pos[pairs.tgt[k:k + batch_size]]).to(device)
+        out[k:k + len(left)] = model.score(vecs, left, right).float().cpu().numpy()
+    return out

@@ -1,0 +1,148 @@
+"""The inner training loop, shared by ``train`` and ``bench/bench_train.py``: optimiser steps over
+prepared batches with no host synchronisation, the loss, the learning-rate rule for large batches and the
+model set-up done before the first step (GloVe rows, audio normalisation).
+
+Nothing inside an epoch waits for the device: loss and absolute-error totals accumulate in device
+tensors and are read once, after the epoch. The host prepares step ``k + 1`` while the device still runs
+step ``k`` (CUDA kernels are queued asynchronously), which is all the prefetching a resident song table
+needs.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from songsim.core.config import ConfigError
+from songsim.learn.batches import SongStore, Step
+from songsim.learn.data import SongTable
+from songsim.models import registry
+from songsim.models.nets import PairModel
+
+Prepared = tuple[dict[str, torch.Tensor], torch.Tensor, Step]  # (model inputs, pair rows on device, step)
+
+
+HUBER_DELTA = 0.1  # quadratic below a 0.1 error, linear above
+
+
+def loss_fn(kind: str, pred: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Mean loss in float32, outside autocast (binary_cross_entropy is not autocast-safe). ``kind``: a task
+    (``classification`` -> BCE, ``regression`` -> MSE) or a regression loss of ``config.REGRESSION_LOSSES``.
+    MSE fits the conditional mean, L1 the conditional median (what MAE rewards on skewed scores)."""
+    pred = pred.float()
+    if kind == "classification":
+        return F.binary_cross_entropy(pred.clamp(1e-6, 1 - 1e-6), y)
+    if kind == "l1":
+        return F.l1_loss(pred, y)
+    if kind == "huber":
+        return F.huber_loss(pred, y, delta=HUBER_DELTA)
+    if kind in ("regression", "mse"):
+        return F.mse_loss(pred, y)
+    raise ValueError(f"unknown loss {kind!r}")
+
+
+@dataclass(frozen=True)
+class LrRule:
+    """Learning rate for a global batch other than the one ``optim.lr`` was tuned at.
+
+    ``linear`` (Goyal et al. 2017) multiplies lr by ``batch / base_batch``, ``sqrt`` (Krizhevsky 2014;
+    the safer rule for Adam) by its square root, ``none`` keeps it. When the rate is scaled up, the
+    first ``warmup_epochs`` epochs ramp it linearly, step by step, from the unscaled rate to the scaled one.
+    """
+
+    scaling: str  # none | linear | sqrt
+    base_batch: int
+    warmup_epochs: float
+
+    def factor(self, batch: int) -> float:
+        r = batch / self.base_batch
+        return {"none": 1.0, "linear": r, "sqrt": math.sqrt(r)}[self.scaling]
+
+    def warmup(self, batch: int, steps_per_epoch: int) -> Callable[[int], float] | None:
+        """Multiplier of the scheduled lr at global step ``k`` (None: no warm-up)."""
+        f = self.factor(batch)
+        total = self.warmup_epochs * steps_per_epoch
+        if f <= 1.0 or total <= 0:
+            return None
+        return lambda k: 1.0 if k >= total else 1.0 / f + (1.0 - 1.0 / f) * (k + 1) / total
+
+
+def prepare(store: SongStore, steps: Iterable[Step]) -> Iterable[Prepared]:
+    """Each step's inputs, gathered on the store's device when the loop asks for them."""
+    for s in steps:
+        batch, rows = store.batch(s)
+        yield batch, rows, s
+
+
+def train_steps(model: nn.Module, opt: torch.optim.Optimizer, batches: Iterable[Prepared], y: torch.Tensor,
+                loss_kind: str, amp: bool, world: int = 1, lr_mult: Callable[[int], float] | None = None,
+                first_step: int = 0, on_step: Callable[[], object] | None = None) -> dict:
+    """One pass of optimiser steps. ``y`` (N,) float32: the targets of every pair, on the device.
+
+    Under DDP each rank's mean loss is weighted by its share of the global batch, so the averaged
+    gradient is the gradient of the global batch's mean loss. Returns device totals (``loss``, ``abs``)
+    and host counts (``n``, ``steps``); reading the totals is the caller's one synchronisation.
+    """
+    dev = y.device
+    tot_loss = torch.zeros((), dtype=torch.float64, device=dev)
+    tot_abs = torch.zeros((), dtype=torch.float64, device=dev)
+    n = k = 0
+    for batch, rows, step in batches:
+        with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=amp):
+            pred = model(batch)  # (p,)
+        target = y[rows]  # (p,)
+        loss = loss_fn(loss_kind, pred, target)
+        share = len(step.rows) * world / step.n_global
+        opt.zero_grad(set_to_none=True)
+        (loss if share == 1 else loss * share).backward()
+        m = lr_mult(first_step + k) if lr_mult is not None else 1.0
+        if m != 1.0:
+            scheduled = [g["lr"] for g in opt.param_groups]
+            for g in opt.param_groups:
+                g["lr"] *= m
+        opt.step()
+        if m != 1.0:
+            for g, lr in zip(opt.param_groups, scheduled):
+                g["lr"] = lr
+        with torch.no_grad():
+            tot_loss += loss.detach().double() * len(step.rows)
+            tot_abs += (pred.detach().double() - target.double()).abs().sum()
+        n += len(step.rows)
+        k += 1
+        if on_step is not None:
+            on_step()
+    return {"loss": tot_loss, "abs": tot_abs, "n": n, "steps": k}
+
+
+def fit_audio_normalisation(spec: registry.ModelSpec, model: PairModel, songs: SongTable, rows: np.ndarray) -> None:
+    """Per-channel mean/std of the training songs' frames, stored in the audio encoder's buffers."""
+    enc = spec.encoder(model, "audio")
+    if enc is None or songs.audio is None:
+        return
+    x = songs.audio[rows].astype(np.float32)  # (S, 24, T)
+    mean = x.mean(axis=(0, 2))
+    std = x.std(axis=(0, 2))
+    enc.set_normalisation(torch.from_numpy(mean), torch.from_numpy(std))
+
+
+def init_embeddings(spec: registry.ModelSpec, model: PairModel, glove) -> dict | None:
+    """Copy GloVe vectors into the lyrics embedding where the encoder asks for it."""
+    enc = spec.encoder(model, "lyrics")
+    if enc is None or not enc.cfg.glove_init:
+        return None
+    if glove is None:
+        raise ConfigError("encoder.glove_init is true but raw.glove is empty")
+    if glove.dim != enc.cfg.embedding_dim:
+        raise ConfigError(f"encoder.embedding_dim is {enc.cfg.embedding_dim} but GloVe vectors have {glove.dim}")
+    with torch.no_grad():
+        w = enc.embedding.weight
+        found = torch.from_numpy(glove.found)
+        w[found] = torch.from_numpy(glove.vectors)[found]
+        w[0] = 0.0
+    return glove.coverage

@@ -1,0 +1,249 @@
+"""One training loop for all four models: Adam, optional cosine annealing, early stopping on the
+validation metric, best + last checkpoints, resume after an interruption, CUDA with mixed precision
+when present, per-epoch metrics through DVCLive (rank 0)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import random
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pyarrow.parquet as pq
+import torch
+from tqdm import tqdm
+
+from songsim.core.checkpoint import finish_checkpoints, model_spec, pick_device, save_checkpoint
+from songsim.core.config import ModelSection, TrainConfig, model_section, section, to_dict
+from songsim.core.metrics import STOP_METRIC, mae, stop_metric
+from songsim.core.writers import write_json
+from songsim.learn import distributed
+from songsim.learn.batches import SongStore, plan_epoch
+from songsim.learn.data import PairData, SongTable, load_pairs, load_songs, split_track_ids
+from songsim.learn.inference import predict, targets
+from songsim.learn.live import EpochLog
+from songsim.learn.loop import LrRule, fit_audio_normalisation, init_embeddings, loss_fn, prepare, train_steps
+from songsim.learn.threads import CpuShare
+from songsim.models import registry
+from songsim.models.nets import build_model, param_counts
+
+log = logging.getLogger(__name__)
+
+
+def fingerprint(name: str, section: ModelSection, tcfg: TrainConfig, pairs: PairData) -> str:
+    h = hashlib.sha256(json.dumps([name, to_dict(section), to_dict(tcfg)], sort_keys=True).encode())
+    h.update(pairs.src.tobytes() + pairs.tgt.tobytes() + pairs.score.tobytes())
+    return h.hexdigest()[:16]
+
+
+@dataclass
+class TrainResult:
+    best_epoch: int
+    best_metric: float
+    metric_name: str
+    epochs_run: int
+    history: list[dict]
+    params: dict[str, int]
+    resumed_from: int
+    seconds: float
+
+
+def train(name: str, section: ModelSection, tcfg: TrainConfig, songs: SongTable, train_pairs: PairData,
+          val_pairs: PairData, vocab_size: int, ckpt_path: str | Path, last_path: str | Path,
+          live_dir: str | Path | None = None, glove=None) -> TrainResult:
+    """Train ``name``; writes the best checkpoint, a resumable last checkpoint and, when ``live_dir`` is
+    given, the per-epoch metrics through DVCLive (:class:`EpochLog`).
+
+    Under torchrun (``distributed.setup``) every rank calls this; rank 0 alone validates and writes."""
+    t0 = time.perf_counter()
+    if len(train_pairs) < 2 or len(val_pairs) < 1:
+        raise ValueError(f"{name}: {len(train_pairs)} training and {len(val_pairs)} validation pairs; need at least "
+                         f"2 and 1 (see the build_splits report)")
+    ranks, device = distributed.setup(tcfg.device)
+    device = device or pick_device(tcfg.device)
+    try:
+        with CpuShare(tcfg.threads) as share:
+            return _train(name, section, tcfg, songs, train_pairs, val_pairs, vocab_size, Path(ckpt_path),
+                          Path(last_path), live_dir, glove, ranks, device, share, t0)
+    finally:
+        distributed.teardown(ranks)
+
+
+def _train(name, section, tcfg, songs, train_pairs, val_pairs, vocab_size, ckpt_path, last_path, live_dir,
+           glove, ranks: distributed.Ranks, device: torch.device, share: CpuShare, t0: float) -> TrainResult:
+    spec = registry.get(name)
+    task = spec.task
+    loss_kind = task if task == "classification" else tcfg.regression_loss
+    amp = tcfg.amp and device.type == "cuda"
+    share.apply()
+    if device.type == "cpu":
+        torch.use_deterministic_algorithms(True, warn_only=True)
+    else:
+        torch.backends.cudnn.benchmark = True  # cuDNN picks its fastest LSTM/conv kernels per shape
+    random.seed(tcfg.seed)  # model initialisation and the first dropout masks (the same on every rank)
+    np.random.seed(tcfg.seed)
+    torch.manual_seed(tcfg.seed)
+    model = build_model(name, section.model, vocab_size)
+    coverage = init_embeddings(spec, model, glove)
+    train_rows = np.unique(np.concatenate([train_pairs.src, train_pairs.tgt]))
+    fit_audio_normalisation(spec, model, songs, train_rows)
+    model.to(device)
+    counts = param_counts(model)
+    log.info("%s parameters per block: %s", name, counts)
+    dec = {id(p) for p in model.decoder_parameters()}
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    groups = [  # L2 on the dense (decoder) layers only
+        {"params": [p for p in trainable if id(p) in dec], "weight_decay": section.model.l2},
+        {"params": [p for p in trainable if id(p) not in dec], "weight_decay": 0.0},
+    ]
+    batch_size = section.optim.batch_size  # the global batch, all ranks together
+    rule = LrRule(tcfg.lr_scaling, tcfg.lr_base_batch, tcfg.warmup_epochs)
+    opt = torch.optim.Adam(groups, lr=section.optim.lr * rule.factor(batch_size))
+    sched = (torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=section.optim.t_max, eta_min=section.optim.eta_min)
+             if section.optim.scheduler == "cosine" else None)
+    steps_per_epoch = -(-len(train_pairs) // batch_size)
+    warmup = rule.warmup(batch_size, steps_per_epoch)
+    fp = fingerprint(name, section, tcfg, train_pairs)
+    history: list[dict] = []
+    start_epoch, best, best_epoch, bad_epochs = 0, None, -1, 0
+    best_state: dict | None = None  # the best epoch's weights, also kept in last.pt
+    state = None
+    if ranks.main and last_path.exists():
+        state = torch.load(last_path, map_location="cpu", weights_only=True)
+        if state.get("fingerprint") != fp or state.get("complete"):
+            log.info("%s: %s is from another run or finished; starting fresh", name, last_path)
+            state = None
+    state = distributed.from_main(state, ranks)  # every rank resumes from rank 0's file
+    if state is not None:
+        model.load_state_dict(state["state_dict"])
+        opt.load_state_dict(state["optimizer"])
+        if sched is not None and state.get("scheduler"):
+            sched.load_state_dict(state["scheduler"])
+        start_epoch, best, best_epoch = state["epoch"] + 1, state["best"], state["best_epoch"]
+        bad_epochs, history = state["bad_epochs"], state["history"]
+        best_state = state.get("best_state")
+        log.info("%s: resuming at epoch %d (epochs 1-%d done) from %s", name, state["epoch"] + 2,
+                 state["epoch"] + 1, last_path)
+    resumed_from = start_epoch
+    live = EpochLog(live_dir, spec.short, enabled=ranks.main)
+    for row in history:  # a resumed run's files hold the epochs it restores too
+        live.log(row)
+    metric_name, _, higher = STOP_METRIC[task]
+    store = SongStore(songs, device, tcfg.resident_mb, width_multiple=1 if device.type == "cpu" else 32)
+    log.info("%s: song table %.1f MiB, %s on %s", name, store.nbytes / 2**20,
+             "resident" if store.resident else "streamed through pinned memory", device)
+    y_train = torch.from_numpy(targets(task, train_pairs)).to(device)  # (N,) every pair's target
+    dedup = tcfg.use_dedup(device.type)
+    net = model  # the module itself: checkpoints, validation; ``fwd`` runs the training steps
+    fwd = (torch.nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda"
+                                                      else None) if ranks.active else model)
+
+    def best_extra(epoch: int, value: float) -> dict:  # what the best checkpoint records beside the weights
+        return {"epoch": epoch, "val": {metric_name: value}, "param_counts": counts}
+
+    for epoch in range(start_epoch, section.optim.epochs):
+        if bad_epochs >= tcfg.patience:
+            break
+        threads = share.apply()
+        net.train()
+        # per-epoch data order and dropout masks: a resumed run repeats the uninterrupted one exactly
+        rng = np.random.default_rng([tcfg.seed, epoch])
+        torch.manual_seed(tcfg.seed * 100_003 + epoch + 1_000_003 * ranks.rank)
+        te = time.perf_counter()
+        bar = tqdm(total=steps_per_epoch, desc=f"{name} epoch {epoch + 1}", unit="batch", mininterval=2,
+                   leave=False, disable=not ranks.main)
+        steps = plan_epoch(train_pairs, batch_size, dedup, rng, ranks.rank, ranks.world)
+        tot = train_steps(fwd, opt, prepare(store, steps), y_train, loss_kind, amp, ranks.world, warmup,
+                          epoch * steps_per_epoch, lambda b=bar: (b.update(), share.tick()))
+        bar.close()
+        sums = distributed.all_sum(torch.stack([tot["loss"], tot["abs"]]), ranks).tolist()  # the epoch's sync
+        n_seen = int(distributed.all_sum(torch.tensor([tot["n"]], device=device), ranks).item())
+        if sched is not None:
+            sched.step()
+        train_s = time.perf_counter() - te
+        row = None
+        if ranks.main:
+            vp = predict(net, val_pairs, store, tcfg.eval_batch_size, device, amp)
+            val_target = targets(task, val_pairs)
+            with torch.no_grad():
+                vl = float(loss_fn(loss_kind, torch.from_numpy(vp), torch.from_numpy(val_target)))
+            row = {"epoch": epoch + 1, "train_loss": round(sums[0] / max(1, n_seen), 6),
+                   "train_mae": round(sums[1] / max(1, n_seen), 6), "val_loss": round(vl, 6),
+                   "val_mae": round(mae(val_target, vp), 6),
+                   f"val_{metric_name}": round(stop_metric(task, val_target, vp), 6), "lr": opt.param_groups[0]["lr"],
+                   "seconds": round(train_s, 2), "pairs_per_s": round(n_seen / max(train_s, 1e-9), 1),
+                   "threads": threads, "processes": ranks.world}
+            log.info("%s epoch %d: %s", name, epoch + 1, row)
+        row = distributed.from_main(row, ranks)  # every rank takes the same stopping decision
+        history.append(row)
+        live.log(row)
+        value = row[f"val_{metric_name}"]
+        improved = best is None or (value > best if higher else value < best)
+        if improved:
+            best, best_epoch, bad_epochs = value, epoch + 1, 0
+            best_state = {k: v.detach().clone() for k, v in net.state_dict().items()}
+            if ranks.main:
+                save_checkpoint(ckpt_path, net, name, section, vocab_size, best_extra(best_epoch, best))
+        else:
+            bad_epochs += 1
+        if ranks.main:
+            save_checkpoint(last_path, net, name, section, vocab_size, {
+                "fingerprint": fp, "epoch": epoch, "best": best, "best_epoch": best_epoch, "bad_epochs": bad_epochs,
+                "history": history, "optimizer": opt.state_dict(), "best_state": best_state,
+                "scheduler": sched.state_dict() if sched is not None else {}, "complete": False})
+    if ranks.main:
+        finish_checkpoints(net, name, section, vocab_size, ckpt_path, last_path,
+                           best_extra(best_epoch, best) if best_state is not None else None, best_state)
+    live.close()
+    if coverage:
+        log.info("%s GloVe coverage: %s", name, coverage)
+    if best is None or not np.isfinite(best):
+        raise ValueError(f"{name}: no epoch gave a finite validation {metric_name} ({best}); nothing to keep")
+    return TrainResult(best_epoch, float(best), metric_name, len(history), history, counts, resumed_from,
+                       round(time.perf_counter() - t0, 2))
+
+
+def run(params: dict, model: str) -> dict:
+    """The DVC stage ``train@<model>``: its split set's train/val pairs -> best + last checkpoints,
+    ``metrics/train/<model>.json`` and the per-epoch history."""
+    spec = model_spec(model)
+    paths, raw, tcfg = section(params, "paths"), section(params, "raw"), section(params, "train")
+    sec = model_section(params, model, spec.config)
+    files = paths.model_files(model)
+    if tcfg.nproc > 1 and not distributed.under_torchrun():
+        code = distributed.relaunch(tcfg.nproc)
+        if code:
+            raise RuntimeError(f"train.nproc={tcfg.nproc}: torchrun exited with code {code} (the ranks' errors "
+                               f"are logged above)")
+        return json.loads(files["train_report"].read_text())
+    tr, va = paths.split(spec.split_set, "train"), paths.split(spec.split_set, "val")
+    songs = load_songs(split_track_ids(tr, va), paths.lyrics if spec.uses_lyrics else None,
+                       paths.audio if spec.uses_audio else None)
+    train_pairs, val_pairs = load_pairs(tr, songs), load_pairs(va, songs)
+    vocab = pq.read_table(paths.vocab).column("word").to_pylist()
+    glove = None
+    enc_cfg = spec.lyrics_config(sec.model)
+    if enc_cfg is not None and enc_cfg.glove_init and raw.glove:
+        from songsim.ingest.readers.glove import match_glove
+        from songsim.ingest.readers.mxm import read_reverse_mapping
+
+        words = read_reverse_mapping(raw.mxm_reverse_mapping) if raw.mxm_reverse_mapping else None
+        glove = match_glove(raw.glove, vocab, words)
+    res = train(model, sec, tcfg, songs, train_pairs, val_pairs, len(vocab), files["ckpt"], files["last"],
+                files["live"], glove)
+    out = {
+        "model": model, "best_epoch": res.best_epoch, f"best_val_{res.metric_name}": round(res.best_metric, 6),
+        "epochs_run": res.epochs_run, "resumed_from_epoch": res.resumed_from, "seconds": res.seconds,
+        "train_pairs": len(train_pairs), "val_pairs": len(val_pairs), "songs": len(songs),
+        "mean_pairs_per_s": round(float(np.mean([h["pairs_per_s"] for h in res.history])), 1) if res.history else None,
+        "param_counts": res.params, "glove_coverage": glove.coverage if glove is not None else None,
+        "global_batch": sec.optim.batch_size,
+        **({k: res.history[-1][k] for k in ("processes", "threads")} if res.history else {}),
+    }
+    if distributed.main_process():
+        write_json(files["train_report"], out)
+    return out

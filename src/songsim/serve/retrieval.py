@@ -1,0 +1,243 @@
+""""Songs like X": an approximate-nearest-neighbour index over song vectors, served in two stages.
+
+The models score a pair with a decoder (merge + MLP), not a distance, so a query is answered in two
+stages: (1) the ``candidates`` nearest songs in a vector space, from a faiss HNSW index; (2) those
+candidates re-ranked by the model's own pair scorer, so the score shown is the model's predicted
+similarity in [0, 1]. The vector space is the cosine of each modality's part of the song vector,
+averaged over the parts (``candidate_space``): for the fused model the lyrics and audio parts count
+alike whatever their widths and norms.
+
+faiss (``faiss-cpu``, MIT, maintained by Meta, regular releases) was chosen over hnswlib (last release
+2023) and annoy: it serves HNSW and exact indexes behind one API and writes indexes to one file.
+
+Index folder (stage ``index@<model>``): ``index.faiss`` (HNSW over the candidate space),
+``vectors.npy`` (the raw song vectors, memory-mapped at query time for the re-ranking),
+``ids.parquet`` (row -> track id) and ``manifest.json``.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import faiss
+import numpy as np
+import polars as pl
+import pyarrow as pa
+import pyarrow.parquet as pq
+import torch
+
+from songsim.core.checkpoint import load_checkpoint, model_spec, pick_device
+from songsim.core.config import RetrievalConfig, section
+from songsim.core.writers import atomic_path, write_json, write_table
+from songsim.models import MODELS
+from songsim.models.nets import PairModel
+
+log = logging.getLogger(__name__)
+
+INDEX, VECTORS, IDS, MANIFEST = "index.faiss", "vectors.npy", "ids.parquet", "manifest.json"
+
+
+def candidate_space(vecs: np.ndarray, blocks: list[int]) -> np.ndarray:
+    """``(N, D)`` song vectors -> ``(N, D)`` float32 rows whose inner product is the mean over the
+    vector's parts (``blocks`` widths) of the parts' cosines."""
+    out = np.empty(vecs.shape, dtype=np.float32)
+    start = 0
+    for w in blocks:
+        part = vecs[:, start:start + w].astype(np.float32)
+        out[:, start:start + w] = part / (np.linalg.norm(part, axis=1, keepdims=True) + 1e-12)
+        start += w
+    if start != vecs.shape[1]:
+        raise ValueError(f"vector blocks {blocks} do not add up to the vector width {vecs.shape[1]}")
+    return out / np.sqrt(len(blocks))
+
+
+def build_index(space: np.ndarray, cfg: RetrievalConfig) -> faiss.Index:
+    """HNSW (inner product) over candidate-space rows, built with ``cfg.build_threads`` threads."""
+    index = faiss.IndexHNSWFlat(space.shape[1], cfg.hnsw_m, faiss.METRIC_INNER_PRODUCT)
+    index.hnsw.efConstruction = cfg.ef_construction
+    threads = faiss.omp_get_max_threads()
+    faiss.omp_set_num_threads(cfg.build_threads)
+    try:
+        index.add(np.ascontiguousarray(space, dtype=np.float32))
+    finally:
+        faiss.omp_set_num_threads(threads)
+    index.hnsw.efSearch = cfg.ef_search
+    return index
+
+
+def ann_search(index: faiss.Index, queries: np.ndarray, k: int, ef_search: int) -> np.ndarray:
+    """Row ids ``(Q, k)`` of the approximate nearest rows (-1 where fewer exist)."""
+    index.hnsw.efSearch = max(ef_search, k)
+    _, ids = index.search(np.ascontiguousarray(queries, dtype=np.float32), k)
+    return ids
+
+
+@torch.no_grad()
+def rerank(model: PairModel, query: torch.Tensor, cands: torch.Tensor) -> torch.Tensor:
+    """Model scores of one query vector ``(D,)`` against candidate vectors ``(C, D)`` -> ``(C,)``."""
+    v = torch.cat([query[None], cands])  # (1 + C, D)
+    right = torch.arange(1, len(v), device=v.device)
+    return model.score(v, torch.zeros_like(right), right)
+
+
+@torch.no_grad()
+def score_all(model: PairModel, vecs: torch.Tensor, queries: np.ndarray, cands: np.ndarray,
+              batch: int = 65536) -> np.ndarray:
+    """Exhaustive scores ``(Q, C)`` of query rows against candidate rows of ``vecs`` (``(S, D)``), in
+    batches of ``batch`` (query, candidate) pairs built on the fly (memory: one batch, not Q x C indices)."""
+    model.eval()
+    n, width = len(queries) * len(cands), len(cands)
+    out = torch.empty(n)
+    for k in range(0, n, batch):
+        flat = np.arange(k, min(k + batch, n))
+        left = torch.from_numpy(queries[flat // width]).to(vecs.device)
+        right = torch.from_numpy(cands[flat % width]).to(vecs.device)
+        out[k:k + len(flat)] = model.score(vecs, left, right).float().cpu()
+    return out.numpy().reshape(len(queries), len(cands))
+
+
+def write_index(out_dir: str | Path, embeddings_dir: str | Path, cfg: RetrievalConfig) -> dict:
+    """Stage body of ``index@<model>``: read the embed shards, build and write the index folder."""
+    emb = Path(embeddings_dir)
+    manifest = read_manifest(emb)
+    table = pa.concat_tables([pq.read_table(emb / s["file"]) for s in manifest["shards"]])
+    ids = table.column("track_id")
+    vecs = table.column("vector").combine_chunks().values.to_numpy().reshape(len(table), manifest["dim"])
+    index = build_index(candidate_space(vecs, manifest["blocks"]), cfg)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    with atomic_path(out / INDEX) as tmp:
+        faiss.write_index(index, str(tmp))
+    with atomic_path(out / VECTORS) as tmp, open(tmp, "wb") as fh:
+        np.save(fh, vecs.astype(np.float32))
+    write_table(pa.table({"track_id": ids}), out / IDS)
+    info = {"model": manifest["model"], "checkpoint_sha256": manifest["checkpoint_sha256"], "songs": len(table),
+            "dim": manifest["dim"], "blocks": manifest["blocks"], "index": "HNSW (inner product)",
+            "hnsw_m": cfg.hnsw_m, "ef_construction": cfg.ef_construction, "ef_search": cfg.ef_search}
+    write_json(out / MANIFEST, info)
+    return info
+
+
+def read_manifest(folder: str | Path) -> dict:
+    """The ``manifest.json`` of an embeddings or index folder."""
+    path = Path(folder) / MANIFEST
+    if not path.exists():
+        raise FileNotFoundError(f"{folder}: no {MANIFEST} (run the embed / index stage first)")
+    return json.loads(path.read_text())
+
+
+class RetrievalError(LookupError):
+    """A query that cannot be answered (unknown track, missing modality); the message says why."""
+
+
+@dataclass(frozen=True)
+class Hit:
+    rank: int
+    track_id: str
+    artist: str | None
+    title: str | None
+    score: float  # the model's predicted similarity in [0, 1]
+
+
+class Recommender:
+    """Load once, query many times::
+
+        from songsim.core.config import read_params
+        from songsim.serve.retrieval import Recommender
+
+        rec = Recommender.from_params(read_params(params_file), "fused")  # the pipeline's params file
+        for hit in rec.similar("TRAAAAW128F429D538", k=10, exclude_same_artist=True):
+            print(hit.rank, hit.track_id, hit.artist, hit.title, round(hit.score, 3))
+    """
+
+    def __init__(self, index_dir: str | Path, checkpoint: str | Path, songs_path: str | Path | None,
+                 candidates: int, ef_search: int, device: str = "cpu", catalog: dict[str, set[str]] | None = None):
+        d = Path(index_dir)
+        for f in (INDEX, VECTORS, IDS, MANIFEST):
+            if not (d / f).exists():
+                raise FileNotFoundError(f"{d / f} is missing: run `dvc repro index@<model>` first")
+        self.manifest = read_manifest(d)
+        self.name = self.manifest["model"]
+        self.index = faiss.read_index(str(d / INDEX))
+        self.vectors = np.load(d / VECTORS, mmap_mode="r")  # (N, D) raw song vectors, not loaded whole
+        self.ids = pq.read_table(d / IDS).column("track_id").to_pylist()
+        self.row = {t: i for i, t in enumerate(self.ids)}
+        self.device = pick_device(device)
+        self.model, _ = load_checkpoint(checkpoint, self.device)
+        self.model.eval()
+        self.blocks = self.model.vector_blocks()
+        self.candidates, self.ef_search = candidates, ef_search
+        self.catalog = catalog or {}  # modality -> track ids that have it (for clear errors)
+        self.meta: dict[str, tuple[str | None, str | None, str | None]] = {}
+        if songs_path is not None and Path(songs_path).exists():
+            t = pl.read_parquet(songs_path, columns=["track_id", "artist_id", "artist", "title"])
+            self.meta = {r[0]: (r[1], r[2], r[3]) for r in t.iter_rows()}
+
+    @classmethod
+    def from_params(cls, params: dict, model: str, device: str = "cpu", with_catalog: bool = True) -> Recommender:
+        """The recommender of ``model`` with the pipeline's paths and ``retrieval`` settings."""
+        model_spec(model)
+        paths, cfg = section(params, "paths"), section(params, "retrieval")
+        files = paths.model_files(model)
+        catalog = None
+        if with_catalog:
+            from songsim.ingest.audio_shards import AudioShards
+
+            catalog = {"lyrics": set(pq.read_table(paths.lyrics, columns=["track_id"]).column(0).to_pylist()),
+                       "audio": AudioShards(paths.audio).track_ids()}
+        return cls(files["index"], files["ckpt"], paths.songs, cfg.candidates, cfg.ef_search, device, catalog)
+
+    def _check(self, track_id: str) -> int:
+        if track_id in self.row:
+            return self.row[track_id]
+        spec = MODELS[self.name]
+        needs = [m for m, used in (("lyrics", spec.uses_lyrics), ("audio", spec.uses_audio)) if used]
+        known = [m for m in ("lyrics", "audio") if track_id in self.catalog.get(m, ())]
+        if known:
+            missing = [m for m in needs if m not in known]
+            can = [n for n, s in MODELS.items() if s.task == "regression"
+                   and all(m in known for m, used in (("lyrics", s.uses_lyrics), ("audio", s.uses_audio)) if used)]
+            raise RetrievalError(f"{track_id} has no {' and no '.join(missing)}: model {self.name} needs "
+                                 f"{' and '.join(needs)}; models that can serve it: {', '.join(can) or 'none'}")
+        close = difflib.get_close_matches(track_id, self.ids, n=3, cutoff=0.5)
+        raise RetrievalError(f"unknown track id {track_id!r}" + (f"; closest known: {', '.join(close)}" if close
+                                                                 else ""))
+
+    def artist_of(self, track_id: str) -> str | None:
+        m = self.meta.get(track_id)
+        return m[0] or m[1] if m else None
+
+    def similar(self, track_id: str, k: int = 10, exclude_same_artist: bool = False,
+                candidates: int | None = None) -> list[Hit]:
+        """The ``k`` catalog songs the model finds most similar to ``track_id``, best first."""
+        row = self._check(track_id)
+        c = min(len(self.ids) - 1, max(k, candidates or self.candidates))
+        q_raw = np.array(self.vectors[row], dtype=np.float32)  # a writable copy of the memory-mapped row
+        ids = ann_search(self.index, candidate_space(q_raw[None], self.blocks), c + 1, self.ef_search)[0]
+        ids = np.sort([i for i in ids if i >= 0 and i != row]).astype(np.int64)
+        mine = self.artist_of(track_id)
+        if exclude_same_artist and mine is not None:
+            ids = np.array([i for i in ids if self.artist_of(self.ids[i]) != mine], dtype=np.int64)
+        if not len(ids):
+            return []
+        cand = torch.from_numpy(np.asarray(self.vectors[ids], dtype=np.float32)).to(self.device)
+        scores = rerank(self.model, torch.from_numpy(q_raw).to(self.device), cand).float().cpu().numpy()
+        top = np.argsort(-scores, kind="stable")[:k]
+        out = []
+        for r, j in enumerate(top, 1):
+            tid = self.ids[ids[j]]
+            _, artist, title = self.meta.get(tid, (None, None, None))
+            out.append(Hit(r, tid, artist, title, float(scores[j])))
+        return out
+
+
+def run(params: dict, model: str) -> dict:
+    """The DVC stage ``index@<model>``: the model's catalog vectors -> its index folder."""
+    model_spec(model)
+    paths = section(params, "paths")
+    files = paths.model_files(model)
+    return write_index(files["index"], files["embeddings"], section(params, "retrieval"))

@@ -1,0 +1,54 @@
+"""The audio shard format: what the writer writes the reader gives back, frames from the stored metadata."""
+
+import json
+
+import numpy as np
+import pytest
+
+from songsim.ingest.audio_shards import AudioShards, AudioShardWriter
+
+
+def _rows(n, frames, seed=0):
+    rng = np.random.default_rng(seed)
+    for i in range(n):
+        yield {"track_id": f"TR{i:016d}", "timbre": rng.normal(size=frames * 12).astype(np.float16),
+               "chroma": rng.uniform(size=frames * 12).astype(np.float16), "n_segments": 100 + i,
+               "duration": 200.0, "tempo": 120.0, "key": i % 12, "mode": i % 2, "loudness": -9.0}
+
+
+def _write(d, n=7, frames=16, rows_per_shard=3):
+    w = AudioShardWriter(d, frames, True, rows_per_shard)
+    rows = list(_rows(n, frames))
+    for r in rows:
+        w.add(r)
+    return w.close(), rows
+
+
+def test_writer_reader_roundtrip(tmp_path):
+    manifest, rows = _write(tmp_path / "a")
+    assert manifest["rows"] == 7 and len(manifest["shards"]) == 3 and manifest["frames"] == 16
+    shards = AudioShards(tmp_path / "a")
+    assert shards.frames == 16 and shards.track_ids() == {r["track_id"] for r in rows}
+    ids = [rows[5]["track_id"], rows[0]["track_id"]]  # any order, across shards
+    audio = shards.audio(ids)
+    assert audio.shape == (2, 24, 16) and audio.dtype == np.float16
+    for k, r in zip((0, 1), (rows[5], rows[0])):
+        np.testing.assert_array_equal(audio[k, :12], r["timbre"].reshape(16, 12).T)
+        np.testing.assert_array_equal(audio[k, 12:], r["chroma"].reshape(16, 12).T)
+    assert shards.read(ids[:1]).num_rows == 1
+
+
+def test_frames_come_from_the_schema_without_a_manifest(tmp_path):
+    _write(tmp_path / "a", frames=8)
+    (tmp_path / "a" / "manifest.json").unlink()
+    assert AudioShards(tmp_path / "a").frames == 8
+    assert AudioShards(tmp_path / "a").audio(["TR0000000000000001"]).shape == (1, 24, 8)
+
+
+def test_manifest_frames_win_and_errors_name_the_folder(tmp_path):
+    _write(tmp_path / "a", frames=8)
+    assert json.loads((tmp_path / "a" / "manifest.json").read_text())["dtype"] == "float16"
+    with pytest.raises(KeyError, match="have no audio in"):
+        AudioShards(tmp_path / "a").audio(["TRNOPE"])
+    with pytest.raises(FileNotFoundError, match="no part-"):
+        AudioShards(tmp_path / "empty")

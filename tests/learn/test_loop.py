@@ -1,0 +1,74 @@
+"""The inner loop: device totals, the lr rule for large batches and its warm-up."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from songsim.learn.batches import SongStore, plan_epoch
+from songsim.learn.loop import LrRule, prepare, train_steps
+from songsim.models.configs import AudioEncoderConfig, AudioSiameseConfig
+from tests.helpers import random_pairs as _pairs
+from tests.helpers import random_songs as _songs
+
+
+def test_lr_rules():
+    assert LrRule("linear", 256, 1).factor(1024) == 4.0
+    assert LrRule("sqrt", 256, 1).factor(1024) == 2.0
+    assert LrRule("none", 256, 1).factor(1024) == 1.0
+    assert LrRule("sqrt", 256, 1).factor(64) == 0.5  # smaller batches scale down, with no warm-up
+    assert LrRule("sqrt", 256, 1).warmup(64, 10) is None and LrRule("sqrt", 256, 1).warmup(256, 10) is None
+    w = LrRule("linear", 256, 2).warmup(1024, 10)  # 20 warm-up steps from lr/4 to lr
+    assert w(0) == pytest.approx(0.25 + 0.75 / 20) and w(9) == pytest.approx(0.25 + 0.75 * 10 / 20)
+    assert w(19) == pytest.approx(1.0) and w(20) == 1.0 and w(10_000) == 1.0
+    assert all(a < b for a, b in zip(map(w, range(19)), map(w, range(1, 20))))
+
+
+def _model():
+    from songsim.models.nets import AudioSiamese
+
+    torch.manual_seed(0)
+    cfg = AudioSiameseConfig(encoder=AudioEncoderConfig(conv_channels=(4,), dense=(8,), embed_dim=8, dropout=0.0),
+                             dense=(8,), dropout=0.0)
+    return AudioSiamese(cfg)
+
+
+def test_totals_are_device_sums_and_warmup_scales_only_the_step():
+    songs, pairs = _songs(), _pairs()
+    y = torch.from_numpy(pairs.score)
+    seen = []
+
+    def run(mult):
+        model = _model()
+        opt = torch.optim.SGD(model.parameters(), lr=0.1)
+        before = [p.detach().clone() for p in model.parameters()]
+        steps = list(plan_epoch(pairs, 300, True, np.random.default_rng(0)))  # one step: all 203 pairs
+        tot = train_steps(model, opt, prepare(SongStore(songs, torch.device("cpu")), steps), y, "regression",
+                          False, lr_mult=mult, on_step=lambda: seen.append(1))
+        assert opt.param_groups[0]["lr"] == 0.1  # the scheduled lr is restored after the step
+        return tot, [p.detach() - b for p, b in zip(model.parameters(), before)]
+
+    full, d_full = run(None)
+    half, d_half = run(lambda k: 0.5)
+    assert full["n"] == 203 and full["steps"] == 1 and len(seen) == 2
+    assert full["loss"].dtype == torch.float64 and math.isfinite(float(full["abs"]))
+    assert float(full["abs"]) / 203 == pytest.approx(float(half["abs"]) / 203)  # same forward pass
+    for a, b in zip(d_full, d_half):
+        assert torch.allclose(b, 0.5 * a, atol=1e-7)
+
+
+def test_regression_losses_fit_mean_median_and_between():
+    from songsim.learn.loop import loss_fn
+
+    y = torch.tensor([0.0, 0.0, 0.0, 0.1, 1.0])  # skewed, like real scores: median 0, mean 0.22
+    grid = torch.linspace(0, 1, 1001)
+
+    def best(kind):
+        return float(grid[torch.stack([loss_fn(kind, torch.full_like(y, c), y) for c in grid]).argmin()])
+
+    assert best("mse") == pytest.approx(0.22, abs=1e-3) and best("regression") == best("mse")
+    assert best("l1") == pytest.approx(0.0, abs=1e-3)
+    assert 0.0 < best("huber") < 0.22
+    with pytest.raises(ValueError, match="unknown loss"):
+        loss_fn("mae", y, y)

@@ -1,0 +1,143 @@
+"""Training loop: smoke-train, determinism on CPU, weights_only checkpoints, resume after interruption."""
+
+import dataclasses
+import json
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+import torch
+
+from songsim.core.checkpoint import load_checkpoint
+from songsim.core.config import ConfigError, model_section, section
+from songsim.learn.data import load_pairs, load_songs, split_track_ids
+from songsim.learn.inference import predict
+from songsim.learn.train import train
+from songsim.models import MODELS
+from tests.helpers import live_history
+
+
+def _setup(tiny_run, name):
+    spec = MODELS[name]
+    _, params = tiny_run
+    d = f"{params['paths']['splits']}/{spec.split_set}"
+    songs = load_songs(split_track_ids(f"{d}/train.parquet", f"{d}/val.parquet"),
+                       params["paths"]["lyrics"] if spec.uses_lyrics else None,
+                       params["paths"]["audio"] if spec.uses_audio else None)
+    vocab = pq.read_table(params["paths"]["vocab"]).num_rows
+    return (params, songs, load_pairs(f"{d}/train.parquet", songs), load_pairs(f"{d}/val.parquet", songs), vocab,
+            model_section(params, name, spec.config), section(params, "train"))
+
+
+def _run(tmp_path, tiny_run, name="lyrics_regressor", epochs=2, tag="a", **train_kw):
+    params, songs, tr, va, vocab, sec, tcfg = _setup(tiny_run, name)
+    sec = dataclasses.replace(sec, optim=dataclasses.replace(sec.optim, epochs=epochs))
+    tcfg = dataclasses.replace(tcfg, **train_kw) if train_kw else tcfg
+    res = train(name, sec, tcfg, songs, tr, va, vocab, tmp_path / f"{tag}.pt", tmp_path / f"{tag}.last.pt",
+                tmp_path / f"{tag}_live")
+    return res, songs, va
+
+
+def test_smoke_train_and_weights_only_checkpoint(tmp_path, tiny_run):
+    res, songs, va = _run(tmp_path, tiny_run, "fused")
+    assert res.epochs_run == 2 and len(res.history) == 2
+    assert {"train_loss", "val_loss", "val_mae", "pairs_per_s"} <= set(res.history[0])
+    model, state = load_checkpoint(tmp_path / "a.pt")  # torch.load(..., weights_only=True)
+    assert state["model"] == "fused" and state["epoch"] == res.best_epoch
+    p = predict(model, va, songs, 64, torch.device("cpu"))
+    assert p.shape == (len(va),) and np.abs(p - va.score).mean() == pytest.approx(res.best_metric, abs=1e-5)
+    # audio normalisation stats travel with the weights
+    assert not torch.allclose(model.audio.feat_std, torch.ones(24))
+
+
+
+def test_epochs_are_logged_through_dvclive(tmp_path, tiny_run):
+    res, *_ = _run(tmp_path, tiny_run, "lyrics_regressor", epochs=2, tag="a")
+    live = tmp_path / "a_live"
+    summary = json.loads((live / "metrics.json").read_text())
+    assert summary["step"] == 2  # the step is the epoch number: the latest epoch's values
+    assert set(summary["live"]["lyr"]) == {"train_loss", "val_loss", "train_mae", "val_mae", "lr"}
+    assert summary["live"]["lyr"]["val_mae"] == pytest.approx(res.history[-1]["val_mae"])
+    assert live_history(live, "lyr", "val_mae") == pytest.approx({h["epoch"]: h["val_mae"] for h in res.history})
+    assert not (live / "dvc.yaml").exists() and not (live / "report.html").exists()  # the pipeline declares them
+
+
+def test_deterministic_on_cpu(tmp_path, tiny_run):
+    a, *_ = _run(tmp_path, tiny_run, "audio_siamese", tag="a")
+    b, *_ = _run(tmp_path, tiny_run, "audio_siamese", tag="b")
+    assert [h["train_loss"] for h in a.history] == [h["train_loss"] for h in b.history]
+    # an identical retrain writes an identical checkpoint, byte for byte: DVC skips what depends on it
+    assert (tmp_path / "a.pt").read_bytes() == (tmp_path / "b.pt").read_bytes()
+
+
+def test_resume_after_interruption_matches_uninterrupted(tmp_path, tiny_run):
+    full, *_ = _run(tmp_path, tiny_run, "lyrics_regressor", epochs=3, tag="full")
+    # "interrupted" run: stopped after 1 epoch, then restarted with the full epoch count
+    _run(tmp_path, tiny_run, "lyrics_regressor", epochs=1, tag="part")
+    state = torch.load(tmp_path / "part.last.pt", weights_only=True)
+    state["complete"] = False
+    # the partial run's fingerprint includes epochs=1: re-key it as if the 3-epoch run had been cut
+    params, songs, tr, va, vocab, sec, tcfg = _setup(tiny_run, "lyrics_regressor")
+    from songsim.learn.train import fingerprint
+
+    sec3 = dataclasses.replace(sec, optim=dataclasses.replace(sec.optim, epochs=3))
+    state["fingerprint"] = fingerprint("lyrics_regressor", sec3, tcfg, tr)
+    torch.save(state, tmp_path / "part.last.pt")
+    resumed = train("lyrics_regressor", sec3, tcfg, songs, tr, va, vocab, tmp_path / "part.pt",
+                    tmp_path / "part.last.pt", tmp_path / "part_live")
+    assert resumed.resumed_from == 1 and resumed.epochs_run == 3
+    expected = [h["train_loss"] for h in full.history]
+    # the resumed run's DVCLive files hold the whole run, restored epochs included
+    assert live_history(tmp_path / "part_live", "lyr", "train_loss") == pytest.approx(
+        live_history(tmp_path / "full_live", "lyr", "train_loss"), rel=1e-5)
+    assert [h["train_loss"] for h in resumed.history] == pytest.approx(expected, rel=1e-5)
+
+
+def test_finished_last_checkpoint_is_not_resumed(tmp_path, tiny_run):
+    _run(tmp_path, tiny_run, "audio_siamese", epochs=1, tag="x")
+    again, *_ = _run(tmp_path, tiny_run, "audio_siamese", epochs=1, tag="x")
+    assert again.resumed_from == 0 and again.epochs_run == 1
+
+
+def test_glove_init_requires_matching_dim(tmp_path, tiny_run):
+    from songsim.ingest.readers.glove import match_glove
+
+    params, songs, tr, va, vocab_n, sec, tcfg = _setup(tiny_run, "lyrics_classifier")
+    vocab = pq.read_table(params["paths"]["vocab"]).column("word").to_pylist()
+    glove = match_glove(params["raw"]["glove"], vocab)
+    res = train("lyrics_classifier", sec, tcfg, songs, tr, va, vocab_n, tmp_path / "c.pt", tmp_path / "c.last.pt",
+                tmp_path / "c_live", glove)
+    assert res.metric_name == "accuracy" and 0 <= res.best_metric <= 1
+    model, _ = load_checkpoint(tmp_path / "c.pt")
+    bad = dataclasses.replace(sec, model=dataclasses.replace(
+        sec.model, encoder=dataclasses.replace(sec.model.encoder, embedding_dim=7)))
+    with pytest.raises(ConfigError, match="embedding_dim is 7 but GloVe vectors have 50"):
+        train("lyrics_classifier", bad, tcfg, songs, tr, va, vocab_n, tmp_path / "d.pt", tmp_path / "d.last.pt",
+              tmp_path / "d_live", glove)
+    with pytest.raises(ConfigError, match="raw.glove is empty"):
+        train("lyrics_classifier", sec, tcfg, songs, tr, va, vocab_n, tmp_path / "d.pt", tmp_path / "d.last.pt",
+              tmp_path / "d_live", None)
+
+
+def test_kill_then_resume_under_dvc_still_writes_the_best_checkpoint(tmp_path, tiny_run):
+    """DVC deletes models/<m>.pt before re-running a killed stage; the resumed run must write it again,
+    even when it does not improve on the best epoch it resumes from."""
+    full, *_ = _run(tmp_path, tiny_run, "lyrics_regressor", epochs=3, tag="full")
+    _run(tmp_path, tiny_run, "lyrics_regressor", epochs=2, tag="part")  # "killed" after epoch 2 of 3
+    state = torch.load(tmp_path / "part.last.pt", weights_only=True)
+    assert state["best_state"] is not None
+    params, songs, tr, va, vocab, sec, tcfg = _setup(tiny_run, "lyrics_regressor")
+    from songsim.learn.train import fingerprint
+
+    sec3 = dataclasses.replace(sec, optim=dataclasses.replace(sec.optim, epochs=3))
+    state["complete"] = False
+    state["fingerprint"] = fingerprint("lyrics_regressor", sec3, tcfg, tr)
+    torch.save(state, tmp_path / "part.last.pt")
+    (tmp_path / "part.pt").unlink()  # what DVC does to an output before running its stage
+    resumed = train("lyrics_regressor", sec3, tcfg, songs, tr, va, vocab, tmp_path / "part.pt",
+                    tmp_path / "part.last.pt", tmp_path / "part_live")
+    assert resumed.resumed_from == 2 and (tmp_path / "part.pt").exists()
+    model, ck = load_checkpoint(tmp_path / "part.pt")
+    assert ck["epoch"] == full.best_epoch == resumed.best_epoch
+    p = predict(model, va, songs, 64, torch.device("cpu"))
+    assert float(np.abs(p - va.score).mean()) == pytest.approx(full.best_metric, abs=1e-5)
