@@ -6,9 +6,14 @@ See `python stages/extract_pairs.py --help`.
 """
 
 import sys
+from pathlib import Path
 
-from songsim.entry import StageSpec, stage_main
-from songsim.ingest.pairs import run
+# this checkout's library comes first: a `dvc exp run --temp` or `--queue` copy runs its own code, not the
+# code of the checkout that `pip install -e` pointed the environment at
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+
+from songsim.entry import StageSpec, stage_main  # noqa: E402
+from songsim.ingest.pairs import run  # noqa: E402
 
 SPEC = StageSpec(
     name='extract_pairs',

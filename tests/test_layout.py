@@ -175,3 +175,20 @@ def test_no_oversized_module_without_a_reason():
         if len(lines) > 250:
             head = "\n".join(lines[:15]).lower()
             assert "over 250 lines" in head, f"{p.relative_to(ROOT)}: {len(lines)} lines and no reason at its top"
+
+
+def test_stage_scripts_run_their_own_checkouts_code(tmp_path):
+    """`dvc exp run --temp` / `--queue` run a copy of the repository while the environment's editable
+    install points at the original checkout: the copy's stage scripts must import the copy's library."""
+    import shutil
+    import subprocess
+    import sys
+
+    shutil.copytree(ROOT / "stages", tmp_path / "stages")
+    shutil.copytree(ROOT / "src", tmp_path / "src", ignore=shutil.ignore_patterns("__pycache__"))
+    entry = tmp_path / "src" / "songsim" / "entry.py"
+    entry.write_text(entry.read_text() + "\nprint('songsim from the copy')\n")
+    out = subprocess.run([sys.executable, str(tmp_path / "stages" / "synth_world.py"), "--help"],
+                         capture_output=True, text=True, cwd=tmp_path, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "songsim from the copy" in out.stdout

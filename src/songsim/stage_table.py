@@ -67,7 +67,8 @@ def entry_script(spec: StageSpec) -> str:
     """Source of ``stages/<name>.py``: it imports the entry helper and the stage's own module only, so
     its static import closure is exactly what the stage runs."""
     body = "".join(f"    {f.name}={getattr(spec, f.name)!r},\n" for f in fields(spec))
-    imports = "\n".join(sorted([f"from {spec.module} import run", "from songsim.entry import StageSpec, stage_main"]))
+    imports = "\n".join(sorted([f"from {spec.module} import run  # noqa: E402",
+                                "from songsim.entry import StageSpec, stage_main  # noqa: E402"]))
     return f'''"""DVC stage `{spec.name}`:
 {spec.help}.
 
@@ -76,6 +77,11 @@ See `python stages/{spec.name}.py --help`.
 """
 
 import sys
+from pathlib import Path
+
+# this checkout's library comes first: a `dvc exp run --temp` or `--queue` copy runs its own code, not the
+# code of the checkout that `pip install -e` pointed the environment at
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 {imports}
 
