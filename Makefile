@@ -7,13 +7,13 @@ BIN := $(abspath $(VENV))/bin
 STAMP := $(VENV)/.installed-stamp
 export PATH := $(BIN):$(PATH)
 
-.PHONY: install demo test test-fast lint bench ablation clean
+.PHONY: install demo test test-fast lint bench ablation results clean
 
 $(STAMP): pyproject.toml
 	@echo "songsim: creating $(VENV) and installing torch (CPU), DVC, faiss, ... (a few minutes the first time)"
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install -q --disable-pip-version-check --upgrade pip
-	$(PY) -m pip install -q --disable-pip-version-check -e '.[dev,glove]'
+	$(PY) -m pip install -q --disable-pip-version-check -e '.[dev]'
 	$(PY) scripts/offline_plots_template.py
 	touch $(STAMP)
 
@@ -50,6 +50,10 @@ bench: $(STAMP)
 
 ablation: $(STAMP)
 	bash scripts/queue_ablation.sh
+
+# README's results tables, from the committed reports and the recorded experiments (data/experiments)
+results: $(STAMP)
+	$(PY) scripts/results_table.py --write README.md
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -1,62 +1,299 @@
-"""Print a Markdown table of every model's test metrics next to its baselines (from the evaluation
-reports, data/reports/evaluate_<model>.json)."""
+"""README's results tables, generated from reports, never typed by hand.
+
+    python scripts/results_table.py                     print the committed run's tables (make demo does)
+    python scripts/results_table.py --collect NAME ...  record finished DVC experiments NAME ... as
+                                                        data/experiments/NAME.json (params changed + the
+                                                        evaluation reports of their commit)
+    python scripts/results_table.py --write README.md   regenerate every generated block of README
+    python scripts/results_table.py --check README.md   exit 1, naming the blocks that differ
+
+A generated block sits between ``<!-- results:NAME -->`` and ``<!-- /results:NAME -->``. The committed
+run's tables come from ``data/reports/evaluate_<model>.json``; the experiment tables (seed to seed, artist
+split, CPU threads, ablation) from the recorded experiments in ``data/experiments/`` and the committed run.
+``tests/test_readme_results.py`` fails when README and the reports disagree.
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
+import re
+import subprocess
+import sys
 from pathlib import Path
 
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
 MODELS = ("lyrics_classifier", "lyrics_regressor", "audio_siamese", "fused")
+REGRESSORS = MODELS[1:]
+EXPERIMENTS = ROOT / "data" / "experiments"
 
 
 def fmt(x: float | None, digits: int = 3) -> str:
     return "–" if x is None else f"{x:.{digits}f}"
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--reports", default="data/reports")
-    args = ap.parse_args()
-    m = {k: json.loads((Path(args.reports) / f"evaluate_{k}.json").read_text()) for k in MODELS}
-    print("| model | test set | pairs | MAE | RMSE | Spearman | nDCG@10 | train-mean MAE | train-median MAE | "
-          "TF-IDF MAE | mean-audio MAE | oracle MAE | MAE vs train mean | MAE vs train median |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
-    for k in MODELS[1:]:
+def pct(x: float) -> str:
+    """An improvement share as a signed change: 0.29 -> -29%."""
+    return f"{-100 * x:+.0f}%"
+
+
+def load_reports(reports: Path) -> dict[str, dict]:
+    return {m: json.loads((reports / f"evaluate_{m}.json").read_text()) for m in MODELS}
+
+
+def load_experiment(name: str) -> dict:
+    f = EXPERIMENTS / f"{name}.json"
+    if not f.exists():
+        raise SystemExit(f"{f.relative_to(ROOT)} is missing: run the experiment, then "
+                         f"`python scripts/results_table.py --collect {name}`")
+    return json.loads(f.read_text())
+
+
+# ---------------------------------------------------------------- the committed run
+
+
+def main_tables(m: dict[str, dict]) -> str:
+    out = ["| model | test set | pairs | MAE | RMSE | Spearman | nDCG@10 | train-mean MAE | train-median MAE | "
+           "TF-IDF MAE | mean-audio MAE | oracle MAE | MAE vs train mean | MAE vs train median |",
+           "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for k in REGRESSORS:
         d, b = m[k], m[k]["baselines"]
         t = d["test"]
-        print(f"| {k} | {d['set']} | {t['n']} | {fmt(t['mae'])} | {fmt(t['rmse'])} | {fmt(t['spearman'])} | "
-              f"{fmt(t['ndcg@10'])} | {fmt(b['train_mean']['mae'])} | {fmt(b['train_median']['mae'])} | "
-              f"{fmt(b['tfidf_cosine']['mae'])} | {fmt(b.get('audio_mean_cosine', {}).get('mae'))} | "
-              f"{fmt(b.get('oracle', {}).get('mae'))} | {-100 * d['mae_improvement_over_train_mean']:+.0f}% | "
-              f"{-100 * d['mae_improvement_over_train_median']:+.0f}% |")
+        out.append(f"| {k} | {d['set']} | {t['n']} | {fmt(t['mae'])} | {fmt(t['rmse'])} | {fmt(t['spearman'])} | "
+                   f"{fmt(t['ndcg@10'])} | {fmt(b['train_mean']['mae'])} | {fmt(b['train_median']['mae'])} | "
+                   f"{fmt(b['tfidf_cosine']['mae'])} | {fmt(b.get('audio_mean_cosine', {}).get('mae'))} | "
+                   f"{fmt(b.get('oracle', {}).get('mae'))} | {pct(d['mae_improvement_over_train_mean'])} | "
+                   f"{pct(d['mae_improvement_over_train_median'])} |")
         if "test_multimodal" in d:
             t = d["test_multimodal"]
-            print(f"| {k} | multimodal | {t['n']} | {fmt(t['mae'])} | {fmt(t['rmse'])} | {fmt(t['spearman'])} | "
-                  f"{fmt(t['ndcg@10'])} | | | | | | | |")
+            out.append(f"| {k} | multimodal | {t['n']} | {fmt(t['mae'])} | {fmt(t['rmse'])} | {fmt(t['spearman'])} | "
+                       f"{fmt(t['ndcg@10'])} | | | | | | | |")
     c = m["lyrics_classifier"]
     t, b = c["test"], c["baselines"]
-    print()
-    print("| classifier | pairs | accuracy | F1 | ROC-AUC | majority accuracy | TF-IDF accuracy | gain over majority |")
-    print("|---|---|---|---|---|---|---|---|")
-    print(f"| lyrics_classifier | {t['n']} | {fmt(t['accuracy'])} | {fmt(t['f1'])} | {fmt(t['roc_auc'])} | "
-          f"{fmt(b['majority']['accuracy'])} | {fmt(b['tfidf_cosine']['accuracy'])} | "
-          f"{100 * c['gain_over_majority_accuracy']:+.1f} points |")
-    print()
-    print("| ranking (test catalog) | queries | candidates | recall@10 | nDCG@10 | MAP@100 | MRR | ROC-AUC | "
-          "random nDCG@10 | TF-IDF nDCG@10 | mean-audio nDCG@10 | oracle nDCG@10 | served vs exhaustive R@10 "
-          "(C = 20 / 100) |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+    out += ["", "| classifier | pairs | accuracy | F1 | ROC-AUC | majority accuracy | TF-IDF accuracy | "
+            "gain over majority |",
+            "|---|---|---|---|---|---|---|---|",
+            f"| lyrics_classifier | {t['n']} | {fmt(t['accuracy'])} | {fmt(t['f1'])} | {fmt(t['roc_auc'])} | "
+            f"{fmt(b['majority']['accuracy'])} | {fmt(b['tfidf_cosine']['accuracy'])} | "
+            f"{100 * c['gain_over_majority_accuracy']:+.1f} points |"]
+    out += ["", "| ranking (test catalog) | queries | candidates | recall@10 | nDCG@10 | MAP@100 | MRR | ROC-AUC | "
+            "random nDCG@10 | TF-IDF nDCG@10 | mean-audio nDCG@10 | oracle nDCG@10 | served vs exhaustive R@10 "
+            "(C = 20 / 100) |", "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for k in MODELS:
         r = m[k].get("retrieval")
         if not r or "model" not in r:
             continue
         x, b, s = r["model"], r["baselines"], r["served_vs_exhaustive_recall@10"]
         served = " / ".join(fmt(s.get(str(c))) for c in (20, 100))
-        print(f"| {k} | {r['queries']} | {r['candidates_per_query']} | {fmt(x['recall@10'])} | {fmt(x['ndcg@10'])} | "
-              f"{fmt(x['map@100'])} | {fmt(x['mrr'])} | {fmt(x['roc_auc'])} | {fmt(b['random']['ndcg@10'])} | "
-              f"{fmt(b['tfidf_cosine']['ndcg@10'])} | {fmt(b.get('audio_mean_cosine', {}).get('ndcg@10'))} | "
-              f"{fmt(b.get('oracle', {}).get('ndcg@10'))} | {served} |")
+        out.append(f"| {k} | {r['queries']} | {r['candidates_per_query']} | {fmt(x['recall@10'])} | "
+                   f"{fmt(x['ndcg@10'])} | {fmt(x['map@100'])} | {fmt(x['mrr'])} | {fmt(x['roc_auc'])} | "
+                   f"{fmt(b['random']['ndcg@10'])} | {fmt(b['tfidf_cosine']['ndcg@10'])} | "
+                   f"{fmt(b.get('audio_mean_cosine', {}).get('ndcg@10'))} | {fmt(b.get('oracle', {}).get('ndcg@10'))} "
+                   f"| {served} |")
+    return "\n".join(out)
+
+
+def claims(m: dict[str, dict]) -> str:
+    """The committed run's headline comparisons, one line each, from the same reports."""
+    lyr, aud, fus, clf = (m[k] for k in ("lyrics_regressor", "audio_siamese", "fused", "lyrics_classifier"))
+    mm = lyr["test_multimodal"]["mae"]
+    best_single = min(aud["test"]["mae"], mm)
+    lines = [f"- MAE against the train median on each model's test pairs: lyrics regressor "
+             f"{pct(lyr['mae_improvement_over_train_median'])}, audio {pct(aud['mae_improvement_over_train_median'])}, "
+             f"fused {pct(fus['mae_improvement_over_train_median'])}.",
+             f"- On the same multimodal pairs: fused MAE {fus['test']['mae']:.4f}, audio {aud['test']['mae']:.4f}, "
+             f"lyrics {mm:.4f} (fused {_lead(fus['test']['mae'], best_single)} the better single-modality model).",
+             f"- Classifier: {100 * clf['gain_over_majority_accuracy']:+.1f} accuracy points over the majority class.",
+             f"- Ranking the test catalog, nDCG@10: fused {fus['retrieval']['model']['ndcg@10']:.3f}, audio "
+             f"{aud['retrieval']['model']['ndcg@10']:.3f}, lyrics {lyr['retrieval']['model']['ndcg@10']:.3f}, "
+             f"against TF-IDF {fus['retrieval']['baselines']['tfidf_cosine']['ndcg@10']:.3f} and mean audio "
+             f"{fus['retrieval']['baselines']['audio_mean_cosine']['ndcg@10']:.3f}."]
+    lo, hi = ([m[k]["test"]["mae_by_score_bin"][b] for k in REGRESSORS] for b in ("0.0-0.2", "0.8-1.0"))
+    share = [b["n"] / m[k]["test"]["n"] for b, k in zip(hi, REGRESSORS)]
+    lines.append(f"- Errors by true score: MAE {min(b['mae'] for b in lo):.3f}–{max(b['mae'] for b in lo):.3f} on "
+                 f"pairs scored below 0.2 (most test pairs), {min(b['mae'] for b in hi):.2f}–"
+                 f"{max(b['mae'] for b in hi):.2f} on pairs scored 0.8–1.0 ({_span(share)} of test pairs, mostly "
+                 f"an artist's own songs).")
+    return "\n".join(lines)
+
+
+def _lead(mae: float, other: float) -> str:
+    """'2.9% below' / '0.4% above': where an MAE stands against another one."""
+    lead = 100 * (1 - mae / other)
+    return f"{abs(lead):.1f}% {'below' if lead >= 0 else 'above'}"
+
+
+def _span(shares: list[float]) -> str:
+    lo, hi = round(100 * min(shares)), round(100 * max(shares))
+    return f"{lo}%" if lo == hi else f"{lo}–{hi}%"
+
+
+# ---------------------------------------------------------------- recorded experiments
+
+
+def seed_table(base: dict[str, dict], runs: list[tuple[str, dict[str, dict]]]) -> str:
+    out = ["| train.seed | classifier accuracy | lyrics_regressor MAE (lyrics / multimodal pairs) | "
+           "audio_siamese MAE | "
+           "fused MAE | fused lead over the better single model (same pairs) | nDCG@10 lyrics / audio / fused |",
+           "|---|---|---|---|---|---|---|"]
+    for label, m in [("0 (committed)", base), *runs]:
+        clf, lyr, aud, fus = (m[k] for k in MODELS)
+        single = min(aud["test"]["mae"], lyr["test_multimodal"]["mae"])
+        out.append(f"| {label} | {clf['test']['accuracy']:.3f} ({100 * clf['gain_over_majority_accuracy']:+.1f}) | "
+                   f"{lyr['test']['mae']:.4f} ({pct(lyr['mae_improvement_over_train_median'])}) / "
+                   f"{lyr['test_multimodal']['mae']:.4f} | {aud['test']['mae']:.4f} "
+                   f"({pct(aud['mae_improvement_over_train_median'])}) | {fus['test']['mae']:.4f} "
+                   f"({pct(fus['mae_improvement_over_train_median'])}) | "
+                   f"{100 * (1 - fus['test']['mae'] / single):+.1f}% | "
+                   + " / ".join(f"{m[k]['retrieval']['model']['ndcg@10']:.3f}" for k in REGRESSORS) + " |")
+    return "\n".join(out)
+
+
+def split_table(track: dict[str, dict], artist: dict[str, dict]) -> str:
+    out = ["| model | split | test pairs | MAE | train-median MAE | vs median | ranking queries | recall@10 | "
+           "nDCG@10 | TF-IDF nDCG@10 | mean-audio nDCG@10 | random nDCG@10 |",
+           "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for k in REGRESSORS:
+        for label, m in (("track", track), ("artist", artist)):
+            d = m[k]
+            r, b = d["retrieval"], d["retrieval"]["baselines"]
+            out.append(f"| {k} | {label} | {d['test']['n']:,} | {fmt(d['test']['mae'])} | "
+                       f"{fmt(d['baselines']['train_median']['mae'])} | "
+                       f"{pct(d['mae_improvement_over_train_median'])} | "
+                       f"{r['queries']} | {fmt(r['model']['recall@10'])} | {fmt(r['model']['ndcg@10'])} | "
+                       f"{fmt(b['tfidf_cosine']['ndcg@10'])} | {fmt(b.get('audio_mean_cosine', {}).get('ndcg@10'))} | "
+                       f"{fmt(b['random']['ndcg@10'])} |")
+    return "\n".join(out)
+
+
+def threads_table(base: dict[str, dict], one: dict[str, dict]) -> str:
+    out = ["| torch CPU threads | classifier accuracy | lyrics_regressor MAE | audio_siamese MAE | fused MAE |",
+           "|---|---|---|---|---|"]
+    for label, m in (("2 (committed: `train.threads: 0`, auto)", base), ("1 (`-S train.threads=1`)", one)):
+        out.append(f"| {label} | {m['lyrics_classifier']['test']['accuracy']:.4f} | "
+                   + " | ".join(f"{m[k]['test']['mae']:.4f}" for k in REGRESSORS) + " |")
+    return "\n".join(out)
+
+
+def ablation_table(base: dict[str, dict], base_params: dict, runs: list[tuple[str, dict]]) -> str:
+    keys = ["splits.data_fraction", "lyrics_regressor.model.encoder.freeze_embeddings",
+            "lyrics_regressor.model.encoder.lstm_units", "lyrics_regressor.model.dropout", "lyrics_regressor.model.l2"]
+    out = ["| experiment | lyr.mae | lyr.rmse | lyr.ndcg | " + " | ".join(k.split(".")[-1] for k in keys) + " |",
+           "|---" * (4 + len(keys)) + "|"]
+    for label, exp in [("committed", {"reports": base, "params": {}}), *runs]:
+        d = exp["reports"]["lyrics_regressor"]
+        vals = [exp["params"].get(k, _get(base_params, k)) for k in keys]
+        out.append(f"| {label} | {d['test']['mae']:.4f} | {d['test']['rmse']:.4f} | "
+                   f"{d['retrieval']['model']['ndcg@10']:.3f} | " + " | ".join(str(v) for v in vals) + " |")
+    return "\n".join(out)
+
+
+def _get(d: dict, dotted: str):
+    for part in dotted.split("."):
+        d = d[part]
+    return d
+
+
+def _flat(d: dict, prefix: str = "") -> dict:
+    out = {}
+    for k, v in d.items():
+        if isinstance(v, dict):
+            out |= _flat(v, f"{prefix}{k}.")
+        else:
+            out[f"{prefix}{k}"] = v
+    return out
+
+
+def collect(names: list[str]) -> None:
+    """Record finished experiments: their changed params and the evaluation reports of their commit."""
+    refs = subprocess.run(["git", "for-each-ref", "refs/exps", "--format=%(refname) %(objectname)"], cwd=ROOT,
+                          capture_output=True, text=True, check=True).stdout.split("\n")
+    by_name = {r.split()[0].rsplit("/", 1)[1]: r.split()[1] for r in refs if r.strip()}
+
+    def show(rev: str, path: str) -> str:
+        return subprocess.run(["git", "show", f"{rev}:{path}"], cwd=ROOT, capture_output=True, text=True,
+                              check=True).stdout
+
+    EXPERIMENTS.mkdir(parents=True, exist_ok=True)
+    for name in names:
+        if name not in by_name:
+            raise SystemExit(f"no finished experiment called {name!r} (dvc exp show lists them)")
+        rev = by_name[name]
+        new, old = (_flat(yaml.safe_load(show(r, "params.yaml"))) for r in (rev, f"{rev}^"))
+        baseline = subprocess.run(["git", "rev-parse", f"{rev}^"], cwd=ROOT, capture_output=True, text=True,
+                                  check=True).stdout.strip()
+        rec = {"name": name, "rev": rev, "baseline": baseline,
+               "params": {k: v for k, v in new.items() if old.get(k) != v},
+               "reports": {m: json.loads(show(rev, f"data/reports/evaluate_{m}.json")) for m in MODELS}}
+        (EXPERIMENTS / f"{name}.json").write_text(json.dumps(rec, indent=1) + "\n")
+        print(f"recorded {name} ({rev[:7]}): {rec['params']}")
+
+
+# ---------------------------------------------------------------- README blocks
+
+
+def blocks(reports: Path = ROOT / "data" / "reports") -> dict[str, str]:
+    """Every generated README block, by name."""
+    base = load_reports(reports)
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    exp = {n: load_experiment(n) for n in ("seed1", "seed2", "artist", "threads1", "frozen-emb", "dropout-0.5",
+                                           "no-l2")}
+    return {
+        "main": main_tables(base),
+        "claims": claims(base),
+        "seeds": seed_table(base, [("1", exp["seed1"]["reports"]), ("2", exp["seed2"]["reports"])]),
+        "splits": split_table(base, exp["artist"]["reports"]),
+        "threads": threads_table(base, exp["threads1"]["reports"]),
+        "ablation": ablation_table(base, params, [(n, exp[n]) for n in ("frozen-emb", "dropout-0.5", "no-l2")]),
+    }
+
+
+BLOCK = re.compile(r"<!-- results:(?P<name>[\w-]+) -->\n(?P<body>.*?)\n?<!-- /results:(?P=name) -->", re.S)
+
+
+def render(readme: str, generated: dict[str, str]) -> str:
+    seen = set()
+
+    def sub(mt: re.Match) -> str:
+        seen.add(mt["name"])
+        if mt["name"] not in generated:
+            raise SystemExit(f"README names an unknown generated block {mt['name']!r}")
+        return f"<!-- results:{mt['name']} -->\n{generated[mt['name']]}\n<!-- /results:{mt['name']} -->"
+
+    out = BLOCK.sub(sub, readme)
+    missing = set(generated) - seen
+    if missing:
+        raise SystemExit(f"README lacks the generated blocks {sorted(missing)}")
+    return out
+
+
+def stale_blocks(readme: str, generated: dict[str, str]) -> list[str]:
+    """Names of the README blocks whose text differs from what the reports give."""
+    have = {mt["name"]: mt["body"] for mt in BLOCK.finditer(readme)}
+    return sorted(n for n, body in generated.items() if have.get(n) != body)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--reports", default="data/reports", type=Path)
+    g = ap.add_mutually_exclusive_group()
+    g.add_argument("--collect", nargs="+", metavar="NAME")
+    g.add_argument("--write", type=Path, metavar="README")
+    g.add_argument("--check", type=Path, metavar="README")
+    args = ap.parse_args()
+    if args.collect:
+        collect(args.collect)
+    elif args.write:
+        args.write.write_text(render(args.write.read_text(), blocks(args.reports)))
+    elif args.check:
+        stale = stale_blocks(args.check.read_text(), blocks(args.reports))
+        if stale:
+            sys.exit(f"{args.check}: blocks out of date with the reports: {stale} "
+                     f"(python scripts/results_table.py --write {args.check})")
+    else:
+        print(main_tables(load_reports(args.reports)))
 
 
 if __name__ == "__main__":

@@ -1,0 +1,45 @@
+"""README's results tables are generated from the committed reports (scripts/results_table.py): this
+fails when the README and the reports disagree."""
+
+import importlib.util
+import json
+
+import pytest
+
+from tests.conftest import ROOT
+
+_spec = importlib.util.spec_from_file_location("results_table", ROOT / "scripts" / "results_table.py")
+results_table = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(results_table)
+
+
+@pytest.fixture(scope="module")
+def generated():
+    return results_table.blocks(ROOT / "data" / "reports")
+
+
+def test_readme_tables_match_the_committed_reports(generated):
+    stale = results_table.stale_blocks((ROOT / "README.md").read_text(), generated)
+    assert not stale, f"README blocks out of date: {stale}; run python scripts/results_table.py --write README.md"
+
+
+def test_every_generated_block_is_in_the_readme(generated):
+    readme = (ROOT / "README.md").read_text()
+    for name in generated:
+        assert f"<!-- results:{name} -->" in readme and f"<!-- /results:{name} -->" in readme, name
+
+
+def test_a_changed_report_makes_the_readme_stale(tmp_path, generated):
+    for f in (ROOT / "data" / "reports").glob("evaluate_*.json"):
+        (tmp_path / f.name).write_text(f.read_text())
+    rep = json.loads((tmp_path / "evaluate_fused.json").read_text())
+    rep["test"]["mae"] += 0.01
+    (tmp_path / "evaluate_fused.json").write_text(json.dumps(rep))
+    changed = results_table.blocks(tmp_path)
+    assert {"main", "claims", "seeds"} <= set(results_table.stale_blocks(
+        results_table.render((ROOT / "README.md").read_text(), generated), changed))
+
+
+def test_render_refuses_a_readme_without_the_blocks(generated):
+    with pytest.raises(SystemExit, match="lacks the generated blocks"):
+        results_table.render("# no blocks here\n", generated)
