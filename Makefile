@@ -7,7 +7,7 @@ BIN := $(abspath $(VENV))/bin
 STAMP := $(VENV)/.installed-stamp
 export PATH := $(BIN):$(PATH)
 
-.PHONY: install demo test test-fast lint bench ablation results clean
+.PHONY: install demo test test-fast lint bench ablation results robustness clean
 
 $(STAMP): pyproject.toml
 	@echo "songsim: creating $(VENV) and installing torch (CPU), DVC, faiss, ... (a few minutes the first time)"
@@ -50,6 +50,11 @@ bench: $(STAMP)
 
 ablation: $(STAMP)
 	bash scripts/queue_ablation.sh
+
+# issue 17's harness: 4 world seeds x train seed 0 as queued DVC experiments (about 16 minutes on 2 cores)
+robustness: $(STAMP)
+	$(PY) scripts/robustness.py --worlds 3 11 19 23 --train-seeds 0
+	$(PY) scripts/results_table.py --write README.md
 
 # README's results tables, from the committed reports and the recorded experiments (data/experiments)
 results: $(STAMP)

@@ -1,17 +1,18 @@
-"""Serving "songs like X" at catalog scale: HNSW candidates + the model's re-ranking vs exhaustive scoring.
+"""Serving "songs like X" at catalog scale: an HNSW index over the ranking space vs exhaustive scoring.
 
+The served function is the model's ranking function (inner products of ranking vectors), so the served
+top-10 should be the exhaustive top-10; the question is which HNSW settings make it so, at what latency.
 Generated catalogs of 100k and 1M song vectors at the demo fused model's width (a mixture of clusters,
 like trained embeddings; the index bench does not need a trained model), queries = perturbed catalog
 songs. For each size, in one process:
-  - exhaustive baseline: numpy inner product of the query with every catalog vector in the candidate
-    space, top 10 (what a flat scan costs);
-  - ours: faiss HNSW top-C (C = retrieval.candidates) in the same space, then the fused decoder re-ranks
-    the C candidates (the served path of `songsim similar`), top 10.
-Reports query latency p50/p99 (k = 10) for both, the ANN stage's recall@10 against the exact top-10 in
-the same space, and the index build time and peak memory (child process, VmHWM). Also measures embed
+  - exhaustive baseline: numpy inner product of the query with every catalog ranking vector, top 10
+    (what a flat scan costs);
+  - ours: faiss HNSW top-10 in the same space, for several ``ef_search`` values.
+Reports query latency p50/p99 (k = 10) for both, the served top-10's overlap with the exact top-10 per
+``ef_search``, and the index build time and peak memory (child process, VmHWM). Also measures embed
 throughput (songs/s) of the committed fused checkpoint on the default world, on CPU (and CUDA with
---device cuda), and, on the whole default-world catalog, the served top-10 (C candidates re-ranked)
-against the model's exhaustive top-10 for several C.
+--device cuda), and, on the whole default-world catalog, `songsim similar`'s top-10 against the model's
+exhaustive top-10 for several candidate counts.
 """
 
 from __future__ import annotations
@@ -41,44 +42,42 @@ def catalog(n: int, dim: int, seed: int = 0) -> np.ndarray:
 
 
 CHILD = """
-import json, time, numpy as np, faiss, torch
-from songsim.core.config import RetrievalConfig, read_params, model_section
-from songsim.models import MODELS
-from songsim.models.nets import build_model
-from songsim.serve.retrieval import build_index, candidate_space, ann_search, rerank
+import json, time, numpy as np, faiss
+from songsim.core.config import RetrievalConfig, read_params
+from songsim.serve.retrieval import build_index, ranking_space, ann_search
 import sys; sys.path.insert(0, {bench!r}); from bench_retrieval import catalog
-n, dim, blocks, queries, threads = {n}, {dim}, {blocks}, {queries}, {threads}
+n, dim, blocks, queries, threads, efs = {n}, {dim}, {blocks}, {queries}, {threads}, {efs}
 params = read_params({params!r})
 cfg = RetrievalConfig(**{{**params["retrieval"], "build_threads": threads}})
 vecs = catalog(n, dim)
-space = candidate_space(vecs, blocks)
+space = ranking_space(vecs, blocks)
+del vecs
 t = time.perf_counter(); index = build_index(space, cfg); build_s = time.perf_counter() - t
-sec = model_section(params, "fused", MODELS["fused"].config)
-model = build_model("fused", sec.model, 1200).eval()
-torch.set_num_threads(1); faiss.omp_set_num_threads(1)  # one query at a time, as a server thread would
+faiss.omp_set_num_threads(1)  # one query at a time, as a server thread would
 rng = np.random.default_rng(1)
 qrows = rng.integers(0, n, queries)
-qv = vecs[qrows] + 0.05 * rng.normal(size=(queries, dim)).astype(np.float32)
-qs = candidate_space(qv, blocks)
-lat_exact, lat_ours, recall = [], [], []
+qs = space[qrows] + 0.05 * rng.normal(size=(queries, dim)).astype(np.float32) / np.sqrt(dim)
+lat_exact, exact = [], []
 for i in range(queries):
     t = time.perf_counter()
     sims = space @ qs[i]
-    exact = np.argpartition(-sims, 10)[:10]
-    exact = exact[np.argsort(-sims[exact])]
+    top = np.argpartition(-sims, 10)[:10]
+    exact.append(set(top[np.argsort(-sims[top])].tolist()))
     lat_exact.append(time.perf_counter() - t)
-    t = time.perf_counter()
-    cand = ann_search(index, qs[i:i + 1], cfg.candidates, cfg.ef_search)[0]
-    with torch.no_grad():
-        s = rerank(model, torch.from_numpy(qv[i]), torch.from_numpy(vecs[np.sort(cand)])).numpy()
-    lat_ours.append(time.perf_counter() - t)
-    recall.append(len(set(cand[:10].tolist()) & set(exact.tolist())) / 10)
 p = lambda v, q: round(float(np.percentile(np.array(v) * 1000, q)), 3)
-print(json.dumps({{"n": n, "dim": dim, "build_s": round(build_s, 1), "build_threads": threads,
-                  "exhaustive_p50_ms": p(lat_exact, 50), "exhaustive_p99_ms": p(lat_exact, 99),
-                  "ours_p50_ms": p(lat_ours, 50), "ours_p99_ms": p(lat_ours, 99),
-                  "ann_recall@10_vs_exact": round(float(np.mean(recall)), 4), "candidates": cfg.candidates,
-                  "ef_search": cfg.ef_search, "queries": queries}}))
+served = []
+for ef in efs:
+    lat, recall = [], []
+    for i in range(queries):
+        t = time.perf_counter()
+        got = ann_search(index, qs[i:i + 1], 10, ef)[0]
+        lat.append(time.perf_counter() - t)
+        recall.append(len(set(got.tolist()) & exact[i]) / 10)
+    served.append({{"ef_search": ef, "p50_ms": p(lat, 50), "p99_ms": p(lat, 99),
+                    "served_vs_exhaustive@10": round(float(np.mean(recall)), 4)}})
+print(json.dumps({{"n": n, "dim": dim, "build_s": round(build_s, 1), "build_threads": threads, "hnsw_m": cfg.hnsw_m,
+                  "ef_construction": cfg.ef_construction, "exhaustive_p50_ms": p(lat_exact, 50),
+                  "exhaustive_p99_ms": p(lat_exact, 99), "served": served, "queries": queries}}))
 """
 
 
@@ -117,28 +116,26 @@ def embed_throughput(device: str, reps: int = 5) -> dict:
 
 
 def catalog_served_recall(model: str = "fused", queries: int = 200,
-                          cands: tuple[int, ...] = (20, 50, 100, 200)) -> dict:
-    """Served (HNSW candidates re-ranked) vs exhaustive (the model's scorer over every other catalog
-    song) top-10 overlap, on the whole default-world catalog of the committed run: how good the raw
-    encoder vectors are as candidates when C is a small share of the catalog."""
-    import torch
-
+                          cands: tuple[int, ...] = (10, 20, 50, 100)) -> dict:
+    """`songsim similar`'s top-10 (``cands`` index neighbours, ordered by the ranking function) against
+    the model's exhaustive top-10 by the same function over every other catalog song, on the whole
+    default-world catalog of the committed run."""
     from songsim.core.config import read_params
-    from songsim.serve.retrieval import Recommender, rerank
+    from songsim.serve.retrieval import Recommender, ranking_space
 
     rec = Recommender.from_params(read_params(ROOT / "params.yaml"), model, with_catalog=False)
-    vecs = torch.from_numpy(np.asarray(rec.vectors, dtype=np.float32))
+    space = ranking_space(np.asarray(rec.vectors, dtype=np.float32), rec.blocks, rec.weights)
     rng = np.random.default_rng(0)
     rows = rng.choice(len(rec.ids), size=min(queries, len(rec.ids)), replace=False)
     out = {str(c): [] for c in cands}
     for r in rows:
-        others = np.array([j for j in range(len(rec.ids)) if j != r])
-        ex = rerank(rec.model, vecs[r], vecs[others]).numpy()
-        ref = {rec.ids[others[j]] for j in np.argsort(-ex, kind="stable")[:10]}
+        sims = space @ space[r]
+        sims[r] = -np.inf
+        ref = {rec.ids[j] for j in np.argsort(-sims, kind="stable")[:10]}
         for c in cands:
             got = {h.track_id for h in rec.similar(rec.ids[r], k=10, candidates=c)}
             out[str(c)].append(len(got & ref) / 10)
-    return {"model": model, "catalog": len(rec.ids), "queries": len(rows),
+    return {"model": model, "catalog": len(rec.ids), "queries": len(rows), "ef_search": rec.ef_search,
             "served_vs_exhaustive_recall@10": {c: round(float(np.mean(v)), 4) for c, v in out.items()}}
 
 
@@ -148,6 +145,7 @@ def main() -> None:
     ap.add_argument("--queries", type=int, default=500)
     ap.add_argument("--threads", type=int, default=2, help="faiss threads while building")
     ap.add_argument("--device", default="cpu", help="device for the embed throughput")
+    ap.add_argument("--ef", type=int, nargs="+", default=[16, 32, 64, 128, 256], help="ef_search values served")
     args = ap.parse_args()
     import torch
 
@@ -163,7 +161,7 @@ def main() -> None:
     res: dict = {"torch_threads": torch.get_num_threads(), "blocks": blocks, "sizes": []}
     for n in args.sizes:
         code = CHILD.format(n=n, dim=sum(blocks), blocks=blocks, queries=args.queries, threads=args.threads,
-                            params=str(ROOT / "params.yaml"), bench=str(Path(__file__).resolve().parent))
+                            efs=args.ef, params=str(ROOT / "params.yaml"), bench=str(Path(__file__).resolve().parent))
         secs, rss, out = run_measured(code)
         row = json.loads(out.strip().splitlines()[-2])
         row.update({"peak_rss_mib": rss, "wall_s": round(secs, 1)})

@@ -78,20 +78,24 @@ def main_tables(m: dict[str, dict]) -> str:
             f"| lyrics_classifier | {t['n']} | {fmt(t['accuracy'])} | {fmt(t['f1'])} | {fmt(t['roc_auc'])} | "
             f"{fmt(b['majority']['accuracy'])} | {fmt(b['tfidf_cosine']['accuracy'])} | "
             f"{100 * c['gain_over_majority_accuracy']:+.1f} points |"]
-    out += ["", "| ranking (test catalog) | queries | candidates | recall@10 | nDCG@10 | MAP@100 | MRR | ROC-AUC | "
-            "random nDCG@10 | TF-IDF nDCG@10 | mean-audio nDCG@10 | oracle nDCG@10 | served vs exhaustive R@10 "
-            "(C = 20 / 100) |", "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    out += ["", "| ranking (test catalog) | queries | candidates | recall@10 | nDCG@10 | pair-decoder nDCG@10 | "
+            "MRR | random nDCG@10 | TF-IDF nDCG@10 | mean-audio nDCG@10 | hybrid nDCG@10 (lyrics weight) | "
+            "oracle nDCG@10 | served vs exhaustive R@10 (C = 20 / 100) | test ECE |",
+            "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for k in MODELS:
         r = m[k].get("retrieval")
         if not r or "model" not in r:
             continue
         x, b, s = r["model"], r["baselines"], r["served_vs_exhaustive_recall@10"]
         served = " / ".join(fmt(s.get(str(c))) for c in (20, 100))
+        hy = b.get("hybrid")
+        hybrid = f"{fmt(hy['ndcg@10'])} ({hy['lyrics_weight']})" if hy else "–"
         out.append(f"| {k} | {r['queries']} | {r['candidates_per_query']} | {fmt(x['recall@10'])} | "
-                   f"{fmt(x['ndcg@10'])} | {fmt(x['map@100'])} | {fmt(x['mrr'])} | {fmt(x['roc_auc'])} | "
+                   f"{fmt(x['ndcg@10'])} | {fmt(r.get('model_pair_decoder', {}).get('ndcg@10'))} | {fmt(x['mrr'])} | "
                    f"{fmt(b['random']['ndcg@10'])} | {fmt(b['tfidf_cosine']['ndcg@10'])} | "
-                   f"{fmt(b.get('audio_mean_cosine', {}).get('ndcg@10'))} | {fmt(b.get('oracle', {}).get('ndcg@10'))} "
-                   f"| {served} |")
+                   f"{fmt(b.get('audio_mean_cosine', {}).get('ndcg@10'))} | {hybrid} | "
+                   f"{fmt(b.get('oracle', {}).get('ndcg@10'))} | {served} | "
+                   f"{fmt(r.get('calibration', {}).get('ece'))} |")
     return "\n".join(out)
 
 
@@ -231,6 +235,21 @@ def collect(names: list[str]) -> None:
         print(f"recorded {name} ({rev[:7]}): {rec['params']}")
 
 
+def robustness_table(summary: dict) -> str:
+    """The harness's summary (scripts/robustness.py): every headline metric over the runs, each claim's count."""
+    out = [f"Over {len(summary['runs'])} runs ({', '.join(summary['runs'])}):", "",
+           "| metric | mean | std | worst | best |", "|---|---|---|---|---|"]
+    for k, s in summary["metrics"].items():
+        lower_better = "MAE" in k or "ECE" in k
+        worst, best = (s["max"], s["min"]) if lower_better else (s["min"], s["max"])
+        d = 1 if "%" in k or "points" in k else 3
+        out.append(f"| {k} | {s['mean']:.{d}f} | {s['std']:.{d}f} | {worst:.{d}f} | {best:.{d}f} |")
+    out += ["", "| claim | holds on | fails on |", "|---|---|---|"]
+    for c in summary["claims"]:
+        out.append(f"| {c['claim']} | {c['holds']} of {c['runs']} runs | {', '.join(c['fails_on']) or '–'} |")
+    return "\n".join(out)
+
+
 # ---------------------------------------------------------------- README blocks
 
 
@@ -247,7 +266,8 @@ def blocks(reports: Path = ROOT / "data" / "reports") -> dict[str, str]:
         "splits": split_table(base, exp["artist"]["reports"]),
         "threads": threads_table(base, exp["threads1"]["reports"]),
         "ablation": ablation_table(base, params, [(n, exp[n]) for n in ("frozen-emb", "dropout-0.5", "no-l2")]),
-    }
+    } | ({"robustness": robustness_table(json.loads((EXPERIMENTS / "robustness.json").read_text()))}
+         if (EXPERIMENTS / "robustness.json").exists() else {})
 
 
 BLOCK = re.compile(r"<!-- results:(?P<name>[\w-]+) -->\n(?P<body>.*?)\n?<!-- /results:(?P=name) -->", re.S)

@@ -28,8 +28,9 @@ def run(stage: str, params_path: str, model: str | None = None) -> dict:
 
 
 def _hits_text(query: str, hits: list, fmt: str, header: bool) -> str:
-    rows = [(query, h.rank, h.track_id, h.artist or "", h.title or "", round(h.score, 4)) for h in hits]
-    cols = ("query", "rank", "track_id", "artist", "title", "score")
+    rows = [(query, h.rank, h.track_id, h.artist or "", h.title or "", round(h.score, 4), round(h.rank_score, 4))
+            for h in hits]
+    cols = ("query", "rank", "track_id", "artist", "title", "score", "rank_score")
     if fmt == "json":
         return "\n".join(json.dumps(dict(zip(cols, r)), ensure_ascii=False) for r in rows)
     if fmt == "csv":
@@ -85,8 +86,9 @@ def main(argv: list[str] | None = None) -> int:
         aliases = [spec.name] if spec.name != spec.alias else []
         stage_parser(spec, sub.add_parser(spec.alias, aliases=aliases, help=spec.help))
     sim = sub.add_parser("similar", help="the songs most like a song (reads the index@<model> outputs)",
-                         description="Rank the catalog songs most similar to TRACK_ID: HNSW candidates from the "
-                         "model's song vectors, re-ranked by the model's own pair scorer (score in [0, 1]).")
+                         description="Rank the catalog songs most similar to TRACK_ID by the model's ranking function "
+                         "(rank_score: weighted mean of per-modality cosines, served from an HNSW index over it); "
+                         "score: its calibrated estimate of the Last.fm score, in [0, 1].")
     sim.add_argument("track_id", nargs="?", help="query track id (or use --queries)")
     sim.add_argument("-k", type=int, default=10, help="how many songs (default 10)")
     sim.add_argument("--model", default="fused", help="lyrics_regressor, audio_siamese or fused (default)")

@@ -41,3 +41,28 @@ def test_calibrate_and_tfidf():
     m, _ = tfidf_vectors([[1, 2], [1, 2], [3]], [[1, 1], [2, 2], [5]], 3)
     c = row_cosine(m[[0, 0]], m[[1, 2]])
     assert c[0] == pytest.approx(1.0) and c[1] == pytest.approx(0.0)
+
+
+def test_isotonic_calibration_is_monotone_and_round_trips():
+    from songsim.core.metrics import apply_calibration, fit_isotonic
+
+    rng = np.random.default_rng(0)
+    raw = rng.uniform(-1, 1, 2000)
+    y = np.clip(0.5 * (raw + 1) ** 2 / 2 + rng.normal(0, 0.05, 2000), 0, 1)
+    cal = fit_isotonic(raw, y)
+    grid = np.linspace(-1.5, 1.5, 50)  # beyond the fitted range too: flat there
+    out = apply_calibration(grid, cal)
+    assert np.all(np.diff(out) >= 0) and out.min() >= 0 and out.max() <= 1
+    assert np.abs(apply_calibration(raw, cal) - y).mean() < np.abs(np.clip(raw, 0, 1) - y).mean()
+    assert all(isinstance(v, float) for v in cal["x"] + cal["y"])  # plain data for weights_only checkpoints
+    assert np.array_equal(apply_calibration(np.array([-0.5, 0.5, 2.0]), None), [0.0, 0.5, 1.0])
+
+
+def test_reliability_and_expected_calibration_error():
+    from songsim.core.metrics import reliability
+
+    y = np.array([0.0, 0.0, 1.0, 1.0])
+    ece, rows = reliability(np.array([0.05, 0.05, 0.95, 0.95]), y, bins=10)
+    assert ece == pytest.approx(0.05) and [r["pairs"] for r in rows] == [2, 2]
+    ece_bad, _ = reliability(np.array([0.95, 0.95, 0.05, 0.05]), y, bins=10)
+    assert ece_bad == pytest.approx(0.95)

@@ -31,6 +31,10 @@ def _fused():
                       dense=(8,), dropout=0.0)
     model = FusedModel(cfg, 50)
     model.eval()  # no dropout, batch norm from running statistics: each pair's loss is its own
+    # pair loss only (the listwise loss is in-batch, so per rank it differs from one process by design);
+    # train freezes the ranking parameters alike when train.rank_weight is 0
+    model.rank_mix.requires_grad_(False)
+    model.rank_log_scale.requires_grad_(False)
     return model
 
 

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from songsim.learn.batches import SongStore, plan_epoch
-from songsim.learn.loop import LrRule, prepare, train_steps
+from songsim.learn.loop import LrRule, listwise_loss, prepare, train_steps
 from songsim.models.configs import AudioEncoderConfig, AudioSiameseConfig
 from tests.helpers import random_pairs as _pairs
 from tests.helpers import random_songs as _songs
@@ -72,3 +72,44 @@ def test_regression_losses_fit_mean_median_and_between():
     assert 0.0 < best("huber") < 0.22
     with pytest.raises(ValueError, match="unknown loss"):
         loss_fn("mae", y, y)
+
+
+def test_listwise_loss_prefers_the_listed_similar():
+    left, right, y = torch.tensor([0, 2]), torch.tensor([1, 3]), torch.tensor([0.9, 0.0])
+    near = torch.nn.functional.normalize(torch.tensor([[1.0, 0.0], [0.9, 0.1], [0.0, 1.0], [-1.0, 0.2]]), dim=1)
+    far = near[[0, 3, 2, 1]]  # song 1 moved away from song 0, song 3 close to it
+    scale = torch.tensor(10.0)
+    good, bad = (listwise_loss(r, scale, left, right, y) for r in (near, far))
+    assert good < bad
+    # a row without a positive target (song 2, 3 with score 0) adds nothing; no positive at all -> 0
+    assert float(listwise_loss(near, scale, left, right, torch.zeros(2))) == 0.0
+
+
+def test_listwise_loss_never_takes_a_song_for_its_own_negative():
+    from songsim.learn.loop import distinct_slots
+
+    r = torch.nn.functional.normalize(torch.tensor([[1.0, 0.0], [0.8, 0.6], [1.0, 0.0]]), dim=1)
+    scale = torch.tensor(10.0)
+    # slots 0 and 2 hold the same song (no dedup): one song, so neither is the other's negative
+    slot_song, n = distinct_slots(np.array([5, 9, 5]))
+    assert slot_song.tolist() == [0, 1, 0] and n == 2 and distinct_slots(np.array([5, 9])) is None
+    twice = listwise_loss(r, scale, torch.tensor([2]), torch.tensor([1]), torch.tensor([1.0]),
+                          torch.from_numpy(slot_song), n)
+    once = listwise_loss(r[:2], scale, torch.tensor([0]), torch.tensor([1]), torch.tensor([1.0]))
+    assert float(twice) == pytest.approx(float(once), abs=1e-6)
+
+
+def test_train_steps_adds_the_listwise_loss_and_reports_it():
+    from songsim.models.nets import AudioSiamese
+
+    songs, pairs = _songs(), _pairs()
+    torch.manual_seed(0)
+    model = AudioSiamese(AudioSiameseConfig(encoder=AudioEncoderConfig(conv_channels=(4,), dense=(8,), embed_dim=8),
+                                            dense=(8,)))
+    opt = torch.optim.Adam(model.parameters(), lr=0.01)
+    before = model.rank_log_scale.item()
+    steps = plan_epoch(pairs, 64, True, np.random.default_rng(0))
+    tot = train_steps(model, opt, prepare(SongStore(songs, torch.device("cpu")), steps),
+                      torch.from_numpy(pairs.score), "l1", False, rank_weight=1.0)
+    assert tot["rank"].item() > 0 and tot["n"] == len(pairs)
+    assert model.rank_log_scale.item() != before  # the temperature is learned

@@ -1,4 +1,4 @@
-"""Serving "songs like X": the vector space, the index, the two-stage recommender and its errors."""
+"""Serving "songs like X": the ranking space, the index over it, the recommender and its errors."""
 
 import numpy as np
 import pytest
@@ -11,24 +11,43 @@ from songsim.serve.retrieval import (
     RetrievalError,
     ann_search,
     build_index,
-    candidate_space,
-    rerank,
+    ranking_space,
 )
 
 CFG = RetrievalConfig(candidates=20, hnsw_m=16, ef_construction=40, ef_search=64, build_threads=1, batch_size=64)
 
 
-def test_candidate_space_is_the_mean_of_the_parts_cosines():
+def test_ranking_space_is_the_weighted_mean_of_the_parts_cosines():
     rng = np.random.default_rng(0)
     a, b = rng.normal(size=(2, 5)) * [[1, 1, 1, 9, 9]]
-    s = candidate_space(np.stack([a, b]), [3, 2])
 
     def cos(x, y):
         return x @ y / np.linalg.norm(x) / np.linalg.norm(y)
 
+    s = ranking_space(np.stack([a, b]), [3, 2])  # equal weights by default
     assert s[0] @ s[1] == pytest.approx((cos(a[:3], b[:3]) + cos(a[3:], b[3:])) / 2, rel=1e-5)
+    s = ranking_space(np.stack([a, b]), [3, 2], [0.8, 0.2])
+    assert s[0] @ s[1] == pytest.approx(0.8 * cos(a[:3], b[:3]) + 0.2 * cos(a[3:], b[3:]), rel=1e-5)
     with pytest.raises(ValueError, match="do not add up"):
-        candidate_space(np.stack([a, b]), [3, 3])
+        ranking_space(np.stack([a, b]), [3, 3], [0.5, 0.5])
+    with pytest.raises(ValueError, match="ranking weights"):
+        ranking_space(np.stack([a, b]), [3, 2], [1.0])
+
+
+def test_ranking_space_matches_the_models(base_params):
+    from songsim.core.config import model_section
+    from songsim.models import MODELS
+    from songsim.models.nets import build_model
+
+    sec = model_section(base_params, "fused", MODELS["fused"].config)
+    torch.manual_seed(0)
+    model = build_model("fused", sec.model, 30)
+    with torch.no_grad():
+        model.rank_mix.copy_(torch.tensor([0.7, -0.3]))
+    v = torch.randn(6, sum(model.vector_blocks()))
+    np.testing.assert_allclose(model.rank_space(v).detach().numpy(),
+                               ranking_space(v.numpy(), model.vector_blocks(), model.rank_weights().tolist()),
+                               rtol=1e-5, atol=1e-6)
 
 
 def test_index_returns_planted_neighbours():
@@ -37,8 +56,8 @@ def test_index_returns_planted_neighbours():
     q = catalog[7]
     planted = q + 0.01 * rng.normal(size=(3, 24)).astype(np.float32)  # near-copies of song 7
     catalog = np.vstack([catalog, planted])
-    index = build_index(candidate_space(catalog, [24]), CFG)
-    got = ann_search(index, candidate_space(q[None], [24]), 4, CFG.ef_search)[0]
+    index = build_index(ranking_space(catalog, [24]), CFG)
+    got = ann_search(index, ranking_space(q[None], [24]), 4, CFG.ef_search)[0]
     assert set(got) == {7, 2000, 2001, 2002}
 
 
@@ -48,19 +67,22 @@ def rec(tiny_run):
     return Recommender.from_params(read_params(path), "fused")
 
 
-def test_similar_is_the_models_ranking_of_the_ann_candidates(rec):
+def test_similar_serves_the_models_own_ranking_with_calibrated_scores(rec):
     q = rec.ids[0]
     hits = rec.similar(q, k=5)
     assert [h.rank for h in hits] == [1, 2, 3, 4, 5] and q not in [h.track_id for h in hits]
-    scores = [h.score for h in hits]
-    assert scores == sorted(scores, reverse=True) and all(0 <= s <= 1 for s in scores)
-    # with every song as a candidate the served list is the exhaustive ranking by the model's scorer
-    full = rec.similar(q, k=5, candidates=len(rec.ids))
+    raw = [h.rank_score for h in hits]
+    assert raw == sorted(raw, reverse=True)
+    shown = [h.score for h in hits]  # calibrated: monotone in the ranking score, in [0, 1]
+    assert shown == sorted(shown, reverse=True) and all(0 <= s <= 1 for s in shown)
+    assert rec.calibration is not None and len(rec.calibration["x"]) == len(rec.calibration["y"])
+    # the served list is the exhaustive ranking by the same function (ranking-space inner products)
+    space = ranking_space(np.array(rec.vectors, dtype=np.float32), rec.blocks, rec.weights)
     others = [i for i in range(len(rec.ids)) if rec.ids[i] != q]
-    v = torch.from_numpy(np.array(rec.vectors, dtype=np.float32))
-    exhaustive = rerank(rec.model, v[0], v[others]).numpy()
+    exhaustive = space[others] @ space[0]
     best = [rec.ids[others[j]] for j in np.argsort(-exhaustive, kind="stable")[:5]]
-    assert [h.track_id for h in full] == best
+    assert [h.track_id for h in hits] == best
+    assert [h.rank_score for h in hits] == pytest.approx(np.sort(exhaustive)[::-1][:5].tolist(), rel=1e-5)
     assert hits[0].artist and hits[0].title  # readable results from the song metadata table
 
 
@@ -98,7 +120,8 @@ def test_cli_similar_formats_and_batch_queries(tiny_run, tmp_path, capsys):
     assert main(["similar", "--queries", str(qf), "-k", "2", "--model", "audio_siamese", "--format", "csv",
                  "--params", str(path)]) == 1  # one bad query: reported, the others answered
     cap = capsys.readouterr()
-    assert cap.out.splitlines()[0] == "query,rank,track_id,artist,title,score" and len(cap.out.splitlines()) == 5
+    assert cap.out.splitlines()[0] == "query,rank,track_id,artist,title,score,rank_score"
+    assert len(cap.out.splitlines()) == 5
     assert "unknown track id 'TRNOPE'" in cap.err
     assert main(["similar", q, "--model", "audio_siamese", "--format", "json", "--params", str(path)]) == 0
     rows = [yaml.safe_load(x) for x in capsys.readouterr().out.splitlines()]

@@ -191,6 +191,7 @@ class TrainConfig:
     lr_base_batch: int  # the batch size every optim.lr is tuned at
     warmup_epochs: float  # linear lr warm-up when the scaled lr is above optim.lr
     regression_loss: str  # mse | l1 | huber: the regression models' training loss
+    rank_weight: float  # weight of the listwise ranking loss added to the pair loss; 0 = pair loss only
 
     def validate(self) -> None:
         _choice("train.device", self.device, ("auto", "cpu", "cuda"))
@@ -199,9 +200,9 @@ class TrainConfig:
         if isinstance(self.dedup, str) and self.dedup != "auto":
             raise ConfigError(f"train.dedup: {self.dedup!r} is not one of true, false, auto")
         if self.nproc < 1 or self.threads < 0 or self.lr_base_batch < 1 or self.warmup_epochs < 0 \
-                or not self.resident_mb >= 0:
-            raise ConfigError("train: nproc >= 1, threads >= 0, lr_base_batch >= 1, warmup_epochs >= 0 and "
-                              "resident_mb >= 0 required")
+                or not self.resident_mb >= 0 or not self.rank_weight >= 0:
+            raise ConfigError("train: nproc >= 1, threads >= 0, lr_base_batch >= 1, warmup_epochs >= 0, "
+                              "resident_mb >= 0 and rank_weight >= 0 required")
 
     def use_dedup(self, device_type: str) -> bool:
         """On CPU encoding each distinct song once saves work; on CUDA the batch's changing song count

@@ -125,3 +125,41 @@ def row_cosine(a, b) -> np.ndarray:
     if hasattr(a, "multiply"):
         return np.asarray(a.multiply(b).sum(axis=1)).ravel()
     return (a * b).sum(axis=1)
+
+
+def fit_isotonic(raw: np.ndarray, y: np.ndarray) -> dict[str, list[float]]:
+    """Monotone map from a raw ranking score to the expected Last.fm score, fitted by isotonic regression
+    (non-decreasing, clipped to [0, 1] and to the fitted range). Plain lists, so it travels in a checkpoint
+    loaded with ``weights_only=True``; :func:`apply_calibration` evaluates it."""
+    from sklearn.isotonic import IsotonicRegression
+
+    iso = IsotonicRegression(y_min=0.0, y_max=1.0, increasing=True, out_of_bounds="clip")
+    iso.fit(np.asarray(raw, dtype=np.float64), np.asarray(y, dtype=np.float64))
+    return {"x": [float(v) for v in iso.X_thresholds_], "y": [float(v) for v in iso.y_thresholds_]}
+
+
+def apply_calibration(raw: np.ndarray, cal: dict[str, list[float]] | None) -> np.ndarray:
+    """Calibrated scores of raw ranking scores (piecewise linear between the fitted thresholds; flat
+    outside them). Without a calibration, the raw scores clipped to [0, 1]."""
+    raw = np.asarray(raw, dtype=np.float64)
+    if not cal or not cal.get("x"):
+        return np.clip(raw, 0.0, 1.0)
+    return np.interp(raw, cal["x"], cal["y"])
+
+
+def reliability(pred: np.ndarray, y: np.ndarray, bins: int = 10) -> tuple[float, list[dict]]:
+    """Expected calibration error of predicted scores ``pred`` against true scores ``y`` over ``bins``
+    equal-width bins of [0, 1] (the pair-weighted mean |mean prediction - mean truth| per bin), and the
+    per-bin rows of a reliability plot (empty bins left out)."""
+    pred, y = np.asarray(pred, dtype=np.float64), np.asarray(y, dtype=np.float64)
+    idx = np.minimum((pred * bins).astype(int), bins - 1)
+    rows, ece = [], 0.0
+    for b in range(bins):
+        m = idx == b
+        if not m.any():
+            continue
+        gap = abs(pred[m].mean() - y[m].mean())
+        ece += m.sum() / len(pred) * gap
+        rows.append({"bin": round((b + 0.5) / bins, 4), "predicted": round(float(pred[m].mean()), 6),
+                     "observed": round(float(y[m].mean()), 6), "pairs": int(m.sum())})
+    return round(float(ece), 6), rows

@@ -14,7 +14,7 @@ from songsim.core.checkpoint import load_checkpoint, model_spec, pick_device
 from songsim.core.config import EvaluateConfig, RetrievalConfig, TrainConfig, section
 from songsim.core.metrics import calibrate, classification_metrics, regression_metrics, row_cosine, tfidf_vectors
 from songsim.core.writers import write_csv, write_json
-from songsim.judge.evaluate_ranking import evaluate_ranking
+from songsim.judge.evaluate_ranking import evaluate_ranking, tune_hybrid
 from songsim.learn.data import PairData, SongTable, load_pairs, load_songs, split_track_ids
 from songsim.learn.inference import predict, targets
 from songsim.models import registry
@@ -168,14 +168,20 @@ def evaluate(name: str, ckpt_path: str | Path, splits_dir: str | Path, lyrics_pa
     rank_base = {"tfidf_cosine": tfidf_rows(lyrics_path, fit_ids, songs.track_ids)}
     if songs.audio is not None:
         rank_base["audio_mean_cosine"] = audio_unit_means(songs, np.unique(np.concatenate([train.src, train.tgt])))
+    hybrid = None
+    if "audio_mean_cosine" in rank_base:  # the fair hybrid baseline, its weight tuned on validation ranking
+        w = tune_hybrid(val, rank_base["tfidf_cosine"], rank_base["audio_mean_cosine"], ecfg)
+        hybrid = (w, rank_base["tfidf_cosine"], rank_base["audio_mean_cosine"])
     orc = oracle_lookup(oracle_path, test) if oracle_path and Path(oracle_path).exists() else None
-    result["retrieval"], curve = evaluate_ranking(model, songs, test, device, amp, ecfg, rcfg, rank_base, orc,
-                                                  tcfg.seed)
+    result["retrieval"], curve, rel = evaluate_ranking(model, songs, test, device, amp, ecfg, rcfg, rank_base, orc,
+                                                       tcfg.seed, state.get("calibration"), hybrid)
     write_json(report_path, result)
     write_json(metrics_path, compact_metrics(result))
     write_plots(plots_dir, task, test, preds["test"], ecfg)
     header = list(curve[0]) if curve else ["k", "model"]
     write_csv(Path(plots_dir) / "recall_at_k.csv", header, ([r[k] for k in header] for r in curve))
+    rel_header = ["bin", "predicted", "observed", "pairs"]
+    write_csv(Path(plots_dir) / "reliability.csv", rel_header, ([r[k] for k in rel_header] for r in rel))
     return result
 
 

@@ -61,3 +61,15 @@ def predict(model: PairModel, pairs: PairData, songs: SongTable | SongStore, bat
         right = torch.from_numpy(pos[pairs.tgt[k:k + batch_size]]).to(device)
         out[k:k + len(left)] = model.score(vecs, left, right).float().cpu().numpy()
     return out
+
+
+@torch.no_grad()
+def rank_scores(model: PairModel, pairs: PairData, songs: SongTable | SongStore, batch_size: int,
+                device: torch.device, amp: bool = False) -> np.ndarray:
+    """The ranking function of every pair ``(N,)``: the inner product of both songs' ranking vectors
+    (what ``songsim similar`` orders the catalog by)."""
+    needed = np.unique(np.concatenate([pairs.src, pairs.tgt]))
+    r = model.rank_space(encode_songs(model, songs, needed, batch_size, device, amp)).cpu().numpy()  # (S', D)
+    pos = np.full(len(songs), -1, dtype=np.int64)
+    pos[needed] = np.arange(len(needed))
+    return np.einsum("pd,pd->p", r[pos[pairs.src]], r[pos[pairs.tgt]]).astype(np.float32)

@@ -47,6 +47,39 @@ def loss_fn(kind: str, pred: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     raise ValueError(f"unknown loss {kind!r}")
 
 
+def listwise_loss(r: torch.Tensor, scale: torch.Tensor, left: torch.Tensor, right: torch.Tensor, y: torch.Tensor,
+                  slot_song: torch.Tensor | None = None, n_songs: int | None = None) -> torch.Tensor:
+    """In-batch listwise softmax with graded targets: for every batch song with a listed similar in the
+    batch, cross-entropy between the Last.fm scores of its batch pairs (normalised to sum 1) and the
+    softmax of ``scale`` x its ranking-space similarities to every other song of the batch.
+
+    r: (U, D) ranking vectors; left/right: (P,) indices into r; y: (P,) targets (a score, or a 0/1
+    label). When songs are encoded once per slot (no dedup), ``slot_song`` (U,) maps each slot to one of
+    ``n_songs`` distinct songs, so a song is never its own negative. Mean over the songs with a positive
+    target (0 when none has one), with no host synchronisation."""
+    if slot_song is not None:
+        r = r.new_zeros(n_songs, r.shape[1]).index_copy(0, slot_song, r)  # one row per song (copies are equal)
+        left, right = slot_song[left], slot_song[right]
+    n = r.shape[0]
+    logits = (r @ r.T) * scale  # (n, n)
+    eye = torch.eye(n, dtype=torch.bool, device=r.device)
+    logits = logits.masked_fill(eye, -1e4)
+    t = torch.zeros_like(logits)
+    t.index_put_((left, right), y.float(), accumulate=True)
+    t.index_put_((right, left), y.float(), accumulate=True)
+    t = t.masked_fill(eye, 0.0)
+    mass = t.sum(dim=1)  # (n,)
+    rows = (mass > 0).float()
+    per_song = -((t / mass.clamp_min(1e-12)[:, None]) * F.log_softmax(logits, dim=1)).sum(dim=1)
+    return (per_song * rows).sum() / rows.sum().clamp_min(1.0)
+
+
+def distinct_slots(songs: np.ndarray) -> tuple[np.ndarray, int] | None:
+    """Host-side: None when every slot holds a distinct song, else (slot -> song index, song count)."""
+    uniq, inv = np.unique(songs, return_inverse=True)
+    return None if len(uniq) == len(songs) else (inv.astype(np.int64), len(uniq))
+
+
 @dataclass(frozen=True)
 class LrRule:
     """Learning rate for a global batch other than the one ``optim.lr`` was tuned at.
@@ -82,25 +115,40 @@ def prepare(store: SongStore, steps: Iterable[Step]) -> Iterable[Prepared]:
 
 def train_steps(model: nn.Module, opt: torch.optim.Optimizer, batches: Iterable[Prepared], y: torch.Tensor,
                 loss_kind: str, amp: bool, world: int = 1, lr_mult: Callable[[int], float] | None = None,
-                first_step: int = 0, on_step: Callable[[], object] | None = None) -> dict:
+                first_step: int = 0, on_step: Callable[[], object] | None = None, rank_weight: float = 0.0,
+                rank_y: torch.Tensor | None = None) -> dict:
     """One pass of optimiser steps. ``y`` (N,) float32: the targets of every pair, on the device.
 
-    Under DDP each rank's mean loss is weighted by its share of the global batch, so the averaged
-    gradient is the gradient of the global batch's mean loss. Returns device totals (``loss``, ``abs``)
-    and host counts (``n``, ``steps``); reading the totals is the caller's one synchronisation.
+    With ``rank_weight`` > 0 the step's loss adds ``rank_weight`` x :func:`listwise_loss` on the batch's
+    ranking vectors, graded by ``rank_y`` (N,) (default ``y``). Under DDP each rank's mean loss is weighted
+    by its share of the global batch, so the averaged gradient is the gradient of the global batch's mean
+    loss. Returns device totals (``loss``: the pair loss, ``rank``: the listwise loss, ``abs``) and host
+    counts (``n``, ``steps``); reading the totals is the caller's one synchronisation.
     """
     dev = y.device
     tot_loss = torch.zeros((), dtype=torch.float64, device=dev)
+    tot_rank = torch.zeros((), dtype=torch.float64, device=dev)
     tot_abs = torch.zeros((), dtype=torch.float64, device=dev)
+    net = model.module if hasattr(model, "module") else model  # DDP wraps the PairModel
     n = k = 0
     for batch, rows, step in batches:
         with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=amp):
-            pred = model(batch)  # (p,)
+            out = model(batch, with_rank=True) if rank_weight > 0 else model(batch)
+        pred, r = out if rank_weight > 0 else (out, None)  # (p,), (U, D)
         target = y[rows]  # (p,)
         loss = loss_fn(loss_kind, pred, target)
+        total = loss
+        if r is not None:
+            dup = distinct_slots(step.songs)
+            slot_song = torch.from_numpy(dup[0]).to(dev, non_blocking=True) if dup else None
+            rank = listwise_loss(r.float(), net.rank_scale(), batch["left"], batch["right"],
+                                 (rank_y if rank_y is not None else y)[rows], slot_song, dup[1] if dup else None)
+            total = loss + rank_weight * rank
+            with torch.no_grad():
+                tot_rank += rank.detach().double() * len(step.rows)
         share = len(step.rows) * world / step.n_global
         opt.zero_grad(set_to_none=True)
-        (loss if share == 1 else loss * share).backward()
+        (total if share == 1 else total * share).backward()
         m = lr_mult(first_step + k) if lr_mult is not None else 1.0
         if m != 1.0:
             scheduled = [g["lr"] for g in opt.param_groups]
@@ -117,7 +165,7 @@ def train_steps(model: nn.Module, opt: torch.optim.Optimizer, batches: Iterable[
         k += 1
         if on_step is not None:
             on_step()
-    return {"loss": tot_loss, "abs": tot_abs, "n": n, "steps": k}
+    return {"loss": tot_loss, "rank": tot_rank, "abs": tot_abs, "n": n, "steps": k}
 
 
 def fit_audio_normalisation(spec: registry.ModelSpec, model: PairModel, songs: SongTable, rows: np.ndarray) -> None:

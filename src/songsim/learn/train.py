@@ -1,6 +1,8 @@
 """One training loop for all four models: Adam, optional cosine annealing, early stopping on the
 validation metric, best + last checkpoints, resume after an interruption, CUDA with mixed precision
-when present, per-epoch metrics through DVCLive (rank 0)."""
+when present, per-epoch metrics through DVCLive (rank 0), the ranking score's calibration.
+
+Over 250 lines: one training run (set-up, resume, the epoch loop, checkpoints) reads best as one piece."""
 
 from __future__ import annotations
 
@@ -19,12 +21,12 @@ from tqdm import tqdm
 
 from songsim.core.checkpoint import finish_checkpoints, model_spec, pick_device, save_checkpoint
 from songsim.core.config import ModelSection, TrainConfig, model_section, section, to_dict
-from songsim.core.metrics import STOP_METRIC, mae, stop_metric
+from songsim.core.metrics import STOP_METRIC, fit_isotonic, mae, stop_metric
 from songsim.core.writers import write_json
 from songsim.learn import distributed
 from songsim.learn.batches import SongStore, plan_epoch
 from songsim.learn.data import PairData, SongTable, load_pairs, load_songs, split_track_ids
-from songsim.learn.inference import predict, targets
+from songsim.learn.inference import predict, rank_scores, targets
 from songsim.learn.live import EpochLog
 from songsim.learn.loop import LrRule, fit_audio_normalisation, init_embeddings, loss_fn, prepare, train_steps
 from songsim.learn.threads import CpuShare
@@ -91,6 +93,9 @@ def _train(name, section, tcfg, songs, train_pairs, val_pairs, vocab_size, ckpt_
     coverage = init_embeddings(spec, model, glove)
     train_rows = np.unique(np.concatenate([train_pairs.src, train_pairs.tgt]))
     fit_audio_normalisation(spec, model, songs, train_rows)
+    if tcfg.rank_weight == 0:  # no listwise loss: the ranking mixture stays uniform (and DDP sees no unused parameter)
+        model.rank_mix.requires_grad_(False)
+        model.rank_log_scale.requires_grad_(False)
     model.to(device)
     counts = param_counts(model)
     log.info("%s parameters per block: %s", name, counts)
@@ -137,6 +142,7 @@ def _train(name, section, tcfg, songs, train_pairs, val_pairs, vocab_size, ckpt_
     log.info("%s: song table %.1f MiB, %s on %s", name, store.nbytes / 2**20,
              "resident" if store.resident else "streamed through pinned memory", device)
     y_train = torch.from_numpy(targets(task, train_pairs)).to(device)  # (N,) every pair's target
+    rank_y = torch.from_numpy(train_pairs.score).to(device) if tcfg.rank_weight > 0 else None  # graded by the score
     dedup = tcfg.use_dedup(device.type)
     net = model  # the module itself: checkpoints, validation; ``fwd`` runs the training steps
     fwd = (torch.nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda"
@@ -158,9 +164,10 @@ def _train(name, section, tcfg, songs, train_pairs, val_pairs, vocab_size, ckpt_
                    leave=False, disable=not ranks.main)
         steps = plan_epoch(train_pairs, batch_size, dedup, rng, ranks.rank, ranks.world)
         tot = train_steps(fwd, opt, prepare(store, steps), y_train, loss_kind, amp, ranks.world, warmup,
-                          epoch * steps_per_epoch, lambda b=bar: (b.update(), share.tick()))
+                          epoch * steps_per_epoch, lambda b=bar: (b.update(), share.tick()), tcfg.rank_weight,
+                          rank_y)
         bar.close()
-        sums = distributed.all_sum(torch.stack([tot["loss"], tot["abs"]]), ranks).tolist()  # the epoch's sync
+        sums = distributed.all_sum(torch.stack([tot["loss"], tot["abs"], tot["rank"]]), ranks).tolist()  # one sync
         n_seen = int(distributed.all_sum(torch.tensor([tot["n"]], device=device), ranks).item())
         if sched is not None:
             sched.step()
@@ -172,7 +179,9 @@ def _train(name, section, tcfg, songs, train_pairs, val_pairs, vocab_size, ckpt_
             with torch.no_grad():
                 vl = float(loss_fn(loss_kind, torch.from_numpy(vp), torch.from_numpy(val_target)))
             row = {"epoch": epoch + 1, "train_loss": round(sums[0] / max(1, n_seen), 6),
-                   "train_mae": round(sums[1] / max(1, n_seen), 6), "val_loss": round(vl, 6),
+                   "train_mae": round(sums[1] / max(1, n_seen), 6),
+                   "train_rank_loss": round(sums[2] / max(1, n_seen), 6),
+                   "val_loss": round(vl, 6),
                    "val_mae": round(mae(val_target, vp), 6),
                    f"val_{metric_name}": round(stop_metric(task, val_target, vp), 6), "lr": opt.param_groups[0]["lr"],
                    "seconds": round(train_s, 2), "pairs_per_s": round(n_seen / max(train_s, 1e-9), 1),
@@ -196,8 +205,12 @@ def _train(name, section, tcfg, songs, train_pairs, val_pairs, vocab_size, ckpt_
                 "history": history, "optimizer": opt.state_dict(), "best_state": best_state,
                 "scheduler": sched.state_dict() if sched is not None else {}, "complete": False})
     if ranks.main:
-        finish_checkpoints(net, name, section, vocab_size, ckpt_path, last_path,
-                           best_extra(best_epoch, best) if best_state is not None else None, best_state)
+        extra = None
+        if best_state is not None:  # the best weights' ranking score, calibrated on the validation pairs
+            net.load_state_dict(best_state)
+            raw = rank_scores(net, val_pairs, store, tcfg.eval_batch_size, device, amp)
+            extra = best_extra(best_epoch, best) | {"calibration": fit_isotonic(raw, val_pairs.score)}
+        finish_checkpoints(net, name, section, vocab_size, ckpt_path, last_path, extra, best_state)
     live.close()
     if coverage:
         log.info("%s GloVe coverage: %s", name, coverage)

@@ -1,11 +1,19 @@
-"""The four pair models. Shapes: U = distinct songs in a batch, P = pairs, L = tokens, T = audio frames.
+"""The four pair models (over 250 lines: one base class, its ranking space and the encoders the four
+share belong together). Shapes: U = distinct songs in a batch, P = pairs, L = tokens, T = audio frames.
 
 Every model splits into ``encode(songs) -> (U, D)`` song vectors and ``score(vectors, left, right) ->
 (P,)`` similarities in [0, 1], so a batch encodes each distinct song once and inference can cache
 song vectors. ``forward`` returns predictions; losses live in the training loop.
+
+Every model also has a ranking space (``rank_space``): each modality's part of the song vector, unit
+normalised and weighted by a learned mixture, so that the inner product of two songs' ranking vectors is
+the weighted mean of the per-modality cosines. That one function ranks the catalog everywhere: in the
+evaluation, in the ANN index and in ``songsim similar``.
 """
 
 from __future__ import annotations
+
+import math
 
 import torch
 import torch.nn.functional as F
@@ -160,8 +168,31 @@ class PairModel(nn.Module):
     cfg: LyricsClassifierConfig | LyricsRegressorConfig | AudioSiameseConfig | FusedConfig
     decoder: Decoder
 
+    def _init_ranking(self) -> None:
+        """The ranking space's parameters (subclasses call this once their encoders exist)."""
+        self.rank_mix = nn.Parameter(torch.zeros(len(self.vector_blocks())))  # (blocks,): softmax = weights
+        self.rank_log_scale = nn.Parameter(torch.tensor(math.log(10.0)))  # 1 / temperature of the listwise loss
+
     def encode(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:  # (U, D)
         raise NotImplementedError
+
+    def rank_weights(self) -> torch.Tensor:
+        """``(blocks,)`` weight of each modality's cosine in the ranking score (sum 1)."""
+        return torch.softmax(self.rank_mix.float(), dim=0)
+
+    def rank_space(self, v: torch.Tensor) -> torch.Tensor:
+        """Song vectors ``(U, D)`` -> ranking vectors ``(U, D)`` float32: each block unit-normalised and
+        scaled by the square root of its weight, so ``rank_space(a) @ rank_space(b).T`` is
+        ``sum_m w_m cos(a_m, b_m)``, in [-1, 1]."""
+        parts, start = [], 0
+        for w, width in zip(self.rank_weights().sqrt(), self.vector_blocks()):
+            parts.append(F.normalize(v[:, start:start + width].float(), dim=-1, eps=1e-6) * w)
+            start += width
+        return torch.cat(parts, dim=-1)
+
+    def rank_scale(self) -> torch.Tensor:
+        """The listwise softmax's inverse temperature (learned, kept in [1, 100])."""
+        return self.rank_log_scale.float().exp().clamp(1.0, 100.0)
 
     def pair_features(self, v: torch.Tensor, left: torch.Tensor, right: torch.Tensor) -> torch.Tensor:
         return merge_features(v[left], v[right], self.cfg.merge)
@@ -170,8 +201,12 @@ class PairModel(nn.Module):
         # v: (U, D) song vectors; left/right: (P,) indices into v -> (P,)
         return self.decoder(self.pair_features(v, left, right))
 
-    def forward(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-        return self.score(self.encode(batch), batch["left"], batch["right"])
+    def forward(self, batch: dict[str, torch.Tensor], with_rank: bool = False):
+        """Pair predictions ``(P,)``; with ``with_rank``, also the batch songs' ranking vectors ``(U, D)``
+        (the listwise loss reads them: one forward, so DDP sees every parameter it trains)."""
+        v = self.encode(batch)  # (U, D)
+        pred = self.score(v, batch["left"], batch["right"])
+        return (pred, self.rank_space(v)) if with_rank else pred
 
     def decoder_parameters(self) -> list[nn.Parameter]:
         return list(self.decoder.parameters())
@@ -189,6 +224,7 @@ class LyricsPairModel(PairModel):
         self.cfg = cfg
         self.encoder = LyricsEncoder(cfg.encoder, vocab_size)
         self.decoder = Decoder(merged_dim(self.encoder.out_dim, cfg.merge), cfg.dense, cfg.dropout)
+        self._init_ranking()
 
     def encode(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         return self.encoder(batch["tokens"], batch["lengths"])
@@ -200,6 +236,7 @@ class AudioSiamese(PairModel):
         self.cfg = cfg
         self.encoder = AudioEncoder(cfg.encoder)
         self.decoder = Decoder(merged_dim(self.encoder.out_dim, cfg.merge), cfg.dense, cfg.dropout)
+        self._init_ranking()
 
     def encode(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         return self.encoder(batch["audio"])
@@ -215,6 +252,7 @@ class FusedModel(PairModel):
         self.audio = AudioEncoder(cfg.audio)
         d = merged_dim(self.lyrics.out_dim, cfg.merge) + merged_dim(self.audio.out_dim, cfg.merge)
         self.decoder = Decoder(d, cfg.dense, cfg.dropout)
+        self._init_ranking()
 
     def encode(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         # (U, D_lyrics + D_audio)
@@ -241,6 +279,9 @@ def build_model(name: str, cfg, vocab_size: int) -> PairModel:
 def param_counts(model: nn.Module) -> dict[str, int]:
     """Trainable + frozen parameter counts per top-level block, and the total."""
     counts = {name: sum(p.numel() for p in child.parameters()) for name, child in model.named_children()}
+    own = sum(p.numel() for p in model.parameters(recurse=False))  # a PairModel's: the ranking mixture and scale
+    if own:
+        counts["ranking"] = own
     counts["total"] = sum(p.numel() for p in model.parameters())
     counts["trainable"] = sum(p.numel() for p in model.parameters() if p.requires_grad)
     return counts

@@ -95,7 +95,8 @@ def embed(name: str, ckpt: str | Path, lyrics_path: str | Path, audio_dir: str |
         for tid, v in zip(songs.track_ids, vecs):
             writer.add({"track_id": tid, "vector": v})
     manifest = writer.write_manifest({"model": name, "checkpoint_sha256": file_sha256(ckpt), "dim": dim,
-                                      "blocks": blocks, "count": report.kept})
+                                      "blocks": blocks, "rank_weights": model.rank_weights().tolist(),
+                                      "count": report.kept})
     report.extra.update({"dim": dim, "shards": len(manifest["shards"]), "device": str(device)})
     log.info("embed %s: %d songs encoded, dropped %s", name, report.kept, dict(report.drops))
     return report

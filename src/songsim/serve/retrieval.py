@@ -1,18 +1,19 @@
-""""Songs like X": an approximate-nearest-neighbour index over song vectors, served in two stages.
+""""Songs like X": an approximate-nearest-neighbour index over the model's ranking space.
 
-The models score a pair with a decoder (merge + MLP), not a distance, so a query is answered in two
-stages: (1) the ``candidates`` nearest songs in a vector space, from a faiss HNSW index; (2) those
-candidates re-ranked by the model's own pair scorer, so the score shown is the model's predicted
-similarity in [0, 1]. The vector space is the cosine of each modality's part of the song vector,
-averaged over the parts (``candidate_space``): for the fused model the lyrics and audio parts count
-alike whatever their widths and norms.
+A model ranks the catalog by one function everywhere (evaluation, index, ``songsim similar``): the inner
+product of two songs' ranking vectors, i.e. the weighted mean of the per-modality cosines of their song
+vectors (``PairModel.rank_space``; the weights are learned with the listwise loss and written to the
+embed manifest). The index is an HNSW over exactly those ranking vectors, so the served top-k is the
+model's own top-k (up to HNSW's recall, measured in the evaluation and in ``bench/bench_retrieval.py``).
+The score shown is calibrated: an isotonic map, fitted on validation pairs at the end of training and
+stored in the checkpoint, from the ranking score to the expected Last.fm score.
 
 faiss (``faiss-cpu``, MIT, maintained by Meta, regular releases) was chosen over hnswlib (last release
 2023) and annoy: it serves HNSW and exact indexes behind one API and writes indexes to one file.
 
-Index folder (stage ``index@<model>``): ``index.faiss`` (HNSW over the candidate space),
-``vectors.npy`` (the raw song vectors, memory-mapped at query time for the re-ranking),
-``ids.parquet`` (row -> track id) and ``manifest.json``.
+Index folder (stage ``index@<model>``): ``index.faiss`` (HNSW over the ranking vectors),
+``vectors.npy`` (the raw song vectors, memory-mapped at query time), ``ids.parquet`` (row -> track id)
+and ``manifest.json``.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ import torch
 
 from songsim.core.checkpoint import load_checkpoint, model_spec, pick_device
 from songsim.core.config import RetrievalConfig, section
+from songsim.core.metrics import apply_calibration
 from songsim.core.writers import atomic_path, write_json, write_table
 from songsim.models import MODELS
 from songsim.models.nets import PairModel
@@ -41,18 +43,23 @@ log = logging.getLogger(__name__)
 INDEX, VECTORS, IDS, MANIFEST = "index.faiss", "vectors.npy", "ids.parquet", "manifest.json"
 
 
-def candidate_space(vecs: np.ndarray, blocks: list[int]) -> np.ndarray:
-    """``(N, D)`` song vectors -> ``(N, D)`` float32 rows whose inner product is the mean over the
-    vector's parts (``blocks`` widths) of the parts' cosines."""
+def ranking_space(vecs: np.ndarray, blocks: list[int], weights: list[float] | None = None) -> np.ndarray:
+    """``(N, D)`` song vectors -> ``(N, D)`` float32 ranking vectors: each part (``blocks`` widths) unit
+    normalised and scaled by the square root of its weight, so an inner product is ``sum_m w_m cos_m``.
+    The numpy twin of ``PairModel.rank_space``; ``weights`` None = equal weights."""
+    weights = weights if weights is not None else [1.0 / len(blocks)] * len(blocks)
+    if len(weights) != len(blocks):
+        raise ValueError(f"{len(weights)} ranking weights for {len(blocks)} vector blocks")
     out = np.empty(vecs.shape, dtype=np.float32)
     start = 0
-    for w in blocks:
-        part = vecs[:, start:start + w].astype(np.float32)
-        out[:, start:start + w] = part / (np.linalg.norm(part, axis=1, keepdims=True) + 1e-12)
-        start += w
+    for w, width in zip(weights, blocks):
+        part = vecs[:, start:start + width].astype(np.float32)
+        out[:, start:start + width] = part / np.maximum(np.linalg.norm(part, axis=1, keepdims=True), 1e-6) \
+            * np.float32(np.sqrt(w))
+        start += width
     if start != vecs.shape[1]:
         raise ValueError(f"vector blocks {blocks} do not add up to the vector width {vecs.shape[1]}")
-    return out / np.sqrt(len(blocks))
+    return out
 
 
 def build_index(space: np.ndarray, cfg: RetrievalConfig) -> faiss.Index:
@@ -74,14 +81,6 @@ def ann_search(index: faiss.Index, queries: np.ndarray, k: int, ef_search: int) 
     index.hnsw.efSearch = max(ef_search, k)
     _, ids = index.search(np.ascontiguousarray(queries, dtype=np.float32), k)
     return ids
-
-
-@torch.no_grad()
-def rerank(model: PairModel, query: torch.Tensor, cands: torch.Tensor) -> torch.Tensor:
-    """Model scores of one query vector ``(D,)`` against candidate vectors ``(C, D)`` -> ``(C,)``."""
-    v = torch.cat([query[None], cands])  # (1 + C, D)
-    right = torch.arange(1, len(v), device=v.device)
-    return model.score(v, torch.zeros_like(right), right)
 
 
 @torch.no_grad()
@@ -107,7 +106,7 @@ def write_index(out_dir: str | Path, embeddings_dir: str | Path, cfg: RetrievalC
     table = pa.concat_tables([pq.read_table(emb / s["file"]) for s in manifest["shards"]])
     ids = table.column("track_id")
     vecs = table.column("vector").combine_chunks().values.to_numpy().reshape(len(table), manifest["dim"])
-    index = build_index(candidate_space(vecs, manifest["blocks"]), cfg)
+    index = build_index(ranking_space(vecs, manifest["blocks"], manifest.get("rank_weights")), cfg)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     with atomic_path(out / INDEX) as tmp:
@@ -116,7 +115,8 @@ def write_index(out_dir: str | Path, embeddings_dir: str | Path, cfg: RetrievalC
         np.save(fh, vecs.astype(np.float32))
     write_table(pa.table({"track_id": ids}), out / IDS)
     info = {"model": manifest["model"], "checkpoint_sha256": manifest["checkpoint_sha256"], "songs": len(table),
-            "dim": manifest["dim"], "blocks": manifest["blocks"], "index": "HNSW (inner product)",
+            "dim": manifest["dim"], "blocks": manifest["blocks"], "rank_weights": manifest.get("rank_weights"),
+            "index": "HNSW (inner product over the ranking space)",
             "hnsw_m": cfg.hnsw_m, "ef_construction": cfg.ef_construction, "ef_search": cfg.ef_search}
     write_json(out / MANIFEST, info)
     return info
@@ -140,7 +140,8 @@ class Hit:
     track_id: str
     artist: str | None
     title: str | None
-    score: float  # the model's predicted similarity in [0, 1]
+    score: float  # calibrated: the model's estimate of the Last.fm score of the pair, in [0, 1]
+    rank_score: float  # the ranking function itself (weighted mean of per-modality cosines), what orders hits
 
 
 class Recommender:
@@ -167,9 +168,11 @@ class Recommender:
         self.ids = pq.read_table(d / IDS).column("track_id").to_pylist()
         self.row = {t: i for i, t in enumerate(self.ids)}
         self.device = pick_device(device)
-        self.model, _ = load_checkpoint(checkpoint, self.device)
+        self.model, state = load_checkpoint(checkpoint, self.device)
         self.model.eval()
         self.blocks = self.model.vector_blocks()
+        self.weights = self.manifest.get("rank_weights") or self.model.rank_weights().tolist()
+        self.calibration = state.get("calibration")  # isotonic map rank score -> Last.fm score (validation)
         self.candidates, self.ef_search = candidates, ef_search
         self.catalog = catalog or {}  # modality -> track ids that have it (for clear errors)
         self.meta: dict[str, tuple[str | None, str | None, str | None]] = {}
@@ -216,22 +219,24 @@ class Recommender:
         """The ``k`` catalog songs the model finds most similar to ``track_id``, best first."""
         row = self._check(track_id)
         c = min(len(self.ids) - 1, max(k, candidates or self.candidates))
-        q_raw = np.array(self.vectors[row], dtype=np.float32)  # a writable copy of the memory-mapped row
-        ids = ann_search(self.index, candidate_space(q_raw[None], self.blocks), c + 1, self.ef_search)[0]
-        ids = np.sort([i for i in ids if i >= 0 and i != row]).astype(np.int64)
+        q = ranking_space(np.array(self.vectors[row:row + 1], dtype=np.float32), self.blocks, self.weights)
+        ids = ann_search(self.index, q, c + 1, self.ef_search)[0]
+        ids = np.array([i for i in ids if i >= 0 and i != row], dtype=np.int64)
         mine = self.artist_of(track_id)
         if exclude_same_artist and mine is not None:
             ids = np.array([i for i in ids if self.artist_of(self.ids[i]) != mine], dtype=np.int64)
         if not len(ids):
             return []
-        cand = torch.from_numpy(np.asarray(self.vectors[ids], dtype=np.float32)).to(self.device)
-        scores = rerank(self.model, torch.from_numpy(q_raw).to(self.device), cand).float().cpu().numpy()
-        top = np.argsort(-scores, kind="stable")[:k]
+        order = np.sort(ids)  # memory-mapped rows read in file order
+        cand = ranking_space(np.asarray(self.vectors[order], dtype=np.float32), self.blocks, self.weights)
+        raw = cand @ q[0]  # (C,) the ranking score, exactly what the index approximates
+        top = np.argsort(-raw, kind="stable")[:k]
+        shown = apply_calibration(raw[top], self.calibration)
         out = []
-        for r, j in enumerate(top, 1):
-            tid = self.ids[ids[j]]
+        for r, (j, s) in enumerate(zip(top, shown), 1):
+            tid = self.ids[order[j]]
             _, artist, title = self.meta.get(tid, (None, None, None))
-            out.append(Hit(r, tid, artist, title, float(scores[j])))
+            out.append(Hit(r, tid, artist, title, float(s), float(raw[j])))
         return out
 
 

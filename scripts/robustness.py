@@ -1,0 +1,144 @@
+"""Robustness harness: the whole pipeline over W world seeds x S train seeds, one table.
+
+    python scripts/robustness.py --worlds 3 11 19 23 31 --train-seeds 0 1     queue, run, collect, summarise
+    python scripts/robustness.py --summarise                                 re-summarise what was collected
+
+Each run is a DVC experiment ``rob-w<W>-s<S>`` (``dvc exp run --queue -S synth.seed=W -S train.seed=S``,
+run one at a time by ``dvc queue start``, in temporary copies: the workspace keeps the committed results).
+Finished runs are recorded like every experiment (``data/experiments/<name>.json``: changed params and
+the evaluation reports of the run's commit), and ``data/experiments/robustness.json`` holds the summary:
+every headline metric as mean, standard deviation, worst and best over the runs, and for each claim the
+runs on which it holds; ``python scripts/results_table.py --write README.md`` puts it in README.
+
+A full run of the default world takes about 4 minutes on 2 CPU cores (world, ingest, four trainings,
+evaluation, embeddings, indexes); 10 runs take about 40 minutes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import results_table as rt  # noqa: E402
+
+SUMMARY = rt.EXPERIMENTS / "robustness.json"
+
+
+def headline(m: dict[str, dict]) -> dict[str, float]:
+    """The metrics a claim is made about, from one run's evaluation reports."""
+    clf, lyr, aud, fus = (m[k] for k in rt.MODELS)
+    single = min(aud["test"]["mae"], lyr["test_multimodal"]["mae"])
+    out = {
+        "lyrics_regressor MAE vs train median (%)": -100 * lyr["mae_improvement_over_train_median"],
+        "audio_siamese MAE vs train median (%)": -100 * aud["mae_improvement_over_train_median"],
+        "fused MAE vs train median (%)": -100 * fus["mae_improvement_over_train_median"],
+        "fused MAE vs better single model, same pairs (%)": -100 * (1 - fus["test"]["mae"] / single),
+        "classifier accuracy over majority (points)": 100 * clf["gain_over_majority_accuracy"],
+    }
+    # each model against the baseline of its modality (fused: the better of the two)
+    own = {"lyrics": ("tfidf_cosine",), "audio": ("audio_mean_cosine",), "fused": ("tfidf_cosine", "audio_mean_cosine")}
+    for k, short in (("lyrics_regressor", "lyrics"), ("audio_siamese", "audio"), ("fused", "fused")):
+        r = m[k]["retrieval"]
+        out[f"{short} nDCG@10"] = r["model"]["ndcg@10"]
+        best = max(r["baselines"][n]["ndcg@10"] for n in own[short])
+        out[f"{short} nDCG@10 / its baseline"] = r["model"]["ndcg@10"] / best
+        out[f"{short} served vs exhaustive top-10"] = r["served_vs_exhaustive_recall@10"][str(r["served_candidates"])]
+        if "calibration" in r:
+            out[f"{short} test ECE"] = r["calibration"]["ece"]
+    hy = m["fused"]["retrieval"]["baselines"].get("hybrid")
+    if hy:
+        out["fused nDCG@10 / hybrid baseline"] = m["fused"]["retrieval"]["model"]["ndcg@10"] / hy["ndcg@10"]
+    b = m["fused"]["retrieval"]["baselines"]
+    out["TF-IDF nDCG@10 (multimodal test)"] = b["tfidf_cosine"]["ndcg@10"]
+    out["mean-audio nDCG@10"] = b["audio_mean_cosine"]["ndcg@10"]
+    if "hybrid" in b:
+        out["hybrid baseline nDCG@10"] = b["hybrid"]["ndcg@10"]
+    return out
+
+
+# (claim, metric, threshold, higher is better)
+CLAIMS = [
+    ("each regression model >= 25% below the train-median MAE", ("lyrics_regressor MAE vs train median (%)",
+     "audio_siamese MAE vs train median (%)", "fused MAE vs train median (%)"), -25.0, False),
+    ("fused >= 3% below the better single-modality model", ("fused MAE vs better single model, same pairs (%)",),
+     -3.0, False),
+    ("classifier >= majority + 10 points", ("classifier accuracy over majority (points)",), 10.0, True),
+    ("fused nDCG@10 >= 1.5x the best single baseline", ("fused nDCG@10 / its baseline",), 1.5, True),
+    ("fused nDCG@10 >= 1.2x the tuned hybrid baseline", ("fused nDCG@10 / hybrid baseline",), 1.2, True),
+    ("lyrics model >= 1.2x TF-IDF, audio model >= 1.2x mean audio (nDCG@10)",
+     ("lyrics nDCG@10 / its baseline", "audio nDCG@10 / its baseline"), 1.2, True),
+    ("test expected calibration error <= 0.03", ("lyrics test ECE", "audio test ECE", "fused test ECE"), 0.03,
+     False),
+    ("served top-10 = exhaustive top-10 (>= 0.99)", ("lyrics served vs exhaustive top-10",
+     "audio served vs exhaustive top-10", "fused served vs exhaustive top-10"), 0.99, True),
+]
+
+
+def summarise(names: list[str]) -> dict:
+    runs = {n: headline(rt.load_experiment(n)["reports"]) for n in names}
+    metrics = sorted({k for r in runs.values() for k in r}, key=list(next(iter(runs.values()))).index)
+    table = {}
+    for k in metrics:
+        vals = [r[k] for r in runs.values() if k in r]
+        table[k] = {"mean": statistics.fmean(vals), "std": statistics.pstdev(vals), "min": min(vals),
+                    "max": max(vals), "runs": len(vals)}
+    claims = []
+    for text, keys, thr, higher in CLAIMS:
+        held = [n for n, r in runs.items()
+                if all(k in r and ((r[k] >= thr) if higher else (r[k] <= thr)) for k in keys)]
+        claims.append({"claim": text, "holds": len(held), "runs": len(runs),
+                       "fails_on": sorted(set(runs) - set(held))})
+    return {"runs": names, "metrics": table, "claims": claims}
+
+
+def run(worlds: list[int], seeds: list[int], size: str | None) -> list[str]:
+    names = []
+    for w in worlds:
+        for s in seeds:
+            name = f"rob-w{w}-s{s}"
+            cmd = ["dvc", "exp", "run", "--queue", "-n", name, "-S", f"synth.seed={w}", "-S", f"train.seed={s}"]
+            if size:
+                cmd += ["-S", f"synth.size={size}"]
+            subprocess.run(cmd, cwd=rt.ROOT, check=True)
+            names.append(name)
+    subprocess.run(["dvc", "queue", "start", "-j", "1"], cwd=rt.ROOT, check=True)
+    t0 = time.time()
+    while True:
+        status = subprocess.run(["dvc", "queue", "status"], cwd=rt.ROOT, capture_output=True, text=True).stdout
+        mine = [line for line in status.splitlines() if any(f" {n} " in f" {line} " for n in names)]
+        if not any(("Queued" in line or "Running" in line) for line in mine):
+            break
+        time.sleep(30)
+        print(f"[{time.time() - t0:.0f} s] " + "; ".join(" ".join(line.split()[1:3]) for line in mine), flush=True)
+    failed = [line for line in mine if "Failed" in line]
+    if failed:
+        print("failed runs (dvc queue logs NAME):\n" + "\n".join(failed), file=sys.stderr)
+    done = [n for n in names if not any(f" {n} " in f" {line} " for line in failed)]
+    rt.collect(done)
+    return done
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--worlds", type=int, nargs="+", default=[3, 11, 19, 23])
+    ap.add_argument("--train-seeds", type=int, nargs="+", default=[0])
+    ap.add_argument("--size", choices=["tiny", "default", "large"], help="synth.size of every run (default: params)")
+    ap.add_argument("--summarise", action="store_true", help="only summarise the runs already recorded")
+    args = ap.parse_args()
+    if args.summarise:
+        names = sorted(p.stem for p in rt.EXPERIMENTS.glob("rob-*.json"))
+    else:
+        names = run(args.worlds, args.train_seeds, args.size)
+    summary = summarise(names)
+    SUMMARY.write_text(json.dumps(summary, indent=1) + "\n")
+    print(rt.robustness_table(summary))
+
+
+if __name__ == "__main__":
+    main()
