@@ -182,8 +182,9 @@ def threads_table(base: dict[str, dict], one: dict[str, dict]) -> str:
 
 
 def ablation_table(base: dict[str, dict], base_params: dict, runs: list[tuple[str, dict]]) -> str:
-    keys = ["splits.data_fraction", "lyrics_regressor.model.encoder.freeze_embeddings",
-            "lyrics_regressor.model.encoder.lstm_units", "lyrics_regressor.model.dropout", "lyrics_regressor.model.l2"]
+    keys = ["splits.data_fraction", "lyrics_regressor.model.encoder.kind",
+            "lyrics_regressor.model.encoder.freeze_embeddings", "lyrics_regressor.model.dropout",
+            "lyrics_regressor.model.l2"]
     out = ["| experiment | lyr.mae | lyr.rmse | lyr.ndcg | " + " | ".join(k.split(".")[-1] for k in keys) + " |",
            "|---" * (4 + len(keys)) + "|"]
     for label, exp in [("committed", {"reports": base, "params": {}}), *runs]:
@@ -235,6 +236,20 @@ def collect(names: list[str]) -> None:
         print(f"recorded {name} ({rev[:7]}): {rec['params']}")
 
 
+def encoders_table(bag: dict[str, dict], bilstm: dict[str, dict]) -> str:
+    """The demo's lyrics encoders side by side: the bag of words (committed run) and the BiLSTM."""
+    out = ["| lyrics encoder | lyrics_regressor MAE (vs train median) | lyrics nDCG@10 (TF-IDF) | fused MAE "
+           "(vs train median) | fused nDCG@10 | parameters (lyrics_regressor / fused) |", "|---|---|---|---|---|---|"]
+    for label, m in (("bag of words (committed)", bag), ("BiLSTM (`kind: bilstm`)", bilstm)):
+        lyr, fus = m["lyrics_regressor"], m["fused"]
+        out.append(f"| {label} | {lyr['test']['mae']:.4f} ({pct(lyr['mae_improvement_over_train_median'])}) | "
+                   f"{lyr['retrieval']['model']['ndcg@10']:.3f} "
+                   f"({lyr['retrieval']['baselines']['tfidf_cosine']['ndcg@10']:.3f}) | {fus['test']['mae']:.4f} "
+                   f"({pct(fus['mae_improvement_over_train_median'])}) | {fus['retrieval']['model']['ndcg@10']:.3f} | "
+                   f"{lyr['param_counts']['total']:,} / {fus['param_counts']['total']:,} |")
+    return "\n".join(out)
+
+
 def robustness_table(summary: dict) -> str:
     """The harness's summary (scripts/robustness.py): every headline metric over the runs, each claim's count."""
     out = [f"Over {len(summary['runs'])} runs ({', '.join(summary['runs'])}):", "",
@@ -258,13 +273,14 @@ def blocks(reports: Path = ROOT / "data" / "reports") -> dict[str, str]:
     base = load_reports(reports)
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
     exp = {n: load_experiment(n) for n in ("seed1", "seed2", "artist", "threads1", "frozen-emb", "dropout-0.5",
-                                           "no-l2")}
+                                           "no-l2", "bilstm")}
     return {
         "main": main_tables(base),
         "claims": claims(base),
         "seeds": seed_table(base, [("1", exp["seed1"]["reports"]), ("2", exp["seed2"]["reports"])]),
         "splits": split_table(base, exp["artist"]["reports"]),
         "threads": threads_table(base, exp["threads1"]["reports"]),
+        "encoders": encoders_table(base, exp["bilstm"]["reports"]),
         "ablation": ablation_table(base, params, [(n, exp[n]) for n in ("frozen-emb", "dropout-0.5", "no-l2")]),
     } | ({"robustness": robustness_table(json.loads((EXPERIMENTS / "robustness.json").read_text()))}
          if (EXPERIMENTS / "robustness.json").exists() else {})

@@ -28,21 +28,28 @@ def run(stage: str, params_path: str, model: str | None = None) -> dict:
 
 
 def _hits_text(query: str, hits: list, fmt: str, header: bool) -> str:
+    from songsim.serve.explain import why_text
+
     rows = [(query, h.rank, h.track_id, h.artist or "", h.title or "", round(h.score, 4), round(h.rank_score, 4))
             for h in hits]
     cols = ("query", "rank", "track_id", "artist", "title", "score", "rank_score")
+    explained = bool(hits) and hits[0].why is not None
     if fmt == "json":
-        return "\n".join(json.dumps(dict(zip(cols, r)), ensure_ascii=False) for r in rows)
+        return "\n".join(json.dumps(dict(zip(cols, r)) | ({"why": h.why} if explained else {}), ensure_ascii=False)
+                         for r, h in zip(rows, hits))
     if fmt == "csv":
         buf = io.StringIO()
         w = csv.writer(buf, lineterminator="\n")
         if header:
-            w.writerow(cols)
-        w.writerows(rows)
+            w.writerow(cols + (("why",) if explained else ()))
+        w.writerows(r + ((why_text(h.why),) if explained else ()) for r, h in zip(rows, hits))
         return buf.getvalue().rstrip("\n")
     widths = [max([len(c)] + [len(str(r[i])) for r in rows]) for i, c in enumerate(cols)][1:]
-    lines = [f"songs like {query}:", "  ".join(c.ljust(w) for c, w in zip(cols[1:], widths))]
-    lines += ["  ".join(str(v).ljust(w) for v, w in zip(r[1:], widths)) for r in rows]
+    lines = [f"songs like {query}:", "  ".join(c.ljust(w) for c, w in zip(cols[1:], widths)).rstrip()]
+    for r, h in zip(rows, hits):
+        lines.append("  ".join(str(v).ljust(w) for v, w in zip(r[1:], widths)).rstrip())
+        if explained:
+            lines.append(f"      why: {why_text(h.why)}")
     return "\n".join(lines)
 
 
@@ -66,7 +73,7 @@ def similar_main(args: argparse.Namespace) -> int:
     failed = 0
     for n, q in enumerate(queries):
         try:
-            hits = rec.similar(q, args.k, args.exclude_same_artist, args.candidates)
+            hits = rec.similar(q, args.k, args.exclude_same_artist, args.candidates, args.explain)
         except RetrievalError as e:
             print(f"songsim similar: {e}", file=sys.stderr)
             failed += 1
@@ -95,7 +102,10 @@ def main(argv: list[str] | None = None) -> int:
     sim.add_argument("--exclude-same-artist", action="store_true", help="drop songs by the query's artist")
     sim.add_argument("--format", choices=("table", "json", "csv"), default="table")
     sim.add_argument("--queries", help="file with one track id per line")
-    sim.add_argument("--candidates", type=int, default=None, help="ANN candidates re-ranked (default: params)")
+    sim.add_argument("--candidates", type=int, default=None,
+                     help="index neighbours fetched, ordered by the ranking score (default: params)")
+    sim.add_argument("--explain", action="store_true",
+                     help="say why each song matches: modality shares, shared words, agreeing audio facets")
     sim.add_argument("--params", default=DEFAULT_PARAMS, help=f"params file (default: {DEFAULT_PARAMS})")
     sim.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     args = parser.parse_args(argv)

@@ -100,3 +100,23 @@ def test_audio_embedding_is_unit_norm():
     m = build_model("audio_siamese", AudioSiameseConfig(encoder=AUD, dense=(8,)), 0).eval()
     v = m.encode({"audio": torch.randn(3, 24, 32)})
     assert v.shape == (3, 8) and torch.allclose(v.norm(dim=-1), torch.ones(3), atol=1e-5)
+
+
+def test_bag_encoder_ignores_word_order_and_padding():
+    from songsim.models.configs import LyricsEncoderConfig
+    from songsim.models.nets import BagEncoder, lyrics_encoder
+
+    cfg = LyricsEncoderConfig(embedding_dim=8, lstm_units=(4,), dropout=0.0, kind="bag", bag_dim=6)
+    torch.manual_seed(0)
+    enc = lyrics_encoder(cfg, 30).eval()
+    assert isinstance(enc, BagEncoder) and enc.out_dim == 6
+    tokens = torch.tensor([[3, 7, 7, 12, 0, 0], [5, 1, 2, 9, 4, 0]])
+    lengths = torch.tensor([4, 5])
+    out = enc(tokens, lengths)
+    assert out.shape == (2, 6)
+    shuffled = torch.tensor([[12, 7, 3, 7, 0, 0], [4, 9, 2, 1, 5, 0]])
+    torch.testing.assert_close(enc(shuffled, lengths), out)
+    padded = torch.cat([tokens, torch.zeros(2, 3, dtype=torch.long)], dim=1)
+    torch.testing.assert_close(enc(padded, lengths), out)
+    with pytest.raises(ValueError, match="encoder.kind"):
+        LyricsEncoderConfig(kind="transformer").validate()

@@ -29,15 +29,19 @@ class LyricsEncoderConfig:
     lstm_units: tuple[int, ...] = (256, 128)  # one bidirectional LSTM per entry
     dropout: float = 0.3
     packed: bool = True  # pack padded sequences so padding never feeds the LSTM
+    kind: str = "bilstm"  # bilstm (DeepPlaylist) | bag: the words as a bag (learned word weights, mean, MLP)
+    bag_dim: int = 128  # kind bag: width of the song vector
 
     def validate(self) -> None:
         if not self.lstm_units or min(self.lstm_units) < 1 or self.embedding_dim < 1:
             raise ValueError("encoder: lstm_units must be non-empty and positive, embedding_dim >= 1")
+        if self.kind not in ("bilstm", "bag") or self.bag_dim < 1:
+            raise ValueError(f"encoder.kind: bilstm or bag (got {self.kind!r}); bag_dim >= 1")
         _check_dropout("encoder", self.dropout)
 
     @property
     def out_dim(self) -> int:
-        return 2 * self.lstm_units[-1]
+        return self.bag_dim if self.kind == "bag" else 2 * self.lstm_units[-1]
 
 
 @dataclass(frozen=True)

@@ -63,6 +63,36 @@ class LyricsEncoder(nn.Module):
         return torch.cat([h[0], h[1]], dim=-1)  # (U, 2 * units[-1])
 
 
+class BagEncoder(nn.Module):
+    """The lyrics as a bag of words: embedding (GloVe-initialised like the BiLSTM's), a learned weight
+    per word (how much it says about a song; softplus, starting at 1), the weighted mean over the song's
+    tokens, then a two-layer MLP. Word order plays no part: the musiXmatch lyrics are bags of words."""
+
+    def __init__(self, cfg: LyricsEncoderConfig, vocab_size: int):
+        super().__init__()
+        self.cfg = cfg
+        self.embedding = nn.Embedding(vocab_size + 1, cfg.embedding_dim, padding_idx=0)
+        self.embedding.weight.requires_grad_(not cfg.freeze_embeddings)
+        self.word_weight = nn.Embedding(vocab_size + 1, 1)  # softplus(0.5413) = 1.0
+        nn.init.constant_(self.word_weight.weight, 0.5413)
+        self.dropout = nn.Dropout(cfg.dropout)
+        self.head = nn.Sequential(nn.Linear(cfg.embedding_dim, cfg.bag_dim), nn.ReLU(), nn.Dropout(cfg.dropout),
+                                  nn.Linear(cfg.bag_dim, cfg.bag_dim))
+        self.out_dim = cfg.out_dim
+
+    def forward(self, tokens: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        # tokens: (U, L) int64, 0 = padding; lengths unused (the padding mask says the same)
+        w = F.softplus(self.word_weight(tokens).squeeze(-1)) * (tokens > 0)  # (U, L)
+        x = self.dropout(self.embedding(tokens))  # (U, L, E)
+        pooled = (w[..., None] * x).sum(1) / w.sum(1, keepdim=True).clamp_min(1e-6)  # (U, E)
+        return self.head(pooled)  # (U, bag_dim)
+
+
+def lyrics_encoder(cfg: LyricsEncoderConfig, vocab_size: int) -> LyricsEncoder | BagEncoder:
+    """The lyrics encoder ``cfg.kind`` names."""
+    return BagEncoder(cfg, vocab_size) if cfg.kind == "bag" else LyricsEncoder(cfg, vocab_size)
+
+
 def _own_length_lstm(lstm: nn.LSTM, x: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """A bidirectional one-layer LSTM where every sequence stops at its own length, as over a packed
     sequence, but with the fused padded kernel: the backward direction runs forward over each sequence
@@ -222,7 +252,7 @@ class LyricsPairModel(PairModel):
     def __init__(self, cfg: LyricsClassifierConfig | LyricsRegressorConfig, vocab_size: int):
         super().__init__()
         self.cfg = cfg
-        self.encoder = LyricsEncoder(cfg.encoder, vocab_size)
+        self.encoder = lyrics_encoder(cfg.encoder, vocab_size)
         self.decoder = Decoder(merged_dim(self.encoder.out_dim, cfg.merge), cfg.dense, cfg.dropout)
         self._init_ranking()
 
@@ -248,7 +278,7 @@ class FusedModel(PairModel):
     def __init__(self, cfg: FusedConfig, vocab_size: int):
         super().__init__()
         self.cfg = cfg
-        self.lyrics = LyricsEncoder(cfg.lyrics, vocab_size)
+        self.lyrics = lyrics_encoder(cfg.lyrics, vocab_size)
         self.audio = AudioEncoder(cfg.audio)
         d = merged_dim(self.lyrics.out_dim, cfg.merge) + merged_dim(self.audio.out_dim, cfg.merge)
         self.decoder = Decoder(d, cfg.dense, cfg.dropout)

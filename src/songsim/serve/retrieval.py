@@ -1,4 +1,5 @@
-""""Songs like X": an approximate-nearest-neighbour index over the model's ranking space.
+""""Songs like X": an approximate-nearest-neighbour index over the model's ranking space (over 250 lines:
+the index, its stage and the Recommender that serves it belong together).
 
 A model ranks the catalog by one function everywhere (evaluation, index, ``songsim similar``): the inner
 product of two songs' ranking vectors, i.e. the weighted mean of the per-modality cosines of their song
@@ -134,7 +135,7 @@ class RetrievalError(LookupError):
     """A query that cannot be answered (unknown track, missing modality); the message says why."""
 
 
-@dataclass(frozen=True)
+@dataclass
 class Hit:
     rank: int
     track_id: str
@@ -142,6 +143,7 @@ class Hit:
     title: str | None
     score: float  # calibrated: the model's estimate of the Last.fm score of the pair, in [0, 1]
     rank_score: float  # the ranking function itself (weighted mean of per-modality cosines), what orders hits
+    why: dict | None = None  # with explain=True: songsim.serve.explain's account of the match
 
 
 class Recommender:
@@ -156,7 +158,8 @@ class Recommender:
     """
 
     def __init__(self, index_dir: str | Path, checkpoint: str | Path, songs_path: str | Path | None,
-                 candidates: int, ef_search: int, device: str = "cpu", catalog: dict[str, set[str]] | None = None):
+                 candidates: int, ef_search: int, device: str = "cpu", catalog: dict[str, set[str]] | None = None,
+                 explain_sources: dict | None = None):
         d = Path(index_dir)
         for f in (INDEX, VECTORS, IDS, MANIFEST):
             if not (d / f).exists():
@@ -175,6 +178,8 @@ class Recommender:
         self.calibration = state.get("calibration")  # isotonic map rank score -> Last.fm score (validation)
         self.candidates, self.ef_search = candidates, ef_search
         self.catalog = catalog or {}  # modality -> track ids that have it (for clear errors)
+        self.explain_sources = explain_sources  # Explainer arguments (lyrics, vocab, audio, reverse mapping)
+        self._explainer = None
         self.meta: dict[str, tuple[str | None, str | None, str | None]] = {}
         if songs_path is not None and Path(songs_path).exists():
             t = pl.read_parquet(songs_path, columns=["track_id", "artist_id", "artist", "title"])
@@ -192,7 +197,11 @@ class Recommender:
 
             catalog = {"lyrics": set(pq.read_table(paths.lyrics, columns=["track_id"]).column(0).to_pylist()),
                        "audio": AudioShards(paths.audio).track_ids()}
-        return cls(files["index"], files["ckpt"], paths.songs, cfg.candidates, cfg.ef_search, device, catalog)
+        raw = section(params, "raw")
+        sources = {"lyrics_path": paths.lyrics, "vocab_path": paths.vocab, "audio_dir": paths.audio,
+                   "reverse_mapping": raw.mxm_reverse_mapping or None}
+        return cls(files["index"], files["ckpt"], paths.songs, cfg.candidates, cfg.ef_search, device, catalog,
+                   sources)
 
     def _check(self, track_id: str) -> int:
         if track_id in self.row:
@@ -215,8 +224,9 @@ class Recommender:
         return m[0] or m[1] if m else None
 
     def similar(self, track_id: str, k: int = 10, exclude_same_artist: bool = False,
-                candidates: int | None = None) -> list[Hit]:
-        """The ``k`` catalog songs the model finds most similar to ``track_id``, best first."""
+                candidates: int | None = None, explain: bool = False) -> list[Hit]:
+        """The ``k`` catalog songs the model finds most similar to ``track_id``, best first; with ``explain``,
+        each hit says why (``Hit.why``: modality shares, shared words, agreeing audio facets)."""
         row = self._check(track_id)
         c = min(len(self.ids) - 1, max(k, candidates or self.candidates))
         q = ranking_space(np.array(self.vectors[row:row + 1], dtype=np.float32), self.blocks, self.weights)
@@ -237,7 +247,22 @@ class Recommender:
             tid = self.ids[order[j]]
             _, artist, title = self.meta.get(tid, (None, None, None))
             out.append(Hit(r, tid, artist, title, float(s), float(raw[j])))
+        if explain and out:
+            self._explain(track_id, out, cand[top], q[0])
         return out
+
+    def _explain(self, query: str, hits: list[Hit], cand: np.ndarray, q: np.ndarray) -> None:
+        from songsim.serve.explain import Explainer
+
+        if self._explainer is None:
+            self._explainer = Explainer(**(self.explain_sources or {"lyrics_path": None, "vocab_path": None,
+                                                                    "audio_dir": None}))
+        spec = MODELS[self.name]
+        modalities = [m for m, used in (("lyrics", spec.uses_lyrics), ("audio", spec.uses_audio)) if used]
+        edges = np.cumsum([0, *self.blocks])
+        terms = np.stack([cand[:, a:b] @ q[a:b] for a, b in zip(edges[:-1], edges[1:])], axis=1)  # (k, M)
+        for h, why in zip(hits, self._explainer.explain(query, [h.track_id for h in hits], terms, modalities)):
+            h.why = why
 
 
 def run(params: dict, model: str) -> dict:
