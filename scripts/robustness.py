@@ -51,6 +51,9 @@ def headline(m: dict[str, dict]) -> dict[str, float]:
         out[f"{short} served vs exhaustive top-10"] = r["served_vs_exhaustive_recall@10"][str(r["served_candidates"])]
         if "calibration" in r:
             out[f"{short} test ECE"] = r["calibration"]["ece"]
+    for name, boot in m["fused"]["retrieval"].get("bootstrap", {}).items():
+        what = "hybrid" if name.endswith("hybrid") else "best single baseline"
+        out[f"fused - {what} nDCG@10, bootstrap 95% lower bound"] = boot["ci95"][0]
     hy = m["fused"]["retrieval"]["baselines"].get("hybrid")
     if hy:
         out["fused nDCG@10 / hybrid baseline"] = m["fused"]["retrieval"]["model"]["ndcg@10"] / hy["ndcg@10"]
@@ -73,6 +76,8 @@ CLAIMS = [
     ("fused nDCG@10 >= 1.2x the tuned hybrid baseline", ("fused nDCG@10 / hybrid baseline",), 1.2, True),
     ("lyrics model >= 1.2x TF-IDF, audio model >= 1.2x mean audio (nDCG@10)",
      ("lyrics nDCG@10 / its baseline", "audio nDCG@10 / its baseline"), 1.2, True),
+    ("paired-bootstrap 95% interval of fused - best single baseline above 0",
+     ("fused - best single baseline nDCG@10, bootstrap 95% lower bound",), 0.0, True),
     ("test expected calibration error <= 0.03", ("lyrics test ECE", "audio test ECE", "fused test ECE"), 0.03,
      False),
     ("served top-10 = exhaustive top-10 (>= 0.99)", ("lyrics served vs exhaustive top-10",

@@ -42,3 +42,15 @@ def test_queries_without_relevant_candidates_are_left_out():
 def test_topk_overlap():
     assert topk_overlap(np.array([[1, 2, 3], [4, 5, 6]]), np.array([[3, 2, 9], [4, 5, 6]])) == pytest.approx(
         (2 / 3 + 1) / 2)
+
+
+def test_paired_bootstrap_interval():
+    from songsim.judge.ranking import paired_bootstrap
+
+    rng = np.random.default_rng(0)
+    b = rng.uniform(0, 1, 200)
+    better = paired_bootstrap(b + 0.1 + rng.normal(0, 0.05, 200), b)
+    assert better["diff"] == pytest.approx(0.1, abs=0.02) and 0 < better["ci95"][0] < better["diff"] < better["ci95"][1]
+    same = paired_bootstrap(b + rng.normal(0, 0.05, 200), b)
+    assert same["ci95"][0] < 0 < same["ci95"][1]
+    assert paired_bootstrap([], [])["diff"] is None

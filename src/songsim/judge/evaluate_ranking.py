@@ -22,7 +22,7 @@ import torch
 
 from songsim.core.config import EvaluateConfig, RetrievalConfig
 from songsim.core.metrics import apply_calibration, reliability
-from songsim.judge.ranking import RankingAccumulator, topk_overlap
+from songsim.judge.ranking import RankingAccumulator, paired_bootstrap, topk_overlap
 from songsim.learn.data import PairData, SongTable
 from songsim.learn.inference import encode_songs
 from songsim.models.nets import PairModel
@@ -98,11 +98,15 @@ def evaluate_ranking(model: PairModel, songs: SongTable, test: PairData, device:
     self_mask[np.arange(len(queries)), queries] = True
     k10 = 10
 
+    per_query: dict[int, list[float]] = {}  # id(result block) -> its per-query nDCG, for the bootstrap
+
     def measure(scores: np.ndarray) -> tuple[dict, np.ndarray]:
         scores = np.where(self_mask, -np.inf, scores)
         acc = RankingAccumulator(tuple(ecfg.recall_ks), ndcg_k=ecfg.ndcg_k)
         acc.add(scores, g, r)
-        return acc.result(), scores
+        res = acc.result()
+        per_query[id(res)] = acc.ndcg
+        return res, scores
 
     vecs = encode_songs(model, songs, rows, 512, device, amp)  # (T, D)
     v = vecs.float().cpu().numpy()
@@ -132,6 +136,12 @@ def evaluate_ranking(model: PairModel, songs: SongTable, test: PairData, device:
         base["oracle"] = measure(o[queries])[0]
     block["baselines"] = base
     key = f"ndcg@{ecfg.ndcg_k}"
+    # paired bootstrap over the queries: the model's nDCG minus the best single baseline's, and the hybrid's
+    singles = [n for n in ("tfidf_cosine", "audio_mean_cosine") if n in base]
+    best = max(singles, key=lambda n: base[n][key] or 0.0)
+    block["bootstrap"] = {f"model_minus_{n}": paired_bootstrap(per_query[id(block["model"])], per_query[id(base[n])],
+                                                               seed=seed) for n in [best] + (["hybrid"] if "hybrid"
+                                                                                             in base else [])}
     if "oracle" in base and base["oracle"][key] is not None:
         block[f"gap_to_oracle_{key}"] = round(base["oracle"][key] - block["model"][key], 6)
     # served: C candidates from the HNSW index over the ranking vectors, ordered by the same function;

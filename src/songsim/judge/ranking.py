@@ -72,3 +72,16 @@ class RankingAccumulator:
 def topk_overlap(a: np.ndarray, b: np.ndarray) -> float:
     """Mean share of ``b``'s rows (reference top-k ids) found in ``a``'s rows (served top-k ids)."""
     return float(np.mean([len(set(x) & set(y)) / max(1, len(y)) for x, y in zip(a.tolist(), b.tolist())]))
+
+
+def paired_bootstrap(a: list[float] | np.ndarray, b: list[float] | np.ndarray, n: int = 2000,
+                     seed: int = 0) -> dict:
+    """Mean of the per-query differences ``a - b`` and its 95% percentile interval over ``n`` resamples
+    of the queries (the same queries for both: a paired bootstrap)."""
+    d = np.asarray(a, dtype=np.float64) - np.asarray(b, dtype=np.float64)
+    if not len(d):
+        return {"diff": None, "ci95": None, "resamples": 0}
+    rng = np.random.default_rng(seed)
+    means = d[rng.integers(0, len(d), size=(n, len(d)))].mean(axis=1)
+    lo, hi = np.percentile(means, [2.5, 97.5])
+    return {"diff": round(float(d.mean()), 6), "ci95": [round(float(lo), 6), round(float(hi), 6)], "resamples": n}
