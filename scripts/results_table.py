@@ -114,6 +114,13 @@ def claims(m: dict[str, dict]) -> str:
              f"{aud['retrieval']['model']['ndcg@10']:.3f}, lyrics {lyr['retrieval']['model']['ndcg@10']:.3f}, "
              f"against TF-IDF {fus['retrieval']['baselines']['tfidf_cosine']['ndcg@10']:.3f} and mean audio "
              f"{fus['retrieval']['baselines']['audio_mean_cosine']['ndcg@10']:.3f}."]
+    boot = fus["retrieval"].get("bootstrap", {})
+    if boot:
+        names = {"model_minus_tfidf_cosine": "TF-IDF", "model_minus_audio_mean_cosine": "mean audio",
+                 "model_minus_hybrid": "the tuned hybrid"}
+        lines.append("- Paired bootstrap over the test queries, fused nDCG@10 minus " + "; minus ".join(
+            f"{names[k]}: {b['diff']:+.3f}, 95% interval [{b['ci95'][0]:.3f}, {b['ci95'][1]:.3f}]"
+            for k, b in boot.items()) + ".")
     lo, hi = ([m[k]["test"]["mae_by_score_bin"][b] for k in REGRESSORS] for b in ("0.0-0.2", "0.8-1.0"))
     share = [b["n"] / m[k]["test"]["n"] for b, k in zip(hi, REGRESSORS)]
     lines.append(f"- Errors by true score: MAE {min(b['mae'] for b in lo):.3f}–{max(b['mae'] for b in lo):.3f} on "
