@@ -56,7 +56,7 @@ t = time.perf_counter(); index = build_index(space, cfg); build_s = time.perf_co
 faiss.omp_set_num_threads(1)  # one query at a time, as a server thread would
 rng = np.random.default_rng(1)
 qrows = rng.integers(0, n, queries)
-qs = space[qrows] + 0.05 * rng.normal(size=(queries, dim)).astype(np.float32) / np.sqrt(dim)
+qs = (space[qrows] + 0.05 / np.sqrt(dim) * rng.normal(size=(queries, dim))).astype(np.float32)
 lat_exact, exact = [], []
 for i in range(queries):
     t = time.perf_counter()

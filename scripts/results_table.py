@@ -264,7 +264,7 @@ def robustness_table(summary: dict) -> str:
     for k, s in summary["metrics"].items():
         lower_better = "MAE" in k or "ECE" in k
         worst, best = (s["max"], s["min"]) if lower_better else (s["min"], s["max"])
-        d = 1 if "%" in k or "points" in k else 3
+        d = 1 if "(%)" in k or "points" in k else 3
         out.append(f"| {k} | {s['mean']:.{d}f} | {s['std']:.{d}f} | {worst:.{d}f} | {best:.{d}f} |")
     out += ["", "| claim | holds on | fails on |", "|---|---|---|"]
     for c in summary["claims"]:
