@@ -168,10 +168,9 @@ def evaluate(name: str, ckpt_path: str | Path, splits_dir: str | Path, lyrics_pa
     rank_base = {"tfidf_cosine": tfidf_rows(lyrics_path, fit_ids, songs.track_ids)}
     if songs.audio is not None:
         rank_base["audio_mean_cosine"] = audio_unit_means(songs, np.unique(np.concatenate([train.src, train.tgt])))
-    hybrid = None
-    if "audio_mean_cosine" in rank_base:  # the fair hybrid baseline, its weight tuned on validation ranking
-        w = tune_hybrid(val, rank_base["tfidf_cosine"], rank_base["audio_mean_cosine"], ecfg)
-        hybrid = (w, rank_base["tfidf_cosine"], rank_base["audio_mean_cosine"])
+    hybrid = None  # the fair hybrid baseline's lyrics weight, tuned on validation ranking
+    if "audio_mean_cosine" in rank_base:
+        hybrid = tune_hybrid(val, rank_base["tfidf_cosine"], rank_base["audio_mean_cosine"], ecfg)
     orc = oracle_lookup(oracle_path, test) if oracle_path and Path(oracle_path).exists() else None
     result["retrieval"], curve, rel = evaluate_ranking(model, songs, test, device, amp, ecfg, rcfg, rank_base, orc,
                                                        tcfg.seed, state.get("calibration"), hybrid)

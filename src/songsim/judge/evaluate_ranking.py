@@ -46,6 +46,14 @@ def judgments(test: PairData, rows: np.ndarray, relevant_score: float) -> tuple[
 HYBRID_GRID = tuple(round(0.1 * k, 1) for k in range(11))  # lyrics weight of the hybrid baseline
 
 
+def pairwise(mat, rows: np.ndarray, queries: np.ndarray) -> np.ndarray:
+    """Dense ``(Q, T)`` dot products of the query rows against every row among ``rows`` of a song matrix
+    ``mat`` (sparse or dense; unit rows give cosines)."""
+    m = mat[rows]
+    sims = m[queries] @ m.T
+    return np.asarray(sims.todense() if hasattr(sims, "todense") else sims)
+
+
 def tune_hybrid(val: PairData, lyrics: np.ndarray, audio: np.ndarray, ecfg: EvaluateConfig) -> float:
     """The lyrics weight ``w`` of the hybrid baseline ``w`` x TF-IDF cosine + (1 - ``w``) x mean-audio
     cosine that ranks the validation catalog best (nDCG@10, the first of equals on the grid 0, 0.1 .. 1).
@@ -55,12 +63,7 @@ def tune_hybrid(val: PairData, lyrics: np.ndarray, audio: np.ndarray, ecfg: Eval
     queries = np.flatnonzero(relevant.any(axis=1))
     if not len(queries):
         return 0.5
-
-    def dense(sims) -> np.ndarray:
-        return np.asarray(sims.todense() if hasattr(sims, "todense") else sims)
-
-    lm, am = lyrics[rows], audio[rows]
-    ls, as_ = dense(lm[queries] @ lm.T), dense(am[queries] @ am.T)
+    ls, as_ = pairwise(lyrics, rows, queries), pairwise(audio, rows, queries)
     self_mask = np.zeros((len(queries), len(rows)), dtype=bool)
     self_mask[np.arange(len(queries)), queries] = True
     best, best_w = -1.0, 0.5
@@ -76,12 +79,12 @@ def tune_hybrid(val: PairData, lyrics: np.ndarray, audio: np.ndarray, ecfg: Eval
 def evaluate_ranking(model: PairModel, songs: SongTable, test: PairData, device: torch.device, amp: bool,
                      ecfg: EvaluateConfig, rcfg: RetrievalConfig, baselines: dict[str, np.ndarray],
                      oracle: np.ndarray | None, seed: int = 0, calibration: dict | None = None,
-                     hybrid: tuple[float, np.ndarray, np.ndarray] | None = None) -> tuple[dict, list[dict], list[dict]]:
+                     hybrid_weight: float | None = None) -> tuple[dict, list[dict], list[dict]]:
     """The ``retrieval`` metrics block, the recall@k curve rows and the reliability rows. ``baselines``
-    maps a name to a ``(S, d)`` matrix (rows of ``songs``) whose dot products score a pair; ``hybrid`` is
-    ``(weight, lyrics matrix, audio matrix)``: ``weight`` x lyrics cosine + (1 - ``weight``) x audio
-    cosine; ``oracle`` is the noise-free score per test pair (NaN where unknown); ``calibration`` the
-    checkpoint's isotonic map (the ECE is reported when it is given)."""
+    maps a name to a ``(S, d)`` matrix (rows of ``songs``) whose dot products score a pair; with
+    ``hybrid_weight`` ``w``, the hybrid baseline ``w`` x ``tfidf_cosine`` + (1 - ``w``) x
+    ``audio_mean_cosine`` is ranked too; ``oracle`` is the noise-free score per test pair (NaN where
+    unknown); ``calibration`` the checkpoint's isotonic map (the ECE is reported when it is given)."""
     rows = np.unique(np.concatenate([test.src, test.tgt]))  # the test tracks: queries and candidates
     gains, relevant = judgments(test, rows, ecfg.relevant_score)
     queries = np.flatnonzero(relevant.any(axis=1))
@@ -115,17 +118,12 @@ def evaluate_ranking(model: PairModel, songs: SongTable, test: PairData, device:
     block["model"], exhaustive = measure(space[queries] @ space.T)
     block["model_pair_decoder"] = measure(score_all(model, vecs, queries, np.arange(len(rows))))[0]
     base: dict[str, dict] = {"random": measure(rng.random((len(queries), len(rows))))[0]}
-
-    def dense(sims) -> np.ndarray:
-        return np.asarray(sims.todense() if hasattr(sims, "todense") else sims)
-
-    for name, mat in baselines.items():
-        m = mat[rows]
-        base[name] = measure(dense(m[queries] @ m.T))[0]
-    if hybrid is not None:
-        w, lyr, aud = hybrid
-        lm, am = lyr[rows], aud[rows]
-        base["hybrid"] = measure(w * dense(lm[queries] @ lm.T) + (1 - w) * dense(am[queries] @ am.T))[0]
+    sims = {name: pairwise(mat, rows, queries) for name, mat in baselines.items()}
+    for name, s in sims.items():
+        base[name] = measure(s)[0]
+    if hybrid_weight is not None:
+        w = hybrid_weight
+        base["hybrid"] = measure(w * sims["tfidf_cosine"] + (1 - w) * sims["audio_mean_cosine"])[0]
         base["hybrid"]["lyrics_weight"] = w
     if oracle is not None and np.isfinite(oracle).any():
         o = np.zeros((len(rows), len(rows)))

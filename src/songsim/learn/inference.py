@@ -46,15 +46,23 @@ def encode_songs(model: PairModel, songs: SongTable | SongStore, rows: np.ndarra
     return vecs
 
 
+def encode_pair_songs(model: PairModel, pairs: PairData, songs: SongTable | SongStore, batch_size: int,
+                      device: torch.device, amp: bool = False) -> tuple[torch.Tensor, np.ndarray]:
+    """Each song of ``pairs`` encoded once: vectors ``(S', D)`` and, per song row of ``songs``, its row in
+    them (``-1`` for songs no pair uses)."""
+    needed = np.unique(np.concatenate([pairs.src, pairs.tgt]))
+    vecs = encode_songs(model, songs, needed, batch_size, device, amp)  # (S', D)
+    pos = np.full(len(songs), -1, dtype=np.int64)
+    pos[needed] = np.arange(len(needed))
+    return vecs, pos
+
+
 @torch.no_grad()
 def predict(model: PairModel, pairs: PairData, songs: SongTable | SongStore, batch_size: int, device: torch.device,
             amp: bool = False) -> np.ndarray:
     """Score every pair: encode each song once (cached vectors), then decode pairs in batches."""
     model.eval()
-    needed = np.unique(np.concatenate([pairs.src, pairs.tgt]))
-    vecs = encode_songs(model, songs, needed, batch_size, device, amp)  # (S', D)
-    pos = np.full(len(songs), -1, dtype=np.int64)
-    pos[needed] = np.arange(len(needed))
+    vecs, pos = encode_pair_songs(model, pairs, songs, batch_size, device, amp)
     out = np.empty(len(pairs), dtype=np.float32)
     for k in range(0, len(pairs), batch_size):
         left = torch.from_numpy(pos[pairs.src[k:k + batch_size]]).to(device)
@@ -68,8 +76,6 @@ def rank_scores(model: PairModel, pairs: PairData, songs: SongTable | SongStore,
                 device: torch.device, amp: bool = False) -> np.ndarray:
     """The ranking function of every pair ``(N,)``: the inner product of both songs' ranking vectors
     (what ``songsim similar`` orders the catalog by)."""
-    needed = np.unique(np.concatenate([pairs.src, pairs.tgt]))
-    r = model.rank_space(encode_songs(model, songs, needed, batch_size, device, amp)).cpu().numpy()  # (S', D)
-    pos = np.full(len(songs), -1, dtype=np.int64)
-    pos[needed] = np.arange(len(needed))
+    vecs, pos = encode_pair_songs(model, pairs, songs, batch_size, device, amp)
+    r = model.rank_space(vecs).cpu().numpy()  # (S', D)
     return np.einsum("pd,pd->p", r[pos[pairs.src]], r[pos[pairs.tgt]]).astype(np.float32)
