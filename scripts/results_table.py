@@ -121,6 +121,14 @@ def claims(m: dict[str, dict]) -> str:
         lines.append("- Paired bootstrap over the test queries, fused nDCG@10 minus " + "; minus ".join(
             f"{names[k]}: {b['diff']:+.3f}, 95% interval [{b['ci95'][0]:.3f}, {b['ci95'][1]:.3f}]"
             for k, b in boot.items()) + ".")
+    if all("latent_ceiling" in m[k]["baselines"] for k in (*REGRESSORS, "lyrics_classifier")):
+        def ceil(r: dict) -> str:
+            c, med = r["baselines"]["latent_ceiling"]["mae"], r["baselines"]["train_median"]["mae"]
+            return f"{pct(1 - c / med)} (model at {r['ceiling_share']:.2f} of it)"
+        c = clf["baselines"]["latent_ceiling"]["accuracy"] - clf["baselines"]["majority"]["accuracy"]
+        lines.append(f"- Modality ceilings (a perfect reader of each model's inputs on this world), MAE against the "
+                     f"train median: lyrics {ceil(lyr)}, audio {ceil(aud)}, fused {ceil(fus)}; classifier "
+                     f"{100 * c:+.1f} points over the majority (model at {clf['ceiling_share']:.2f} of it).")
     lo, hi = ([m[k]["test"]["mae_by_score_bin"][b] for k in REGRESSORS] for b in ("0.0-0.2", "0.8-1.0"))
     share = [b["n"] / m[k]["test"]["n"] for b, k in zip(hi, REGRESSORS)]
     lines.append(f"- Errors by true score: MAE {min(b['mae'] for b in lo):.3f}–{max(b['mae'] for b in lo):.3f} on "
@@ -262,13 +270,15 @@ def robustness_table(summary: dict) -> str:
     out = [f"Over {len(summary['runs'])} runs ({', '.join(summary['runs'])}):", "",
            "| metric | mean | std | worst | best |", "|---|---|---|---|---|"]
     for k, s in summary["metrics"].items():
-        lower_better = "MAE" in k or "ECE" in k
+        lower_better = ("MAE" in k or "ECE" in k) and "share" not in k
         worst, best = (s["max"], s["min"]) if lower_better else (s["min"], s["max"])
         d = 1 if "(%)" in k or "points" in k else 3
         out.append(f"| {k} | {s['mean']:.{d}f} | {s['std']:.{d}f} | {worst:.{d}f} | {best:.{d}f} |")
-    out += ["", "| claim | holds on | fails on |", "|---|---|---|"]
+    out += ["", "| claim | holds on | fails on | beyond the modality ceiling on |", "|---|---|---|---|"]
     for c in summary["claims"]:
-        out.append(f"| {c['claim']} | {c['holds']} of {c['runs']} runs | {', '.join(c['fails_on']) or '–'} |")
+        beyond = ", ".join(c.get("ceiling_fails_on", [])) or "–"
+        out.append(f"| {c['claim']} | {c['holds']} of {c['runs']} runs | {', '.join(c['fails_on']) or '–'} "
+                   f"| {beyond} |")
     return "\n".join(out)
 
 

@@ -20,7 +20,7 @@ SPEC = StageSpec(
     alias='evaluate',
     module='songsim.judge.evaluate',
     help='metrics JSON with baselines and ranking metrics, and plot data, for one trained model',
-    reads=('paths.models', 'paths.splits', 'paths.lyrics', 'paths.audio', 'raw.oracle'),
+    reads=('paths.models', 'paths.splits', 'paths.lyrics', 'paths.audio', 'raw.oracle', 'raw.latent'),
     writes=('paths.metrics', 'paths.plots'),
     per_model=True,
 )

@@ -37,7 +37,7 @@ def shrink_params(base: dict, root: Path | None, size: str = "tiny") -> dict:
         raw_dir = Path(p["paths"]["raw_dir"])
         p["raw"] = {"lastfm": str(raw_dir / "lastfm"), "mxm": str(raw_dir / "mxm"), "msd": str(raw_dir / "msd"),
                     "glove": str(raw_dir / "glove" / "glove.6B.50d.world.txt"),
-                    "oracle": str(raw_dir / "oracle.parquet"),
+                    "oracle": str(raw_dir / "oracle.parquet"), "latent": str(raw_dir / "latent.parquet"),
                     "mxm_reverse_mapping": str(raw_dir / "mxm" / "mxm_reverse_mapping.txt")}
     p["synth"]["size"] = size
     p["chunk_audio"].update(frames=32, rows_per_shard=50, workers=1)

@@ -43,6 +43,12 @@ def test_metrics_have_val_test_and_baselines(tiny_run):
             assert "mae_improvement_over_train_median" in m
             assert "oracle" in m["baselines"] and m["baselines"]["oracle"]["mae"] >= 0
             assert "tfidf_cosine" in m["baselines"]
+        # the modality ceiling (a perfect reader of the model's inputs), read from the world's latent factors
+        ceil = m["baselines"]["latent_ceiling"]
+        assert ceil["n"] == m["test"]["n"] and ceil["parts"][0] == "shared"
+        assert ("lyrics" in ceil["parts"]) == MODELS[name].uses_lyrics
+        assert ("audio" in ceil["parts"]) == MODELS[name].uses_audio
+        assert m["ceiling_share"] is None or isinstance(m["ceiling_share"], float)
     assert "audio_mean_cosine" in _load(f"{params['paths']['reports']}/evaluate_fused.json")["baselines"]
     reg = _load(f"{params['paths']['reports']}/evaluate_lyrics_regressor.json")
     fused = _load(f"{params['paths']['reports']}/evaluate_fused.json")

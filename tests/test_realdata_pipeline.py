@@ -20,7 +20,7 @@ def real_params(tmp_path_factory, realdata):
     p["raw"] = {"lastfm": str(realdata / "lastfm"),  # a folder of Last.fm JSON trees (or zips, or the .db)
                 "mxm": str(realdata / "mxm" / "mxm_dataset_test.excerpt_b.txt"),  # one mxm_dataset_*.txt
                 "msd": str(realdata / "msd_h5_tree"),  # the A/B/C/TR....h5 tree
-                "glove": str(realdata / "other" / "glove.6B.50d.excerpt.txt"), "oracle": "",
+                "glove": str(realdata / "other" / "glove.6B.50d.excerpt.txt"), "oracle": "", "latent": "",
                 "mxm_reverse_mapping": str(realdata / "mxm" / "mxm_reverse_mapping.txt")}
     p["chunk_audio"]["workers"] = 1
     path = root / "params.yaml"

@@ -51,12 +51,29 @@ def test_smoke_train_and_weights_only_checkpoint(tmp_path, tiny_run):
 
 
 
+def test_select_on_ndcg_keeps_the_epoch_that_ranks_validation_best(tmp_path, tiny_run):
+    """train.select_on=ndcg: the best epoch is the one whose ranking space ranks the validation catalog best
+    (every epoch logs val_ndcg either way); the checkpoint reproduces that figure."""
+    from songsim.learn.inference import val_catalog_ndcg
+
+    res, songs, va = _run(tmp_path, tiny_run, "lyrics_regressor", epochs=3, select_on="ndcg", patience=5)
+    ndcgs = [h["val_ndcg"] for h in res.history]
+    assert res.metric_name == "ndcg" and res.best_metric == max(ndcgs)
+    assert res.best_epoch == 1 + ndcgs.index(max(ndcgs))
+    model, _ = load_checkpoint(tmp_path / "a.pt")
+    again = val_catalog_ndcg(model, va, songs, 64, torch.device("cpu"), False, 0.5, 10)
+    assert again == pytest.approx(res.best_metric, abs=1e-5)
+    with pytest.raises(ConfigError, match="select_on"):
+        dataclasses.replace(section(tiny_run[1], "train"), select_on="loss").validate()
+
+
 def test_epochs_are_logged_through_dvclive(tmp_path, tiny_run):
     res, *_ = _run(tmp_path, tiny_run, "lyrics_regressor", epochs=2, tag="a")
     live = tmp_path / "a_live"
     summary = json.loads((live / "metrics.json").read_text())
     assert summary["step"] == 2  # the step is the epoch number: the latest epoch's values
-    assert set(summary["live"]["lyr"]) == {"train_loss", "val_loss", "train_mae", "val_mae", "train_rank_loss", "lr"}
+    assert set(summary["live"]["lyr"]) == {"train_loss", "val_loss", "train_mae", "val_mae", "val_ndcg", "train_rank_loss",
+                                           "lr"}
     assert summary["live"]["lyr"]["val_mae"] == pytest.approx(res.history[-1]["val_mae"])
     assert live_history(live, "lyr", "val_mae") == pytest.approx({h["epoch"]: h["val_mae"] for h in res.history})
     assert not (live / "dvc.yaml").exists() and not (live / "report.html").exists()  # the pipeline declares them

@@ -153,3 +153,15 @@ def test_lastfm_db_dest_is_inverse_of_src(tiny_world):
     dest = {t: v.split(",") for t, v in con.execute("SELECT tid, target FROM similars_dest")}
     con.close()
     assert dest == dict(inverse)
+
+
+def test_latent_file_is_the_worlds_latent_factors(tiny_world):
+    """latent.parquet (read by the modality ceilings) holds every track's factors and level projections."""
+    t = pq.read_table(tiny_world / "latent.parquet")
+    w = World("tiny", 3)
+    assert t.column("track_id").to_pylist() == w.track_ids.tolist()
+    for k, part in enumerate(("shared", "lyrics", "audio")):
+        got = t.column(part).combine_chunks().flatten().to_numpy().reshape(len(w.track_ids), -1)
+        assert np.allclose(got, w.latent[k])
+        lv = t.column("level").combine_chunks().flatten().to_numpy().reshape(-1, 3)[:, k]
+        assert np.allclose(lv, w.latent[k] @ w.level_dir[k], atol=1e-6)

@@ -95,6 +95,7 @@ class RawConfig:
     glove: str  # GloVe text file or folder with the .npy + index parquet; "" for none
     mxm_reverse_mapping: str  # musiXmatch stem<SEP>word file: GloVe looks words up un-stemmed; "" for none
     oracle: str  # synthetic world's noise-free scores (parquet); "" when using real data
+    latent: str  # synthetic world's latent factors per track (parquet, for the modality ceilings); "" for real data
 
 
 @dataclass(frozen=True)
@@ -192,11 +193,13 @@ class TrainConfig:
     warmup_epochs: float  # linear lr warm-up when the scaled lr is above optim.lr
     regression_loss: str  # mse | l1 | huber: the regression models' training loss
     rank_weight: float  # weight of the listwise ranking loss added to the pair loss; 0 = pair loss only
+    select_on: str  # pair (validation MAE / accuracy) | ndcg (validation catalog nDCG): best epoch and early stop
 
     def validate(self) -> None:
         _choice("train.device", self.device, ("auto", "cpu", "cuda"))
         _choice("train.regression_loss", self.regression_loss, REGRESSION_LOSSES)
         _choice("train.lr_scaling", self.lr_scaling, ("none", "linear", "sqrt"))
+        _choice("train.select_on", self.select_on, ("pair", "ndcg"))
         if isinstance(self.dedup, str) and self.dedup != "auto":
             raise ConfigError(f"train.dedup: {self.dedup!r} is not one of true, false, auto")
         if self.nproc < 1 or self.threads < 0 or self.lr_base_batch < 1 or self.warmup_epochs < 0 \

@@ -47,6 +47,21 @@ ORACLE = pa.schema(
     ]
 )
 
+
+
+def latent_schema(dim: int) -> pa.Schema:
+    """A synthetic world's latent factors per track (``latent.parquet``): the parts each modality is generated
+    from, and each part's projection on its score-level direction; what the modality ceilings read."""
+    vec = pa.list_(pa.float32(), dim)
+    return pa.schema([
+        pa.field("track_id", pa.string(), nullable=False),
+        pa.field("shared", vec, nullable=False),  # seen by lyrics and audio
+        pa.field("lyrics", vec, nullable=False),  # lyrics only
+        pa.field("audio", vec, nullable=False),  # audio only
+        pa.field("level", pa.list_(pa.float32(), 3), nullable=False),  # (shared, lyrics, audio) . level direction
+    ], metadata={b"dim": str(dim).encode()})
+
+
 SPLIT = pa.schema(
     [
         pa.field("src", pa.string(), nullable=False),

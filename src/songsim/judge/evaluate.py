@@ -14,6 +14,7 @@ from songsim.core.checkpoint import load_checkpoint, model_spec, pick_device
 from songsim.core.config import EvaluateConfig, RetrievalConfig, TrainConfig, section
 from songsim.core.metrics import calibrate, classification_metrics, regression_metrics, row_cosine, tfidf_vectors
 from songsim.core.writers import write_csv, write_json
+from songsim.judge.ceiling import ceiling_note, ceiling_share, model_ceiling
 from songsim.judge.evaluate_ranking import evaluate_ranking, tune_hybrid
 from songsim.learn.data import PairData, SongTable, load_pairs, load_songs, split_track_ids
 from songsim.learn.inference import predict, targets
@@ -97,7 +98,8 @@ def _on_multimodal_test(name: str, model, splits_dir, lyrics_path, tcfg: TrainCo
 
 def evaluate(name: str, ckpt_path: str | Path, splits_dir: str | Path, lyrics_path: str | Path,
              features_dir: str | Path, oracle_path: str | None, tcfg: TrainConfig, ecfg: EvaluateConfig,
-             rcfg: RetrievalConfig, report_path: str | Path, metrics_path: str | Path, plots_dir: str | Path) -> dict:
+             rcfg: RetrievalConfig, report_path: str | Path, metrics_path: str | Path, plots_dir: str | Path,
+             latent_path: str | None = None) -> dict:
     device = pick_device(tcfg.device)
     model, state = load_checkpoint(ckpt_path, device)
     spec = registry.get(name)
@@ -129,6 +131,11 @@ def evaluate(name: str, ckpt_path: str | Path, splits_dir: str | Path, lyrics_pa
         result["class_balance"] = {s: {"pairs": len(p), "similar_share": round(float(p.label.mean()), 6)}
                                    for s, p in (("train", train), ("val", val), ("test", test))}
         result["gain_over_majority_accuracy"] = round(result["test"]["accuracy"] - base["majority"]["accuracy"], 6)
+        ceiling = model_ceiling(latent_path, ids, spec, train, test, tcfg.seed)
+        if ceiling is not None:
+            base["latent_ceiling"] = {**classification_metrics(test.label, ceiling), **ceiling_note(spec)}
+            result["ceiling_share"] = ceiling_share(result["test"]["accuracy"], base["majority"]["accuracy"],
+                                                    base["latent_ceiling"]["accuracy"])
     else:
         for s, p in (("val", val), ("test", test)):
             result[s] = regression_metrics(p.score, preds[s], p.src_ids, ecfg.ndcg_k, bins)
@@ -155,6 +162,12 @@ def evaluate(name: str, ckpt_path: str | Path, splits_dir: str | Path, lyrics_pa
                                   "model_mae_same_pairs": round(model_mae, 6),
                                   "gap_to_oracle_mae": round(model_mae - o_mae, 6),
                                   "note": "labelled test pairs only; sampled negatives have no oracle score"}
+        ceiling = model_ceiling(latent_path, ids, spec, train, test, tcfg.seed)
+        if ceiling is not None:
+            base["latent_ceiling"] = {**regression_metrics(test.score, ceiling, test.src_ids, ecfg.ndcg_k, bins),
+                                      **ceiling_note(spec)}
+            result["ceiling_share"] = ceiling_share(result["test"]["mae"], base["train_median"]["mae"],
+                                                    base["latent_ceiling"]["mae"])
         result["baselines"] = base
         cross = _on_multimodal_test(name, model, splits_dir, lyrics_path, tcfg, device, amp, ids)
         if cross is not None:
@@ -222,4 +235,4 @@ def run(params: dict, model: str) -> dict:
     files = paths.model_files(model)
     return evaluate(model, files["ckpt"], paths.splits, paths.lyrics, paths.audio, raw.oracle or None,
                     section(params, "train"), section(params, "evaluate"), section(params, "retrieval"),
-                    files["eval_report"], files["metrics"], files["plots"])
+                    files["eval_report"], files["metrics"], files["plots"], raw.latent or None)

@@ -22,7 +22,7 @@ import torch
 
 from songsim.core.config import EvaluateConfig, RetrievalConfig
 from songsim.core.metrics import apply_calibration, reliability
-from songsim.judge.ranking import RankingAccumulator, paired_bootstrap, topk_overlap
+from songsim.core.ranking import RankingAccumulator, graded_judgments, paired_bootstrap, topk_overlap
 from songsim.learn.data import PairData, SongTable
 from songsim.learn.inference import encode_songs
 from songsim.models.nets import PairModel
@@ -33,14 +33,7 @@ log = logging.getLogger(__name__)
 
 def judgments(test: PairData, rows: np.ndarray, relevant_score: float) -> tuple[np.ndarray, np.ndarray]:
     """Graded gains and binary relevance ``(T, T)`` among the test tracks ``rows`` (both directions)."""
-    pos = np.full(int(max(test.src.max(), test.tgt.max())) + 1, -1, dtype=np.int64)
-    pos[rows] = np.arange(len(rows))
-    gains = np.zeros((len(rows), len(rows)), dtype=np.float64)
-    lab = test.labelled
-    a, b, s = pos[test.src[lab]], pos[test.tgt[lab]], test.score[lab].astype(np.float64)
-    gains[a, b] = np.maximum(gains[a, b], s)
-    gains[b, a] = np.maximum(gains[b, a], s)
-    return gains, gains >= max(relevant_score, 1e-12)
+    return graded_judgments(test.src, test.tgt, test.score, test.labelled, rows, relevant_score)
 
 
 HYBRID_GRID = tuple(round(0.1 * k, 1) for k in range(11))  # lyrics weight of the hybrid baseline

@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from songsim.core.ranking import catalog_ndcg, graded_judgments
 from songsim.learn.batches import SongStore
 from songsim.learn.data import PairData, SongTable
 from songsim.models.nets import PairModel
@@ -69,6 +70,18 @@ def predict(model: PairModel, pairs: PairData, songs: SongTable | SongStore, bat
         right = torch.from_numpy(pos[pairs.tgt[k:k + batch_size]]).to(device)
         out[k:k + len(left)] = model.score(vecs, left, right).float().cpu().numpy()
     return out
+
+
+@torch.no_grad()
+def val_catalog_ndcg(model: PairModel, pairs: PairData, songs: SongTable | SongStore, batch_size: int,
+                     device: torch.device, amp: bool, relevant_score: float, k: int) -> float | None:
+    """nDCG@k of ranking the songs of ``pairs`` (the validation catalog) for each other by the ranking
+    space, graded by the Last.fm scores of the listed pairs: what model selection on ranking reads."""
+    model.eval()
+    rows = np.unique(np.concatenate([pairs.src, pairs.tgt]))
+    gains, relevant = graded_judgments(pairs.src, pairs.tgt, pairs.score, pairs.labelled, rows, relevant_score)
+    space = model.rank_space(encode_songs(model, songs, rows, batch_size, device, amp)).cpu().numpy()  # (T, D)
+    return catalog_ndcg(space, gains, relevant, k)
 
 
 @torch.no_grad()

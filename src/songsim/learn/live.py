@@ -15,7 +15,7 @@ from pathlib import Path
 log = logging.getLogger(__name__)
 
 # what each epoch logs, in this order; ``val_accuracy`` only for the classifier (its stopping metric)
-EPOCH_KEYS = ("train_loss", "val_loss", "train_mae", "val_mae", "val_accuracy", "train_rank_loss", "lr")
+EPOCH_KEYS = ("train_loss", "val_loss", "train_mae", "val_mae", "val_accuracy", "val_ndcg", "train_rank_loss", "lr")
 
 
 class EpochLog:

@@ -20,13 +20,13 @@ import torch
 from tqdm import tqdm
 
 from songsim.core.checkpoint import finish_checkpoints, model_spec, pick_device, save_checkpoint
-from songsim.core.config import ModelSection, TrainConfig, model_section, section, to_dict
+from songsim.core.config import EvaluateConfig, ModelSection, TrainConfig, model_section, section, to_dict
 from songsim.core.metrics import STOP_METRIC, fit_isotonic, mae, stop_metric
 from songsim.core.writers import write_json
 from songsim.learn import distributed
 from songsim.learn.batches import SongStore, plan_epoch
 from songsim.learn.data import PairData, SongTable, load_pairs, load_songs, split_track_ids
-from songsim.learn.inference import predict, rank_scores, targets
+from songsim.learn.inference import predict, rank_scores, targets, val_catalog_ndcg
 from songsim.learn.live import EpochLog
 from songsim.learn.loop import LrRule, fit_audio_normalisation, init_embeddings, loss_fn, prepare, train_steps
 from songsim.learn.threads import CpuShare
@@ -56,9 +56,11 @@ class TrainResult:
 
 def train(name: str, section: ModelSection, tcfg: TrainConfig, songs: SongTable, train_pairs: PairData,
           val_pairs: PairData, vocab_size: int, ckpt_path: str | Path, last_path: str | Path,
-          live_dir: str | Path | None = None, glove=None) -> TrainResult:
+          live_dir: str | Path | None = None, glove=None, val_ranking: tuple[float, int] = (0.5, 10)) -> TrainResult:
     """Train ``name``; writes the best checkpoint, a resumable last checkpoint and, when ``live_dir`` is
-    given, the per-epoch metrics through DVCLive (:class:`EpochLog`).
+    given, the per-epoch metrics through DVCLive (:class:`EpochLog`). ``val_ranking``: the relevant score
+    and k of the validation catalog's nDCG@k (logged every epoch; the selection metric with
+    ``train.select_on: ndcg``).
 
     Under torchrun (``distributed.setup``) every rank calls this; rank 0 alone validates and writes."""
     t0 = time.perf_counter()
@@ -70,13 +72,14 @@ def train(name: str, section: ModelSection, tcfg: TrainConfig, songs: SongTable,
     try:
         with CpuShare(tcfg.threads) as share:
             return _train(name, section, tcfg, songs, train_pairs, val_pairs, vocab_size, Path(ckpt_path),
-                          Path(last_path), live_dir, glove, ranks, device, share, t0)
+                          Path(last_path), live_dir, glove, ranks, device, share, t0, val_ranking)
     finally:
         distributed.teardown(ranks)
 
 
 def _train(name, section, tcfg, songs, train_pairs, val_pairs, vocab_size, ckpt_path, last_path, live_dir,
-           glove, ranks: distributed.Ranks, device: torch.device, share: CpuShare, t0: float) -> TrainResult:
+           glove, ranks: distributed.Ranks, device: torch.device, share: CpuShare, t0: float,
+           val_ranking: tuple[float, int]) -> TrainResult:
     spec = registry.get(name)
     task = spec.task
     loss_kind = task if task == "classification" else tcfg.regression_loss
@@ -138,6 +141,11 @@ def _train(name, section, tcfg, songs, train_pairs, val_pairs, vocab_size, ckpt_
     for row in history:  # a resumed run's files hold the epochs it restores too
         live.log(row)
     metric_name, _, higher = STOP_METRIC[task]
+    if tcfg.select_on == "ndcg":  # the best epoch is the one whose ranking space ranks the validation catalog best
+        metric_name, higher = "ndcg", True
+        if not (val_pairs.labelled & (val_pairs.score >= val_ranking[0])).any():
+            raise ValueError(f"{name}: train.select_on=ndcg, but no validation pair scores {val_ranking[0]} or more "
+                             f"(evaluate.relevant_score): no validation song has a relevant similar to rank")
     store = SongStore(songs, device, tcfg.resident_mb, width_multiple=1 if device.type == "cpu" else 32)
     log.info("%s: song table %.1f MiB, %s on %s", name, store.nbytes / 2**20,
              "resident" if store.resident else "streamed through pinned memory", device)
@@ -183,7 +191,10 @@ def _train(name, section, tcfg, songs, train_pairs, val_pairs, vocab_size, ckpt_
                    "train_rank_loss": round(sums[2] / max(1, n_seen), 6),
                    "val_loss": round(vl, 6),
                    "val_mae": round(mae(val_target, vp), 6),
-                   f"val_{metric_name}": round(stop_metric(task, val_target, vp), 6), "lr": opt.param_groups[0]["lr"],
+                   f"val_{STOP_METRIC[task][0]}": round(stop_metric(task, val_target, vp), 6),
+                   "val_ndcg": round(val_catalog_ndcg(net, val_pairs, store, tcfg.eval_batch_size, device, amp,
+                                                      *val_ranking) or 0.0, 6),
+                   "lr": opt.param_groups[0]["lr"],
                    "seconds": round(train_s, 2), "pairs_per_s": round(n_seen / max(train_s, 1e-9), 1),
                    "threads": threads, "processes": ranks.world}
             log.info("%s epoch %d: %s", name, epoch + 1, row)
@@ -246,8 +257,9 @@ def run(params: dict, model: str) -> dict:
 
         words = read_reverse_mapping(raw.mxm_reverse_mapping) if raw.mxm_reverse_mapping else None
         glove = match_glove(raw.glove, vocab, words)
+    ecfg: EvaluateConfig = section(params, "evaluate")
     res = train(model, sec, tcfg, songs, train_pairs, val_pairs, len(vocab), files["ckpt"], files["last"],
-                files["live"], glove)
+                files["live"], glove, (ecfg.relevant_score, ecfg.ndcg_k))
     out = {
         "model": model, "best_epoch": res.best_epoch, f"best_val_{res.metric_name}": round(res.best_metric, 6),
         "epochs_run": res.epochs_run, "resumed_from_epoch": res.resumed_from, "seconds": res.seconds,

@@ -4,7 +4,8 @@ through one writer module per format (``synth.lastfm``, ``synth.mxm``, ``synth.m
 Layout under ``out_dir``: ``lastfm/lastfm_{train,test}.zip`` (+ ``lastfm_similars.db``),
 ``mxm/mxm_dataset_{train,test}.txt`` (+ ``mxm_dataset.db``), ``msd/A/B/C/TR....h5``,
 ``mxm/mxm_reverse_mapping.txt``, ``glove/glove.6B.50d.world.txt`` (the real GloVe vectors of the world's
-words), ``oracle.parquet`` (noise-free score of every listed pair), ``world.json``.
+words), ``oracle.parquet`` (noise-free score of every listed pair), ``latent.parquet`` (every track's latent
+factors, for the modality ceilings), ``world.json``.
 Every track draws from its own seeded generator, so the files do not depend on iteration order.
 """
 
@@ -129,6 +130,24 @@ def _write_glove(world: World, out: Path) -> dict:
     return {"words": n, "vocab_covered": int(keep.sum())}
 
 
+def _write_latent(world: World, out: Path) -> dict:
+    """``latent.parquet``: every track's latent factors (shared, lyrics, audio parts) and their projections on
+    the score-level directions, in blocks: what the evaluation's modality ceilings read. Not a real-data file."""
+    dim = world.latent[0].shape[1]
+    schema = schemas.latent_schema(dim)
+    level = np.stack([z @ d for z, d in zip(world.latent, world.level_dir)], axis=1).astype(np.float32)  # (n, 3)
+    n = world.size.n_tracks
+    with ParquetStreamWriter(out / "latent.parquet", schema) as w:
+        for k in range(0, n, 65536):
+            sl = slice(k, min(n, k + 65536))
+            cols = {"track_id": world.track_ids[sl].tolist()}
+            for name, z in zip(("shared", "lyrics", "audio"), world.latent):
+                cols[name] = pa.FixedSizeListArray.from_arrays(pa.array(z[sl].ravel(), pa.float32()), dim)
+            cols["level"] = pa.FixedSizeListArray.from_arrays(pa.array(level[sl].ravel(), pa.float32()), 3)
+            w.write(cols)
+    return {"tracks": int(n), "dim": int(dim)}
+
+
 def write_world(out_dir: str | Path, size: str | WorldSize, seed: int, lastfm_sqlite: bool = True,
                 mxm_sqlite: bool = False) -> dict:
     """Write all raw inputs of a world under ``out_dir``; returns a summary (also saved as world.json).
@@ -140,7 +159,8 @@ def write_world(out_dir: str | Path, size: str | WorldSize, seed: int, lastfm_sq
     rng = np.random.default_rng([seed, 1])  # Last.fm then mxm archive assignment, in that order
     steps = (("lastfm", lambda: _write_lastfm(world, out, rng, lastfm_sqlite)),
              ("mxm", lambda: _write_mxm(world, out, rng, mxm_sqlite, label)),
-             ("msd", lambda: _write_msd(world, out)), ("glove", lambda: _write_glove(world, out)))
+             ("msd", lambda: _write_msd(world, out)), ("glove", lambda: _write_glove(world, out)),
+             ("latent", lambda: _write_latent(world, out)))
     for k, (name, step) in enumerate(steps, 1):
         t = time.perf_counter()
         summary[name] = step()

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from songsim.judge.ranking import RankingAccumulator, topk_overlap
+from songsim.core.ranking import RankingAccumulator, topk_overlap
 
 
 def _result(scores, gains, relevant, **kw):
@@ -45,7 +45,7 @@ def test_topk_overlap():
 
 
 def test_paired_bootstrap_interval():
-    from songsim.judge.ranking import paired_bootstrap
+    from songsim.core.ranking import paired_bootstrap
 
     rng = np.random.default_rng(0)
     b = rng.uniform(0, 1, 200)

@@ -69,6 +69,32 @@ class RankingAccumulator:
         return out
 
 
+def graded_judgments(src: np.ndarray, tgt: np.ndarray, score: np.ndarray, labelled: np.ndarray, rows: np.ndarray,
+                     relevant_score: float) -> tuple[np.ndarray, np.ndarray]:
+    """Graded gains and binary relevance ``(T, T)`` among the catalog songs ``rows`` (song row ids), from
+    pairs ``src``/``tgt`` (row ids) with their Last.fm ``score``; both directions, listed pairs only."""
+    pos = np.full(int(max(src.max(), tgt.max(), rows.max())) + 1, -1, dtype=np.int64)
+    pos[rows] = np.arange(len(rows))
+    gains = np.zeros((len(rows), len(rows)), dtype=np.float64)
+    a, b, s = pos[src[labelled]], pos[tgt[labelled]], score[labelled].astype(np.float64)
+    gains[a, b] = np.maximum(gains[a, b], s)
+    gains[b, a] = np.maximum(gains[b, a], s)
+    return gains, gains >= max(relevant_score, 1e-12)
+
+
+def catalog_ndcg(space: np.ndarray, gains: np.ndarray, relevant: np.ndarray, k: int = 10) -> float | None:
+    """Mean nDCG@k of ranking the catalog for every song with a relevant similar in it, by the inner
+    product of ``space`` rows ``(T, D)`` (the song itself excluded); None when no song has one."""
+    queries = np.flatnonzero(relevant.any(axis=1))
+    if not len(queries):
+        return None
+    scores = space[queries] @ space.T  # (Q, T)
+    scores[np.arange(len(queries)), queries] = -np.inf
+    acc = RankingAccumulator((k,), ndcg_k=k)
+    acc.add(scores, gains[queries], relevant[queries])
+    return acc.result()[f"ndcg@{k}"]
+
+
 def topk_overlap(a: np.ndarray, b: np.ndarray) -> float:
     """Mean share of ``b``'s rows (reference top-k ids) found in ``a``'s rows (served top-k ids)."""
     return float(np.mean([len(set(x) & set(y)) / max(1, len(y)) for x, y in zip(a.tolist(), b.tolist())]))
