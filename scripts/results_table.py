@@ -228,8 +228,10 @@ def _flat(d: dict, prefix: str = "") -> dict:
 
 def collect(names: list[str]) -> None:
     """Record finished experiments: their changed params and the evaluation reports of their commit."""
-    refs = subprocess.run(["git", "for-each-ref", "refs/exps", "--format=%(refname) %(objectname)"], cwd=ROOT,
-                          capture_output=True, text=True, check=True).stdout.split("\n")
+    # a name run again (on a later baseline) is recorded from its newest run
+    refs = subprocess.run(["git", "for-each-ref", "refs/exps", "--sort=committerdate",
+                           "--format=%(refname) %(objectname)"], cwd=ROOT, capture_output=True, text=True,
+                          check=True).stdout.split("\n")
     by_name = {r.split()[0].rsplit("/", 1)[1]: r.split()[1] for r in refs if r.strip()}
 
     def show(rev: str, path: str) -> str:

@@ -18,9 +18,9 @@ def random_songs(n=30, length=12, frames=16, vocab=50, seed=0) -> SongTable:
 
 def random_pairs(n_pairs=203, n_songs=30, seed=1) -> PairData:
     rng = np.random.default_rng(seed)
-    src, tgt = rng.integers(0, n_songs, n_pairs), rng.integers(0, n_songs, n_pairs)
+    src, tgt = (rng.integers(0, n_songs, n_pairs).astype(np.int32) for _ in range(2))
     score = rng.random(n_pairs).astype(np.float32)
-    return PairData(src, tgt, score, (score > 0.5).astype(np.float32), np.ones(n_pairs, bool), [], [])
+    return PairData(src, tgt, score, (score > 0.5).astype(np.int8), np.ones(n_pairs, bool))
 
 
 def live_history(live_dir, short: str, key: str) -> dict[int, float]:

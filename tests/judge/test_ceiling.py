@@ -25,12 +25,11 @@ def _world(tmp_path, n=300, seed=0):
     pq.write_table(pa.table(cols, schema=latent_schema(D)), path)
     i, j = rng.integers(0, n, size=(2, 6000))
     score = np.clip((z["audio"][i] * z["audio"][j]).sum(1), 0, 1)  # audio-private similarity
-    src, tgt = [ids[k] for k in i], [ids[k] for k in j]
-    return path, src, tgt, score
+    return path, i, j, score
 
 
 def test_ceiling_reads_what_the_modality_sees_and_nothing_more(tmp_path):
-    path, src, tgt, y = _world(tmp_path)
+    path, src, tgt, y = _world(tmp_path)  # rows of the table (all tracks kept, in file order)
     latent = LatentTable(path)
     tr, te = slice(0, 5000), slice(5000, None)
     median_mae = np.abs(np.median(y[tr]) - y[te]).mean()
@@ -56,6 +55,12 @@ def test_pair_features_are_symmetric(tmp_path):
     latent = LatentTable(path)
     parts = ("shared", "lyrics", "audio")
     assert np.allclose(latent.pair_features(src[:50], tgt[:50], parts), latent.pair_features(tgt[:50], src[:50], parts))
+
+
+def test_rows_follow_the_kept_tracks(tmp_path):
+    path, *_ = _world(tmp_path)
+    latent = LatentTable(path, {"TR00007", "TR00002"})
+    assert latent.rows(["TR00007", "TR00002"]).tolist() == [1, 0]  # file order among the kept tracks
 
 
 def test_unknown_track_names_the_file_and_the_track(tmp_path):

@@ -72,8 +72,8 @@ def test_epochs_are_logged_through_dvclive(tmp_path, tiny_run):
     live = tmp_path / "a_live"
     summary = json.loads((live / "metrics.json").read_text())
     assert summary["step"] == 2  # the step is the epoch number: the latest epoch's values
-    assert set(summary["live"]["lyr"]) == {"train_loss", "val_loss", "train_mae", "val_mae", "val_ndcg", "train_rank_loss",
-                                           "lr"}
+    assert set(summary["live"]["lyr"]) == {"train_loss", "val_loss", "train_mae", "val_mae", "val_ndcg",
+                                           "train_rank_loss", "lr"}
     assert summary["live"]["lyr"]["val_mae"] == pytest.approx(res.history[-1]["val_mae"])
     assert live_history(live, "lyr", "val_mae") == pytest.approx({h["epoch"]: h["val_mae"] for h in res.history})
     assert not (live / "dvc.yaml").exists() and not (live / "report.html").exists()  # the pipeline declares them

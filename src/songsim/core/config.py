@@ -235,12 +235,13 @@ class EvaluateConfig:
     recall_ks: tuple[int, ...]  # ranking: recall@k reported (and plotted) for these k
     served_candidates: tuple[int, ...]  # ranking: ANN candidate counts checked against exhaustive re-ranking
     max_queries: int  # ranking: at most this many test queries (seeded sample); 0 = all
+    decoder_queries: int  # ranking: of those, at most this many also ranked by the pair decoder; 0 = all
 
     def validate(self) -> None:
         if not self.recall_ks or min(self.recall_ks) < 1 or not self.served_candidates or \
-                min(self.served_candidates) < 1 or self.max_queries < 0:
+                min(self.served_candidates) < 1 or self.max_queries < 0 or self.decoder_queries < 0:
             raise ConfigError("evaluate: recall_ks and served_candidates must be non-empty and >= 1, "
-                              "max_queries >= 0")
+                              "max_queries and decoder_queries >= 0")
 
 
 @dataclass(frozen=True)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections import defaultdict
-
 import numpy as np
 from scipy.stats import pearsonr, spearmanr
 from sklearn.metrics import confusion_matrix, f1_score, precision_score, recall_score, roc_auc_score
@@ -13,24 +11,24 @@ def _r(x: float) -> float | None:
     return None if x is None or not np.isfinite(x) else round(float(x), 6)
 
 
-def ndcg_at_k(src: list[str], y: np.ndarray, p: np.ndarray, k: int) -> float | None:
-    """Mean nDCG@k over source tracks with >= 2 targets: targets ranked by prediction, gain = true score."""
-    groups: dict[str, list[int]] = defaultdict(list)
-    for i, s in enumerate(src):
-        groups[s].append(i)
-    vals = []
-    disc = 1.0 / np.log2(np.arange(2, k + 2))
-    for rows in groups.values():
-        if len(rows) < 2:
-            continue
-        yy, pp = y[rows], p[rows]
-        ideal = np.sort(yy)[::-1][:k]
-        idcg = float((ideal * disc[: len(ideal)]).sum())
-        if idcg <= 0:
-            continue
-        got = yy[np.argsort(-pp, kind="stable")][:k]
-        vals.append(float((got * disc[: len(got)]).sum()) / idcg)
-    return _r(float(np.mean(vals))) if vals else None
+def ndcg_at_k(src: np.ndarray, y: np.ndarray, p: np.ndarray, k: int) -> float | None:
+    """Mean nDCG@k over source tracks with >= 2 targets: each source's targets ranked by prediction (ties in
+    pair order), gain = true score. ``src`` is any per-pair key (song rows or ids); vectorised, no per-pair
+    Python objects."""
+    y, p = np.asarray(y, dtype=np.float64), np.asarray(p, dtype=np.float64)
+    n = len(y)
+    if n == 0:
+        return None
+    _, group = np.unique(np.asarray(src), return_inverse=True)
+    order = np.lexsort((np.arange(n), -p, group))  # by source, then prediction (high first), then pair order
+    starts = np.flatnonzero(np.r_[True, np.diff(group[order]) != 0])
+    sizes = np.diff(np.r_[starts, n])
+    rank = np.arange(n) - np.repeat(starts, sizes)  # position within the source's list
+    disc = np.where(rank < k, 1.0 / np.log2(rank + 2.0), 0.0)
+    dcg = np.add.reduceat(y[order] * disc, starts)
+    idcg = np.add.reduceat(y[np.lexsort((-y, group))] * disc, starts)
+    keep = (sizes >= 2) & (idcg > 0)
+    return _r(float(np.mean(dcg[keep] / idcg[keep]))) if keep.any() else None
 
 
 def mae(y: np.ndarray, p: np.ndarray) -> float:

@@ -10,6 +10,7 @@ Ties are broken by candidate position (stable sort), so a constant scorer gets n
 from __future__ import annotations
 
 import numpy as np
+from scipy import sparse
 from scipy.stats import rankdata
 
 
@@ -69,29 +70,56 @@ class RankingAccumulator:
         return out
 
 
-def graded_judgments(src: np.ndarray, tgt: np.ndarray, score: np.ndarray, labelled: np.ndarray, rows: np.ndarray,
-                     relevant_score: float) -> tuple[np.ndarray, np.ndarray]:
-    """Graded gains and binary relevance ``(T, T)`` among the catalog songs ``rows`` (song row ids), from
-    pairs ``src``/``tgt`` (row ids) with their Last.fm ``score``; both directions, listed pairs only."""
-    pos = np.full(int(max(src.max(), tgt.max(), rows.max())) + 1, -1, dtype=np.int64)
-    pos[rows] = np.arange(len(rows))
-    gains = np.zeros((len(rows), len(rows)), dtype=np.float64)
-    a, b, s = pos[src[labelled]], pos[tgt[labelled]], score[labelled].astype(np.float64)
-    gains[a, b] = np.maximum(gains[a, b], s)
-    gains[b, a] = np.maximum(gains[b, a], s)
-    return gains, gains >= max(relevant_score, 1e-12)
+class Judgments:
+    """Graded relevance among the catalog songs ``rows`` (song row ids, ascending), from the listed pairs:
+    a sparse ``(T, T)`` matrix of Last.fm scores (both directions, the larger of two listings), so memory
+    grows with the pairs, never with T squared. Dense blocks of query rows come from :meth:`block`."""
+
+    def __init__(self, src: np.ndarray, tgt: np.ndarray, score: np.ndarray, labelled: np.ndarray,
+                 rows: np.ndarray, relevant_score: float):
+        self.rows, self.relevant_score = rows, max(relevant_score, 1e-12)
+        pos = np.full(int(max(src.max(), tgt.max(), rows.max())) + 1, -1, dtype=np.int64)
+        pos[rows] = np.arange(len(rows))
+        a, b, s = pos[src[labelled]], pos[tgt[labelled]], score[labelled].astype(np.float64)
+        ok = (a >= 0) & (b >= 0) & (a != b)
+        a, b, s = a[ok], b[ok], s[ok]
+        t = len(rows)
+        coo = sparse.coo_matrix((np.r_[s, s], (np.r_[a, b], np.r_[b, a])), shape=(t, t))
+        order = np.lexsort((-coo.data, coo.col, coo.row))  # per cell the largest score first
+        r, c, d = coo.row[order], coo.col[order], coo.data[order]
+        first = np.r_[True, (np.diff(r) != 0) | (np.diff(c) != 0)]
+        self.gains = sparse.csr_matrix((d[first], (r[first], c[first])), shape=(t, t))
+
+    def queries(self) -> np.ndarray:
+        """Positions (into ``rows``) of the songs with at least one relevant similar."""
+        best = self.gains.max(axis=1).toarray().ravel() if self.gains.nnz else np.zeros(len(self.rows))
+        return np.flatnonzero(best >= self.relevant_score)
+
+    def block(self, queries: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Dense gains and relevance ``(Q, T)`` of the query positions ``queries``."""
+        g = self.gains[queries].toarray()
+        return g, g >= self.relevant_score
 
 
-def catalog_ndcg(space: np.ndarray, gains: np.ndarray, relevant: np.ndarray, k: int = 10) -> float | None:
+def blocks(n: int, size: int = 256):
+    """Consecutive slices of ``range(n)`` of at most ``size``: query blocks, memory O(size x catalog)."""
+    for k in range(0, n, size):
+        yield slice(k, min(n, k + size))
+
+
+def catalog_ndcg(space: np.ndarray, judgments: Judgments, k: int = 10, block: int = 256) -> float | None:
     """Mean nDCG@k of ranking the catalog for every song with a relevant similar in it, by the inner
-    product of ``space`` rows ``(T, D)`` (the song itself excluded); None when no song has one."""
-    queries = np.flatnonzero(relevant.any(axis=1))
+    product of ``space`` rows ``(T, D)`` (the song itself excluded); None when no song has one. Queries
+    go in blocks: memory O(block x T)."""
+    queries = judgments.queries()
     if not len(queries):
         return None
-    scores = space[queries] @ space.T  # (Q, T)
-    scores[np.arange(len(queries)), queries] = -np.inf
     acc = RankingAccumulator((k,), ndcg_k=k)
-    acc.add(scores, gains[queries], relevant[queries])
+    for sl in blocks(len(queries), block):
+        q = queries[sl]
+        scores = space[q] @ space.T  # (B, T)
+        scores[np.arange(len(q)), q] = -np.inf
+        acc.add(scores, *judgments.block(q))
     return acc.result()[f"ndcg@{k}"]
 
 

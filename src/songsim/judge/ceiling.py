@@ -24,7 +24,7 @@ import numpy as np
 import pyarrow.parquet as pq
 from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
 
-from songsim.learn.data import PairData
+from songsim.learn.data import PairData, SongTable
 from songsim.models.registry import ModelSpec
 
 log = logging.getLogger(__name__)
@@ -60,9 +60,9 @@ class LatentTable:
                            f"is raw.latent the same world as the splits? (set raw.latent: \"\" for real data)")
         return np.fromiter((self.index[x] for x in ids), dtype=np.int64, count=len(ids))
 
-    def pair_features(self, src_ids: list[str], tgt_ids: list[str], parts: tuple[str, ...]) -> np.ndarray:
-        """``(P, F)`` features of each pair, symmetric in its two songs."""
-        i, j = self.rows(src_ids), self.rows(tgt_ids)
+    def pair_features(self, i: np.ndarray, j: np.ndarray, parts: tuple[str, ...]) -> np.ndarray:
+        """``(P, F)`` features of the pairs of latent rows ``i``, ``j`` (see :meth:`rows`), symmetric in
+        the two songs."""
         cols = []
         for p in parts:
             a, b = self.parts[p][i], self.parts[p][j]  # (P, D) each
@@ -72,11 +72,12 @@ class LatentTable:
         return np.concatenate(cols, axis=1)
 
 
-def ceiling_predictions(latent: LatentTable, parts: tuple[str, ...], task: str, train_src: list[str],
-                        train_tgt: list[str], train_y: np.ndarray, test_src: list[str], test_tgt: list[str],
+def ceiling_predictions(latent: LatentTable, parts: tuple[str, ...], task: str, train_src: np.ndarray,
+                        train_tgt: np.ndarray, train_y: np.ndarray, test_src: np.ndarray, test_tgt: np.ndarray,
                         seed: int = 0) -> np.ndarray:
     """Predictions on the test pairs of the best model of the score from ``parts`` (fitted on the train
-    pairs): scores for ``regression`` (L1, the conditional median), probabilities for ``classification``."""
+    pairs; both given as latent rows): scores for ``regression`` (L1, the conditional median),
+    probabilities for ``classification``."""
     x_train = latent.pair_features(train_src, train_tgt, parts)
     x_test = latent.pair_features(test_src, test_tgt, parts)
     common = {"max_iter": 300, "learning_rate": 0.1, "early_stopping": False, "random_state": seed}
@@ -98,17 +99,19 @@ def ceiling_share(model: float, baseline: float, ceiling: float) -> float | None
     return round((baseline - model) / room, 6)
 
 
-def model_ceiling(latent_path: str | Path | None, track_ids: set[str], spec: ModelSpec, train: PairData,
+def model_ceiling(latent_path: str | Path | None, songs: SongTable, spec: ModelSpec, train: PairData,
                   test: PairData, seed: int = 0) -> np.ndarray | None:
-    """Test predictions of the ceiling of model ``spec``'s inputs, or None without a world's latent file."""
+    """Test predictions of the ceiling of model ``spec``'s inputs (pairs are rows of ``songs``), or None
+    without a world's latent file."""
     if not latent_path or not Path(latent_path).exists():
         return None
-    latent = LatentTable(latent_path, track_ids)
+    latent = LatentTable(latent_path, set(songs.track_ids))
+    row = latent.rows(songs.track_ids)  # song row -> latent row
     parts = visible_parts(spec.uses_lyrics, spec.uses_audio)
     y = train.label if spec.task == "classification" else train.score
     log.info("evaluate %s: modality ceiling from the latent %s factors", spec.name, "+".join(parts))
-    return ceiling_predictions(latent, parts, spec.task, train.src_ids, train.tgt_ids, y, test.src_ids, test.tgt_ids,
-                               seed)
+    return ceiling_predictions(latent, parts, spec.task, row[train.src], row[train.tgt], y, row[test.src],
+                               row[test.tgt], seed)
 
 
 def ceiling_note(spec: ModelSpec) -> dict:

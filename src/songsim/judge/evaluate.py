@@ -7,13 +7,15 @@ from pathlib import Path
 
 import numpy as np
 import polars as pl
+import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from songsim.core.checkpoint import load_checkpoint, model_spec, pick_device
 from songsim.core.config import EvaluateConfig, RetrievalConfig, TrainConfig, section
-from songsim.core.metrics import calibrate, classification_metrics, regression_metrics, row_cosine, tfidf_vectors
+from songsim.core.metrics import calibrate, classification_metrics, regression_metrics
 from songsim.core.writers import write_csv, write_json
+from songsim.judge.baselines import audio_cosines, audio_unit_means, pair_rows, tfidf_cosines, tfidf_rows
 from songsim.judge.ceiling import ceiling_note, ceiling_share, model_ceiling
 from songsim.judge.evaluate_ranking import evaluate_ranking, tune_hybrid
 from songsim.learn.data import PairData, SongTable, load_pairs, load_songs, split_track_ids
@@ -27,50 +29,19 @@ def _split_paths(splits_dir: str | Path, set_name: str) -> dict[str, Path]:
     return {s: Path(splits_dir) / set_name / f"{s}.parquet" for s in ("train", "val", "test")}
 
 
-def tfidf_rows(lyrics_path: str | Path, fit_ids: set[str], ids: list[str]):
-    """L2-normalised TF-IDF rows (CSR, in the order of ``ids``) of the songs' bags of words, with the
-    document frequencies of the ``fit_ids`` songs (the training songs)."""
-    wanted = sorted(set(ids) | fit_ids)
-    t = pq.read_table(lyrics_path, columns=["track_id", "word_ids", "counts"],
-                      filters=pc.field("track_id").isin(wanted))
-    pos = {x: i for i, x in enumerate(t.column("track_id").to_pylist())}
-    words, counts = t.column("word_ids").to_pylist(), t.column("counts").to_pylist()
-    vocab = max((max(w) for w in words if w), default=1)
-    fit = sorted(pos[x] for x in fit_ids)
-    _, idf = tfidf_vectors([words[i] for i in fit], [counts[i] for i in fit], vocab)
-    m, _ = tfidf_vectors(words, counts, vocab, idf)
-    return m[[pos[x] for x in ids]]
-
-
-def tfidf_cosines(lyrics_path: str | Path, train: PairData, others: list[PairData]) -> list[np.ndarray]:
-    """TF-IDF cosine of both songs' bags of words, for the train pairs then each of ``others``."""
-    ids = sorted(set(train.src_ids) | set(train.tgt_ids) | {t for o in others for t in o.src_ids + o.tgt_ids})
-    m = tfidf_rows(lyrics_path, set(train.src_ids) | set(train.tgt_ids), ids)
-    pos = {x: i for i, x in enumerate(ids)}
-    return [row_cosine(m[[pos[x] for x in p.src_ids]], m[[pos[x] for x in p.tgt_ids]]) for p in [train, *others]]
-
-
-def audio_unit_means(songs: SongTable, fit_rows: np.ndarray) -> np.ndarray:
-    """Per song, the mean timbre+chroma vector standardised with the ``fit_rows`` songs' statistics and
-    scaled to unit length ``(S, 24)``: its dot products are the mean-audio cosines."""
-    means = songs.audio.astype(np.float32).mean(axis=2)  # (S, 24)
-    mu, sd = means[fit_rows].mean(0), means[fit_rows].std(0) + 1e-6
-    z = (means - mu) / sd
-    return z / (np.linalg.norm(z, axis=1, keepdims=True) + 1e-9)
-
-
-def audio_cosines(songs: SongTable, train: PairData, others: list[PairData]) -> list[np.ndarray]:
-    """Cosine of mean timbre+chroma vectors, standardised with the training songs' statistics."""
-    z = audio_unit_means(songs, np.unique(np.concatenate([train.src, train.tgt])))
-    return [row_cosine(z[p.src], z[p.tgt]) for p in [train, *others]]
-
-
-def oracle_lookup(oracle_path: str | Path, pairs: PairData) -> np.ndarray:
-    """Oracle score per pair (NaN where the world has none, e.g. sampled negatives)."""
-    o = pl.read_parquet(oracle_path)
+def oracle_lookup(oracle_path: str | Path, pairs: PairData, songs: SongTable) -> np.ndarray:
+    """Oracle score per pair (NaN where the world has none, e.g. sampled negatives); the oracle's track ids
+    are mapped to ``songs`` rows column by column and the pairs joined on rows."""
+    t = pq.read_table(oracle_path, columns=["src", "tgt", "oracle"])
+    value_set = pa.array(songs.track_ids, pa.string())
+    src, tgt = (pc.index_in(t.column(c), value_set=value_set) for c in ("src", "tgt"))
+    keep = pc.and_(pc.is_valid(src), pc.is_valid(tgt))
+    o = pl.DataFrame({"src": src.filter(keep).to_numpy().astype(np.int32),
+                      "tgt": tgt.filter(keep).to_numpy().astype(np.int32),
+                      "oracle": t.column("oracle").filter(keep).to_numpy()})
     both = pl.concat([o, o.select(pl.col("tgt").alias("src"), pl.col("src").alias("tgt"), "oracle")])
-    both = both.unique(subset=["src", "tgt"], keep="first")
-    q = pl.DataFrame({"src": pairs.src_ids, "tgt": pairs.tgt_ids, "k": np.arange(len(pairs))})
+    both = both.unique(subset=["src", "tgt"], keep="first", maintain_order=True)
+    q = pl.DataFrame({"src": pairs.src, "tgt": pairs.tgt, "k": np.arange(len(pairs))})
     j = q.join(both, on=["src", "tgt"], how="left").sort("k")
     return j["oracle"].fill_null(np.nan).to_numpy().astype(np.float64)
 
@@ -124,35 +95,35 @@ def evaluate(name: str, ckpt_path: str | Path, splits_dir: str | Path, lyrics_pa
             result[s] = classification_metrics(p.label, preds[s])
         maj = float(train.label.mean() >= 0.5)
         base = {"majority": classification_metrics(test.label, np.full(len(test), maj))}
-        tr_c, te_c = tfidf_cosines(lyrics_path, train, [test])
+        tr_c, te_c = tfidf_cosines(lyrics_path, songs, train, [test])
         base["tfidf_cosine"] = classification_metrics(test.label, calibrate(tr_c, train.label, te_c))
         result["baselines"] = base
         # the label is score >= splits.threshold (sampled negatives: 0); the shares say how hard a constant is
         result["class_balance"] = {s: {"pairs": len(p), "similar_share": round(float(p.label.mean()), 6)}
                                    for s, p in (("train", train), ("val", val), ("test", test))}
         result["gain_over_majority_accuracy"] = round(result["test"]["accuracy"] - base["majority"]["accuracy"], 6)
-        ceiling = model_ceiling(latent_path, ids, spec, train, test, tcfg.seed)
+        ceiling = model_ceiling(latent_path, songs, spec, train, test, tcfg.seed)
         if ceiling is not None:
             base["latent_ceiling"] = {**classification_metrics(test.label, ceiling), **ceiling_note(spec)}
             result["ceiling_share"] = ceiling_share(result["test"]["accuracy"], base["majority"]["accuracy"],
                                                     base["latent_ceiling"]["accuracy"])
     else:
         for s, p in (("val", val), ("test", test)):
-            result[s] = regression_metrics(p.score, preds[s], p.src_ids, ecfg.ndcg_k, bins)
+            result[s] = regression_metrics(p.score, preds[s], p.src, ecfg.ndcg_k, bins)
         base = {}
         # the best constants under MSE and under MAE
         for b, value in (("train_mean", float(train.score.mean())), ("train_median", float(np.median(train.score)))):
-            base[b] = regression_metrics(test.score, np.full(len(test), value), test.src_ids, ecfg.ndcg_k, bins)
+            base[b] = regression_metrics(test.score, np.full(len(test), value), test.src, ecfg.ndcg_k, bins)
             base[b]["value"] = round(value, 6)
-        tr_c, te_c = tfidf_cosines(lyrics_path, train, [test])
-        base["tfidf_cosine"] = regression_metrics(test.score, calibrate(tr_c, train.score, te_c), test.src_ids,
+        tr_c, te_c = tfidf_cosines(lyrics_path, songs, train, [test])
+        base["tfidf_cosine"] = regression_metrics(test.score, calibrate(tr_c, train.score, te_c), test.src,
                                                   ecfg.ndcg_k, bins)
         if songs.audio is not None:
             tr_a, te_a = audio_cosines(songs, train, [test])
             base["audio_mean_cosine"] = regression_metrics(test.score, calibrate(tr_a, train.score, te_a),
-                                                           test.src_ids, ecfg.ndcg_k, bins)
+                                                           test.src, ecfg.ndcg_k, bins)
         if oracle_path and Path(oracle_path).exists():
-            orc = oracle_lookup(oracle_path, test)
+            orc = oracle_lookup(oracle_path, test, songs)
             m = np.isfinite(orc)
             if m.any():
                 o_mae = float(np.abs(orc[m] - test.score[m]).mean())
@@ -162,9 +133,9 @@ def evaluate(name: str, ckpt_path: str | Path, splits_dir: str | Path, lyrics_pa
                                   "model_mae_same_pairs": round(model_mae, 6),
                                   "gap_to_oracle_mae": round(model_mae - o_mae, 6),
                                   "note": "labelled test pairs only; sampled negatives have no oracle score"}
-        ceiling = model_ceiling(latent_path, ids, spec, train, test, tcfg.seed)
+        ceiling = model_ceiling(latent_path, songs, spec, train, test, tcfg.seed)
         if ceiling is not None:
-            base["latent_ceiling"] = {**regression_metrics(test.score, ceiling, test.src_ids, ecfg.ndcg_k, bins),
+            base["latent_ceiling"] = {**regression_metrics(test.score, ceiling, test.src, ecfg.ndcg_k, bins),
                                       **ceiling_note(spec)}
             result["ceiling_share"] = ceiling_share(result["test"]["mae"], base["train_median"]["mae"],
                                                     base["latent_ceiling"]["mae"])
@@ -172,19 +143,19 @@ def evaluate(name: str, ckpt_path: str | Path, splits_dir: str | Path, lyrics_pa
         cross = _on_multimodal_test(name, model, splits_dir, lyrics_path, tcfg, device, amp, ids)
         if cross is not None:
             p, pred = cross
-            result["test_multimodal"] = regression_metrics(p.score, pred, p.src_ids, ecfg.ndcg_k, bins)
+            result["test_multimodal"] = regression_metrics(p.score, pred, p.src, ecfg.ndcg_k, bins)
         for b in ("train_mean", "train_median"):
             tm = base[b]["mae"]
             result[f"mae_improvement_over_{b}"] = round(1 - result["test"]["mae"] / tm, 6) if tm else None
     log.info("evaluate %s: pair metrics and baselines done; ranking the test catalog", name)
-    fit_ids = set(train.src_ids) | set(train.tgt_ids)
+    fit_ids = set(songs.ids(pair_rows(train)))
     rank_base = {"tfidf_cosine": tfidf_rows(lyrics_path, fit_ids, songs.track_ids)}
     if songs.audio is not None:
         rank_base["audio_mean_cosine"] = audio_unit_means(songs, np.unique(np.concatenate([train.src, train.tgt])))
     hybrid = None  # the fair hybrid baseline's lyrics weight, tuned on validation ranking
     if "audio_mean_cosine" in rank_base:
         hybrid = tune_hybrid(val, rank_base["tfidf_cosine"], rank_base["audio_mean_cosine"], ecfg)
-    orc = oracle_lookup(oracle_path, test) if oracle_path and Path(oracle_path).exists() else None
+    orc = oracle_lookup(oracle_path, test, songs) if oracle_path and Path(oracle_path).exists() else None
     result["retrieval"], curve, rel = evaluate_ranking(model, songs, test, device, amp, ecfg, rcfg, rank_base, orc,
                                                        tcfg.seed, state.get("calibration"), hybrid)
     write_json(report_path, result)

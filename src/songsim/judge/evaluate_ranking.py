@@ -19,54 +19,85 @@ import logging
 
 import numpy as np
 import torch
+from scipy import sparse
 
 from songsim.core.config import EvaluateConfig, RetrievalConfig
 from songsim.core.metrics import apply_calibration, reliability
-from songsim.core.ranking import RankingAccumulator, graded_judgments, paired_bootstrap, topk_overlap
+from songsim.core.ranking import Judgments, RankingAccumulator, blocks, paired_bootstrap, topk_overlap
 from songsim.learn.data import PairData, SongTable
 from songsim.learn.inference import encode_songs
 from songsim.models.nets import PairModel
 from songsim.serve.retrieval import ann_search, build_index, ranking_space, score_all
 
 log = logging.getLogger(__name__)
+QUERY_BLOCK = 256  # queries ranked at once: memory O(QUERY_BLOCK x test catalog)
 
 
-def judgments(test: PairData, rows: np.ndarray, relevant_score: float) -> tuple[np.ndarray, np.ndarray]:
-    """Graded gains and binary relevance ``(T, T)`` among the test tracks ``rows`` (both directions)."""
-    return graded_judgments(test.src, test.tgt, test.score, test.labelled, rows, relevant_score)
+def judgments(pairs: PairData, rows: np.ndarray, relevant_score: float) -> Judgments:
+    """Sparse graded relevance among the catalog songs ``rows`` (both directions of the listed pairs)."""
+    return Judgments(pairs.src, pairs.tgt, pairs.score, pairs.labelled, rows, relevant_score)
 
 
 HYBRID_GRID = tuple(round(0.1 * k, 1) for k in range(11))  # lyrics weight of the hybrid baseline
 
 
+def dense(sims) -> np.ndarray:
+    """A block of dot products as a dense array (sparse products come back as matrices)."""
+    return np.asarray(sims.todense() if hasattr(sims, "todense") else sims)
+
+
 def pairwise(mat, rows: np.ndarray, queries: np.ndarray) -> np.ndarray:
     """Dense ``(Q, T)`` dot products of the query rows against every row among ``rows`` of a song matrix
-    ``mat`` (sparse or dense; unit rows give cosines)."""
+    ``mat`` (sparse or dense; unit rows give cosines). For a block of queries: memory O(Q x T)."""
     m = mat[rows]
-    sims = m[queries] @ m.T
-    return np.asarray(sims.todense() if hasattr(sims, "todense") else sims)
+    return dense(m[queries] @ m.T)
+
+
+def _self_mask(queries: np.ndarray, t: int) -> np.ndarray:
+    mask = np.zeros((len(queries), t), dtype=bool)
+    mask[np.arange(len(queries)), queries] = True
+    return mask
 
 
 def tune_hybrid(val: PairData, lyrics: np.ndarray, audio: np.ndarray, ecfg: EvaluateConfig) -> float:
     """The lyrics weight ``w`` of the hybrid baseline ``w`` x TF-IDF cosine + (1 - ``w``) x mean-audio
     cosine that ranks the validation catalog best (nDCG@10, the first of equals on the grid 0, 0.1 .. 1).
-    ``lyrics``/``audio``: ``(S, d)`` unit rows of the songs (sparse or dense)."""
+    ``lyrics``/``audio``: ``(S, d)`` unit rows of the songs (sparse or dense). Queries in blocks."""
     rows = np.unique(np.concatenate([val.src, val.tgt]))
-    gains, relevant = judgments(val, rows, ecfg.relevant_score)
-    queries = np.flatnonzero(relevant.any(axis=1))
+    judged = judgments(val, rows, ecfg.relevant_score)
+    queries = judged.queries()
     if not len(queries):
         return 0.5
-    ls, as_ = pairwise(lyrics, rows, queries), pairwise(audio, rows, queries)
-    self_mask = np.zeros((len(queries), len(rows)), dtype=bool)
-    self_mask[np.arange(len(queries)), queries] = True
+    ml, ma = lyrics[rows], audio[rows]
+    accs = {w: RankingAccumulator(tuple(ecfg.recall_ks), ndcg_k=ecfg.ndcg_k) for w in HYBRID_GRID}
+    for sl in blocks(len(queries), QUERY_BLOCK):
+        q = queries[sl]
+        ls, as_ = dense(ml[q] @ ml.T), dense(ma[q] @ ma.T)
+        g, r = judged.block(q)
+        mask = _self_mask(q, len(rows))
+        for w, acc in accs.items():
+            acc.add(np.where(mask, -np.inf, w * ls + (1 - w) * as_), g, r)
     best, best_w = -1.0, 0.5
-    for w in HYBRID_GRID:
-        acc = RankingAccumulator(tuple(ecfg.recall_ks), ndcg_k=ecfg.ndcg_k)
-        acc.add(np.where(self_mask, -np.inf, w * ls + (1 - w) * as_), gains[queries], relevant[queries])
+    for w, acc in accs.items():
         score = acc.result()[f"ndcg@{ecfg.ndcg_k}"] or 0.0
         if score > best:
             best, best_w = score, w
     return best_w
+
+
+def oracle_matrix(test: PairData, rows: np.ndarray, oracle: np.ndarray) -> sparse.csr_matrix:
+    """Sparse ``(T, T)``: 1 + the noise-free score of each listed test pair with one (both directions;
+    listed pairs rank first), 0 elsewhere; a cell listed twice keeps its last pair's value."""
+    pos = np.full(int(max(test.src.max(), test.tgt.max(), rows.max())) + 1, -1, dtype=np.int64)
+    pos[rows] = np.arange(len(rows))
+    ok = np.isfinite(oracle)
+    a, b, v = pos[test.src[ok]], pos[test.tgt[ok]], 1.0 + oracle[ok]
+    r, c, d = np.r_[a, b], np.r_[b, a], np.r_[v, v]
+    seq = np.r_[np.arange(len(a)) * 2, np.arange(len(a)) * 2 + 1]  # pair order, each pair's two cells in turn
+    order = np.lexsort((-seq, c, r))  # per cell the last write first
+    r, c, d = r[order], c[order], d[order]
+    first = np.r_[True, (np.diff(r) != 0) | (np.diff(c) != 0)]
+    return sparse.csr_matrix((d[first], (r[first], c[first])), shape=(len(rows), len(rows)))
 
 
 def evaluate_ranking(model: PairModel, songs: SongTable, test: PairData, device: torch.device, amp: bool,
@@ -77,79 +108,88 @@ def evaluate_ranking(model: PairModel, songs: SongTable, test: PairData, device:
     maps a name to a ``(S, d)`` matrix (rows of ``songs``) whose dot products score a pair; with
     ``hybrid_weight`` ``w``, the hybrid baseline ``w`` x ``tfidf_cosine`` + (1 - ``w``) x
     ``audio_mean_cosine`` is ranked too; ``oracle`` is the noise-free score per test pair (NaN where
-    unknown); ``calibration`` the checkpoint's isotonic map (the ECE is reported when it is given)."""
+    unknown); ``calibration`` the checkpoint's isotonic map (the ECE is reported when it is given).
+    Queries are ranked in blocks of ``QUERY_BLOCK`` against the whole test catalog, with sparse
+    judgments: memory O(block x catalog), never O(catalog squared)."""
     rows = np.unique(np.concatenate([test.src, test.tgt]))  # the test tracks: queries and candidates
-    gains, relevant = judgments(test, rows, ecfg.relevant_score)
-    queries = np.flatnonzero(relevant.any(axis=1))
+    t = len(rows)
+    judged = judgments(test, rows, ecfg.relevant_score)
+    queries = judged.queries()
     rng = np.random.default_rng([seed, 11])
     if ecfg.max_queries and len(queries) > ecfg.max_queries:
         queries = np.sort(rng.choice(queries, ecfg.max_queries, replace=False))
-    block = {"queries": int(len(queries)), "candidates_per_query": int(len(rows) - 1),
+    block = {"queries": int(len(queries)), "candidates_per_query": int(t - 1),
              "relevant_score": ecfg.relevant_score}
     if not len(queries):
         log.warning("ranking: no test track has a relevant similar among the test tracks")
         return block, [], []
-    g, r = gains[queries], relevant[queries]
-    self_mask = np.zeros((len(queries), len(rows)), dtype=bool)
-    self_mask[np.arange(len(queries)), queries] = True
     k10 = 10
-
-    per_query: dict[int, list[float]] = {}  # id(result block) -> its per-query nDCG, for the bootstrap
-
-    def measure(scores: np.ndarray) -> tuple[dict, np.ndarray]:
-        scores = np.where(self_mask, -np.inf, scores)
-        acc = RankingAccumulator(tuple(ecfg.recall_ks), ndcg_k=ecfg.ndcg_k)
-        acc.add(scores, g, r)
-        res = acc.result()
-        per_query[id(res)] = acc.ndcg
-        return res, scores
-
     vecs = encode_songs(model, songs, rows, 512, device, amp)  # (T, D)
     v = vecs.float().cpu().numpy()
     space = ranking_space(v, model.vector_blocks(), model.rank_weights().tolist())  # (T, D): the served function
     block["rank_weights"] = [round(w, 6) for w in model.rank_weights().tolist()]
-    block["model"], exhaustive = measure(space[queries] @ space.T)
-    block["model_pair_decoder"] = measure(score_all(model, vecs, queries, np.arange(len(rows))))[0]
-    base: dict[str, dict] = {"random": measure(rng.random((len(queries), len(rows))))[0]}
-    sims = {name: pairwise(mat, rows, queries) for name, mat in baselines.items()}
-    for name, s in sims.items():
-        base[name] = measure(s)[0]
-    if hybrid_weight is not None:
-        w = hybrid_weight
-        base["hybrid"] = measure(w * sims["tfidf_cosine"] + (1 - w) * sims["audio_mean_cosine"])[0]
-        base["hybrid"]["lyrics_weight"] = w
-    if oracle is not None and np.isfinite(oracle).any():
-        o = np.zeros((len(rows), len(rows)))
-        pos = {int(s): i for i, s in enumerate(rows)}
-        for s, t, v in zip(test.src, test.tgt, oracle):
-            if np.isfinite(v):
-                o[pos[int(s)], pos[int(t)]] = o[pos[int(t)], pos[int(s)]] = 1.0 + v  # listed pairs first
-        base["oracle"] = measure(o[queries])[0]
+    mats = {name: mat[rows] for name, mat in baselines.items()}
+    orc = oracle_matrix(test, rows, oracle) if oracle is not None and np.isfinite(oracle).any() else None
+    names = ["model", "model_pair_decoder", "random", *mats] + (["hybrid"] if hybrid_weight is not None else []) \
+        + (["oracle"] if orc is not None else [])
+    accs = {n: RankingAccumulator(tuple(ecfg.recall_ks), ndcg_k=ecfg.ndcg_k) for n in names}
+    # served: C candidates from the HNSW index over the ranking vectors, ordered by the same function;
+    # their top-10 against the exhaustive top-10
+    index = build_index(space, rcfg)
+    c_max = min(max(ecfg.served_candidates), t - 1)
+    ann = ann_search(index, space[queries], c_max + 1, rcfg.ef_search)
+    counts = sorted(set(min(c, c_max) for c in ecfg.served_candidates))
+    ref, top = [], {c: [] for c in counts}
+    # the pair decoder (a comparison) ranks a seeded subset: one decoder call per query and candidate
+    by_decoder = np.zeros(len(queries), dtype=bool)
+    n_dec = len(queries) if not ecfg.decoder_queries else min(ecfg.decoder_queries, len(queries))
+    by_decoder[np.random.default_rng([seed, 12]).choice(len(queries), n_dec, replace=False)] = True
+    for sl in blocks(len(queries), QUERY_BLOCK):
+        q = queries[sl]
+        g, r = judged.block(q)
+        mask = _self_mask(q, t)
+
+        def add(name: str, scores: np.ndarray, mask=mask, g=g, r=r) -> np.ndarray:
+            scores = np.where(mask, -np.inf, scores)
+            accs[name].add(scores, g, r)
+            return scores
+
+        exhaustive = add("model", space[q] @ space.T)
+        dec = by_decoder[sl]
+        if dec.any():
+            scores = np.where(mask[dec], -np.inf, score_all(model, vecs, q[dec], np.arange(t)))
+            accs["model_pair_decoder"].add(scores, g[dec], r[dec])
+        add("random", rng.random((len(q), t)))
+        sims = {name: dense(m[q] @ m.T) for name, m in mats.items()}
+        for name, s_ in sims.items():
+            add(name, s_)
+        if hybrid_weight is not None:
+            add("hybrid", hybrid_weight * sims["tfidf_cosine"] + (1 - hybrid_weight) * sims["audio_mean_cosine"])
+        if orc is not None:
+            add("oracle", orc[q].toarray())
+        ref.append(np.argsort(-exhaustive, axis=1, kind="stable")[:, :k10])
+        for c in counts:
+            for qi, query in enumerate(q):
+                cand = np.array([j for j in ann[sl][qi] if j >= 0 and j != query][:c], dtype=np.int64)
+                top[c].append(cand[np.argsort(-exhaustive[qi, cand], kind="stable")][:k10].tolist() + [-1] * max(
+                    0, k10 - len(cand)))
+    res = {n: acc.result() for n, acc in accs.items()}
+    block["model"], block["model_pair_decoder"] = res["model"], res["model_pair_decoder"]
+    base = {n: res[n] for n in names[2:]}
+    if "hybrid" in base:
+        base["hybrid"]["lyrics_weight"] = hybrid_weight
     block["baselines"] = base
     key = f"ndcg@{ecfg.ndcg_k}"
     # paired bootstrap over the queries: the model's nDCG minus the best single baseline's, and the hybrid's
     singles = [n for n in ("tfidf_cosine", "audio_mean_cosine") if n in base]
     best = max(singles, key=lambda n: base[n][key] or 0.0)
-    block["bootstrap"] = {f"model_minus_{n}": paired_bootstrap(per_query[id(block["model"])], per_query[id(base[n])],
-                                                               seed=seed) for n in [best] + (["hybrid"] if "hybrid"
-                                                                                             in base else [])}
+    block["bootstrap"] = {f"model_minus_{n}": paired_bootstrap(accs["model"].ndcg, accs[n].ndcg, seed=seed)
+                          for n in [best] + (["hybrid"] if "hybrid" in base else [])}
     if "oracle" in base and base["oracle"][key] is not None:
         block[f"gap_to_oracle_{key}"] = round(base["oracle"][key] - block["model"][key], 6)
-    # served: C candidates from the HNSW index over the ranking vectors, ordered by the same function;
-    # their top-10 against the exhaustive top-10
-    index = build_index(space, rcfg)
-    c_max = min(max(ecfg.served_candidates), len(rows) - 1)
-    ann = ann_search(index, space[queries], c_max + 1, rcfg.ef_search)
-    ref = np.argsort(-exhaustive, axis=1, kind="stable")[:, :k10]
-    served = {}
-    for c in sorted(set(min(c, c_max) for c in ecfg.served_candidates)):
-        top = []
-        for qi, q in enumerate(queries):
-            cand = np.array([j for j in ann[qi] if j >= 0 and j != q][:c], dtype=np.int64)
-            top.append(cand[np.argsort(-exhaustive[qi, cand], kind="stable")][:k10].tolist() + [-1] * max(
-                0, k10 - len(cand)))
-        served[str(c)] = round(topk_overlap(np.array(top), ref), 6)
-    block["served_vs_exhaustive_recall@10"] = served
+    ref_top = np.concatenate(ref)
+    block["served_vs_exhaustive_recall@10"] = {str(c): round(topk_overlap(np.array(top[c]), ref_top), 6)
+                                               for c in counts}
     block["served_candidates"] = min(rcfg.candidates, c_max)
     curve = []
     for k in ecfg.recall_ks:

@@ -29,6 +29,10 @@ class SongTable:
     def __len__(self) -> int:
         return len(self.track_ids)
 
+    def ids(self, rows: np.ndarray) -> np.ndarray:
+        """Track ids of song ``rows`` (an object array; for the songs of a query, not one per pair)."""
+        return np.asarray(self.track_ids, dtype=object)[rows]
+
     def rows(self, ids: list[str]) -> np.ndarray:
         try:
             return np.fromiter((self.index[t] for t in ids), dtype=np.int64, count=len(ids))
@@ -61,34 +65,47 @@ def load_songs(track_ids: set[str], lyrics_path: str | Path | None, features_dir
 
 @dataclass
 class PairData:
-    """Pairs as row indices into a :class:`SongTable`."""
+    """Pairs as row indices into a :class:`SongTable`: 14 bytes per pair, no Python object per pair (the
+    track ids live once per song, in the song table; ``SongTable.track_ids[pairs.src]`` gives them)."""
 
-    src: np.ndarray  # (N,) int64
-    tgt: np.ndarray  # (N,) int64
-    score: np.ndarray  # (N,) float32
-    label: np.ndarray  # (N,) float32 (0/1)
-    labelled: np.ndarray  # (N,) bool
-    src_ids: list[str]
-    tgt_ids: list[str]
+    src: np.ndarray  # (N,) int32 song rows
+    tgt: np.ndarray  # (N,) int32 song rows
+    score: np.ndarray  # (N,) float32 Last.fm score (sampled negatives: splits.neg_label)
+    label: np.ndarray  # (N,) int8 0/1: score >= splits.threshold
+    labelled: np.ndarray  # (N,) bool: False for sampled negatives
 
     def __len__(self) -> int:
         return len(self.src)
 
+    @property
+    def nbytes(self) -> int:
+        return sum(a.nbytes for a in (self.src, self.tgt, self.score, self.label, self.labelled))
+
 
 def load_pairs(path: str | Path, songs: SongTable) -> PairData:
-    t = pq.read_table(path)
-    src_ids = t.column("src").to_pylist()
-    tgt_ids = t.column("tgt").to_pylist()
-    return PairData(songs.rows(src_ids), songs.rows(tgt_ids), t.column("score").to_numpy().astype(np.float32),
-                    t.column("label").to_numpy().astype(np.float32),
-                    t.column("labelled").to_numpy(zero_copy_only=False),
-                    src_ids, tgt_ids)
+    """A split file's pairs, mapped to ``songs`` rows column by column (Arrow ``index_in``, no per-pair
+    Python objects); a pair whose track has no song inputs is an error naming the file and the track."""
+    t = pq.read_table(path, columns=["src", "tgt", "score", "label", "labelled"])
+    value_set = pa.array(songs.track_ids, pa.string())
+    rows = []
+    for col in ("src", "tgt"):
+        ids = t.column(col)
+        r = pc.index_in(ids, value_set=value_set)
+        if r.null_count:
+            bad = ids.filter(pc.is_null(r)).slice(0, 1).to_pylist()[0]
+            raise KeyError(f"{path}: track {bad} ({r.null_count} pair(s) in column {col}) has no song inputs "
+                           f"(lyrics/audio) loaded")
+        rows.append(r.to_numpy(zero_copy_only=False).astype(np.int32))
+    return PairData(rows[0], rows[1], t.column("score").to_numpy().astype(np.float32),
+                    t.column("label").to_numpy().astype(np.int8),
+                    t.column("labelled").to_numpy(zero_copy_only=False).astype(bool))
 
 
 def split_track_ids(*paths: str | Path) -> set[str]:
+    """The distinct track ids of split files (one Python string per track, none per pair)."""
     ids: set[str] = set()
     for p in paths:
         t = pq.read_table(p, columns=["src", "tgt"])
-        ids.update(t.column("src").to_pylist())
-        ids.update(t.column("tgt").to_pylist())
+        for col in ("src", "tgt"):
+            ids.update(pc.unique(t.column(col)).to_pylist())
     return ids

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from songsim.core.ranking import catalog_ndcg, graded_judgments
+from songsim.core.ranking import Judgments, catalog_ndcg
 from songsim.learn.batches import SongStore
 from songsim.learn.data import PairData, SongTable
 from songsim.models.nets import PairModel
@@ -22,7 +22,7 @@ def to_device(batch: dict[str, torch.Tensor], device: torch.device) -> dict[str,
 
 def targets(task: str, pairs: PairData) -> np.ndarray:
     """What a model of ``task`` is trained to predict: the 0/1 label or the score."""
-    return pairs.label if task == "classification" else pairs.score
+    return pairs.label.astype(np.float32) if task == "classification" else pairs.score
 
 
 @torch.no_grad()
@@ -79,9 +79,9 @@ def val_catalog_ndcg(model: PairModel, pairs: PairData, songs: SongTable | SongS
     space, graded by the Last.fm scores of the listed pairs: what model selection on ranking reads."""
     model.eval()
     rows = np.unique(np.concatenate([pairs.src, pairs.tgt]))
-    gains, relevant = graded_judgments(pairs.src, pairs.tgt, pairs.score, pairs.labelled, rows, relevant_score)
+    judged = Judgments(pairs.src, pairs.tgt, pairs.score, pairs.labelled, rows, relevant_score)
     space = model.rank_space(encode_songs(model, songs, rows, batch_size, device, amp)).cpu().numpy()  # (T, D)
-    return catalog_ndcg(space, gains, relevant, k)
+    return catalog_ndcg(space, judged, k)
 
 
 @torch.no_grad()

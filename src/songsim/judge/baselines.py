@@ -1,0 +1,59 @@
+"""The trivial baselines' song features, shared by the pair and the ranking evaluation: TF-IDF rows of the
+songs' bags of words and standardised mean-audio vectors, and the cosines they give the pairs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from songsim.core.metrics import row_cosine, tfidf_vectors
+from songsim.learn.data import PairData, SongTable
+
+
+def tfidf_rows(lyrics_path: str | Path, fit_ids: set[str], ids: list[str]):
+    """L2-normalised TF-IDF rows (CSR, in the order of ``ids``) of the songs' bags of words, with the
+    document frequencies of the ``fit_ids`` songs (the training songs)."""
+    wanted = sorted(set(ids) | fit_ids)
+    t = pq.read_table(lyrics_path, columns=["track_id", "word_ids", "counts"],
+                      filters=pc.field("track_id").isin(wanted))
+    pos = {x: i for i, x in enumerate(t.column("track_id").to_pylist())}
+    words, counts = t.column("word_ids").to_pylist(), t.column("counts").to_pylist()
+    vocab = max((max(w) for w in words if w), default=1)
+    fit = sorted(pos[x] for x in fit_ids)
+    _, idf = tfidf_vectors([words[i] for i in fit], [counts[i] for i in fit], vocab)
+    m, _ = tfidf_vectors(words, counts, vocab, idf)
+    return m[[pos[x] for x in ids]]
+
+
+def pair_rows(*pairs: PairData) -> np.ndarray:
+    """The distinct song rows the pairs use, ascending."""
+    return np.unique(np.concatenate([np.concatenate([p.src, p.tgt]) for p in pairs]))
+
+
+def tfidf_cosines(lyrics_path: str | Path, songs: SongTable, train: PairData,
+                  others: list[PairData]) -> list[np.ndarray]:
+    """TF-IDF cosine of both songs' bags of words, for the train pairs then each of ``others`` (all rows of
+    ``songs``)."""
+    used = pair_rows(train, *others)
+    m = tfidf_rows(lyrics_path, set(songs.ids(pair_rows(train))), list(songs.ids(used)))
+    pos = np.full(len(songs), -1, dtype=np.int64)
+    pos[used] = np.arange(len(used))
+    return [row_cosine(m[pos[p.src]], m[pos[p.tgt]]) for p in [train, *others]]
+
+
+def audio_unit_means(songs: SongTable, fit_rows: np.ndarray) -> np.ndarray:
+    """Per song, the mean timbre+chroma vector standardised with the ``fit_rows`` songs' statistics and
+    scaled to unit length ``(S, 24)``: its dot products are the mean-audio cosines."""
+    means = songs.audio.astype(np.float32).mean(axis=2)  # (S, 24)
+    mu, sd = means[fit_rows].mean(0), means[fit_rows].std(0) + 1e-6
+    z = (means - mu) / sd
+    return z / (np.linalg.norm(z, axis=1, keepdims=True) + 1e-9)
+
+
+def audio_cosines(songs: SongTable, train: PairData, others: list[PairData]) -> list[np.ndarray]:
+    """Cosine of mean timbre+chroma vectors, standardised with the training songs' statistics."""
+    z = audio_unit_means(songs, np.unique(np.concatenate([train.src, train.tgt])))
+    return [row_cosine(z[p.src], z[p.tgt]) for p in [train, *others]]
