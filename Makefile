@@ -42,6 +42,7 @@ lint: $(STAMP)
 bench: $(STAMP)
 	$(PY) bench/bench_chunk_audio.py
 	$(PY) bench/bench_memory.py
+	$(PY) bench/bench_scale.py
 	$(PY) bench/bench_train.py
 	$(PY) bench/bench_lstm.py
 	$(PY) bench/bench_parallel.py --models lyrics_regressor --epochs 2
