@@ -101,15 +101,27 @@ def calibrate(train_x: np.ndarray, train_y: np.ndarray, x: np.ndarray) -> np.nda
 
 def tfidf_vectors(word_ids: list[list[int]], counts: list[list[int]], vocab_size: int, idf: np.ndarray | None = None):
     """Sparse L2-normalised TF-IDF rows (CSR) for songs given as bags of words."""
-    from scipy.sparse import csr_matrix
-
     indptr = np.cumsum([0] + [len(w) for w in word_ids])
     cols = np.concatenate([np.asarray(w, dtype=np.int64) for w in word_ids]) if word_ids else np.zeros(0, np.int64)
     vals = np.concatenate([np.asarray(c, dtype=np.float64) for c in counts]) if counts else np.zeros(0)
-    m = csr_matrix((vals, cols, indptr), shape=(len(word_ids), vocab_size + 1))
+    return tfidf_matrix(indptr, cols, vals, vocab_size, idf)
+
+
+def document_frequency_idf(cols: np.ndarray, n_docs: int, vocab_size: int) -> np.ndarray:
+    """Smoothed IDF from the word ids of ``n_docs`` songs' bags (all their entries, concatenated)."""
+    df = np.bincount(cols, minlength=vocab_size + 1)
+    return np.log((1 + n_docs) / (1 + df)) + 1.0
+
+
+def tfidf_matrix(indptr: np.ndarray, cols: np.ndarray, vals: np.ndarray, vocab_size: int,
+                 idf: np.ndarray | None = None):
+    """Sparse L2-normalised TF-IDF rows (CSR) from bags given as flat CSR arrays (Arrow list offsets and
+    values: no Python object per word); ``idf`` from these rows when not given. Returns (rows, idf)."""
+    from scipy.sparse import csr_matrix
+
+    m = csr_matrix((vals, cols, indptr), shape=(len(indptr) - 1, vocab_size + 1))
     if idf is None:
-        df = np.bincount(cols, minlength=vocab_size + 1)
-        idf = np.log((1 + len(word_ids)) / (1 + df)) + 1.0
+        idf = document_frequency_idf(cols, len(indptr) - 1, vocab_size)
     m = m.multiply(idf[None, :]).tocsr()
     norms = np.sqrt(np.asarray(m.multiply(m).sum(axis=1)).ravel())
     norms[norms == 0] = 1.0

@@ -9,7 +9,7 @@ import numpy as np
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from songsim.core.metrics import row_cosine, tfidf_vectors
+from songsim.core.metrics import document_frequency_idf, row_cosine, tfidf_matrix
 from songsim.learn.data import PairData, SongTable
 
 
@@ -19,13 +19,24 @@ def tfidf_rows(lyrics_path: str | Path, fit_ids: set[str], ids: list[str]):
     wanted = sorted(set(ids) | fit_ids)
     t = pq.read_table(lyrics_path, columns=["track_id", "word_ids", "counts"],
                       filters=pc.field("track_id").isin(wanted))
-    pos = {x: i for i, x in enumerate(t.column("track_id").to_pylist())}
-    words, counts = t.column("word_ids").to_pylist(), t.column("counts").to_pylist()
-    vocab = max((max(w) for w in words if w), default=1)
-    fit = sorted(pos[x] for x in fit_ids)
-    _, idf = tfidf_vectors([words[i] for i in fit], [counts[i] for i in fit], vocab)
-    m, _ = tfidf_vectors(words, counts, vocab, idf)
+    pos = {x: i for i, x in enumerate(t.column("track_id").to_pylist())}  # one entry per song
+    indptr, cols, vals = _flat_bags(t)
+    vocab = max(int(cols.max()) if len(cols) else 1, 1)
+    fit = np.array(sorted(pos[x] for x in fit_ids), dtype=np.int64)
+    fit_cols = np.concatenate([cols[indptr[i]:indptr[i + 1]] for i in fit]) if len(fit) else cols[:0]
+    idf = document_frequency_idf(fit_cols, len(fit), vocab)
+    m, _ = tfidf_matrix(indptr, cols, vals, vocab, idf)
     return m[[pos[x] for x in ids]]
+
+
+def _flat_bags(t) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """CSR arrays (indptr, word ids, counts as float64) of a lyrics table's ``word_ids``/``counts`` lists."""
+    words, counts = t.column("word_ids").combine_chunks(), t.column("counts").combine_chunks()
+    offsets = words.offsets.to_numpy().astype(np.int64)
+    indptr = offsets - offsets[0]
+    cols = words.flatten().to_numpy(zero_copy_only=False).astype(np.int64)
+    vals = counts.flatten().to_numpy(zero_copy_only=False).astype(np.float64)
+    return indptr, cols, vals
 
 
 def pair_rows(*pairs: PairData) -> np.ndarray:

@@ -33,12 +33,14 @@ def oracle_lookup(oracle_path: str | Path, pairs: PairData, songs: SongTable) ->
     """Oracle score per pair (NaN where the world has none, e.g. sampled negatives); the oracle's track ids
     are mapped to ``songs`` rows column by column and the pairs joined on rows."""
     t = pq.read_table(oracle_path, columns=["src", "tgt", "oracle"])
-    value_set = pa.array(songs.track_ids, pa.string())
+    used = pair_rows(pairs)  # only the pairs' songs: the oracle of other pairs is never held
+    value_set = pa.array(songs.ids(used).tolist(), pa.string())
     src, tgt = (pc.index_in(t.column(c), value_set=value_set) for c in ("src", "tgt"))
     keep = pc.and_(pc.is_valid(src), pc.is_valid(tgt))
-    o = pl.DataFrame({"src": src.filter(keep).to_numpy().astype(np.int32),
-                      "tgt": tgt.filter(keep).to_numpy().astype(np.int32),
+    o = pl.DataFrame({"src": used[src.filter(keep).to_numpy()].astype(np.int32),
+                      "tgt": used[tgt.filter(keep).to_numpy()].astype(np.int32),
                       "oracle": t.column("oracle").filter(keep).to_numpy()})
+    del t
     both = pl.concat([o, o.select(pl.col("tgt").alias("src"), pl.col("src").alias("tgt"), "oracle")])
     both = both.unique(subset=["src", "tgt"], keep="first", maintain_order=True)
     q = pl.DataFrame({"src": pairs.src, "tgt": pairs.tgt, "k": np.arange(len(pairs))})
