@@ -53,73 +53,108 @@ def track_assignment(tracks: list[str], ratios: tuple[float, float, float], seed
     return np.searchsorted(edges, u, side="right").astype(np.int8)
 
 
-def _negatives(tracks: np.ndarray, n: int, taken: set[tuple[str, str]], rng: np.random.Generator,
-               symmetric: bool) -> tuple[list[str], list[str]]:
-    """Sample ``n`` distinct unlabelled pairs among ``tracks`` avoiding ``taken`` (both directions)."""
-    src: list[str] = []
-    tgt: list[str] = []
+def _member(keys: np.ndarray, x: int) -> bool:
+    i = int(np.searchsorted(keys, x))
+    return i < len(keys) and int(keys[i]) == x
+
+
+def _negatives(tracks: np.ndarray, n: int, taken: np.ndarray, n_taken: int, added: set[int], n_names: int,
+               rng: np.random.Generator, symmetric: bool) -> tuple[list[int], list[int]]:
+    """Sample ``n`` distinct unlabelled pairs among the track codes ``tracks`` (ascending) avoiding the
+    listed pairs (``taken``: sorted unordered keys ``min * n_names + max``; ``n_taken`` distinct listed
+    (src, tgt)) and the negatives drawn before (``added``, unordered keys). Codes order like the track
+    ids, so a draw is the same pair the string version drew."""
+    src: list[int] = []
+    tgt: list[int] = []
     if len(tracks) < 2 or n <= 0:
         return src, tgt
     max_pairs = len(tracks) * (len(tracks) - 1) // (2 if symmetric else 1)
-    n = min(n, max(0, max_pairs - len(taken)))
-    seen = set()
+    n = min(n, max(0, max_pairs - n_taken))
+    seen: set[int] = set()
     tries = 0
     while len(src) < n and tries < 50 * n + 100:
         tries += 1
-        a, b = tracks[rng.integers(0, len(tracks), 2)]
+        a, b = (int(x) for x in tracks[rng.integers(0, len(tracks), 2)])
         if a == b:
             continue
         if symmetric and b < a:
             a, b = b, a
-        if (a, b) in taken or (b, a) in taken or (a, b) in seen:
+        key, either = a * n_names + b, min(a, b) * n_names + max(a, b)
+        if key in seen or either in added or _member(taken, either):
             continue
-        seen.add((a, b))
+        seen.add(key)
         src.append(a)
         tgt.append(b)
     return src, tgt
+
+
+def _codes(col: pl.Series, names: pl.Series) -> np.ndarray:
+    """Each id of ``col`` as its position in the sorted ``names`` (columnar: no Python object per pair)."""
+    codes = col.replace_strict(names, pl.int_range(len(names), eager=True), return_dtype=pl.Int64)
+    return np.asarray(codes.to_numpy(), dtype=np.int64)
+
+
+def _track_set(df: pl.DataFrame) -> set[str]:
+    return set(pl.concat([df["src"], df["tgt"]]).unique().to_list())  # one string per track
 
 
 def build_set(pairs: pl.DataFrame, eligible: set[str], ratios: tuple[float, float, float],
               cfg: SplitsConfig, set_name: str, symmetric: bool,
               artists: dict[str, str] | None = None) -> tuple[dict[str, pl.DataFrame], dict]:
     """Split one set; returns the three tables and this set's report section. ``artists`` (track id ->
-    artist id) is what ``artist`` mode splits by, and lets the report count artists that span splits."""
+    artist id) is what ``artist`` mode splits by, and lets the report count artists that span splits.
+    Pairs stay in columns; tracks are integer codes (their order is the ids' order) wherever a pair is
+    looked at one by one (the negatives), so memory holds no Python object per pair."""
     rep = StageReport(f"build_splits.{set_name}", unit="pairs")
     rng = np.random.default_rng([cfg.seed, SETS.index(set_name)])
     n_in = pairs.height
-    ok_src = pairs["src"].is_in(list(eligible))
-    ok_tgt = pairs["tgt"].is_in(list(eligible))
+    elig = sorted(eligible)  # one string per track
+    ok_src = pairs["src"].is_in(elig)
+    ok_tgt = pairs["tgt"].is_in(elig)
     rep.drop("src_not_in_set", int((~ok_src).sum()))
     rep.drop("tgt_not_in_set", int((ok_src & ~ok_tgt).sum()))
     p = pairs.filter(ok_src & ok_tgt)
     artists = artists or {}
+    names = pl.concat([pairs["src"], pairs["tgt"]]).unique().sort()  # every track of the input, coded
+    n_names = len(names)
+    p_tracks = pl.concat([p["src"], p["tgt"]]).unique().sort()
+    pool_codes = _codes(p_tracks, names)  # ascending: the set's tracks in id order
     if cfg.mode in ("track", "artist"):
-        tracks = np.array(sorted(set(p["src"].to_list()) | set(p["tgt"].to_list())))
+        tracks = p_tracks.to_list()
         # artist mode: a track goes where its artist goes (a track of unknown artist is its own group)
-        keys = [artists.get(t, t) for t in tracks.tolist()] if cfg.mode == "artist" else tracks.tolist()
+        keys = [artists.get(t, t) for t in tracks] if cfg.mode == "artist" else tracks
         lab = track_assignment(keys, ratios, cfg.seed)
-        where = dict(zip(tracks.tolist(), lab.tolist()))
-        s_lab = np.array([where[t] for t in p["src"].to_list()], dtype=np.int8)
-        t_lab = np.array([where[t] for t in p["tgt"].to_list()], dtype=np.int8)
+        lab_s = pl.Series(lab, dtype=pl.Int8)
+        s_lab, t_lab = (np.asarray(p[c].replace_strict(p_tracks, lab_s, return_dtype=pl.Int8).to_numpy(),
+                                   dtype=np.int8) for c in ("src", "tgt"))  # int8 even with no pairs
         same = s_lab == t_lab
         rep.drop("cross_split", int((~same).sum()))
         p = p.with_columns(pl.Series("split", s_lab)).filter(pl.Series(same))
-        pools = {k: tracks[lab == k] for k in range(3)}
+        pools = {k: pool_codes[lab == k] for k in range(3)}
     else:
         p = p.with_columns(pl.Series("split", _assign(p.height, ratios, rng)))
-        all_tracks = np.array(sorted(set(p["src"].to_list()) | set(p["tgt"].to_list())))
-        pools = {k: all_tracks for k in range(3)}
-    taken = set(zip(pairs["src"].to_list(), pairs["tgt"].to_list()))
+        pools = {k: pool_codes for k in range(3)}
+    src_c, tgt_c = _codes(pairs["src"], names), _codes(pairs["tgt"], names)
+    n_taken = len(np.unique(src_c * n_names + tgt_c))  # distinct listed (src, tgt)
+    taken = np.unique(np.minimum(src_c, tgt_c) * n_names + np.maximum(src_c, tgt_c))  # listed, either way
+    del src_c, tgt_c
+    added: set[int] = set()
+    name_arr = names.to_numpy()
     out: dict[str, pl.DataFrame] = {}
     sizes: dict[str, dict] = {}
     for k, split in enumerate(SPLITS):
         lab_df = p.filter(pl.col("split") == k)
         rep.keep(lab_df.height)
-        ns, nt = _negatives(pools[k], int(round(cfg.neg_ratio * lab_df.height)), taken, rng, symmetric)
-        taken.update(zip(ns, nt))
+        ns, nt = _negatives(pools[k], int(round(cfg.neg_ratio * lab_df.height)), taken, n_taken, added, n_names,
+                            rng, symmetric)
+        n_taken += len(ns)
+        added.update(min(a, b) * n_names + max(a, b) for a, b in zip(ns, nt))
         df = pl.concat([
             lab_df.select("src", "tgt", pl.col("score").cast(pl.Float32), pl.lit(True).alias("labelled")),
-            pl.DataFrame({"src": ns, "tgt": nt, "score": [cfg.neg_label] * len(ns), "labelled": [False] * len(ns)},
+            pl.DataFrame({"src": name_arr[np.asarray(ns, dtype=np.int64)],
+                          "tgt": name_arr[np.asarray(nt, dtype=np.int64)],
+                          "score": np.full(len(ns), cfg.neg_label, dtype=np.float32),
+                          "labelled": np.zeros(len(ns), dtype=bool)},
                          schema={"src": pl.String, "tgt": pl.String, "score": pl.Float32, "labelled": pl.Boolean}),
         ])
         df = df.with_columns((pl.col("score") >= cfg.threshold).cast(pl.Int8).alias("label"))
@@ -133,10 +168,10 @@ def build_set(pairs: pl.DataFrame, eligible: set[str], ratios: tuple[float, floa
             "labelled": int(df["labelled"].sum()),
             "negatives": int((~df["labelled"]).sum()),
             "positive_labels": int(df["label"].sum()),
-            "tracks": len(set(df["src"].to_list()) | set(df["tgt"].to_list())),
+            "tracks": pl.concat([df["src"], df["tgt"]]).n_unique(),
             "score_hist": np.histogram(df["score"].to_numpy(), bins=10, range=(0, 1))[0].tolist(),
         }
-    track_sets = [set(out[s]["src"].to_list()) | set(out[s]["tgt"].to_list()) for s in SPLITS]
+    track_sets = [_track_set(out[s]) for s in SPLITS]
     leaked = (track_sets[0] & track_sets[1]) | (track_sets[0] & track_sets[2]) | (track_sets[1] & track_sets[2])
     assert rep.read == n_in
     split_of_artist: dict[str, set[int]] = {}
