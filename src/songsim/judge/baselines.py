@@ -44,15 +44,9 @@ def pair_rows(*pairs: PairData) -> np.ndarray:
     return np.unique(np.concatenate([np.concatenate([p.src, p.tgt]) for p in pairs]))
 
 
-def tfidf_cosines(lyrics_path: str | Path, songs: SongTable, train: PairData,
-                  others: list[PairData]) -> list[np.ndarray]:
-    """TF-IDF cosine of both songs' bags of words, for the train pairs then each of ``others`` (all rows of
-    ``songs``)."""
-    used = pair_rows(train, *others)
-    m = tfidf_rows(lyrics_path, set(songs.ids(pair_rows(train))), list(songs.ids(used)))
-    pos = np.full(len(songs), -1, dtype=np.int64)
-    pos[used] = np.arange(len(used))
-    return [row_cosine(m[pos[p.src]], m[pos[p.tgt]]) for p in [train, *others]]
+def pair_cosines(mat, pairs: list[PairData]) -> list[np.ndarray]:
+    """Per pair set, the dot product of both songs' rows of a song matrix ``mat`` (unit rows: a cosine)."""
+    return [row_cosine(mat[p.src], mat[p.tgt]) for p in pairs]
 
 
 def audio_unit_means(songs: SongTable, fit_rows: np.ndarray) -> np.ndarray:
@@ -62,9 +56,3 @@ def audio_unit_means(songs: SongTable, fit_rows: np.ndarray) -> np.ndarray:
     mu, sd = means[fit_rows].mean(0), means[fit_rows].std(0) + 1e-6
     z = (means - mu) / sd
     return z / (np.linalg.norm(z, axis=1, keepdims=True) + 1e-9)
-
-
-def audio_cosines(songs: SongTable, train: PairData, others: list[PairData]) -> list[np.ndarray]:
-    """Cosine of mean timbre+chroma vectors, standardised with the training songs' statistics."""
-    z = audio_unit_means(songs, np.unique(np.concatenate([train.src, train.tgt])))
-    return [row_cosine(z[p.src], z[p.tgt]) for p in [train, *others]]

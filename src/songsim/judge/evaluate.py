@@ -15,7 +15,7 @@ from songsim.core.checkpoint import load_checkpoint, model_spec, pick_device
 from songsim.core.config import EvaluateConfig, RetrievalConfig, TrainConfig, section
 from songsim.core.metrics import calibrate, classification_metrics, regression_metrics
 from songsim.core.writers import write_csv, write_json
-from songsim.judge.baselines import audio_cosines, audio_unit_means, pair_rows, tfidf_cosines, tfidf_rows
+from songsim.judge.baselines import audio_unit_means, pair_cosines, pair_rows, tfidf_rows
 from songsim.judge.ceiling import ceiling_note, ceiling_share, model_ceiling
 from songsim.judge.evaluate_ranking import evaluate_ranking, tune_hybrid
 from songsim.learn.data import PairData, SongTable, load_pairs, load_songs, split_track_ids
@@ -90,6 +90,13 @@ def evaluate(name: str, ckpt_path: str | Path, splits_dir: str | Path, lyrics_pa
     log.info("evaluate %s: %d val and %d test pairs over %d songs; scoring", name, len(val), len(test), len(songs))
     preds = {s: predict(model, p, songs, tcfg.eval_batch_size, device, amp) for s, p in (("val", val), ("test", test))}
     bins = tuple(ecfg.score_bins)
+    # the baselines' song matrices (fitted on the training songs) and the oracle, each built once: the pair
+    # baselines and the ranking evaluation read the same ones
+    fit_rows = pair_rows(train)
+    song_base = {"tfidf_cosine": tfidf_rows(lyrics_path, set(songs.ids(fit_rows)), songs.track_ids)}
+    if songs.audio is not None:
+        song_base["audio_mean_cosine"] = audio_unit_means(songs, fit_rows)
+    orc = oracle_lookup(oracle_path, test, songs) if oracle_path and Path(oracle_path).exists() else None
     result: dict = {"model": name, "set": spec.split_set, "task": task, "best_epoch": state.get("epoch"),
                     "param_counts": state.get("param_counts")}
     if task == "classification":
@@ -97,7 +104,7 @@ def evaluate(name: str, ckpt_path: str | Path, splits_dir: str | Path, lyrics_pa
             result[s] = classification_metrics(p.label, preds[s])
         maj = float(train.label.mean() >= 0.5)
         base = {"majority": classification_metrics(test.label, np.full(len(test), maj))}
-        tr_c, te_c = tfidf_cosines(lyrics_path, songs, train, [test])
+        tr_c, te_c = pair_cosines(song_base["tfidf_cosine"], [train, test])
         base["tfidf_cosine"] = classification_metrics(test.label, calibrate(tr_c, train.label, te_c))
         result["baselines"] = base
         # the label is score >= splits.threshold (sampled negatives: 0); the shares say how hard a constant is
@@ -117,15 +124,14 @@ def evaluate(name: str, ckpt_path: str | Path, splits_dir: str | Path, lyrics_pa
         for b, value in (("train_mean", float(train.score.mean())), ("train_median", float(np.median(train.score)))):
             base[b] = regression_metrics(test.score, np.full(len(test), value), test.src, ecfg.ndcg_k, bins)
             base[b]["value"] = round(value, 6)
-        tr_c, te_c = tfidf_cosines(lyrics_path, songs, train, [test])
+        tr_c, te_c = pair_cosines(song_base["tfidf_cosine"], [train, test])
         base["tfidf_cosine"] = regression_metrics(test.score, calibrate(tr_c, train.score, te_c), test.src,
                                                   ecfg.ndcg_k, bins)
-        if songs.audio is not None:
-            tr_a, te_a = audio_cosines(songs, train, [test])
+        if "audio_mean_cosine" in song_base:
+            tr_a, te_a = pair_cosines(song_base["audio_mean_cosine"], [train, test])
             base["audio_mean_cosine"] = regression_metrics(test.score, calibrate(tr_a, train.score, te_a),
                                                            test.src, ecfg.ndcg_k, bins)
-        if oracle_path and Path(oracle_path).exists():
-            orc = oracle_lookup(oracle_path, test, songs)
+        if orc is not None:
             m = np.isfinite(orc)
             if m.any():
                 o_mae = float(np.abs(orc[m] - test.score[m]).mean())
@@ -150,15 +156,10 @@ def evaluate(name: str, ckpt_path: str | Path, splits_dir: str | Path, lyrics_pa
             tm = base[b]["mae"]
             result[f"mae_improvement_over_{b}"] = round(1 - result["test"]["mae"] / tm, 6) if tm else None
     log.info("evaluate %s: pair metrics and baselines done; ranking the test catalog", name)
-    fit_ids = set(songs.ids(pair_rows(train)))
-    rank_base = {"tfidf_cosine": tfidf_rows(lyrics_path, fit_ids, songs.track_ids)}
-    if songs.audio is not None:
-        rank_base["audio_mean_cosine"] = audio_unit_means(songs, np.unique(np.concatenate([train.src, train.tgt])))
     hybrid = None  # the fair hybrid baseline's lyrics weight, tuned on validation ranking
-    if "audio_mean_cosine" in rank_base:
-        hybrid = tune_hybrid(val, rank_base["tfidf_cosine"], rank_base["audio_mean_cosine"], ecfg)
-    orc = oracle_lookup(oracle_path, test, songs) if oracle_path and Path(oracle_path).exists() else None
-    result["retrieval"], curve, rel = evaluate_ranking(model, songs, test, device, amp, ecfg, rcfg, rank_base, orc,
+    if "audio_mean_cosine" in song_base:
+        hybrid = tune_hybrid(val, song_base["tfidf_cosine"], song_base["audio_mean_cosine"], ecfg)
+    result["retrieval"], curve, rel = evaluate_ranking(model, songs, test, device, amp, ecfg, rcfg, song_base, orc,
                                                        tcfg.seed, state.get("calibration"), hybrid)
     write_json(report_path, result)
     write_json(metrics_path, compact_metrics(result))
