@@ -70,6 +70,15 @@ class RankingAccumulator:
         return out
 
 
+def one_per_cell(r: np.ndarray, c: np.ndarray, d: np.ndarray, rank: np.ndarray, t: int) -> sparse.csr_matrix:
+    """Sparse ``(t, t)`` with values ``d`` at cells ``(r, c)``; where a cell has several values, the one
+    with the lowest ``rank`` (a scipy matrix would sum them)."""
+    order = np.lexsort((rank, c, r))
+    r, c, d = r[order], c[order], d[order]
+    first = np.r_[True, (np.diff(r) != 0) | (np.diff(c) != 0)]
+    return sparse.csr_matrix((d[first], (r[first], c[first])), shape=(t, t))
+
+
 class Judgments:
     """Graded relevance among the catalog songs ``rows`` (song row ids, ascending), from the listed pairs:
     a sparse ``(T, T)`` matrix of Last.fm scores (both directions, the larger of two listings), so memory
@@ -83,12 +92,8 @@ class Judgments:
         a, b, s = pos[src[labelled]], pos[tgt[labelled]], score[labelled].astype(np.float64)
         ok = (a >= 0) & (b >= 0) & (a != b)
         a, b, s = a[ok], b[ok], s[ok]
-        t = len(rows)
-        coo = sparse.coo_matrix((np.r_[s, s], (np.r_[a, b], np.r_[b, a])), shape=(t, t))
-        order = np.lexsort((-coo.data, coo.col, coo.row))  # per cell the largest score first
-        r, c, d = coo.row[order], coo.col[order], coo.data[order]
-        first = np.r_[True, (np.diff(r) != 0) | (np.diff(c) != 0)]
-        self.gains = sparse.csr_matrix((d[first], (r[first], c[first])), shape=(t, t))
+        d = np.r_[s, s]  # both directions; a cell listed twice keeps the larger score
+        self.gains = one_per_cell(np.r_[a, b], np.r_[b, a], d, -d, len(rows))
 
     def queries(self) -> np.ndarray:
         """Positions (into ``rows``) of the songs with at least one relevant similar."""

@@ -23,7 +23,7 @@ from scipy import sparse
 
 from songsim.core.config import EvaluateConfig, RetrievalConfig
 from songsim.core.metrics import apply_calibration, reliability
-from songsim.core.ranking import Judgments, RankingAccumulator, blocks, paired_bootstrap, topk_overlap
+from songsim.core.ranking import Judgments, RankingAccumulator, blocks, one_per_cell, paired_bootstrap, topk_overlap
 from songsim.learn.data import PairData, SongTable
 from songsim.learn.inference import encode_songs
 from songsim.models.nets import PairModel
@@ -92,12 +92,8 @@ def oracle_matrix(test: PairData, rows: np.ndarray, oracle: np.ndarray) -> spars
     pos[rows] = np.arange(len(rows))
     ok = np.isfinite(oracle)
     a, b, v = pos[test.src[ok]], pos[test.tgt[ok]], 1.0 + oracle[ok]
-    r, c, d = np.r_[a, b], np.r_[b, a], np.r_[v, v]
     seq = np.r_[np.arange(len(a)) * 2, np.arange(len(a)) * 2 + 1]  # pair order, each pair's two cells in turn
-    order = np.lexsort((-seq, c, r))  # per cell the last write first
-    r, c, d = r[order], c[order], d[order]
-    first = np.r_[True, (np.diff(r) != 0) | (np.diff(c) != 0)]
-    return sparse.csr_matrix((d[first], (r[first], c[first])), shape=(len(rows), len(rows)))
+    return one_per_cell(np.r_[a, b], np.r_[b, a], np.r_[v, v], -seq, len(rows))  # the last write wins
 
 
 def evaluate_ranking(model: PairModel, songs: SongTable, test: PairData, device: torch.device, amp: bool,
