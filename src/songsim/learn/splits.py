@@ -23,6 +23,7 @@ from songsim.core.config import SplitsConfig, section
 from songsim.core.report import StageReport
 from songsim.core.writers import write_json, write_table
 from songsim.ingest.audio_shards import AudioShards
+from songsim.learn.coded_pairs import CodedPairs, sample_negatives, unique_sorted
 
 log = logging.getLogger(__name__)
 
@@ -53,106 +54,70 @@ def track_assignment(tracks: list[str], ratios: tuple[float, float, float], seed
     return np.searchsorted(edges, u, side="right").astype(np.int8)
 
 
-def _member(keys: np.ndarray, x: int) -> bool:
-    i = int(np.searchsorted(keys, x))
-    return i < len(keys) and int(keys[i]) == x
-
-
-def _negatives(tracks: np.ndarray, n: int, taken: np.ndarray, n_taken: int, added: set[int], n_names: int,
-               rng: np.random.Generator, symmetric: bool) -> tuple[list[int], list[int]]:
-    """Sample ``n`` distinct unlabelled pairs among the track codes ``tracks`` (ascending) avoiding the
-    listed pairs (``taken``: sorted unordered keys ``min * n_names + max``; ``n_taken`` distinct listed
-    (src, tgt)) and the negatives drawn before (``added``, unordered keys). Codes order like the track
-    ids, so a draw is the same pair the string version drew."""
-    src: list[int] = []
-    tgt: list[int] = []
-    if len(tracks) < 2 or n <= 0:
-        return src, tgt
-    max_pairs = len(tracks) * (len(tracks) - 1) // (2 if symmetric else 1)
-    n = min(n, max(0, max_pairs - n_taken))
-    seen: set[int] = set()
-    tries = 0
-    while len(src) < n and tries < 50 * n + 100:
-        tries += 1
-        a, b = (int(x) for x in tracks[rng.integers(0, len(tracks), 2)])
-        if a == b:
-            continue
-        if symmetric and b < a:
-            a, b = b, a
-        key, either = a * n_names + b, min(a, b) * n_names + max(a, b)
-        if key in seen or either in added or _member(taken, either):
-            continue
-        seen.add(key)
-        src.append(a)
-        tgt.append(b)
-    return src, tgt
-
-
-def _codes(col: pl.Series, names: pl.Series) -> np.ndarray:
-    """Each id of ``col`` as its position in the sorted ``names`` (columnar: no Python object per pair)."""
-    codes = col.replace_strict(names, pl.int_range(len(names), eager=True), return_dtype=pl.Int64)
-    return np.asarray(codes.to_numpy(), dtype=np.int64)
+def _distinct_tracks(df: pl.DataFrame) -> pl.Series:
+    """The tracks of a pair table, ascending (each column made distinct first: no copy of every id)."""
+    return pl.concat([df["src"].unique(), df["tgt"].unique()]).unique().sort()
 
 
 def _track_set(df: pl.DataFrame) -> set[str]:
-    return set(pl.concat([df["src"], df["tgt"]]).unique().to_list())  # one string per track
+    return set(_distinct_tracks(df).to_list())  # one string per track
 
 
-def build_set(pairs: pl.DataFrame, eligible: set[str], ratios: tuple[float, float, float],
+def build_set(pairs: CodedPairs, eligible: set[str], ratios: tuple[float, float, float],
               cfg: SplitsConfig, set_name: str, symmetric: bool,
-              artists: dict[str, str] | None = None) -> tuple[dict[str, pl.DataFrame], dict]:
+              artists: dict[str, str] | None = None,
+              listed: tuple[np.ndarray, int] | None = None) -> tuple[dict[str, pl.DataFrame], dict]:
     """Split one set; returns the three tables and this set's report section. ``artists`` (track id ->
     artist id) is what ``artist`` mode splits by, and lets the report count artists that span splits.
-    Pairs stay in columns; tracks are integer codes (their order is the ids' order) wherever a pair is
-    looked at one by one (the negatives), so memory holds no Python object per pair."""
+    The pairs stay integer codes until a split's own table is written (``listed``: ``pairs.listed()``,
+    passed in when several sets share it), so memory holds no Python object and no string per pair."""
     rep = StageReport(f"build_splits.{set_name}", unit="pairs")
     rng = np.random.default_rng([cfg.seed, SETS.index(set_name)])
-    n_in = pairs.height
-    elig = sorted(eligible)  # one string per track
-    ok_src = pairs["src"].is_in(elig)
-    ok_tgt = pairs["tgt"].is_in(elig)
+    n_in = len(pairs)
+    names, n_names = pairs.names, len(pairs.names)
+    elig = np.asarray(names.is_in(sorted(eligible)).to_numpy(), dtype=bool)  # per code
+    ok_src = elig[pairs.src]
+    ok_tgt = elig[pairs.tgt]
     rep.drop("src_not_in_set", int((~ok_src).sum()))
     rep.drop("tgt_not_in_set", int((ok_src & ~ok_tgt).sum()))
-    p = pairs.filter(ok_src & ok_tgt)
+    rows = np.nonzero(ok_src & ok_tgt)[0]  # the set's pairs, input order
+    del ok_src, ok_tgt
     artists = artists or {}
-    names = pl.concat([pairs["src"], pairs["tgt"]]).unique().sort()  # every track of the input, coded
-    n_names = len(names)
-    p_tracks = pl.concat([p["src"], p["tgt"]]).unique().sort()
-    pool_codes = _codes(p_tracks, names)  # ascending: the set's tracks in id order
+    present = np.zeros(n_names, dtype=bool)
+    present[pairs.src[rows]] = True
+    present[pairs.tgt[rows]] = True
+    pool_codes = np.nonzero(present)[0].astype(np.int64)  # ascending: the set's tracks in id order
     if cfg.mode in ("track", "artist"):
-        tracks = p_tracks.to_list()
+        tracks = names.gather(pool_codes).to_list()
         # artist mode: a track goes where its artist goes (a track of unknown artist is its own group)
         keys = [artists.get(t, t) for t in tracks] if cfg.mode == "artist" else tracks
         lab = track_assignment(keys, ratios, cfg.seed)
-        lab_s = pl.Series(lab, dtype=pl.Int8)
-        s_lab, t_lab = (np.asarray(p[c].replace_strict(p_tracks, lab_s, return_dtype=pl.Int8).to_numpy(),
-                                   dtype=np.int8) for c in ("src", "tgt"))  # int8 even with no pairs
+        lab_of = np.full(n_names, -1, dtype=np.int8)
+        lab_of[pool_codes] = lab
+        s_lab, t_lab = lab_of[pairs.src[rows]], lab_of[pairs.tgt[rows]]
         same = s_lab == t_lab
         rep.drop("cross_split", int((~same).sum()))
-        p = p.with_columns(pl.Series("split", s_lab)).filter(pl.Series(same))
+        rows, split_of = rows[same], s_lab[same]
         pools = {k: pool_codes[lab == k] for k in range(3)}
     else:
-        p = p.with_columns(pl.Series("split", _assign(p.height, ratios, rng)))
+        split_of = _assign(len(rows), ratios, rng)
         pools = {k: pool_codes for k in range(3)}
-    src_c, tgt_c = _codes(pairs["src"], names), _codes(pairs["tgt"], names)
-    n_taken = len(np.unique(src_c * n_names + tgt_c))  # distinct listed (src, tgt)
-    taken = np.unique(np.minimum(src_c, tgt_c) * n_names + np.maximum(src_c, tgt_c))  # listed, either way
-    del src_c, tgt_c
-    added: set[int] = set()
-    name_arr = names.to_numpy()
+    taken, n_taken = listed if listed is not None else pairs.listed()
+    added = np.zeros(0, dtype=np.int64)  # ascending unordered keys of the negatives drawn so far
     out: dict[str, pl.DataFrame] = {}
     sizes: dict[str, dict] = {}
     for k, split in enumerate(SPLITS):
-        lab_df = p.filter(pl.col("split") == k)
-        rep.keep(lab_df.height)
-        ns, nt = _negatives(pools[k], int(round(cfg.neg_ratio * lab_df.height)), taken, n_taken, added, n_names,
+        r = rows[split_of == k]
+        rep.keep(len(r))
+        ns, nt = sample_negatives(pools[k], int(round(cfg.neg_ratio * len(r))), taken, n_taken, added, n_names,
                             rng, symmetric)
         n_taken += len(ns)
-        added.update(min(a, b) * n_names + max(a, b) for a, b in zip(ns, nt))
+        added = unique_sorted(np.concatenate([added, np.minimum(ns, nt) * n_names + np.maximum(ns, nt)]))
         df = pl.concat([
-            lab_df.select("src", "tgt", pl.col("score").cast(pl.Float32), pl.lit(True).alias("labelled")),
-            pl.DataFrame({"src": name_arr[np.asarray(ns, dtype=np.int64)],
-                          "tgt": name_arr[np.asarray(nt, dtype=np.int64)],
+            pl.DataFrame({"src": names.gather(pairs.src[r]), "tgt": names.gather(pairs.tgt[r]),
+                          "score": pairs.score[r], "labelled": np.ones(len(r), dtype=bool)},
+                         schema={"src": pl.String, "tgt": pl.String, "score": pl.Float32, "labelled": pl.Boolean}),
+            pl.DataFrame({"src": names.gather(ns), "tgt": names.gather(nt),
                           "score": np.full(len(ns), cfg.neg_label, dtype=np.float32),
                           "labelled": np.zeros(len(ns), dtype=bool)},
                          schema={"src": pl.String, "tgt": pl.String, "score": pl.Float32, "labelled": pl.Boolean}),
@@ -168,7 +133,7 @@ def build_set(pairs: pl.DataFrame, eligible: set[str], ratios: tuple[float, floa
             "labelled": int(df["labelled"].sum()),
             "negatives": int((~df["labelled"]).sum()),
             "positive_labels": int(df["label"].sum()),
-            "tracks": pl.concat([df["src"], df["tgt"]]).n_unique(),
+            "tracks": len(_distinct_tracks(df)),
             "score_hist": np.histogram(df["score"].to_numpy(), bins=10, range=(0, 1))[0].tolist(),
         }
     track_sets = [_track_set(out[s]) for s in SPLITS]
@@ -199,18 +164,19 @@ def read_artists(songs_path: str | Path | None) -> dict[str, str]:
 def build_splits(pairs_path: str | Path, lyrics_path: str | Path, features_dir: str | Path,
                  out_dir: str | Path, cfg: SplitsConfig, symmetric: bool, songs_path: str | Path | None = None) -> dict:
     """Write ``<out_dir>/<set>/{train,val,test}.parquet`` for the lyrics and multimodal sets."""
-    pairs = pl.read_parquet(pairs_path, columns=["src", "tgt", "score"])
+    pairs = CodedPairs.read(pairs_path)
     lyr = set(pq.read_table(lyrics_path, columns=["track_id"]).column(0).to_pylist())
     aud = AudioShards(features_dir).track_ids()
     artists = read_artists(songs_path)
     if cfg.mode == "artist" and not artists:
         raise ValueError(f"splits.mode is 'artist' but {songs_path} gives no artist ids (run chunk_audio)")
-    report: dict = {"stage": "build_splits", "pairs_in": pairs.height, "lyrics_tracks": len(lyr),
+    report: dict = {"stage": "build_splits", "pairs_in": len(pairs), "lyrics_tracks": len(lyr),
                     "audio_tracks": len(aud), "sets": {}}
     all_tables: dict[str, dict[str, pl.DataFrame]] = {}
+    listed = pairs.listed()  # the same for both sets
     for set_name, eligible, ratios in (("lyrics", lyr, cfg.lyrics_ratios),
                                        ("multimodal", lyr & aud, cfg.multimodal_ratios)):
-        tables, section = build_set(pairs, eligible, ratios, cfg, set_name, symmetric, artists)
+        tables, section = build_set(pairs, eligible, ratios, cfg, set_name, symmetric, artists, listed)
         all_tables[set_name] = tables
         report["sets"][set_name] = section
         log.info("%s: %s", set_name, {s: v["pairs"] for s, v in section["splits"].items()})
