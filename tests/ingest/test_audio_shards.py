@@ -52,3 +52,19 @@ def test_manifest_frames_win_and_errors_name_the_folder(tmp_path):
         AudioShards(tmp_path / "a").audio(["TRNOPE"])
     with pytest.raises(FileNotFoundError, match="no part-"):
         AudioShards(tmp_path / "empty")
+
+
+def test_audio_in_any_order_with_repeats_and_memory_of_the_answer_plus_a_shard(tmp_path):
+    import tracemalloc
+
+    _, rows = _write(tmp_path / "a", n=400, frames=32, rows_per_shard=20)
+    shards = AudioShards(tmp_path / "a")
+    ids = [r["track_id"] for r in rows][::-1] + [rows[3]["track_id"]]
+    tracemalloc.start()
+    audio = shards.audio(ids)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    np.testing.assert_array_equal(audio[0, :12], rows[-1]["timbre"].reshape(32, 12).T)
+    np.testing.assert_array_equal(audio[-1], audio[len(rows) - 1 - 3])  # a repeated id, answered twice
+    # the answer is 401 x 24 x 32 float16 (0.6 MB); one shard's arrays are 20 rows (30 KB) a copy
+    assert peak < 2.2 * audio.nbytes, (peak, audio.nbytes)

@@ -81,13 +81,30 @@ class AudioShards:
 
     def audio(self, track_ids: list[str]) -> np.ndarray:
         """``(len(track_ids), 24, frames)`` arrays in the order of ``track_ids``: 12 timbre then 12 chroma
-        channels, in the stored dtype. A ``KeyError`` names a track without audio."""
-        a = self.read(track_ids, columns=["track_id", "timbre", "chroma"])
-        order = {tid: i for i, tid in enumerate(a.column("track_id").to_pylist())}
-        missing = [x for x in track_ids if x not in order]
-        if missing:
+        channels, in the stored dtype. A ``KeyError`` names a track without audio. Filled shard by shard
+        into the one output array (a shard none of the tracks is in is not decompressed), so memory is the
+        answer plus one shard."""
+        unique = list(dict.fromkeys(track_ids))
+        pos = {t: i for i, t in enumerate(unique)}
+        out: np.ndarray | None = None
+        found = np.zeros(len(unique), dtype=bool)
+        for f in self.files:
+            ids = pq.read_table(f, columns=["track_id"]).column(0).to_pylist()
+            hits = [(j, pos[t]) for j, t in enumerate(ids) if t in pos]
+            if not hits:
+                continue
+            src, dst = (np.array(x, dtype=np.int64) for x in zip(*hits))
+            arr = self._arrays(pq.read_table(f, columns=["timbre", "chroma"]), src)  # (m, 24, T)
+            if out is None:
+                out = np.empty((len(unique), *arr.shape[1:]), dtype=arr.dtype)
+            out[dst] = arr
+            found[dst] = True
+        if not found.all():
+            missing = [t for t, ok in zip(unique, found) if not ok]
             raise KeyError(f"{len(missing)} tracks have no audio in {self.dir}, e.g. {missing[0]}")
-        return self._arrays(a, np.array([order[x] for x in track_ids], dtype=np.int64))
+        if out is None:  # no track asked for
+            return np.empty((0, 2 * N_FEAT, self.frames), dtype=np.float16)
+        return out if len(unique) == len(track_ids) else out[[pos[t] for t in track_ids]]
 
     def _arrays(self, t: pa.Table, idx: np.ndarray) -> np.ndarray:
         frames, n = self.frames, len(t)

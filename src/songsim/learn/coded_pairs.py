@@ -128,6 +128,13 @@ class CodedPairs:
         """The listed pairs as ascending unordered keys ``min * n + max`` (``n`` tracks), and the number of
         distinct listed (src, tgt)."""
         n = np.int64(len(self.names))
-        s, t = self.src.astype(np.int64), self.tgt.astype(np.int64)
-        n_directed = len(unique_sorted(s * n + t))
-        return unique_sorted(np.minimum(s, t) * n + np.maximum(s, t)), n_directed
+        key = self.src.astype(np.int64)  # one int64 buffer, reused: memory is 8 bytes a pair over the codes
+        key *= n
+        key += self.tgt
+        key.sort()
+        n_directed = int(len(key) > 0) + int(np.count_nonzero(key[1:] != key[:-1]))
+        np.minimum(self.src, self.tgt, out=key, dtype=np.int64)
+        key *= n
+        key += np.maximum(self.src, self.tgt)
+        key.sort()
+        return key[np.concatenate(([True], key[1:] != key[:-1]))] if len(key) else key, n_directed
