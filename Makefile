@@ -7,7 +7,7 @@ BIN := $(abspath $(VENV))/bin
 STAMP := $(VENV)/.installed-stamp
 export PATH := $(BIN):$(PATH)
 
-.PHONY: install demo test test-fast lint bench ablation results robustness clean
+.PHONY: install browser demo test test-fast lint bench ablation results robustness clean
 
 $(STAMP): pyproject.toml
 	@echo "songsim: creating $(VENV) and installing torch (CPU), DVC, faiss, ... (a few minutes the first time)"
@@ -29,11 +29,19 @@ demo: $(STAMP)
 	@echo "reports: data/reports/<stage>.json (read / kept / quarantined / dropped), evaluate_<model>.json (all of it)"
 	@echo "plots:   dvc plots show  ->  dvc_plots/index.html"
 	@echo "songs like X: .venv/bin/songsim similar TRACK_ID [-k 10] [--model fused]  (see README 'Songs like X')"
+	@echo "over HTTP:    .venv/bin/songsim serve  ->  http://127.0.0.1:8000/ (page), /docs (API)"
 
-test: $(STAMP)
+# the page test drives Debian's Chromium (Playwright's own browser download is not reachable here)
+browser:
+	@command -v chromium >/dev/null 2>&1 || { echo "songsim: installing Debian's chromium for the page test"; \
+	  SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null; } \
+	  || echo "songsim: could not install chromium: the page test skips (and fails under CI=true)"
+
+test: $(STAMP) browser
 	$(PY) -m pytest -q
 
-test-fast: $(STAMP)
+test-fast: $(STAMP) browser
 	$(PY) -m pytest -q -m "not slow"
 
 lint: $(STAMP)
@@ -48,6 +56,8 @@ bench: $(STAMP)
 	$(PY) bench/bench_parallel.py --models lyrics_regressor --epochs 2
 	$(PY) bench/bench_large_batch.py
 	$(PY) bench/bench_retrieval.py
+	$(PY) bench/bench_lastfm_full.py
+	$(PY) bench/bench_serve.py
 
 ablation: $(STAMP)
 	bash scripts/queue_ablation.sh

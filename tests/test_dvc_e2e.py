@@ -129,3 +129,67 @@ def test_repro_noop_experiment_and_compare(repo):
     assert "vegaEmbed('#" in page and "window.vegaEmbed" in page
     plots = _sh(repo, "dvc", "plots", "show", "--json")
     assert "loss_regressors" in plots.stdout and "confusion_matrix" in plots.stdout and "recall_at_k" in plots.stdout
+
+
+def test_serve_answers_while_dvc_rebuilds_the_index(repo):
+    """`songsim serve` keeps answering while `dvc repro` deletes and rewrites the index folder, then switches
+    to the rebuilt index (a real server process, a real `dvc repro`)."""
+    import socket
+    import threading
+    import time
+    import urllib.error
+    import urllib.request
+
+    pytest.importorskip("fastapi")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    base = f"http://127.0.0.1:{port}"
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
+    server = subprocess.Popen([sys.executable, "-m", "songsim.cli", "serve", "--port", str(port), "--models", "fused",
+                               "--watch-interval", "0.2"], cwd=repo, env=env, stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT, text=True)
+
+    def get(path):
+        with urllib.request.urlopen(base + path, timeout=10) as r:
+            return json.loads(r.read())
+
+    try:
+        deadline = time.time() + 120
+        while True:
+            try:
+                health = get("/healthz")
+                break
+            except (urllib.error.URLError, ConnectionError):
+                assert server.poll() is None and time.time() < deadline, server.stdout.read()
+                time.sleep(0.3)
+        query = next(s["track_id"] for s in get("/search?q=TR&limit=50")["results"] if "fused" in s["models"])
+        codes, stop = [], threading.Event()
+
+        def client():
+            while not stop.is_set():
+                try:
+                    codes.append(len(get(f"/similar?track_id={query}&k=3")["results"]))
+                except urllib.error.HTTPError as e:
+                    codes.append(f"HTTP {e.code}")
+                except Exception as e:  # noqa: BLE001
+                    codes.append(repr(e))
+
+        t = threading.Thread(target=client)
+        t.start()
+        try:
+            loaded = health["models"]["fused"]["loaded_at"]
+            rebuild = _sh(repo, "dvc", "repro", "--force", "--single-item", "index@fused")
+            assert "Running stage 'index@fused'" in rebuild.stdout
+            deadline = time.time() + 60
+            while get("/healthz")["models"]["fused"]["loaded_at"] == loaded and time.time() < deadline:
+                time.sleep(0.2)
+        finally:
+            stop.set()
+            t.join()
+        after = get("/healthz")["models"]["fused"]
+        assert after["reloads"] == 1 and after["loaded_at"] > loaded
+        assert codes and all(c == 3 for c in codes), [c for c in codes if c != 3][:5]
+    finally:
+        server.terminate()
+        server.wait(10)

@@ -1,7 +1,7 @@
 """``songsim`` command line: one subcommand per pipeline stage (from ``songsim.stage_table``), running the
-same code as ``stages/*.py``, and ``songsim similar`` to ask for the songs most like a song. Stage
-subcommands accept both the DVC stage name and its alias (``extract_pairs`` / ``extract-pairs``). Each
-stage's module is imported only when that stage runs."""
+same code as ``stages/*.py``, ``songsim similar`` to ask for the songs most like a song, and ``songsim serve``
+to serve that over HTTP. Stage subcommands accept both the DVC stage name and its alias (``extract_pairs`` /
+``extract-pairs``). Each stage's module is imported only when that stage runs."""
 
 from __future__ import annotations
 
@@ -82,6 +82,21 @@ def similar_main(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+def serve_main(args: argparse.Namespace) -> int:
+    """``songsim serve``: the HTTP service over the index@<model> outputs, until interrupted."""
+    from songsim.serve.runner import serve
+
+    setup_logging(args.verbose)
+    models = [m.strip() for m in args.models.split(",") if m.strip()] if args.models else None
+    try:
+        serve(args.params, args.model, models, args.host, args.port, args.workers, args.watch_interval,
+              "debug" if args.verbose else "info", args.answer_threads)
+    except (ConfigError, FileNotFoundError, ValueError) as e:
+        print(f"songsim serve: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="songsim",
@@ -108,9 +123,26 @@ def main(argv: list[str] | None = None) -> int:
                      help="say why each song matches: modality shares, shared words, agreeing audio facets")
     sim.add_argument("--params", default=DEFAULT_PARAMS, help=f"params file (default: {DEFAULT_PARAMS})")
     sim.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    srv = sub.add_parser("serve", help="songs like X over HTTP, with a page (reads the index@<model> outputs)",
+                         description="Serve GET/POST /similar, /search, /healthz, /metrics and a page at / from "
+                         "the models' index folders (the same ranking as `songsim similar`). A rebuilt index "
+                         "folder is switched to once complete; the old one serves meanwhile.")
+    srv.add_argument("--model", default="fused", help="default model of requests that name none (default fused)")
+    srv.add_argument("--models", help="comma-separated models to load (default: every model with an index)")
+    srv.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    srv.add_argument("--port", type=int, default=8000, help="port (default 8000)")
+    srv.add_argument("--workers", type=int, default=1, help="uvicorn worker processes (default 1)")
+    srv.add_argument("--answer-threads", type=int, default=1,
+                     help="threads computing answers beside the event loop (0: on the loop; default 1)")
+    srv.add_argument("--watch-interval", type=float, default=2.0,
+                     help="seconds between looks for a rebuilt index folder (0: never; default 2)")
+    srv.add_argument("--params", default=DEFAULT_PARAMS, help=f"params file (default: {DEFAULT_PARAMS})")
+    srv.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     args = parser.parse_args(argv)
     if args.stage == "similar":
         return similar_main(args)
+    if args.stage == "serve":
+        return serve_main(args)
     spec = get(args.stage)
     return execute(spec, _stage_run(spec.name), args)
 

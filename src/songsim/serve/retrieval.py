@@ -13,13 +13,13 @@ faiss (``faiss-cpu``, MIT, maintained by Meta, regular releases) was chosen over
 2023) and annoy: it serves HNSW and exact indexes behind one API and writes indexes to one file.
 
 Index folder (stage ``index@<model>``): ``index.faiss`` (HNSW over the ranking vectors),
-``vectors.npy`` (the raw song vectors, memory-mapped at query time), ``ids.parquet`` (row -> track id)
+``vectors.npy`` (the raw song vectors; memory-mapped, not read per query: the ranking vectors of a query
+and its candidates are the ones the index holds), ``ids.parquet`` (row -> track id)
 and ``manifest.json``.
 """
 
 from __future__ import annotations
 
-import difflib
 import json
 import logging
 from dataclasses import dataclass
@@ -27,7 +27,6 @@ from pathlib import Path
 
 import faiss
 import numpy as np
-import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
 import torch
@@ -38,6 +37,7 @@ from songsim.core.metrics import apply_calibration
 from songsim.core.writers import atomic_path, write_json, write_table
 from songsim.models import MODELS
 from songsim.models.nets import PairModel
+from songsim.serve.tracks import TrackTable
 
 log = logging.getLogger(__name__)
 
@@ -78,9 +78,10 @@ def build_index(space: np.ndarray, cfg: RetrievalConfig) -> faiss.Index:
 
 
 def ann_search(index: faiss.Index, queries: np.ndarray, k: int, ef_search: int) -> np.ndarray:
-    """Row ids ``(Q, k)`` of the approximate nearest rows (-1 where fewer exist)."""
-    index.hnsw.efSearch = max(ef_search, k)
-    _, ids = index.search(np.ascontiguousarray(queries, dtype=np.float32), k)
+    """Row ids ``(Q, k)`` of the approximate nearest rows (-1 where fewer exist). ``ef_search`` goes with the
+    call (not set on the shared index), so threads may search one index at once."""
+    params = faiss.SearchParametersHNSW(efSearch=max(ef_search, k))
+    _, ids = index.search(np.ascontiguousarray(queries, dtype=np.float32), k, params=params)
     return ids
 
 
@@ -131,8 +132,37 @@ def read_manifest(folder: str | Path) -> dict:
     return json.loads(path.read_text())
 
 
+def _artist(meta: tuple) -> str | None:
+    """Who a song is by, for "other artists only": its artist id, else its artist name."""
+    return meta[0] or meta[1]
+
+
+def read_catalog(lyrics_path: str | Path, audio_dir: str | Path) -> dict[str, set[str]]:
+    """Modality -> the track ids that have it (for errors naming what a song lacks)."""
+    from songsim.ingest.audio_shards import AudioShards
+
+    return {"lyrics": set(pq.read_table(lyrics_path, columns=["track_id"]).column(0).to_pylist()),
+            "audio": AudioShards(audio_dir).track_ids()}
+
+
 class RetrievalError(LookupError):
     """A query that cannot be answered (unknown track, missing modality); the message says why."""
+
+
+class UnknownTrack(RetrievalError):
+    """No such track in the catalog; ``closest`` lists the nearest known ids by spelling."""
+
+    def __init__(self, message: str, closest: list[str]):
+        super().__init__(message)
+        self.closest = closest
+
+
+class MissingModality(RetrievalError):
+    """The track lacks an input the model needs; ``missing`` names it, ``can_serve`` the models that can."""
+
+    def __init__(self, message: str, missing: list[str], can_serve: list[str]):
+        super().__init__(message)
+        self.missing, self.can_serve = missing, can_serve
 
 
 @dataclass
@@ -167,9 +197,10 @@ class Recommender:
         self.manifest = read_manifest(d)
         self.name = self.manifest["model"]
         self.index = faiss.read_index(str(d / INDEX))
-        self.vectors = np.load(d / VECTORS, mmap_mode="r")  # (N, D) raw song vectors, not loaded whole
-        self.ids = pq.read_table(d / IDS).column("track_id").to_pylist()
-        self.row = {t: i for i, t in enumerate(self.ids)}
+        # (N, D) raw song vectors, memory-mapped (not loaded whole), seen as a plain array (cheaper to index)
+        self.vectors = np.asarray(np.load(d / VECTORS, mmap_mode="r"))
+        self.ids = TrackTable(pq.read_table(d / IDS).column("track_id"), songs_path)  # row <-> id, metadata
+        self.meta = self.ids.meta  # meta[track_id] / meta.get(...): (artist id, artist, title)
         self.device = pick_device(device)
         self.model, state = load_checkpoint(checkpoint, self.device)
         self.model.eval()
@@ -180,23 +211,17 @@ class Recommender:
         self.catalog = catalog or {}  # modality -> track ids that have it (for clear errors)
         self.explain_sources = explain_sources  # Explainer arguments (lyrics, vocab, audio, reverse mapping)
         self._explainer = None
-        self.meta: dict[str, tuple[str | None, str | None, str | None]] = {}
-        if songs_path is not None and Path(songs_path).exists():
-            t = pl.read_parquet(songs_path, columns=["track_id", "artist_id", "artist", "title"])
-            self.meta = {r[0]: (r[1], r[2], r[3]) for r in t.iter_rows()}
 
     @classmethod
-    def from_params(cls, params: dict, model: str, device: str = "cpu", with_catalog: bool = True) -> Recommender:
-        """The recommender of ``model`` with the pipeline's paths and ``retrieval`` settings."""
+    def from_params(cls, params: dict, model: str, device: str = "cpu", with_catalog: bool = True,
+                    catalog: dict[str, set[str]] | None = None) -> Recommender:
+        """The recommender of ``model`` with the pipeline's paths and ``retrieval`` settings (``catalog``:
+        :func:`read_catalog`'s answer, when several recommenders share it)."""
         model_spec(model)
         paths, cfg = section(params, "paths"), section(params, "retrieval")
         files = paths.model_files(model)
-        catalog = None
-        if with_catalog:
-            from songsim.ingest.audio_shards import AudioShards
-
-            catalog = {"lyrics": set(pq.read_table(paths.lyrics, columns=["track_id"]).column(0).to_pylist()),
-                       "audio": AudioShards(paths.audio).track_ids()}
+        if with_catalog and catalog is None:
+            catalog = read_catalog(paths.lyrics, paths.audio)
         raw = section(params, "raw")
         sources = {"lyrics_path": paths.lyrics, "vocab_path": paths.vocab, "audio_dir": paths.audio,
                    "reverse_mapping": raw.mxm_reverse_mapping or None}
@@ -204,8 +229,9 @@ class Recommender:
                    sources)
 
     def _check(self, track_id: str) -> int:
-        if track_id in self.row:
-            return self.row[track_id]
+        row = self.ids.row(track_id)
+        if row is not None:
+            return row
         spec = MODELS[self.name]
         needs = [m for m, used in (("lyrics", spec.uses_lyrics), ("audio", spec.uses_audio)) if used]
         known = [m for m in ("lyrics", "audio") if track_id in self.catalog.get(m, ())]
@@ -213,15 +239,20 @@ class Recommender:
             missing = [m for m in needs if m not in known]
             can = [n for n, s in MODELS.items() if s.task == "regression"
                    and all(m in known for m, used in (("lyrics", s.uses_lyrics), ("audio", s.uses_audio)) if used)]
-            raise RetrievalError(f"{track_id} has no {' and no '.join(missing)}: model {self.name} needs "
-                                 f"{' and '.join(needs)}; models that can serve it: {', '.join(can) or 'none'}")
-        close = difflib.get_close_matches(track_id, self.ids, n=3, cutoff=0.5)
-        raise RetrievalError(f"unknown track id {track_id!r}" + (f"; closest known: {', '.join(close)}" if close
-                                                                 else ""))
+            raise MissingModality(f"{track_id} has no {' and no '.join(missing)}: model {self.name} needs "
+                                  f"{' and '.join(needs)}; models that can serve it: {', '.join(can) or 'none'}",
+                                  missing, can)
+        close = self.closest_ids(track_id)
+        raise UnknownTrack(f"unknown track id {track_id!r}" + (f"; closest known: {', '.join(close)}" if close else ""),
+                           close)
+
+    def closest_ids(self, track_id: str, n: int = 3) -> list[str]:
+        """Known ids spelled most like ``track_id`` (bounded work at any catalog size)."""
+        return self.ids.closest(track_id, n)
 
     def artist_of(self, track_id: str) -> str | None:
         m = self.meta.get(track_id)
-        return m[0] or m[1] if m else None
+        return _artist(m) if m else None
 
     def similar(self, track_id: str, k: int = 10, exclude_same_artist: bool = False,
                 candidates: int | None = None, explain: bool = False) -> list[Hit]:
@@ -229,24 +260,23 @@ class Recommender:
         each hit says why (``Hit.why``: modality shares, shared words, agreeing audio facets)."""
         row = self._check(track_id)
         c = min(len(self.ids) - 1, max(k, candidates or self.candidates))
-        q = ranking_space(np.array(self.vectors[row:row + 1], dtype=np.float32), self.blocks, self.weights)
+        q = self.index.reconstruct_batch(np.array([row], dtype=np.int64))  # (1, D): its ranking vector, as indexed
         ids = ann_search(self.index, q, c + 1, self.ef_search)[0]
         ids = np.array([i for i in ids if i >= 0 and i != row], dtype=np.int64)
-        mine = self.artist_of(track_id)
-        if exclude_same_artist and mine is not None:
-            ids = np.array([i for i in ids if self.artist_of(self.ids[i]) != mine], dtype=np.int64)
+        mine = _artist(self.ids.meta_of(row)) if exclude_same_artist else None
+        if mine is not None:
+            _, artist_ids, artists, _ = self.ids.take(ids)
+            ids = ids[np.array([(a or b) != mine for a, b in zip(artist_ids, artists)], dtype=bool)]
         if not len(ids):
             return []
-        order = np.sort(ids)  # memory-mapped rows read in file order
-        cand = ranking_space(np.asarray(self.vectors[order], dtype=np.float32), self.blocks, self.weights)
+        order = np.sort(ids)  # ties in the ranking score go to the lower row, as in an exhaustive ranking
+        cand = self.index.reconstruct_batch(order)  # (C, D) the candidates' ranking vectors the index holds
         raw = cand @ q[0]  # (C,) the ranking score, exactly what the index approximates
         top = np.argsort(-raw, kind="stable")[:k]
         shown = apply_calibration(raw[top], self.calibration)
-        out = []
-        for r, (j, s) in enumerate(zip(top, shown), 1):
-            tid = self.ids[order[j]]
-            _, artist, title = self.meta.get(tid, (None, None, None))
-            out.append(Hit(r, tid, artist, title, float(s), float(raw[j])))
+        tids, _, artists, titles = self.ids.take(order[top])
+        out = [Hit(r, tid, artist, title, float(s), float(raw[j]))
+               for r, (tid, artist, title, s, j) in enumerate(zip(tids, artists, titles, shown, top), 1)]
         if explain and out:
             self._explain(track_id, out, cand[top], q[0])
         return out

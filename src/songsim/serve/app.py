@@ -1,0 +1,201 @@
+"""``songsim serve``: "songs like X" over HTTP (FastAPI under uvicorn), with a page to explore the catalog.
+
+Endpoints (the OpenAPI schema is at ``/openapi.json``, browsable at ``/docs``):
+
+- ``GET /similar?track_id=...&k=10&model=fused&exclude_same_artist=false&explain=false``
+- ``POST /similar`` with ``{"track_ids": [...], "k": 10, "model": "fused", ...}`` (at most ``MAX_BATCH`` ids)
+- ``GET /search?q=...&limit=20``: substring search over track id, artist and title
+- ``GET /healthz``, ``GET /metrics`` (Prometheus text format)
+- ``GET /``: the page (plain HTML and a small script from ``serve/static``; nothing remote)
+
+Every answer is the :class:`~songsim.serve.retrieval.Recommender`'s, the function ``songsim similar`` and
+the ranking evaluation use. Bad input gets a 4xx JSON body ``{"error": <kind>, "detail": <message>, ...}``
+(the kinds are counted in ``/metrics``); a model name from a request only selects among the loaded
+models, so no request parameter ever reaches a file path.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fastapi import FastAPI, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import FileResponse, Response
+from fastapi.staticfiles import StaticFiles
+from prometheus_client import CONTENT_TYPE_LATEST
+from pydantic import BaseModel, Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from songsim.serve.metrics import Metrics, MetricsMiddleware, ORJSONResponse
+from songsim.serve.retrieval import MissingModality, UnknownTrack
+from songsim.serve.service import (
+    MAX_BATCH,
+    MAX_K,
+    MAX_QUERY_LEN,
+    MAX_SEARCH,
+    ModelSlot,
+    RequestError,
+    SongSearch,
+    Watcher,
+    check_k,
+    check_track_id,
+    hits_json,
+    song_json,
+)
+
+log = logging.getLogger(__name__)
+
+STATIC = Path(__file__).resolve().parent / "static"
+
+
+class BatchQuery(BaseModel):
+    """Body of ``POST /similar``."""
+
+    track_ids: list[str] = Field(description=f"query track ids (at most {MAX_BATCH})")
+    k: int = Field(10, description=f"results per query, 1..{MAX_K}")
+    model: str | None = Field(None, description="model name (default: the service's default model)")
+    exclude_same_artist: bool = False
+    explain: bool = False
+
+
+def _error(e: RequestError) -> ORJSONResponse:
+    return ORJSONResponse({"error": e.kind, "detail": str(e), **e.extra}, status_code=e.status)
+
+
+def create_app(slots: dict[str, ModelSlot], default_model: str, search: SongSearch,
+               watch_interval: float = 2.0, answer_threads: int = 1) -> FastAPI:
+    """The ASGI application over loaded model slots (see :func:`songsim.serve.runner.load_slots`); while it
+    runs, a :class:`Watcher` looks for rebuilt index folders every ``watch_interval`` seconds (0: never).
+    Answers are computed on ``answer_threads`` threads beside the event loop (0: on the loop itself)."""
+    if default_model not in slots:
+        raise ValueError(f"default model {default_model!r} is not served (served: {', '.join(slots)})")
+
+    pool = ThreadPoolExecutor(answer_threads, thread_name_prefix="songsim-answer") if answer_threads else None
+
+    async def off_loop(fn, *args):
+        """``fn(*args)`` on the answer thread(s), or on the event loop itself with ``answer_threads`` 0."""
+        return fn(*args) if pool is None else await asyncio.get_running_loop().run_in_executor(pool, fn, *args)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        watcher = Watcher(slots, watch_interval) if watch_interval > 0 else None
+        if watcher:
+            watcher.start()
+        yield
+        if watcher:
+            watcher.stop()
+        if pool is not None:
+            pool.shutdown(wait=False)
+
+    app = FastAPI(title="songsim", version="1", default_response_class=ORJSONResponse, lifespan=lifespan,
+                  description="Content-based song similarity from lyrics and audio: the songs most like a song.")
+    metrics = Metrics(slots)
+    app.state.slots, app.state.metrics = slots, metrics
+
+    def refused(e: RequestError) -> ORJSONResponse:
+        metrics.errors.labels(e.kind).inc()
+        return _error(e)
+
+    @app.exception_handler(RequestError)
+    async def _request_error(request: Request, e: RequestError):
+        return refused(e)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(request: Request, e: RequestValidationError):
+        errs = e.errors()
+        if any(err.get("type") == "json_invalid" for err in errs):
+            return refused(RequestError(400, "malformed_json", "the request body is not valid JSON"))
+        detail = "; ".join(f"{'.'.join(str(x) for x in err.get('loc', ()))}: {err.get('msg')}" for err in errs)
+        return refused(RequestError(422, "invalid_request", detail[:500]))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, e: StarletteHTTPException):
+        kind = {404: "not_found", 405: "method_not_allowed"}.get(e.status_code, "http_error")
+        return refused(RequestError(e.status_code, kind, str(e.detail)))
+
+    @app.exception_handler(Exception)
+    async def _internal(request: Request, e: Exception):  # never a traceback to the client
+        log.exception("internal error on %s", request.url.path)
+        metrics.errors.labels("internal").inc()
+        return ORJSONResponse({"error": "internal", "detail": "internal error (logged by the service)"}, 500)
+
+    def slot_of(model: str | None) -> ModelSlot:
+        name = default_model if model is None else model
+        if name not in slots:
+            shown = name if len(name) <= 40 else name[:40] + "..."
+            raise RequestError(422, "unknown_model", f"model {shown!r} is not served here",
+                               models=sorted(slots))
+        return slots[name]
+
+    def answer(slot: ModelSlot, track_id: str, k: int, exclude_same_artist: bool, explain: bool) -> dict:
+        rec = slot.current.rec  # one recommender for the whole answer, even if a reload swaps it now
+        try:
+            hits = rec.similar(track_id, k, exclude_same_artist, None, explain)
+        except UnknownTrack as e:
+            raise RequestError(404, "unknown_track", str(e), closest=e.closest) from None
+        except MissingModality as e:
+            raise RequestError(422, "missing_modality", str(e), missing=e.missing, models=e.can_serve) from None
+        except OSError as e:  # the explanation reads lyrics/audio, which a rebuild may be rewriting
+            raise RequestError(503, "explain_unavailable", f"explanations unavailable for now: {e}") from None
+        return {"query": song_json(rec, track_id), "model": slot.name, "k": k, "results": hits_json(hits)}
+
+    # answers are computed on their own thread (``answer_threads``): faiss and NumPy release the GIL, so one
+    # request's index search overlaps with the event loop's HTTP work for the others (1M songs, 2 cores:
+    # 1.5x the answers per second of answering on the event loop; bench/README.md)
+    @app.get("/similar", summary="The k songs most like a song")
+    async def similar_get(track_id: str = Query(..., description="query track id"),
+                          k: int = Query(10, description=f"results, 1..{MAX_K}"),
+                          model: str | None = Query(None, description="model (default: the service's)"),
+                          exclude_same_artist: bool = False, explain: bool = False):
+        args = (slot_of(model), check_track_id(track_id), check_k(k), exclude_same_artist, explain)
+        return ORJSONResponse(await off_loop(answer, *args))
+
+    def batch(body: BatchQuery) -> dict:
+        slot, k = slot_of(body.model), check_k(body.k)
+        out = []
+        for tid in body.track_ids:
+            try:
+                out.append(answer(slot, check_track_id(tid), k, body.exclude_same_artist, body.explain))
+            except RequestError as e:  # one bad id fails its own entry, not the batch
+                metrics.errors.labels(e.kind).inc()
+                out.append({"query": {"track_id": tid[:80]}, "error": e.kind, "status": e.status, "detail": str(e),
+                            **e.extra})
+        return {"model": slot.name, "k": k, "queries": out}
+
+    @app.post("/similar", summary=f"The k songs most like each of several songs (at most {MAX_BATCH})")
+    async def similar_post(body: BatchQuery):
+        if len(body.track_ids) > MAX_BATCH:
+            raise RequestError(413, "batch_too_large", f"{len(body.track_ids)} track ids; at most {MAX_BATCH}")
+        if not body.track_ids:
+            raise RequestError(422, "empty_batch", "track_ids is empty")
+        return ORJSONResponse(await off_loop(batch, body))
+
+    @app.get("/search", summary="Songs whose track id, artist or title contains q")
+    async def search_get(q: str = Query(..., description=f"text to look for (at most {MAX_QUERY_LEN} characters)"),
+                         limit: int = Query(20, description=f"results, 1..{MAX_SEARCH}")):
+        if len(q) > MAX_QUERY_LEN:
+            raise RequestError(422, "query_too_long", f"q is {len(q)} characters; at most {MAX_QUERY_LEN}")
+        if not 1 <= limit <= MAX_SEARCH:
+            raise RequestError(422, "bad_limit", f"limit must be from 1 to {MAX_SEARCH}, got {limit}")
+        return {"q": q, "results": search.search(q, limit)}
+
+    @app.get("/healthz", summary="Liveness and what is served")
+    async def healthz():
+        return {"status": "ok", "default_model": default_model,
+                "models": {name: slot.status() for name, slot in slots.items()}}
+
+    @app.get("/metrics", summary="Prometheus metrics", response_class=Response)
+    async def prometheus():
+        return Response(metrics.render(), media_type=CONTENT_TYPE_LATEST)
+
+    @app.get("/", include_in_schema=False)
+    async def page():
+        return FileResponse(STATIC / "index.html", media_type="text/html")
+
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    app.add_middleware(MetricsMiddleware, metrics=metrics)
+    return app

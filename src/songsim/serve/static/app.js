@@ -1,0 +1,120 @@
+// songsim page: search a song, show its neighbours, click one to make it the query. Same-origin calls only.
+"use strict";
+const $ = (id) => document.getElementById(id);
+const state = { models: [], defaultModel: null };
+
+function el(tag, attrs = {}, ...children) {
+  const e = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (k === "class") e.className = v; else if (k.startsWith("on")) e.addEventListener(k.slice(2), v); else e.setAttribute(k, v);
+  }
+  for (const c of children) if (c !== null && c !== undefined) e.append(c instanceof Node ? c : String(c));
+  return e;
+}
+
+function songLabel(s) {
+  const who = s.artist || "unknown artist", what = s.title || "untitled";
+  return `${who} - ${what}`;
+}
+
+function setStatus(msg) { $("status").textContent = msg || ""; }
+
+async function getJSON(url, opts) {
+  const r = await fetch(url, opts);
+  const body = await r.json().catch(() => ({ error: "bad_response", detail: `HTTP ${r.status}` }));
+  if (!r.ok) {
+    const extra = body.closest && body.closest.length ? ` (closest: ${body.closest.join(", ")})`
+      : body.models && body.models.length ? ` (models that can serve it: ${body.models.join(", ")})` : "";
+    throw new Error(`${body.detail || body.error}${extra}`);
+  }
+  return body;
+}
+
+function songButton(s) {
+  return el("button", { class: "song", type: "button", "data-track": s.track_id, onclick: () => openSong(s.track_id) },
+    songLabel(s));
+}
+
+function whyNode(why) {
+  if (!why) return null;
+  const parts = el("div", { class: "why" });
+  const mods = Object.entries(why.modalities || {});
+  if (mods.length > 1 && mods.every(([, v]) => v.share !== undefined)) {
+    for (const [m, v] of mods) {
+      parts.append(el("span", { class: `share ${m}`, style: `width:${Math.round(60 * v.share)}px`, title: `${m} ${Math.round(100 * v.share)}%` }));
+    }
+    parts.append(" " + mods.map(([m, v]) => `${m} ${Math.round(100 * v.share)}%`).join(" / "));
+  }
+  if (why.shared_words && why.shared_words.length) {
+    parts.append(el("span", { class: "words" }, `; words: ${why.shared_words.map((w) => w.word).join(", ")}`));
+  }
+  if (why.audio) {
+    const a = why.audio;
+    const key = a.same_key ? `both ${a.keys[0]}` : `${a.keys[0]} vs ${a.keys[1]}`;
+    parts.append(`; timbre ${a.timbre_cosine.toFixed(2)}, chroma ${a.chroma_cosine.toFixed(2)}, key ${key}`);
+  }
+  return parts;
+}
+
+async function runSearch(q) {
+  setStatus("");
+  const list = $("search-results");
+  list.replaceChildren();
+  if (!q.trim()) return;
+  try {
+    const body = await getJSON(`/search?q=${encodeURIComponent(q)}&limit=20`);
+    $("search-panel").hidden = false;
+    if (!body.results.length) { list.append(el("li", {}, "no song matches")); return; }
+    for (const s of body.results) {
+      const served = s.models.includes(currentModel());
+      list.append(el("li", {}, songButton(s), " ", el("span", { class: "tid" }, s.track_id),
+        served ? null : el("span", { class: "why" }, ` (not in ${currentModel()}; in: ${s.models.join(", ") || "no model"})`)));
+    }
+  } catch (e) { setStatus(e.message); }
+}
+
+function currentModel() { return $("model").value || state.defaultModel; }
+
+async function openSong(trackId, push = true) {
+  setStatus("");
+  const params = new URLSearchParams({ track_id: trackId, k: $("k").value || "10", model: currentModel(),
+    explain: $("explain").checked, exclude_same_artist: $("exclude").checked });
+  if (push) history.pushState({ trackId }, "", `#track=${encodeURIComponent(trackId)}&model=${encodeURIComponent(currentModel())}`);
+  try {
+    const body = await getJSON(`/similar?${params}`);
+    $("query-panel").hidden = false;
+    $("query-song").textContent = songLabel(body.query);
+    $("query-song").dataset.track = body.query.track_id;
+    $("query-meta").textContent = `${body.query.track_id} · model ${body.model}`;
+    const list = $("neighbours");
+    list.replaceChildren();
+    for (const h of body.results) {
+      list.append(el("li", { "data-track": h.track_id },
+        el("span", { class: "score" }, h.score.toFixed(3)),
+        el("span", { class: "bar", style: `width:${Math.max(2, Math.round(120 * h.score))}px` }),
+        songButton(h), " ", el("span", { class: "tid" }, h.track_id), whyNode(h.why)));
+    }
+  } catch (e) { setStatus(e.message); }
+}
+
+function fromHash() {
+  const h = new URLSearchParams(location.hash.slice(1));
+  if (h.get("model") && state.models.includes(h.get("model"))) $("model").value = h.get("model");
+  if (h.get("track")) openSong(h.get("track"), false);
+}
+
+async function init() {
+  try {
+    const health = await getJSON("/healthz");
+    state.models = Object.keys(health.models);
+    state.defaultModel = health.default_model;
+    for (const m of state.models) $("model").append(el("option", { value: m }, m));
+    $("model").value = state.defaultModel;
+  } catch (e) { setStatus(`service not ready: ${e.message}`); }
+  $("search-form").addEventListener("submit", (ev) => { ev.preventDefault(); runSearch($("q").value); });
+  $("model").addEventListener("change", () => { const t = $("query-song").dataset.track; if (t) openSong(t); });
+  window.addEventListener("popstate", fromHash);
+  fromHash();
+}
+
+init();

@@ -1,0 +1,174 @@
+"""The HTTP service through the ASGI test client: answers, search, health, metrics, the OpenAPI schema, and
+the table of bad input (each a 4xx with a JSON body, never a 500)."""
+
+from __future__ import annotations
+
+import builtins
+import re
+
+import pytest
+
+pytest.importorskip("fastapi")
+from fastapi.testclient import TestClient  # noqa: E402
+
+from songsim.core.config import read_params  # noqa: E402
+from songsim.serve.runner import build_app  # noqa: E402
+from songsim.serve.service import MAX_BATCH, MAX_K  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def client(tiny_run):
+    path, _ = tiny_run
+    app = build_app(read_params(path), "fused", watch_interval=0)
+    with TestClient(app, raise_server_exceptions=False) as c:
+        yield c
+
+
+@pytest.fixture(scope="module")
+def rec(client):
+    return client.app.state.slots["fused"].current.rec
+
+
+def test_get_similar_is_the_recommenders_answer(client, rec):
+    q = rec.ids[0]
+    r = client.get("/similar", params={"track_id": q, "k": 5})
+    assert r.status_code == 200
+    body = r.json()
+    want = rec.similar(q, 5)
+    assert [h["track_id"] for h in body["results"]] == [h.track_id for h in want]
+    assert [h["rank"] for h in body["results"]] == [1, 2, 3, 4, 5]
+    assert body["results"][0]["score"] == pytest.approx(want[0].score, abs=1e-6)
+    assert body["query"]["track_id"] == q and body["query"]["artist"] and body["model"] == "fused"
+    assert all(set(h) == {"rank", "track_id", "artist", "title", "score", "rank_score"} for h in body["results"])
+
+
+def test_explain_and_exclude_same_artist(client, rec):
+    q = rec.ids[3]
+    body = client.get("/similar", params={"track_id": q, "k": 3, "explain": "true",
+                                          "exclude_same_artist": "true"}).json()
+    mine = rec.artist_of(q)
+    assert all(rec.artist_of(h["track_id"]) != mine for h in body["results"])
+    why = body["results"][0]["why"]
+    assert set(why["modalities"]) == {"lyrics", "audio"} and "audio" in why and "shared_words" in why
+
+
+def test_other_models_and_batch(client, rec):
+    q = rec.ids[1]
+    lyr = client.get("/similar", params={"track_id": q, "model": "lyrics_regressor", "k": 2}).json()
+    assert lyr["model"] == "lyrics_regressor" and len(lyr["results"]) == 2
+    r = client.post("/similar", json={"track_ids": [rec.ids[0], "TRNOPE", rec.ids[2]], "k": 2})
+    assert r.status_code == 200
+    queries = r.json()["queries"]
+    assert [len(x.get("results", [])) for x in queries] == [2, 0, 2]
+    assert queries[1]["error"] == "unknown_track" and queries[1]["status"] == 404
+
+
+def test_search_finds_by_artist_title_and_id(client, rec):
+    q = rec.ids[0]
+    _, artist, title = rec.meta[q]
+    for text in (artist[:4], title.upper(), q[-6:].lower()):
+        got = client.get("/search", params={"q": text}).json()["results"]
+        assert got and any(s["track_id"] == q for s in got) or len(got) == 20, text
+    hit = client.get("/search", params={"q": q}).json()["results"]
+    assert hit[0]["track_id"] == q and "fused" in hit[0]["models"]
+    assert client.get("/search", params={"q": "zzzz-no-such-song"}).json()["results"] == []
+
+
+def test_healthz_metrics_and_openapi(client):
+    h = client.get("/healthz").json()
+    assert h["status"] == "ok" and h["default_model"] == "fused"
+    assert set(h["models"]) == {"lyrics_regressor", "audio_siamese", "fused"}
+    client.get("/similar", params={"track_id": "TRNOPE"})
+    text = client.get("/metrics").text
+    assert re.search(r'songsim_requests_total\{endpoint="/similar",status="200"\} \d', text)
+    assert 'songsim_request_seconds_bucket{endpoint="/similar",le="0.05"}' in text
+    assert re.search(r'songsim_errors_total\{kind="unknown_track"\} [1-9]', text)
+    assert re.search(r'songsim_index_songs\{model="fused"\} [1-9]', text)
+    spec = client.get("/openapi.json").json()
+    assert {"get", "post"} <= set(spec["paths"]["/similar"]) and "/search" in spec["paths"]
+    assert "BatchQuery" in spec["components"]["schemas"]
+
+
+def _bad_requests(rec) -> list[tuple[str, str, dict, int, str]]:
+    q = rec.ids[0]
+    lyrics_only = sorted(rec.catalog["lyrics"] - rec.catalog["audio"])[0]
+    return [
+        ("unknown id", "GET", {"params": {"track_id": q[:-1] + ("0" if q[-1] != "0" else "1")}}, 404, "unknown_track"),
+        ("missing modality", "GET", {"params": {"track_id": lyrics_only}}, 422, "missing_modality"),
+        ("k = 0", "GET", {"params": {"track_id": q, "k": 0}}, 422, "bad_k"),
+        ("k too large", "GET", {"params": {"track_id": q, "k": MAX_K + 1}}, 422, "bad_k"),
+        ("k not a number", "GET", {"params": {"track_id": q, "k": "ten"}}, 422, "invalid_request"),
+        ("no track id", "GET", {"params": {}}, 422, "invalid_request"),
+        ("unknown model", "GET", {"params": {"track_id": q, "model": "nope"}}, 422, "unknown_model"),
+        ("model as a path", "GET", {"params": {"track_id": q, "model": "../../../etc/passwd"}}, 422, "unknown_model"),
+        ("classifier (no index)", "GET", {"params": {"track_id": q, "model": "lyrics_classifier"}}, 422,
+         "unknown_model"),
+        ("non-ASCII id", "GET", {"params": {"track_id": "TRÄÖÜ漢字🎵"}}, 404, "unknown_track"),
+        ("very long id", "GET", {"params": {"track_id": "TR" + "A" * 10_000}}, 422, "bad_track_id"),
+        ("blank id", "GET", {"params": {"track_id": "   "}}, 422, "bad_track_id"),
+        ("very long search", "SEARCH", {"params": {"q": "x" * 5000}}, 422, "query_too_long"),
+        ("search limit 0", "SEARCH", {"params": {"q": "a", "limit": 0}}, 422, "bad_limit"),
+        ("oversized batch", "POST", {"json": {"track_ids": [q] * (MAX_BATCH + 1)}}, 413, "batch_too_large"),
+        ("empty batch", "POST", {"json": {"track_ids": []}}, 422, "empty_batch"),
+        ("malformed JSON", "POST", {"content": b'{"track_ids": [', "headers": {"content-type": "application/json"}},
+         400, "malformed_json"),
+        ("ids not a list", "POST", {"json": {"track_ids": "TRAAA"}}, 422, "invalid_request"),
+        ("batch k out of range", "POST", {"json": {"track_ids": [q], "k": 1000}}, 422, "bad_k"),
+        ("body too large", "POST", {"content": b"[" + b"1," * 40_000 + b"1]",
+                                    "headers": {"content-type": "application/json"}}, 413, "body_too_large"),
+        ("unknown path", "GET_OTHER", {}, 404, "not_found"),
+    ]
+
+
+def test_bad_input_gets_a_clear_4xx_never_a_500(client, rec, monkeypatch):
+    opened = []
+    real_open = builtins.open
+
+    def spy(file, *a, **kw):  # noqa: ANN001 - records every file a request opens
+        opened.append(str(file))
+        return real_open(file, *a, **kw)
+
+    monkeypatch.setattr(builtins, "open", spy)
+    for name, method, kw, status, kind in _bad_requests(rec):
+        if method == "GET":
+            r = client.get("/similar", **kw)
+        elif method == "SEARCH":
+            r = client.get("/search", **kw)
+        elif method == "POST":
+            r = client.post("/similar", **kw)
+        else:
+            r = client.get("/no/such/path")
+        assert r.status_code == status, (name, r.status_code, r.text[:300])
+        body = r.json()
+        assert body["error"] == kind and body["detail"], name
+        assert "Traceback" not in r.text and len(r.text) < 5000, name
+    assert not any("passwd" in f for f in opened)  # a model name never reaches a path
+    first = _bad_requests(rec)
+    unknown = client.get("/similar", **first[0][2]).json()
+    assert rec.ids[0] in unknown["closest"]
+    missing = client.get("/similar", **first[1][2]).json()
+    assert missing["models"] == ["lyrics_regressor"] and missing["missing"] == ["audio"]
+    assert client.get("/similar", params={"track_id": rec.ids[0], "model": "nope"}).json()["models"] == [
+        "audio_siamese", "fused", "lyrics_regressor"]
+    assert client.put("/similar").status_code == 405
+
+
+def test_page_is_served_and_loads_nothing_remote(client):
+    html = client.get("/")
+    assert html.status_code == 200 and "text/html" in html.headers["content-type"]
+    refs = re.findall(r'(?:src|href)="([^"]+)"', html.text)
+    assert refs and all(r.startswith("/") for r in refs), refs
+    for asset in ("/static/app.js", "/static/style.css"):
+        r = client.get(asset)
+        assert r.status_code == 200 and not re.search(r"https?://", r.text), asset
+
+
+def test_serve_command_refuses_a_model_without_an_index(tiny_run, capsys):
+    from songsim.cli import main
+
+    path, _ = tiny_run
+    assert main(["serve", "--params", str(path), "--models", "lyrics_classifier"]) == 2
+    err = capsys.readouterr().err
+    assert "no index for lyrics_classifier" in err and "fused" in err
+    assert main(["serve", "--params", str(path), "--model", "nope", "--models", "fused"]) == 2
+    assert "nope" in capsys.readouterr().err

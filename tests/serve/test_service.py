@@ -1,0 +1,154 @@
+"""The service's model slots: the old index serves while its folder is deleted and rewritten file by file,
+and the new one is switched to only once complete; the song search."""
+
+from __future__ import annotations
+
+import shutil
+import threading
+import time
+
+import numpy as np
+import polars as pl
+import pyarrow as pa
+import pytest
+
+from songsim.core.config import read_params, section
+from songsim.core.writers import write_json, write_table
+from songsim.serve.retrieval import IDS, INDEX, MANIFEST, VECTORS, Recommender, read_manifest
+from songsim.serve.service import ModelSlot, SongSearch
+
+
+def _slot(tmp_path, tiny_run):
+    path, _ = tiny_run
+    params = read_params(path)
+    paths = section(params, "paths")
+    files = paths.model_files("fused")
+    index = tmp_path / "index"
+    shutil.copytree(files["index"], index)
+    ckpt = tmp_path / "fused.pt"
+    shutil.copy(files["ckpt"], ckpt)
+    cfg = section(params, "retrieval")
+
+    def load():
+        return Recommender(index, ckpt, paths.songs, cfg.candidates, cfg.ef_search)
+
+    return ModelSlot("fused", index, ckpt, load), files["index"]
+
+
+def _rewrite(src, dst, keep, steps):
+    """Write a smaller catalog (rows ``keep`` of ``src``) into ``dst`` the way the index stage does: files one
+    by one, the manifest last; ``steps`` is called after each file."""
+    import faiss
+
+    from songsim.serve.retrieval import ranking_space
+
+    man = read_manifest(src)
+    vecs = np.load(src / VECTORS)[keep]
+    ids = pl.read_parquet(src / IDS)["track_id"].to_numpy()[keep]
+    space = ranking_space(vecs, man["blocks"], man.get("rank_weights"))
+    index = faiss.IndexHNSWFlat(space.shape[1], 8, faiss.METRIC_INNER_PRODUCT)
+    index.add(space)
+    faiss.write_index(index, str(dst / INDEX))
+    steps()
+    np.save(dst / VECTORS, vecs)
+    steps()
+    write_table(pa.table({"track_id": pa.array(ids.tolist(), pa.string())}), dst / IDS)
+    steps()
+    write_json(dst / MANIFEST, {**man, "songs": len(keep)})
+    steps()
+
+
+def test_old_index_serves_until_the_rebuilt_folder_is_complete(tmp_path, tiny_run):
+    slot, src = _slot(tmp_path, tiny_run)
+    rec0 = slot.current.rec
+    q = rec0.ids[0]
+    before = [h.track_id for h in rec0.similar(q, 5)]
+    n = len(rec0.ids)
+    shutil.rmtree(slot.index_dir)  # dvc repro deletes a stage's outputs before running it
+    slot.index_dir.mkdir()
+    assert not slot.poll()
+    answers = []
+
+    def step():
+        answers.append([h.track_id for h in slot.current.rec.similar(q, 5)])
+        assert not slot.poll() or (slot.index_dir / MANIFEST).exists()
+
+    keep = np.r_[0, np.arange(6, n)]  # a catalog without rows 1..5
+    _rewrite(src, slot.index_dir, keep, step)
+    assert answers[:3] == [before] * 3  # the old index answered while the files came one by one
+    assert slot.reloads == 1 and slot.current.rec is not rec0
+    assert len(slot.current.rec.ids) == len(keep)
+    assert not set(rec0.ids[1:6]) & set(slot.current.rec.ids)
+    assert all(t in slot.current.rec.ids for t in answers[-1])
+
+
+def test_half_written_folder_is_refused_and_retried(tmp_path, tiny_run):
+    slot, src = _slot(tmp_path, tiny_run)
+    rec0 = slot.current.rec
+    man = read_manifest(slot.index_dir)
+    time.sleep(0.01)
+    write_json(slot.index_dir / MANIFEST, {**man, "songs": man["songs"] - 1})  # manifest of another build
+    assert not slot.poll()
+    assert slot.current.rec is rec0 and slot.failed_reloads == 1 and "half written" in slot.last_error
+    time.sleep(0.01)
+    write_json(slot.index_dir / MANIFEST, {**man, "checkpoint_sha256": "0" * 64})
+    assert not slot.poll() and "not the checkpoint" in slot.last_error
+    assert not slot.poll() and slot.failed_reloads == 2  # the same refused folder is not reloaded at once
+    time.sleep(0.01)
+    write_json(slot.index_dir / MANIFEST, man)  # the build completes
+    assert slot.poll() and slot.last_error is None and slot.current.rec is not rec0
+
+
+def test_answers_never_fail_while_a_watcher_swaps_indexes(tmp_path, tiny_run):
+    from songsim.serve.service import Watcher
+
+    slot, src = _slot(tmp_path, tiny_run)
+    q = slot.current.rec.ids[0]
+    n = len(slot.current.rec.ids)
+    watcher = Watcher({"fused": slot}, 0.01)
+    watcher.start()
+    errors, answered = [], [0]
+    stop = threading.Event()
+
+    def client():
+        while not stop.is_set():
+            try:
+                assert len(slot.current.rec.similar(q, 5)) == 5
+                answered[0] += 1
+            except Exception as e:  # noqa: BLE001
+                errors.append(repr(e))
+
+    t = threading.Thread(target=client)
+    t.start()
+    try:
+        for round_ in range(3):
+            shutil.rmtree(slot.index_dir)
+            slot.index_dir.mkdir()
+            _rewrite(src, slot.index_dir, np.arange(0, n - round_ - 1), lambda: time.sleep(0.03))
+            deadline = time.time() + 5
+            while slot.reloads < round_ + 1 and time.time() < deadline:
+                time.sleep(0.01)
+    finally:
+        stop.set()
+        t.join()
+        watcher.stop()
+    assert not errors and answered[0] > 10
+    assert slot.reloads == 3 and len(slot.current.rec.ids) == n - 3
+
+
+def test_song_search_prefix_first_and_bounded():
+    songs = pl.DataFrame({"track_id": ["TRA1", "TRB2", "TRC3", "TRD4"],
+                          "artist": ["Abba", "The Abbots", None, "Zed"],
+                          "title": ["Waterloo", "Abbey", "No Artist", "Zzz"]})
+    s = SongSearch(songs, {"fused": {"TRA1", "TRB2"}})
+    got = s.search("abb", 10)
+    assert [r["track_id"] for r in got] == ["TRA1", "TRB2"]  # prefix of an artist first, then substring
+    assert got[0]["models"] == ["fused"] and s.search("no artist", 10)[0]["models"] == []
+    assert s.search("  ", 10) == [] and len(s.search("tr", 3)) == 3
+    assert s.search("TRC3", 1)[0]["artist"] is None
+
+
+@pytest.mark.parametrize("q", ["(", "[a-", "*", "\\", "ÄÖ", "漢字"])
+def test_song_search_takes_text_literally(q):
+    s = SongSearch(pl.DataFrame({"track_id": ["TR1"], "artist": ["a(b"], "title": ["x"]}), {})
+    assert isinstance(s.search(q, 5), list)
