@@ -171,14 +171,67 @@ print(json.dumps({{"songs": len(songs), "train_pairs": len(tr), "val_pairs": len
 """
 
 
+RANK = """
+import os, sys, time
+from songsim.learn import shared
+from songsim.learn.data import load_pairs, load_songs, split_track_ids
+d = {splits!r} + "/multimodal"
+def load():
+    songs = load_songs(split_track_ids(d + "/train.parquet", d + "/val.parquet"), {lyrics!r}, {audio!r})
+    return songs, {{"train": load_pairs(d + "/train.parquet", songs), "val": load_pairs(d + "/val.parquet", songs)}}
+songs, pairs = shared.training_data(load, "bench")
+n = int(songs.audio.sum(dtype="float64") * 0) + len(songs)  # touch every page, as training does over an epoch
+print("READY", n, flush=True)
+sys.stdin.readline()  # stay alive until measured
+shared.release("bench")
+"""
+
+
+def pss_mib(pid: int) -> int:
+    """Proportional set size: a page shared by k processes counts 1/k in each (so the sum is the real use)."""
+    for line in open(f"/proc/{pid}/smaps_rollup"):
+        if line.startswith("Pss:"):
+            return int(line.split()[1]) // 1024
+    return 0
+
+
+def two_local_ranks(root: Path) -> dict:
+    """The multimodal training data loaded by 2 local ranks (torchrun's environment), with and without the
+    shared copy (``songsim.learn.shared``): each process's PSS and their sum."""
+    import os
+    import subprocess
+
+    out = {}
+    code = RANK.format(splits=str(root / "run" / "data" / "splits"), lyrics=str(root / "lyrics.parquet"),
+                       audio=str(root / "audio"))
+    for label, world in (("each rank its own copy", "1"), ("one shared copy", "2")):
+        procs = []
+        for rank in ("0", "1"):
+            env = {**os.environ, "LOCAL_RANK": rank, "LOCAL_WORLD_SIZE": world, "TORCHELASTIC_RUN_ID": "bench"}
+            p = subprocess.Popen([sys.executable, "-c", code], env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                 text=True)
+            procs.append(p)
+            if world == "1":
+                assert p.stdout.readline().startswith("READY")
+        if world == "2":
+            for p in procs:
+                assert p.stdout.readline().startswith("READY")
+        pss = [pss_mib(p.pid) for p in procs]
+        for p in procs:
+            p.communicate("\n")
+        out[label] = {"pss_mib": pss, "total_mib": sum(pss)}
+        print(label, out[label], flush=True)
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--scale", type=float, default=1.0, help="fraction of the real counts (1.0 = the real size)")
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--only", nargs="*", choices=("write", "extract_pairs", "build_splits", "load"),
+    ap.add_argument("--only", nargs="*", choices=("write", "extract_pairs", "build_splits", "load", "ranks"),
                     help="run only these steps, reusing what earlier runs wrote (default: all)")
     args = ap.parse_args()
-    steps = set(args.only or ("write", "extract_pairs", "build_splits", "load"))
+    steps = set(args.only or ("write", "extract_pairs", "build_splits", "load", "ranks"))
     n, links, n_lyr = (int(round(REAL[k] * args.scale)) for k in ("tracks", "links", "lyrics_tracks"))
     root = OUT / ("lastfm_full" if args.scale == 1.0 else f"lastfm_full_{args.scale:g}")
     saved = OUT / f"{root.name}.json"
@@ -213,6 +266,8 @@ def main() -> None:
         row = json.loads(out.strip().splitlines()[0])
         res["steps"][f"load training data ({set_name})"] = {"seconds": round(secs, 1), "peak_rss_mib": peak, **row}
         print(set_name, res["steps"][f"load training data ({set_name})"], flush=True)
+    if "ranks" in steps:
+        res["two_local_ranks"] = two_local_ranks(root)
     res["disk_bytes"] = {p.name: sum(f.stat().st_size for f in p.rglob("*") if f.is_file())
                          for p in (root / "lastfm", root / "audio", root / "run")}
     save(root.name, res)

@@ -81,6 +81,8 @@ def _stage(tmp_path, params, tag, nproc, epochs):
     proc = subprocess.run([sys.executable, "stages/train.py", "--model", "audio_siamese", "--params", str(f)],
                           cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
+    if nproc > 1:  # the ranks mapped one shared copy of the training data (songsim.learn.shared)
+        assert f"training data of audio_siamese shared by {nproc} local ranks" in proc.stderr, proc.stderr[-3000:]
     rep = json.loads((tmp_path / tag / "reports" / "train_audio_siamese.json").read_text())
     rep["ckpt"] = load_checkpoint(tmp_path / tag / "models" / "audio_siamese.pt")[1]
     rep["history"] = live_history(tmp_path / tag / "live" / "audio_siamese", "aud", "train_loss")  # rank 0 alone

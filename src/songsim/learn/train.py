@@ -23,7 +23,7 @@ from songsim.core.checkpoint import finish_checkpoints, model_spec, pick_device,
 from songsim.core.config import EvaluateConfig, ModelSection, TrainConfig, model_section, section, to_dict
 from songsim.core.metrics import STOP_METRIC, fit_isotonic, mae, stop_metric
 from songsim.core.writers import write_json
-from songsim.learn import distributed
+from songsim.learn import distributed, shared
 from songsim.learn.batches import SongStore, plan_epoch
 from songsim.learn.data import PairData, SongTable, load_pairs, load_songs, split_track_ids
 from songsim.learn.inference import predict, rank_scores, targets, val_catalog_ndcg
@@ -245,9 +245,14 @@ def run(params: dict, model: str) -> dict:
                                f"are logged above)")
         return json.loads(files["train_report"].read_text())
     tr, va = paths.split(spec.split_set, "train"), paths.split(spec.split_set, "val")
-    songs = load_songs(split_track_ids(tr, va), paths.lyrics if spec.uses_lyrics else None,
-                       paths.audio if spec.uses_audio else None)
-    train_pairs, val_pairs = load_pairs(tr, songs), load_pairs(va, songs)
+
+    def load() -> tuple[SongTable, dict[str, PairData]]:
+        songs = load_songs(split_track_ids(tr, va), paths.lyrics if spec.uses_lyrics else None,
+                           paths.audio if spec.uses_audio else None)
+        return songs, {"train": load_pairs(tr, songs), "val": load_pairs(va, songs)}
+
+    songs, pair_sets = shared.training_data(load, model)  # once per machine under torchrun
+    train_pairs, val_pairs = pair_sets["train"], pair_sets["val"]
     vocab = pq.read_table(paths.vocab).column("word").to_pylist()
     glove = None
     enc_cfg = spec.lyrics_config(sec.model)
@@ -258,8 +263,11 @@ def run(params: dict, model: str) -> dict:
         words = read_reverse_mapping(raw.mxm_reverse_mapping) if raw.mxm_reverse_mapping else None
         glove = match_glove(raw.glove, vocab, words)
     ecfg: EvaluateConfig = section(params, "evaluate")
-    res = train(model, sec, tcfg, songs, train_pairs, val_pairs, len(vocab), files["ckpt"], files["last"],
-                files["live"], glove, (ecfg.relevant_score, ecfg.ndcg_k))
+    try:
+        res = train(model, sec, tcfg, songs, train_pairs, val_pairs, len(vocab), files["ckpt"], files["last"],
+                    files["live"], glove, (ecfg.relevant_score, ecfg.ndcg_k))
+    finally:
+        shared.release(model)
     out = {
         "model": model, "best_epoch": res.best_epoch, f"best_val_{res.metric_name}": round(res.best_metric, 6),
         "epochs_run": res.epochs_run, "resumed_from_epoch": res.resumed_from, "seconds": res.seconds,
