@@ -153,6 +153,19 @@ def test_bad_input_gets_a_clear_4xx_never_a_500(client, rec, monkeypatch):
     assert client.put("/similar").status_code == 405
 
 
+def test_a_body_without_a_length_is_bounded_too(client, rec):
+    def chunks(n):  # a generator body: sent chunked, with no content-length
+        yield b'{"track_ids": ["' + rec.ids[0].encode() + b'"], "pad": "'
+        for _ in range(n):
+            yield b"x" * 1024
+        yield b'"}'
+
+    big = client.post("/similar", content=chunks(100), headers={"content-type": "application/json"})
+    assert big.status_code == 413 and big.json()["error"] == "body_too_large"
+    small = client.post("/similar", content=chunks(1), headers={"content-type": "application/json"})
+    assert small.status_code == 200 and len(small.json()["queries"][0]["results"]) == 10
+
+
 def test_page_is_served_and_loads_nothing_remote(client):
     html = client.get("/")
     assert html.status_code == 200 and "text/html" in html.headers["content-type"]

@@ -64,8 +64,22 @@ class MetricsMiddleware:
                 status["code"] = message["status"]
             await send(message)
 
-        length = dict(scope.get("headers") or []).get(b"content-length")
-        if length is not None and (not length.isdigit() or int(length) > MAX_BODY):
+        headers = dict(scope.get("headers") or [])
+        length = headers.get(b"content-length")
+        too_large = length is not None and (not length.isdigit() or int(length) > MAX_BODY)
+        if not too_large and length is None and b"chunked" in headers.get(b"transfer-encoding", b""):
+            # no length announced: read the body here, at most MAX_BODY + 1 bytes, and hand it on
+            body, more = b"", True
+            while more and len(body) <= MAX_BODY:
+                message = await receive()
+                body += message.get("body", b"")
+                more = message.get("more_body", False)
+            too_large = len(body) > MAX_BODY
+            replay = [{"type": "http.request", "body": body, "more_body": False}]
+
+            async def receive():  # noqa: F811 - the app reads the body already received
+                return replay.pop() if replay else {"type": "http.disconnect"}
+        if too_large:
             self.metrics.errors.labels("body_too_large").inc()
             resp = ORJSONResponse({"error": "body_too_large", "detail": f"request body over {MAX_BODY} bytes"}, 413)
             await resp(scope, receive, send_wrapped)
