@@ -51,9 +51,8 @@ def build_folder(root: Path, n: int) -> Path:
 
     from songsim.core import schemas
     from songsim.core.config import RetrievalConfig
-    from songsim.core.writers import ParquetStreamWriter, write_json, write_table
+    from songsim.core.writers import ParquetStreamWriter, file_sha256, write_json, write_table
     from songsim.serve.retrieval import IDS, INDEX, MANIFEST, VECTORS, build_index, ranking_space
-    from songsim.serve.service import sha256_of
 
     folder = root / "index" / "fused"
     if (folder / MANIFEST).exists():
@@ -76,7 +75,7 @@ def build_folder(root: Path, n: int) -> Path:
             w.write({"track_id": ids[i].tolist(), "artist_id": [f"AR{k // 8:016d}" for k in i],
                      "artist": [f"Artist {k // 8}" for k in i], "title": [f"Song {k}" for k in i],
                      "year": np.full(len(i), 2000, np.int16)})
-    write_json(folder / MANIFEST, {**demo, "songs": n, "checkpoint_sha256": sha256_of(ROOT / "models" / "fused.pt")})
+    write_json(folder / MANIFEST, {**demo, "songs": n, "checkpoint_sha256": file_sha256(ROOT / "models" / "fused.pt")})
     return folder
 
 

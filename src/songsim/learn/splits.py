@@ -23,7 +23,7 @@ from songsim.core.config import SplitsConfig, section
 from songsim.core.report import StageReport
 from songsim.core.writers import write_json, write_table
 from songsim.ingest.audio_shards import AudioShards
-from songsim.learn.coded_pairs import CodedPairs, sample_negatives, unique_sorted
+from songsim.learn.coded_pairs import CodedPairs, distinct_tracks, sample_negatives, unique_sorted
 
 log = logging.getLogger(__name__)
 
@@ -54,13 +54,8 @@ def track_assignment(tracks: list[str], ratios: tuple[float, float, float], seed
     return np.searchsorted(edges, u, side="right").astype(np.int8)
 
 
-def _distinct_tracks(df: pl.DataFrame) -> pl.Series:
-    """The tracks of a pair table, ascending (each column made distinct first: no copy of every id)."""
-    return pl.concat([df["src"].unique(), df["tgt"].unique()]).unique().sort()
-
-
 def _track_set(df: pl.DataFrame) -> set[str]:
-    return set(_distinct_tracks(df).to_list())  # one string per track
+    return set(distinct_tracks(df).to_list())  # one string per track
 
 
 def build_set(pairs: CodedPairs, eligible: set[str], ratios: tuple[float, float, float],
@@ -133,7 +128,7 @@ def build_set(pairs: CodedPairs, eligible: set[str], ratios: tuple[float, float,
             "labelled": int(df["labelled"].sum()),
             "negatives": int((~df["labelled"]).sum()),
             "positive_labels": int(df["label"].sum()),
-            "tracks": len(_distinct_tracks(df)),
+            "tracks": len(distinct_tracks(df)),
             "score_hist": np.histogram(df["score"].to_numpy(), bins=10, range=(0, 1))[0].tolist(),
         }
     track_sets = [_track_set(out[s]) for s in SPLITS]

@@ -62,10 +62,6 @@ class BatchQuery(BaseModel):
     explain: bool = False
 
 
-def _error(e: RequestError) -> ORJSONResponse:
-    return ORJSONResponse({"error": e.kind, "detail": str(e), **e.extra}, status_code=e.status)
-
-
 def create_app(slots: dict[str, ModelSlot], default_model: str, search: SongSearch,
                watch_interval: float = 2.0, answer_threads: int = 1) -> FastAPI:
     """The ASGI application over loaded model slots (see :func:`songsim.serve.runner.load_slots`); while it
@@ -98,7 +94,7 @@ def create_app(slots: dict[str, ModelSlot], default_model: str, search: SongSear
 
     def refused(e: RequestError) -> ORJSONResponse:
         metrics.errors.labels(e.kind).inc()
-        return _error(e)
+        return ORJSONResponse({"error": e.kind, "detail": str(e), **e.extra}, status_code=e.status)
 
     @app.exception_handler(RequestError)
     async def _request_error(request: Request, e: RequestError):

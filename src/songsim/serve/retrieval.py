@@ -242,13 +242,9 @@ class Recommender:
             raise MissingModality(f"{track_id} has no {' and no '.join(missing)}: model {self.name} needs "
                                   f"{' and '.join(needs)}; models that can serve it: {', '.join(can) or 'none'}",
                                   missing, can)
-        close = self.closest_ids(track_id)
+        close = self.ids.closest(track_id)
         raise UnknownTrack(f"unknown track id {track_id!r}" + (f"; closest known: {', '.join(close)}" if close else ""),
                            close)
-
-    def closest_ids(self, track_id: str, n: int = 3) -> list[str]:
-        """Known ids spelled most like ``track_id`` (bounded work at any catalog size)."""
-        return self.ids.closest(track_id, n)
 
     def artist_of(self, track_id: str) -> str | None:
         m = self.meta.get(track_id)
@@ -262,11 +258,11 @@ class Recommender:
         c = min(len(self.ids) - 1, max(k, candidates or self.candidates))
         q = self.index.reconstruct_batch(np.array([row], dtype=np.int64))  # (1, D): its ranking vector, as indexed
         ids = ann_search(self.index, q, c + 1, self.ef_search)[0]
-        ids = np.array([i for i in ids if i >= 0 and i != row], dtype=np.int64)
+        ids = ids[(ids >= 0) & (ids != row)].astype(np.int64)
         mine = _artist(self.ids.meta_of(row)) if exclude_same_artist else None
         if mine is not None:
             _, artist_ids, artists, _ = self.ids.take(ids)
-            ids = ids[np.array([(a or b) != mine for a, b in zip(artist_ids, artists)], dtype=bool)]
+            ids = ids[np.array([_artist(m) != mine for m in zip(artist_ids, artists)], dtype=bool)]
         if not len(ids):
             return []
         order = np.sort(ids)  # ties in the ranking score go to the lower row, as in an exhaustive ranking

@@ -13,7 +13,6 @@ and the old index serves meanwhile.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import threading
 import time
@@ -23,6 +22,7 @@ from pathlib import Path
 
 import polars as pl
 
+from songsim.core.writers import file_sha256
 from songsim.serve.retrieval import MANIFEST, Recommender
 
 log = logging.getLogger(__name__)
@@ -52,14 +52,6 @@ def folder_signature(folder: Path) -> tuple[int, int] | None:
     return st.st_mtime_ns, st.st_size
 
 
-def sha256_of(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def check_complete(rec: Recommender, checkpoint: Path | None) -> None:
     """Raise when a freshly loaded index folder does not hold one complete build."""
     n = int(rec.manifest["songs"])
@@ -67,7 +59,7 @@ def check_complete(rec: Recommender, checkpoint: Path | None) -> None:
     if any(v != n for v in got.values()):
         raise ValueError(f"index folder half written: manifest says {n} songs, found {got}")
     want = rec.manifest.get("checkpoint_sha256")
-    if checkpoint is not None and want and sha256_of(checkpoint) != want:
+    if checkpoint is not None and want and file_sha256(checkpoint) != want:
         raise ValueError(f"{checkpoint} is not the checkpoint the index was built from (rebuild in progress)")
 
 
