@@ -95,7 +95,7 @@ def embed_throughput(device: str, reps: int = 5) -> dict:
     model, _ = load_checkpoint(ROOT / paths.models / "fused.pt", dev)
     spec = model_spec("fused")
     batches: list[SongTable] = list(catalog_batches(spec, ROOT / paths.lyrics, ROOT / paths.audio, 512,
-                                                    StageReport("bench")))
+                                                    StageReport("bench"), spec.bag_words(model.cfg)))
     import torch
 
     n = sum(len(b) for b in batches)

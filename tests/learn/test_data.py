@@ -55,3 +55,28 @@ def test_unknown_track_names_the_file_and_the_track(tmp_path):
     ids = _split_file(tmp_path / "val.parquet", 50, 10)
     with pytest.raises(KeyError, match=r"val\.parquet: track TR.* has no song inputs"):
         load_pairs(tmp_path / "val.parquet", SongTable(ids[:5], None, None, None))
+
+
+def test_lyrics_arrays_reads_the_whole_bag_most_frequent_words_first(tmp_path):
+    """bag_words > 0: every distinct word of the song with its count (not expand_lyrics' truncated
+    sequence), most frequent first, ties in vocabulary order, cut at bag_words; the width follows the
+    longest bag kept."""
+    from songsim.learn.data import load_songs, lyrics_arrays
+
+    t = pa.table({"track_id": ["TRA", "TRB", "TRC"],
+                  "tokens": pa.array([[1, 2, 0], [3, 3, 3], [4, 0, 0]], pa.list_(pa.int16())),
+                  "length": pa.array([2, 3, 1], pa.int32()),
+                  "word_ids": pa.array([[1, 2, 9, 11], [3], [4, 5]], pa.list_(pa.int16())),
+                  "counts": pa.array([[1, 5, 1, 2], [40, ], [1, 1]], pa.list_(pa.int32()))})
+    tok, n, cnt = lyrics_arrays(t, np.array([0, 1, 2]), bag_words=256)
+    assert tok.tolist() == [[2, 11, 1, 9], [3, 0, 0, 0], [4, 5, 0, 0]]
+    assert cnt.tolist() == [[5, 2, 1, 1], [40, 0, 0, 0], [1, 1, 0, 0]] and cnt.dtype == np.int16
+    assert n.tolist() == [4, 1, 2]
+    tok, n, cnt = lyrics_arrays(t, np.array([2, 0]), bag_words=2)  # rows in any order; the cap keeps the top words
+    assert tok.tolist() == [[4, 5], [2, 11]] and cnt.tolist() == [[1, 1], [5, 2]] and n.tolist() == [2, 2]
+    tok, n, cnt = lyrics_arrays(t, np.array([1]))  # bag_words 0: the token sequence, no counts
+    assert tok.tolist() == [[3, 3, 3]] and n.tolist() == [3] and cnt is None
+    pq.write_table(t, tmp_path / "lyrics.parquet")
+    songs = load_songs({"TRC", "TRA"}, tmp_path / "lyrics.parquet", None, bag_words=8)
+    assert songs.track_ids == ["TRA", "TRC"] and songs.tokens.tolist() == [[2, 11, 1, 9], [4, 5, 0, 0]]
+    assert songs.counts.tolist() == [[5, 2, 1, 1], [1, 1, 0, 0]]

@@ -21,12 +21,13 @@ def _setup(tiny_run, name):
     spec = MODELS[name]
     _, params = tiny_run
     d = f"{params['paths']['splits']}/{spec.split_set}"
+    sec = model_section(params, name, spec.config)
     songs = load_songs(split_track_ids(f"{d}/train.parquet", f"{d}/val.parquet"),
                        params["paths"]["lyrics"] if spec.uses_lyrics else None,
-                       params["paths"]["audio"] if spec.uses_audio else None)
+                       params["paths"]["audio"] if spec.uses_audio else None, spec.bag_words(sec.model))
     vocab = pq.read_table(params["paths"]["vocab"]).num_rows
     return (params, songs, load_pairs(f"{d}/train.parquet", songs), load_pairs(f"{d}/val.parquet", songs), vocab,
-            model_section(params, name, spec.config), section(params, "train"))
+            sec, section(params, "train"))
 
 
 def _run(tmp_path, tiny_run, name="lyrics_regressor", epochs=2, tag="a", **train_kw):

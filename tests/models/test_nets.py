@@ -120,3 +120,28 @@ def test_bag_encoder_ignores_word_order_and_padding():
     torch.testing.assert_close(enc(padded, lengths), out)
     with pytest.raises(ValueError, match="encoder.kind"):
         LyricsEncoderConfig(kind="transformer").validate()
+
+
+def test_bag_encoder_with_counts_is_the_bag_of_the_token_sequence_at_power_one():
+    """input: counts reads each distinct word once with its count; at count power 1 that is the same song
+    vector as the expanded token sequence, at power 0 the same as each word once (presence)."""
+    from songsim.models.configs import LyricsEncoderConfig
+    from songsim.models.nets import lyrics_encoder
+
+    torch.manual_seed(0)
+    seq = lyrics_encoder(LyricsEncoderConfig(embedding_dim=8, dropout=0.0, kind="bag", bag_dim=6), 30).eval()
+    bag = lyrics_encoder(LyricsEncoderConfig(embedding_dim=8, dropout=0.0, kind="bag", bag_dim=6, input="counts"),
+                         30).eval()
+    state = seq.state_dict()
+    bag.load_state_dict({**state, "count_logit": torch.tensor(50.0)})  # sigmoid -> 1: raw counts
+    tokens = torch.tensor([[3, 7, 7, 12, 7, 0], [5, 1, 2, 9, 4, 4]])
+    words = torch.tensor([[7, 3, 12, 0, 0], [4, 5, 1, 2, 9]])  # distinct words, most frequent first, padded
+    counts = torch.tensor([[3.0, 1, 1, 0, 0], [2, 1, 1, 1, 1]])
+    torch.testing.assert_close(bag(words, torch.tensor([3, 5]), counts), seq(tokens, torch.tensor([5, 6])))
+    bag.count_logit.data.fill_(-50.0)  # power 0: each distinct word once
+    once = torch.tensor([[3, 7, 12, 0, 0], [5, 1, 2, 9, 4]])
+    torch.testing.assert_close(bag(words, torch.tensor([3, 5]), counts), seq(once, torch.tensor([3, 5])))
+    with pytest.raises(ValueError, match="needs the batch's counts"):
+        bag(words, torch.tensor([3, 5]))
+    with pytest.raises(ValueError, match="encoder.input"):
+        LyricsEncoderConfig(kind="bilstm", input="counts").validate()

@@ -64,7 +64,7 @@ def _on_multimodal_test(name: str, model, splits_dir, lyrics_path, tcfg: TrainCo
     if mm_ids & fit_ids:
         log.warning("%s: multimodal test songs overlap this model's training songs; no cross-set test", name)
         return None
-    songs = load_songs(mm_ids, lyrics_path, None)
+    songs = load_songs(mm_ids, lyrics_path, None, spec.bag_words(model.cfg))
     pairs = load_pairs(mm, songs)
     return pairs, predict(model, pairs, songs, tcfg.eval_batch_size, device, amp)
 
@@ -81,7 +81,8 @@ def evaluate(name: str, ckpt_path: str | Path, splits_dir: str | Path, lyrics_pa
     ids = split_track_ids(*paths.values())
     # audio is loaded for every multimodal-set model: the mean-audio baseline needs it
     songs = load_songs(ids, lyrics_path if spec.uses_lyrics else None,
-                       features_dir if (spec.uses_audio or spec.split_set == "multimodal") else None)
+                       features_dir if (spec.uses_audio or spec.split_set == "multimodal") else None,
+                       spec.bag_words(model.cfg))
     train, val, test = (load_pairs(paths[s], songs) for s in ("train", "val", "test"))
     if not len(test) or not len(train):
         raise ValueError(f"{name}: {len(train)} training and {len(test)} test pairs in {paths['test'].parent}; "

@@ -85,11 +85,12 @@ class SongStore:
         self.width_multiple = width_multiple
         self.n_songs = len(songs)
         self.lengths = songs.lengths  # (S,) int32, host
-        self.nbytes = sum(a.nbytes for a in (songs.tokens, songs.audio) if a is not None)
+        self.nbytes = sum(a.nbytes for a in (songs.tokens, songs.counts, songs.audio) if a is not None)
         self.resident = self.nbytes <= resident_mb * 2**20
         self.pin = device.type == "cuda"  # what is sent goes through pinned memory
         place = (lambda a: torch.from_numpy(a).to(device)) if self.resident else torch.from_numpy
         self.tokens = place(songs.tokens) if songs.tokens is not None else None  # (S, L) int16
+        self.counts = place(songs.counts) if songs.counts is not None else None  # (S, L) int16 word counts
         self.audio = place(songs.audio) if songs.audio is not None else None  # (S, 24, T)
 
     def __len__(self) -> int:
@@ -114,6 +115,9 @@ class SongStore:
             width = self._width(rows)
             tok = self.tokens[idx, :width] if self.resident else self._send(self.tokens[rows, :width])
             out["tokens"] = tok.long()  # (U, width)
+            if self.counts is not None:
+                cnt = self.counts[idx, :width] if self.resident else self._send(self.counts[rows, :width])
+                out["counts"] = cnt.float()  # (U, width)
             # lengths stay on the host: pack_padded_sequence reads them there (no device sync)
             out["lengths"] = torch.from_numpy(np.maximum(self.lengths[rows], 1).astype(np.int64))
         if self.audio is not None:

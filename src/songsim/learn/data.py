@@ -19,9 +19,10 @@ class SongTable:
     """Per-song inputs, row ``i`` for ``track_ids[i]``."""
 
     track_ids: list[str]
-    tokens: np.ndarray | None  # (S, L) int16, 0-padded
-    lengths: np.ndarray | None  # (S,) int32
+    tokens: np.ndarray | None  # (S, L) int16, 0-padded: word sequence, or distinct words when counts is set
+    lengths: np.ndarray | None  # (S,) int32: tokens before the padding
     audio: np.ndarray | None  # (S, 24, T) float16/32: 12 timbre then 12 chroma channels
+    counts: np.ndarray | None = None  # (S, L) int16: the count of each of tokens' words (bag input)
 
     def __post_init__(self) -> None:
         self.index = {t: i for i, t in enumerate(self.track_ids)}
@@ -40,27 +41,56 @@ class SongTable:
             raise KeyError(f"track {e.args[0]} has no song inputs (lyrics/audio) loaded") from None
 
 
-def lyrics_arrays(t: pa.Table, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Rows ``idx`` of a lyrics table's ``tokens`` ``(S, L)`` int16 and ``length`` ``(S,)`` int32 columns."""
-    mat = t.column("tokens").combine_chunks().values.to_numpy().reshape(len(t), -1)
-    return mat[idx], t.column("length").to_numpy()[idx].astype(np.int32)
+def lyrics_columns(bag_words: int = 0) -> list[str]:
+    """The lyrics table columns :func:`lyrics_arrays` reads (``bag_words`` as there)."""
+    return ["track_id", "word_ids", "counts"] if bag_words else ["track_id", "tokens", "length"]
 
 
-def load_songs(track_ids: set[str], lyrics_path: str | Path | None, features_dir: str | Path | None) -> SongTable:
-    """Load tokens and/or audio for exactly ``track_ids`` (filtered at read time)."""
+def lyrics_arrays(t: pa.Table, idx: np.ndarray, bag_words: int = 0
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """Rows ``idx`` of a lyrics table as model inputs ``(tokens (S, L) int16, lengths (S,) int32, counts)``.
+
+    ``bag_words`` 0: the ``tokens``/``length`` word sequence (expand_lyrics' ``max_len``), counts None.
+    Otherwise the song's bag from ``word_ids``/``counts``: its distinct words, most frequent first (ties:
+    vocabulary order), at most ``bag_words`` of them, with their counts ``(S, L)`` int16 (capped at 32,767); L is the
+    longest bag kept, so the width follows the data, not the cap."""
+    if not bag_words:
+        mat = t.column("tokens").combine_chunks().values.to_numpy().reshape(len(t), -1)
+        return mat[idx], t.column("length").to_numpy()[idx].astype(np.int32), None
+    ids_col = t.column("word_ids").combine_chunks().take(pa.array(idx, pa.int64()))
+    cnt_col = t.column("counts").combine_chunks().take(pa.array(idx, pa.int64()))
+    n = pc.list_value_length(ids_col).to_numpy(zero_copy_only=False).astype(np.int64)  # (S,)
+    words = pc.list_flatten(ids_col).to_numpy().astype(np.int16)  # (sum n,)
+    cnt = np.minimum(pc.list_flatten(cnt_col).to_numpy(), np.iinfo(np.int16).max).astype(np.int16)
+    song = np.repeat(np.arange(len(n)), n)
+    order = np.lexsort((words, -cnt.astype(np.int64), song))  # per song: count down, then word id
+    pos = np.arange(len(order)) - np.repeat(np.cumsum(n) - n, n)  # rank of each sorted word in its song
+    keep = pos < bag_words
+    lengths = np.minimum(n, bag_words).astype(np.int32)
+    width = max(1, int(lengths.max()) if len(lengths) else 1)
+    tokens = np.zeros((len(n), width), dtype=np.int16)
+    counts = np.zeros((len(n), width), dtype=np.int16)
+    tokens[song[keep], pos[keep]] = words[order][keep]
+    counts[song[keep], pos[keep]] = cnt[order][keep]
+    return tokens, lengths, counts
+
+
+def load_songs(track_ids: set[str], lyrics_path: str | Path | None, features_dir: str | Path | None,
+               bag_words: int = 0) -> SongTable:
+    """Load tokens (``bag_words``: as :func:`lyrics_arrays`) and/or audio for exactly ``track_ids``
+    (filtered at read time)."""
     ids = sorted(track_ids)
-    tokens = lengths = audio = None
+    tokens = lengths = audio = counts = None
     if lyrics_path is not None:
-        t = pq.read_table(lyrics_path, columns=["track_id", "tokens", "length"],
-                          filters=pc.field("track_id").isin(ids))
+        t = pq.read_table(lyrics_path, columns=lyrics_columns(bag_words), filters=pc.field("track_id").isin(ids))
         order = {tid: i for i, tid in enumerate(t.column("track_id").to_pylist())}
         missing = [x for x in ids if x not in order]
         if missing:
             raise KeyError(f"{len(missing)} tracks have no lyrics in {lyrics_path}, e.g. {missing[0]}")
-        tokens, lengths = lyrics_arrays(t, np.array([order[x] for x in ids], dtype=np.int64))
+        tokens, lengths, counts = lyrics_arrays(t, np.array([order[x] for x in ids], dtype=np.int64), bag_words)
     if features_dir is not None:
         audio = AudioShards(features_dir).audio(ids)  # (S, 24, T)
-    return SongTable(ids, tokens, lengths, audio)
+    return SongTable(ids, tokens, lengths, audio, counts)
 
 
 @dataclass

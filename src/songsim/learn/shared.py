@@ -29,7 +29,7 @@ log = logging.getLogger(__name__)
 
 DONE = "done.json"
 PAIR_FIELDS = ("src", "tgt", "score", "label", "labelled")
-SONG_FIELDS = ("tokens", "lengths", "audio")
+SONG_FIELDS = ("tokens", "lengths", "audio", "counts")
 
 
 def local_ranks() -> tuple[int, int]:
@@ -66,7 +66,7 @@ def _map(d: Path) -> tuple[SongTable, dict[str, PairData]]:
     meta = json.loads((d / DONE).read_text())
     # copy-on-write maps: writable for torch.from_numpy, and no page is ever copied since nothing writes
     arr = {f: np.load(d / f"songs_{f}.npy", mmap_mode="c") for f in meta["songs"]}
-    songs = SongTable(meta["track_ids"], arr.get("tokens"), arr.get("lengths"), arr.get("audio"))
+    songs = SongTable(meta["track_ids"], *(arr.get(f) for f in SONG_FIELDS))
     pairs = {n: PairData(*(np.load(d / f"{n}_{f}.npy", mmap_mode="c") for f in PAIR_FIELDS)) for n in meta["pairs"]}
     return songs, pairs
 

@@ -31,12 +31,24 @@ class LyricsEncoderConfig:
     packed: bool = True  # pack padded sequences so padding never feeds the LSTM
     kind: str = "bilstm"  # bilstm (DeepPlaylist) | bag: the words as a bag (learned word weights, mean, MLP)
     bag_dim: int = 128  # kind bag: width of the song vector
+    input: str = "tokens"  # tokens: expand_lyrics' word sequence (max_len, truncated) | counts: every
+    # distinct word of the song with its count (kind bag only), up to bag_words words, most frequent first
+    bag_words: int = 512
+
+    @property
+    def words_read(self) -> int:
+        """``bag_words`` when the encoder reads the bag with counts, 0 when it reads the token sequence."""
+        return self.bag_words if self.input == "counts" else 0
 
     def validate(self) -> None:
         if not self.lstm_units or min(self.lstm_units) < 1 or self.embedding_dim < 1:
             raise ValueError("encoder: lstm_units must be non-empty and positive, embedding_dim >= 1")
         if self.kind not in ("bilstm", "bag") or self.bag_dim < 1:
             raise ValueError(f"encoder.kind: bilstm or bag (got {self.kind!r}); bag_dim >= 1")
+        if self.input not in ("tokens", "counts") or (self.input == "counts" and self.kind != "bag"):
+            raise ValueError(f"encoder.input: tokens, or counts with kind bag (got {self.input!r}, kind {self.kind!r})")
+        if self.bag_words < 1:
+            raise ValueError(f"encoder.bag_words must be >= 1, got {self.bag_words}")
         _check_dropout("encoder", self.dropout)
 
     @property

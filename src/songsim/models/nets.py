@@ -47,8 +47,8 @@ class LyricsEncoder(nn.Module):
         self.dropout = nn.Dropout(cfg.dropout)
         self.out_dim = cfg.out_dim
 
-    def forward(self, tokens: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-        # tokens: (U, L) int64, 0 = padding; lengths: (U,) int64 >= 1
+    def forward(self, tokens: torch.Tensor, lengths: torch.Tensor, counts: torch.Tensor | None = None) -> torch.Tensor:
+        # tokens: (U, L) int64, 0 = padding; lengths: (U,) int64 >= 1; counts: unused (a sequence has none)
         x = self.dropout(self.embedding(tokens))  # (U, L, E)
         h = None
         if self.cfg.packed:
@@ -66,7 +66,10 @@ class LyricsEncoder(nn.Module):
 class BagEncoder(nn.Module):
     """The lyrics as a bag of words: embedding (GloVe-initialised like the BiLSTM's), a learned weight
     per word (how much it says about a song; softplus, starting at 1), the weighted mean over the song's
-    tokens, then a two-layer MLP. Word order plays no part: the musiXmatch lyrics are bags of words."""
+    tokens, then a two-layer MLP. Word order plays no part: the musiXmatch lyrics are bags of words.
+
+    With ``input: counts`` the tokens are the song's distinct words and each is weighted also by its
+    count to a learned power in [0, 1] (0: presence, 1: raw term frequency; starts at 0.5)."""
 
     def __init__(self, cfg: LyricsEncoderConfig, vocab_size: int):
         super().__init__()
@@ -75,14 +78,21 @@ class BagEncoder(nn.Module):
         self.embedding.weight.requires_grad_(not cfg.freeze_embeddings)
         self.word_weight = nn.Embedding(vocab_size + 1, 1)  # softplus(0.5413) = 1.0
         nn.init.constant_(self.word_weight.weight, 0.5413)
+        if cfg.input == "counts":
+            self.count_logit = nn.Parameter(torch.zeros(()))  # sigmoid: the power of the counts
         self.dropout = nn.Dropout(cfg.dropout)
         self.head = nn.Sequential(nn.Linear(cfg.embedding_dim, cfg.bag_dim), nn.ReLU(), nn.Dropout(cfg.dropout),
                                   nn.Linear(cfg.bag_dim, cfg.bag_dim))
         self.out_dim = cfg.out_dim
 
-    def forward(self, tokens: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-        # tokens: (U, L) int64, 0 = padding; lengths unused (the padding mask says the same)
+    def forward(self, tokens: torch.Tensor, lengths: torch.Tensor, counts: torch.Tensor | None = None) -> torch.Tensor:
+        # tokens: (U, L) int64, 0 = padding; lengths unused (the padding mask says the same);
+        # counts: (U, L) float, each token's count in the song (input: counts), else None
         w = F.softplus(self.word_weight(tokens).squeeze(-1)) * (tokens > 0)  # (U, L)
+        if self.cfg.input == "counts":
+            if counts is None:
+                raise ValueError("BagEncoder(input=counts) needs the batch's counts (load_songs(bag_words=...))")
+            w = w * counts.float().clamp_min(1.0).pow(torch.sigmoid(self.count_logit))
         x = self.dropout(self.embedding(tokens))  # (U, L, E)
         pooled = (w[..., None] * x).sum(1) / w.sum(1, keepdim=True).clamp_min(1e-6)  # (U, E)
         return self.head(pooled)  # (U, bag_dim)
@@ -191,6 +201,13 @@ class Decoder(nn.Module):
         # x: (P, d_in) -> (P,) in [0, 1]
         return torch.sigmoid(self.net(x).squeeze(-1).float())
 
+    @torch.no_grad()
+    def start_at(self, p: float) -> None:
+        """Centre the output on ``p``: the last layer's bias at logit(p) (its weights keep their random
+        start), so training starts near the trivial baseline (the train median / class rate), not 0.5."""
+        p = min(max(float(p), 1e-4), 1 - 1e-4)
+        self.net[-1].bias.fill_(math.log(p / (1 - p)))
+
 
 class PairModel(nn.Module):
     """Base: ``forward(batch)`` = ``score(encode(batch), batch['left'], batch['right'])``."""
@@ -257,7 +274,7 @@ class LyricsPairModel(PairModel):
         self._init_ranking()
 
     def encode(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-        return self.encoder(batch["tokens"], batch["lengths"])
+        return self.encoder(batch["tokens"], batch["lengths"], batch.get("counts"))
 
 
 class AudioSiamese(PairModel):
@@ -286,7 +303,8 @@ class FusedModel(PairModel):
 
     def encode(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         # (U, D_lyrics + D_audio)
-        return torch.cat([self.lyrics(batch["tokens"], batch["lengths"]), self.audio(batch["audio"])], dim=-1)
+        return torch.cat([self.lyrics(batch["tokens"], batch["lengths"], batch.get("counts")),
+                          self.audio(batch["audio"])], dim=-1)
 
     def vector_blocks(self) -> list[int]:
         return [self.lyrics.out_dim, self.audio.out_dim]

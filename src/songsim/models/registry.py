@@ -44,6 +44,12 @@ class ModelSpec:
         """The lyrics encoder's config inside this model's config, or None."""
         return getattr(cfg, self.lyrics) if self.lyrics else None
 
+    def bag_words(self, cfg: Any) -> int:
+        """What ``learn.data.load_songs(bag_words=...)`` reads for this model: 0 for the token sequence (or
+        no lyrics), else the most distinct words per song its lyrics encoder reads with their counts."""
+        enc = self.lyrics_config(cfg)
+        return enc.words_read if enc is not None else 0
+
     def encoder(self, module: Any, modality: str) -> Any:
         """The model's ``lyrics`` or ``audio`` encoder sub-module, or None when it has none."""
         attr = {"lyrics": self.lyrics, "audio": self.audio}[modality]

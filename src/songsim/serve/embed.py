@@ -28,7 +28,7 @@ from songsim.core.config import section
 from songsim.core.report import StageReport
 from songsim.core.writers import ShardWriter, file_sha256
 from songsim.ingest.audio_shards import AudioShards
-from songsim.learn.data import SongTable, lyrics_arrays
+from songsim.learn.data import SongTable, lyrics_arrays, lyrics_columns
 from songsim.learn.inference import encode_songs
 from songsim.models.registry import ModelSpec
 
@@ -42,9 +42,11 @@ def _lyrics_of(lyrics_path: str | Path, ids: list[str], columns: list[str]):
 
 
 def catalog_batches(spec: ModelSpec, lyrics_path: str | Path, audio_dir: str | Path, batch_size: int,
-                    report: StageReport) -> Iterator[SongTable]:
+                    report: StageReport, bag_words: int = 0) -> Iterator[SongTable]:
     """The catalog songs ``spec`` can encode, as song tables of at most ``batch_size`` (lyrics) or one
-    shard (audio) rows; songs it cannot encode are counted in ``report`` as dropped."""
+    shard (audio) rows; songs it cannot encode are counted in ``report`` as dropped. ``bag_words``: which
+    lyrics input, as ``learn.data.lyrics_arrays``."""
+    columns = lyrics_columns(bag_words)
     shards = AudioShards(audio_dir)
     n_lyrics = pq.ParquetFile(lyrics_path).metadata.num_rows
     with_both = 0
@@ -55,24 +57,24 @@ def catalog_batches(spec: ModelSpec, lyrics_path: str | Path, audio_dir: str | P
                 report.keep(len(ids))
                 yield SongTable(ids, None, None, audio)
                 continue
-            t = _lyrics_of(lyrics_path, ids, ["track_id", "tokens", "length"])
+            t = _lyrics_of(lyrics_path, ids, columns)
             have = {tid: i for i, tid in enumerate(t.column("track_id").to_pylist())}
             rows = [k for k, tid in enumerate(ids) if tid in have]
             report.drop("no_lyrics", len(ids) - len(rows))
             if not rows:
                 continue
             both = [ids[k] for k in rows]
-            tokens, lengths = lyrics_arrays(t, np.array([have[x] for x in both], dtype=np.int64))
+            tokens, lengths, counts = lyrics_arrays(t, np.array([have[x] for x in both], dtype=np.int64), bag_words)
             with_both += len(both)
             report.keep(len(both))
-            yield SongTable(both, tokens, lengths, audio[rows])
+            yield SongTable(both, tokens, lengths, audio[rows], counts)
         report.drop("no_audio", n_lyrics - with_both)  # lyrics-only songs
         return
-    for batch in pq.ParquetFile(lyrics_path).iter_batches(batch_size, columns=["track_id", "tokens", "length"]):
+    for batch in pq.ParquetFile(lyrics_path).iter_batches(batch_size, columns=columns):
         t = pa.Table.from_batches([batch])
-        tokens, lengths = lyrics_arrays(t, np.arange(len(t)))
+        tokens, lengths, counts = lyrics_arrays(t, np.arange(len(t)), bag_words)
         report.keep(len(t))
-        yield SongTable(t.column("track_id").to_pylist(), tokens, lengths, None)
+        yield SongTable(t.column("track_id").to_pylist(), tokens, lengths, None, counts)
     for ids, _ in shards.iter_shards():  # audio-only songs
         report.drop("no_lyrics", len(ids) - _lyrics_of(lyrics_path, ids, ["track_id"]).num_rows)
 
@@ -89,7 +91,8 @@ def embed(name: str, ckpt: str | Path, lyrics_path: str | Path, audio_dir: str |
     report = StageReport(f"embed.{name}", unit="songs")
     writer = ShardWriter(out_dir, schemas.embedding_schema(dim), ROWS_PER_SHARD)
     use_amp = amp and device.type == "cuda"
-    for songs in tqdm(catalog_batches(spec, lyrics_path, audio_dir, batch_size, report), desc=f"embed {name}",
+    for songs in tqdm(catalog_batches(spec, lyrics_path, audio_dir, batch_size, report, spec.bag_words(model.cfg)),
+                      desc=f"embed {name}",
                       unit="batch", mininterval=2):
         vecs = encode_songs(model, songs, np.arange(len(songs)), batch_size, device, use_amp).cpu().numpy()
         for tid, v in zip(songs.track_ids, vecs):
