@@ -157,14 +157,23 @@ def params_for(root: Path) -> Path:
     return path
 
 
+def bag_words(model: str) -> int:
+    """What model ``model``'s training loads of the lyrics (``load_songs``' ``bag_words``) under params.yaml."""
+    from songsim.core.config import model_section, read_params
+    from songsim.models import MODELS
+
+    spec = MODELS[model]
+    return spec.bag_words(model_section(read_params(ROOT / "params.yaml"), model, spec.config).model)
+
+
 LOAD = """
 import json, time
 from songsim.learn.data import load_pairs, load_songs, split_track_ids
 d = {splits!r} + "/{set}"
 t = time.perf_counter()
-songs = load_songs(split_track_ids(d + "/train.parquet", d + "/val.parquet"), {lyrics!r}, {audio!r})
+songs = load_songs(split_track_ids(d + "/train.parquet", d + "/val.parquet"), {lyrics!r}, {audio!r}, {bag})
 tr, va = load_pairs(d + "/train.parquet", songs), load_pairs(d + "/val.parquet", songs)
-table_mib = sum(a.nbytes for a in (songs.tokens, songs.lengths, songs.audio) if a is not None) / 2**20
+table_mib = sum(a.nbytes for a in (songs.tokens, songs.lengths, songs.audio, songs.counts) if a is not None) / 2**20
 print(json.dumps({{"songs": len(songs), "train_pairs": len(tr), "val_pairs": len(va),
                   "song_table_mib": round(table_mib), "pairs_mib": round((tr.nbytes + va.nbytes) / 2**20),
                   "seconds": round(time.perf_counter() - t, 1)}}))
@@ -177,7 +186,7 @@ from songsim.learn import shared
 from songsim.learn.data import load_pairs, load_songs, split_track_ids
 d = {splits!r} + "/multimodal"
 def load():
-    songs = load_songs(split_track_ids(d + "/train.parquet", d + "/val.parquet"), {lyrics!r}, {audio!r})
+    songs = load_songs(split_track_ids(d + "/train.parquet", d + "/val.parquet"), {lyrics!r}, {audio!r}, {bag})
     return songs, {{"train": load_pairs(d + "/train.parquet", songs), "val": load_pairs(d + "/val.parquet", songs)}}
 songs, pairs = shared.training_data(load, "bench")
 n = int(songs.audio.sum(dtype="float64") * 0) + len(songs)  # touch every page, as training does over an epoch
@@ -203,7 +212,7 @@ def two_local_ranks(root: Path) -> dict:
 
     out = {}
     code = RANK.format(splits=str(root / "run" / "data" / "splits"), lyrics=str(root / "lyrics.parquet"),
-                       audio=str(root / "audio"))
+                       audio=str(root / "audio"), bag=bag_words("fused"))
     for label, world in (("each rank its own copy", "1"), ("one shared copy", "2")):
         procs = []
         for rank in ("0", "1"):
@@ -261,7 +270,8 @@ def main() -> None:
         if "load" not in steps:
             break
         code = LOAD.format(splits=str(root / "run" / "data" / "splits"), set=set_name,
-                           lyrics=str(root / "lyrics.parquet"), audio=audio)
+                           lyrics=str(root / "lyrics.parquet"), audio=audio,
+                           bag=bag_words("lyrics_regressor" if set_name == "lyrics" else "fused"))
         secs, peak, out = run_measured(code)
         row = json.loads(out.strip().splitlines()[0])
         res["steps"][f"load training data ({set_name})"] = {"seconds": round(secs, 1), "peak_rss_mib": peak, **row}

@@ -253,17 +253,21 @@ def collect(names: list[str]) -> None:
         print(f"recorded {name} ({rev[:7]}): {rec['params']}")
 
 
-def encoders_table(bag: dict[str, dict], bilstm: dict[str, dict]) -> str:
-    """The demo's lyrics encoders side by side: the bag of words (committed run) and the BiLSTM."""
-    out = ["| lyrics encoder | lyrics_regressor MAE (vs train median) | lyrics nDCG@10 (TF-IDF) | fused MAE "
-           "(vs train median) | fused nDCG@10 | parameters (lyrics_regressor / fused) |", "|---|---|---|---|---|---|"]
-    for label, m in (("bag of words (committed)", bag), ("BiLSTM (`kind: bilstm`)", bilstm)):
-        lyr, fus = m["lyrics_regressor"], m["fused"]
-        out.append(f"| {label} | {lyr['test']['mae']:.4f} ({pct(lyr['mae_improvement_over_train_median'])}) | "
+def encoders_table(rows: list[tuple[str, dict[str, dict]]]) -> str:
+    """The lyrics encoders side by side (committed run first): each row's experiment changes only the three
+    lyrics encoders (kind, input)."""
+    out = ["| lyrics encoders | classifier accuracy (vs majority) | lyrics_regressor MAE (vs train median) | "
+           "lyrics nDCG@10 (TF-IDF) | fused MAE (vs train median) | fused nDCG@10 | parameters (classifier / "
+           "lyrics_regressor / fused) |", "|---|---|---|---|---|---|---|"]
+    for label, m in rows:
+        clf, lyr, fus = m["lyrics_classifier"], m["lyrics_regressor"], m["fused"]
+        out.append(f"| {label} | {clf['test']['accuracy']:.3f} ({100 * clf['gain_over_majority_accuracy']:+.1f}) | "
+                   f"{lyr['test']['mae']:.4f} ({pct(lyr['mae_improvement_over_train_median'])}) | "
                    f"{lyr['retrieval']['model']['ndcg@10']:.3f} "
                    f"({lyr['retrieval']['baselines']['tfidf_cosine']['ndcg@10']:.3f}) | {fus['test']['mae']:.4f} "
                    f"({pct(fus['mae_improvement_over_train_median'])}) | {fus['retrieval']['model']['ndcg@10']:.3f} | "
-                   f"{lyr['param_counts']['total']:,} / {fus['param_counts']['total']:,} |")
+                   f"{clf['param_counts']['total']:,} / {lyr['param_counts']['total']:,} / "
+                   f"{fus['param_counts']['total']:,} |")
     return "\n".join(out)
 
 
@@ -284,6 +288,23 @@ def robustness_table(summary: dict) -> str:
     return "\n".join(out)
 
 
+def reader_table(result: dict) -> str:
+    """Per world: each regression model's MAE vs the train median next to its reader reference and its
+    modality ceiling (scripts/reader_reference.py)."""
+    out = ["| world | model | runs: MAE vs train median | reader reference | ceiling | 25% below the median is |",
+           "|---|---|---|---|---|---|"]
+    for w, row in result["worlds"].items():
+        for m in ("lyrics_regressor", "audio_siamese"):
+            r = row[m]
+            runs = ", ".join(f"{v[m]:+.1f}%" for v in row["models"].values()) or "–"
+            where = ("reached by the reader" if r["reader_vs_median_pct"] <= -25 else
+                     "between the reader and the ceiling" if r["ceiling_vs_median_pct"] <= -25 else
+                     "beyond the ceiling")
+            out.append(f"| {w} | {m} | {runs} | {r['reader_vs_median_pct']:+.1f}% | {r['ceiling_vs_median_pct']:+.1f}% "
+                       f"| {where} |")
+    return "\n".join(out)
+
+
 # ---------------------------------------------------------------- README blocks
 
 
@@ -292,17 +313,22 @@ def blocks(reports: Path = ROOT / "data" / "reports") -> dict[str, str]:
     base = load_reports(reports)
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
     exp = {n: load_experiment(n) for n in ("seed1", "seed2", "artist", "threads1", "frozen-emb", "dropout-0.5",
-                                           "no-l2", "bilstm")}
+                                           "no-l2", "bilstm", "bag-tokens")}
     return {
         "main": main_tables(base),
         "claims": claims(base),
         "seeds": seed_table(base, [("1", exp["seed1"]["reports"]), ("2", exp["seed2"]["reports"])]),
         "splits": split_table(base, exp["artist"]["reports"]),
         "threads": threads_table(base, exp["threads1"]["reports"]),
-        "encoders": encoders_table(base, exp["bilstm"]["reports"]),
+        "encoders": encoders_table([("bag with counts, `input: counts` (committed)", base),
+                                    ("bag over the token sequence, `input: tokens`", exp["bag-tokens"]["reports"]),
+                                    ("BiLSTM over the token sequence, `kind: bilstm` (published)",
+                                     exp["bilstm"]["reports"])]),
         "ablation": ablation_table(base, params, [(n, exp[n]) for n in ("frozen-emb", "dropout-0.5", "no-l2")]),
     } | ({"robustness": robustness_table(json.loads((EXPERIMENTS / "robustness.json").read_text()))}
-         if (EXPERIMENTS / "robustness.json").exists() else {})
+         if (EXPERIMENTS / "robustness.json").exists() else {}) | (
+        {"reader": reader_table(json.loads((EXPERIMENTS / "reader_reference.json").read_text()))}
+        if (EXPERIMENTS / "reader_reference.json").exists() else {})
 
 
 BLOCK = re.compile(r"<!-- results:(?P<name>[\w-]+) -->\n(?P<body>.*?)\n?<!-- /results:(?P=name) -->", re.S)

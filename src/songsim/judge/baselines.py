@@ -20,7 +20,7 @@ def tfidf_rows(lyrics_path: str | Path, fit_ids: set[str], ids: list[str]):
     t = pq.read_table(lyrics_path, columns=["track_id", "word_ids", "counts"],
                       filters=pc.field("track_id").isin(wanted))
     pos = {x: i for i, x in enumerate(t.column("track_id").to_pylist())}  # one entry per song
-    indptr, cols, vals = _flat_bags(t)
+    indptr, cols, vals = flat_bags(t)
     vocab = max(int(cols.max()) if len(cols) else 1, 1)
     fit = np.array(sorted(pos[x] for x in fit_ids), dtype=np.int64)
     fit_cols = np.concatenate([cols[indptr[i]:indptr[i + 1]] for i in fit]) if len(fit) else cols[:0]
@@ -29,7 +29,7 @@ def tfidf_rows(lyrics_path: str | Path, fit_ids: set[str], ids: list[str]):
     return m[[pos[x] for x in ids]]
 
 
-def _flat_bags(t) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def flat_bags(t) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """CSR arrays (indptr, word ids, counts as float64) of a lyrics table's ``word_ids``/``counts`` lists."""
     words, counts = t.column("word_ids").combine_chunks(), t.column("counts").combine_chunks()
     offsets = words.offsets.to_numpy().astype(np.int64)

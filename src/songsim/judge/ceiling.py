@@ -53,6 +53,14 @@ class LatentTable:
             width = col.type.list_size
             self.parts[p] = col.flatten().to_numpy().reshape(-1, width)[keep].astype(np.float32)
 
+    @classmethod
+    def from_parts(cls, parts: dict[str, np.ndarray]) -> LatentTable:
+        """A table of given factors (``shared``/``lyrics``/``audio`` as needed, and ``level``), rows by
+        position (no track ids): estimated factors (``judge.reader``)."""
+        table = cls.__new__(cls)
+        table.path, table.index, table.parts = Path("<estimated>"), {}, dict(parts)
+        return table
+
     def rows(self, ids: list[str]) -> np.ndarray:
         missing = [x for x in ids if x not in self.index]
         if missing:

@@ -201,13 +201,6 @@ class Decoder(nn.Module):
         # x: (P, d_in) -> (P,) in [0, 1]
         return torch.sigmoid(self.net(x).squeeze(-1).float())
 
-    @torch.no_grad()
-    def start_at(self, p: float) -> None:
-        """Centre the output on ``p``: the last layer's bias at logit(p) (its weights keep their random
-        start), so training starts near the trivial baseline (the train median / class rate), not 0.5."""
-        p = min(max(float(p), 1e-4), 1 - 1e-4)
-        self.net[-1].bias.fill_(math.log(p / (1 - p)))
-
 
 class PairModel(nn.Module):
     """Base: ``forward(batch)`` = ``score(encode(batch), batch['left'], batch['right'])``."""

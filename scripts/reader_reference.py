@@ -1,0 +1,107 @@
+"""Reader references over the robustness worlds: where a pair-MAE claim fails, is it the model or the inputs?
+
+    python scripts/reader_reference.py --worlds 3 11 19 23 31 7
+
+For each world seed: the world and its splits are built in a temporary folder with the stages' own code
+(synth_world, extract_pairs, expand_lyrics, chunk_audio, build_splits; every other param as in
+params.yaml), then, for the lyrics regressor and the audio model on their test pairs (MAE against the
+train median, as the evaluation reports it): the modality ceiling (the latent factors themselves: an upper
+bound) and the reader reference (``songsim.judge.reader``: a ridge reader of the inputs taught by the
+latent factors, then the ceiling's pair model: a level a reader of the inputs does reach). The models'
+own figures come from the recorded harness runs (``data/experiments/rob-w<W>-s<S>.json``) and the
+committed run (world 7). Writes ``data/experiments/reader_reference.json``; ``scripts/results_table.py
+--write README.md`` renders it. About a minute per world on 2 cores.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import logging
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import results_table as rt  # noqa: E402
+
+MODELS = {"lyrics_regressor": ("lyrics", True, False), "audio_siamese": ("multimodal", False, True)}
+STAGES = ("synth", "extract-pairs", "expand-lyrics", "chunk-audio", "build-splits")
+
+
+def world_params(root: Path, seed: int) -> Path:
+    """params.yaml with ``synth.seed`` set and every path under ``root``."""
+    p = copy.deepcopy(yaml.safe_load((rt.ROOT / "params.yaml").read_text()))
+    raw_dir = p["paths"]["raw_dir"]
+    p["paths"] = {k: str(root / v) for k, v in p["paths"].items()}
+    p["raw"] = {k: (str(root / v) if isinstance(v, str) and v.startswith(raw_dir) else v) for k, v in p["raw"].items()}
+    p["synth"]["seed"] = seed
+    path = root / "params.yaml"
+    path.write_text(yaml.safe_dump(p, sort_keys=False))
+    return path
+
+
+def measure(params: dict) -> dict:
+    """Ceiling and reader reference of each model of ``MODELS`` on the world ``params`` point at."""
+    from songsim.judge.ceiling import model_ceiling
+    from songsim.judge.reader import audio_features, lyrics_features, reader_reference
+    from songsim.learn.data import load_pairs, load_songs, split_track_ids
+    from songsim.models import MODELS as SPECS
+
+    out = {}
+    for name, (split_set, lyrics, audio) in MODELS.items():
+        d = Path(params["paths"]["splits"]) / split_set
+        ids = split_track_ids(*(d / f"{s}.parquet" for s in ("train", "val", "test")))
+        songs = load_songs(ids, None, params["paths"]["audio"] if audio else None)
+        train, test = (load_pairs(d / f"{s}.parquet", songs) for s in ("train", "test"))
+        feats = lyrics_features(params["paths"]["lyrics"], songs.track_ids) if lyrics else audio_features(songs.audio)
+        median = float(np.median(train.score))
+        base = float(np.abs(test.score - median).mean())
+        ceil = model_ceiling(params["raw"]["latent"], songs, SPECS[name], train, test, 0)
+        ref = reader_reference(params["raw"]["latent"], songs, feats, lyrics, audio, "regression", train, test, 0)
+        ceil_mae, ref_mae = (float(np.abs(test.score - p).mean()) for p in (ceil, ref))
+        out[name] = {"train_median_mae": round(base, 6),
+                     "ceiling_vs_median_pct": round(-100 * (1 - ceil_mae / base), 2),
+                     "reader_vs_median_pct": round(-100 * (1 - ref_mae / base), 2), "test_pairs": len(test)}
+    return out
+
+
+def model_runs(world: int, committed_world: int) -> dict[str, dict[str, float]]:
+    """The models' MAE vs the train median on ``world``: each recorded harness run, and the committed run."""
+    runs = {}
+    for path in sorted(rt.EXPERIMENTS.glob(f"rob-w{world}-s*.json")):
+        runs[path.stem] = json.loads(path.read_text())["reports"]
+    if world == committed_world:
+        runs["committed"] = rt.load_reports(rt.ROOT / "data" / "reports")
+    return {n: {m: round(-100 * r[m]["mae_improvement_over_train_median"], 2) for m in MODELS} for n, r in runs.items()}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--worlds", type=int, nargs="+", default=[3, 11, 19, 23, 31, 7])
+    ap.add_argument("--out", type=Path, default=rt.EXPERIMENTS / "reader_reference.json")
+    args = ap.parse_args()
+    logging.basicConfig(level=logging.WARNING)
+    from songsim.cli import run
+
+    committed = yaml.safe_load((rt.ROOT / "params.yaml").read_text())["synth"]["seed"]
+    result = {"worlds": {}}
+    for w in args.worlds:
+        with tempfile.TemporaryDirectory(prefix=f"songsim-reader-w{w}-") as tmp:
+            path = world_params(Path(tmp), w)
+            for stage in STAGES:
+                run(stage, str(path))
+            row = measure(yaml.safe_load(path.read_text()))
+        row["models"] = model_runs(w, committed)
+        result["worlds"][str(w)] = row
+        print(f"world {w}: {json.dumps(row)}", flush=True)
+    args.out.write_text(json.dumps(result, indent=1) + "\n")
+    print(rt.reader_table(result))
+
+
+if __name__ == "__main__":
+    main()
