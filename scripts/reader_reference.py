@@ -71,9 +71,10 @@ def measure(params: dict) -> dict:
 
 
 def model_runs(world: int, committed_world: int) -> dict[str, dict[str, float]]:
-    """The models' MAE vs the train median on ``world``: each recorded harness run, and the committed run."""
+    """The models' MAE vs the train median on ``world``: each recorded harness run (development ``rob-`` and
+    held-out ``fresh-`` worlds), and the committed run."""
     runs = {}
-    for path in sorted(rt.EXPERIMENTS.glob(f"rob-w{world}-s*.json")):
+    for path in sorted(rt.EXPERIMENTS.glob(f"*-w{world}-s*.json")):
         runs[path.stem] = json.loads(path.read_text())["reports"]
     if world == committed_world:
         runs["committed"] = rt.load_reports(rt.ROOT / "data" / "reports")
@@ -84,13 +85,21 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--worlds", type=int, nargs="+", default=[3, 11, 19, 23, 31, 7])
     ap.add_argument("--out", type=Path, default=rt.EXPERIMENTS / "reader_reference.json")
+    ap.add_argument("--add", action="store_true", help="keep the worlds already in --out (measure only the others; "
+                    "every world's model runs are read again)")
     args = ap.parse_args()
     logging.basicConfig(level=logging.WARNING)
     from songsim.cli import run
 
     committed = yaml.safe_load((rt.ROOT / "params.yaml").read_text())["synth"]["seed"]
     result = {"worlds": {}}
+    if args.add and args.out.exists():
+        result = json.loads(args.out.read_text())
+        for w, row in result["worlds"].items():
+            row["models"] = model_runs(int(w), committed)
     for w in args.worlds:
+        if str(w) in result["worlds"]:
+            continue
         with tempfile.TemporaryDirectory(prefix=f"songsim-reader-w{w}-") as tmp:
             path = world_params(Path(tmp), w)
             for stage in STAGES:

@@ -16,17 +16,27 @@ from songsim.learn.data import PairData, SongTable
 def tfidf_rows(lyrics_path: str | Path, fit_ids: set[str], ids: list[str]):
     """L2-normalised TF-IDF rows (CSR, in the order of ``ids``) of the songs' bags of words, with the
     document frequencies of the ``fit_ids`` songs (the training songs)."""
-    wanted = sorted(set(ids) | fit_ids)
-    t = pq.read_table(lyrics_path, columns=["track_id", "word_ids", "counts"],
-                      filters=pc.field("track_id").isin(wanted))
-    pos = {x: i for i, x in enumerate(t.column("track_id").to_pylist())}  # one entry per song
-    indptr, cols, vals = flat_bags(t)
+    pos, indptr, cols, vals = read_bags(lyrics_path, sorted(set(ids) | fit_ids))
     vocab = max(int(cols.max()) if len(cols) else 1, 1)
     fit = np.array(sorted(pos[x] for x in fit_ids), dtype=np.int64)
     fit_cols = np.concatenate([cols[indptr[i]:indptr[i + 1]] for i in fit]) if len(fit) else cols[:0]
     idf = document_frequency_idf(fit_cols, len(fit), vocab)
     m, _ = tfidf_matrix(indptr, cols, vals, vocab, idf)
     return m[[pos[x] for x in ids]]
+
+
+def read_bags(lyrics_path: str | Path, track_ids: list[str]) -> tuple[dict[str, int], np.ndarray, np.ndarray,
+                                                                      np.ndarray]:
+    """The bags of words of ``track_ids`` from a lyrics table: ``pos`` (track id -> its row, one per song,
+    in the table's order) and the CSR arrays of :func:`flat_bags`. A track without lyrics is a KeyError
+    naming the file."""
+    t = pq.read_table(lyrics_path, columns=["track_id", "word_ids", "counts"],
+                      filters=pc.field("track_id").isin(track_ids))
+    pos = {x: i for i, x in enumerate(t.column("track_id").to_pylist())}
+    missing = [x for x in track_ids if x not in pos]
+    if missing:
+        raise KeyError(f"{lyrics_path}: {len(missing)} track(s) have no lyrics, e.g. {missing[0]}")
+    return (pos, *flat_bags(t))
 
 
 def flat_bags(t) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -20,12 +20,10 @@ import logging
 from pathlib import Path
 
 import numpy as np
-import pyarrow.compute as pc
-import pyarrow.parquet as pq
 import scipy.sparse as sp
 from sklearn.linear_model import RidgeCV
 
-from songsim.judge.baselines import flat_bags
+from songsim.judge.baselines import read_bags
 from songsim.judge.ceiling import LEVEL, LatentTable, ceiling_predictions, visible_parts
 from songsim.learn.data import PairData, SongTable
 
@@ -37,13 +35,7 @@ ALPHAS = (1e-4, 1e-3, 1e-2, 1e-1, 1.0, 10.0, 100.0)  # ridge penalties, chosen b
 def lyrics_features(lyrics_path: str | Path, track_ids: list[str]) -> sp.csr_matrix:
     """``(S, V)`` rows of the songs' bags, in the order of ``track_ids``: square-root counts, each row
     summing to 1 (a song's word distribution, its choruses damped)."""
-    t = pq.read_table(lyrics_path, columns=["track_id", "word_ids", "counts"],
-                      filters=pc.field("track_id").isin(track_ids))
-    pos = {x: i for i, x in enumerate(t.column("track_id").to_pylist())}
-    missing = [x for x in track_ids if x not in pos]
-    if missing:
-        raise KeyError(f"{lyrics_path}: {len(missing)} track(s) have no lyrics, e.g. {missing[0]}")
-    indptr, cols, vals = flat_bags(t)
+    pos, indptr, cols, vals = read_bags(lyrics_path, track_ids)
     m = sp.csr_matrix((np.sqrt(vals), cols, indptr), shape=(len(pos), int(cols.max()) + 1 if len(cols) else 1))
     m = sp.diags(1.0 / np.maximum(np.asarray(m.sum(axis=1)).ravel(), 1e-12)) @ m
     return m[[pos[x] for x in track_ids]].tocsr()
