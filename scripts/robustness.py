@@ -3,6 +3,7 @@
     python scripts/robustness.py --worlds 3 11 19 23 31 --train-seeds 0 1     queue, run, collect, summarise
     python scripts/robustness.py --summarise                                 re-summarise what was collected
     python scripts/robustness.py --prefix fresh --worlds 41 43 47 53 59 61   worlds kept out of development
+    python scripts/robustness.py --prefix pair --set train.rank_weight=0     the same worlds, another setting
 
 Each run is a DVC experiment ``rob-w<W>-s<S>`` (``dvc exp run --queue -S synth.seed=W -S train.seed=S``,
 run one at a time by ``dvc queue start``, in temporary copies: the workspace keeps the committed results).
@@ -13,7 +14,9 @@ runs on which it holds; ``python scripts/results_table.py --write README.md`` pu
 
 ``--prefix fresh`` names the runs ``fresh-w<W>-s<S>`` and writes ``data/experiments/robustness_fresh.json``
 instead: a second table over worlds that were never run while the defaults were chosen (held-out worlds,
-as a test set is held out of training), summarised apart from the development harness.
+as a test set is held out of training), summarised apart from the development harness. ``--set KEY=VALUE``
+(repeatable) adds a param override to every run of the set, so a setting is compared with the committed
+one over the same worlds and train seeds.
 
 A full run of the default world takes about 4 minutes on 2 CPU cores (world, ingest, four trainings,
 evaluation, embeddings, indexes); 10 runs take about 40 minutes.
@@ -135,7 +138,8 @@ def summarise(names: list[str]) -> dict:
     return {"runs": names, "metrics": table, "claims": claims}
 
 
-def run(worlds: list[int], seeds: list[int], size: str | None, prefix: str = "rob") -> list[str]:
+def run(worlds: list[int], seeds: list[int], size: str | None, prefix: str = "rob",
+        overrides: tuple[str, ...] = ()) -> list[str]:
     names = []
     for w in worlds:
         for s in seeds:
@@ -143,6 +147,8 @@ def run(worlds: list[int], seeds: list[int], size: str | None, prefix: str = "ro
             cmd = ["dvc", "exp", "run", "--queue", "-n", name, "-S", f"synth.seed={w}", "-S", f"train.seed={s}"]
             if size:
                 cmd += ["-S", f"synth.size={size}"]
+            for o in overrides:
+                cmd += ["-S", o]
             subprocess.run(cmd, cwd=rt.ROOT, check=True)
             names.append(name)
     subprocess.run(["dvc", "queue", "start", "-j", "1"], cwd=rt.ROOT, check=True)
@@ -170,13 +176,19 @@ def main() -> None:
     ap.add_argument("--summarise", action="store_true", help="only summarise the runs already recorded")
     ap.add_argument("--prefix", default="rob", help="run names <prefix>-w<W>-s<S>; rob: the development harness "
                     "(robustness.json), another: its own summary, robustness_<prefix>.json")
+    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                    help="a param override for every run of the set (dvc exp run -S KEY=VALUE); repeatable")
     args = ap.parse_args()
     if not args.prefix.isidentifier():
         ap.error(f"--prefix must be a plain name, got {args.prefix!r}")
+    if args.prefix == "rob" and args.set:
+        ap.error("--set changes the runs: give them their own --prefix (rob is the committed settings' harness)")
+    if any("=" not in o or o.startswith(("synth.seed=", "train.seed=")) for o in args.set):
+        ap.error("--set takes KEY=VALUE, and not synth.seed / train.seed (those are --worlds / --train-seeds)")
     if args.summarise:
         names = sorted(p.stem for p in rt.EXPERIMENTS.glob(f"{args.prefix}-w*.json"))
     else:
-        names = run(args.worlds, args.train_seeds, args.size, args.prefix)
+        names = run(args.worlds, args.train_seeds, args.size, args.prefix, tuple(args.set))
     summary = summarise(names)
     summary_path(args.prefix).write_text(json.dumps(summary, indent=1) + "\n")
     print(rt.robustness_table(summary))
