@@ -271,6 +271,26 @@ def encoders_table(rows: list[tuple[str, dict[str, dict]]]) -> str:
     return "\n".join(out)
 
 
+def rank_loss_table(pairs: list[tuple[str, dict[str, dict], dict[str, dict]]]) -> str:
+    """The listwise loss against pair-only training (``train.rank_weight=0``) on the same worlds and train
+    seed: per world, each regression model's pair MAE vs the train median and nDCG@10 over its baseline."""
+    own = {"lyrics_regressor": ("tfidf_cosine",), "audio_siamese": ("audio_mean_cosine",),
+           "fused": ("tfidf_cosine", "audio_mean_cosine")}
+    out = ["| world | " + " | ".join(f"{m}: MAE vs median, joint / pair-only" for m in own) + " | "
+           + " | ".join(f"{m}: nDCG@10 / baseline, joint / pair-only" for m in own) + " |",
+           "|---|" + "---|" * (2 * len(own))]
+    for world, joint, pair in pairs:
+        mae = [" / ".join(f"{-100 * r[m]['mae_improvement_over_train_median']:+.1f}%" for r in (joint, pair))
+               for m in own]
+        rank = []
+        for m, base in own.items():
+            ratios = [r[m]["retrieval"]["model"]["ndcg@10"]
+                      / max(r[m]["retrieval"]["baselines"][b]["ndcg@10"] for b in base) for r in (joint, pair)]
+            rank.append(f"{ratios[0]:.2f}x / {ratios[1]:.2f}x")
+        out.append(f"| {world} | " + " | ".join(mae + rank) + " |")
+    return "\n".join(out)
+
+
 def robustness_table(summary: dict) -> str:
     """The harness's summary (scripts/robustness.py): every headline metric over the runs, each claim's count."""
     out = [f"Over {len(summary['runs'])} runs ({', '.join(summary['runs'])}):", "",
@@ -338,7 +358,12 @@ def blocks(reports: Path = ROOT / "data" / "reports") -> dict[str, str]:
         {"robustness-fresh": robustness_table(json.loads((EXPERIMENTS / "robustness_fresh.json").read_text()))}
         if (EXPERIMENTS / "robustness_fresh.json").exists() else {}) | (
         {"reader": reader_table(json.loads((EXPERIMENTS / "reader_reference.json").read_text()))}
-        if (EXPERIMENTS / "reader_reference.json").exists() else {})
+        if (EXPERIMENTS / "reader_reference.json").exists() else {}) | (
+        {"rank-loss": rank_loss_table(
+            [(p.stem.split("-")[1][1:], load_experiment(p.stem.replace("pair-", "rob-", 1))["reports"],
+              load_experiment(p.stem)["reports"])
+             for p in sorted(EXPERIMENTS.glob("pair-w*-s*.json"), key=lambda q: int(q.stem.split("-")[1][1:]))])}
+        if any(EXPERIMENTS.glob("pair-w*-s*.json")) else {})
 
 
 BLOCK = re.compile(r"<!-- results:(?P<name>[\w-]+) -->\n(?P<body>.*?)\n?<!-- /results:(?P=name) -->", re.S)
