@@ -271,24 +271,41 @@ def encoders_table(rows: list[tuple[str, dict[str, dict]]]) -> str:
     return "\n".join(out)
 
 
-def rank_loss_table(pairs: list[tuple[str, dict[str, dict], dict[str, dict]]]) -> str:
-    """The listwise loss against pair-only training (``train.rank_weight=0``) on the same worlds and train
-    seed: per world, each regression model's pair MAE vs the train median and nDCG@10 over its baseline."""
+RANK_SETS = (("rob", "1 (committed)"), ("pair", "0: pair loss only"), ("rankw3", "3"))  # prefix, train.rank_weight
+
+
+def rank_loss_table(runs: dict[str, dict[str, dict[str, dict]]]) -> str:
+    """The listwise loss's weight compared on the same worlds and train seed: ``runs[world][prefix]`` are
+    the evaluation reports of run ``<prefix>-w<world>-s0``. Per world and regression model: pair MAE vs
+    the train median, and nDCG@10 over the model's own baseline, one column per weight."""
     own = {"lyrics_regressor": ("tfidf_cosine",), "audio_siamese": ("audio_mean_cosine",),
            "fused": ("tfidf_cosine", "audio_mean_cosine")}
-    out = ["| world | " + " | ".join(f"{m}: MAE vs median, joint / pair-only" for m in own) + " | "
-           + " | ".join(f"{m}: nDCG@10 / baseline, joint / pair-only" for m in own) + " |",
-           "|---|" + "---|" * (2 * len(own))]
-    for world, joint, pair in pairs:
-        mae = [" / ".join(f"{-100 * r[m]['mae_improvement_over_train_median']:+.1f}%" for r in (joint, pair))
-               for m in own]
-        rank = []
+    sets = [(p, label) for p, label in RANK_SETS if any(p in r for r in runs.values())]
+    head = " / ".join(label for _, label in sets)
+    out = [f"| world | model | MAE vs train median, rank_weight {head} | nDCG@10 / its baseline, rank_weight {head} |",
+           "|---|---|---|---|"]
+    for world, by_set in runs.items():
         for m, base in own.items():
-            ratios = [r[m]["retrieval"]["model"]["ndcg@10"]
-                      / max(r[m]["retrieval"]["baselines"][b]["ndcg@10"] for b in base) for r in (joint, pair)]
-            rank.append(f"{ratios[0]:.2f}x / {ratios[1]:.2f}x")
-        out.append(f"| {world} | " + " | ".join(mae + rank) + " |")
+            mae, rank = [], []
+            for p, _ in sets:
+                r = by_set.get(p)
+                if r is None:
+                    mae.append("–")
+                    rank.append("–")
+                    continue
+                ret = r[m]["retrieval"]
+                mae.append(f"{-100 * r[m]['mae_improvement_over_train_median']:+.1f}%")
+                rank.append(f"{ret['model']['ndcg@10'] / max(ret['baselines'][b]['ndcg@10'] for b in base):.2f}x")
+            out.append(f"| {world} | {m} | {' / '.join(mae)} | {' / '.join(rank)} |")
     return "\n".join(out)
+
+
+def rank_runs() -> dict[str, dict[str, dict[str, dict]]]:
+    """``{world: {prefix: reports}}`` for the worlds with a train-seed-0 run of a non-committed weight."""
+    worlds = sorted({int(f.stem.split("-")[1][1:])
+                     for p, _ in RANK_SETS[1:] for f in EXPERIMENTS.glob(f"{p}-w*-s0.json")})
+    return {str(w): {p: load_experiment(f"{p}-w{w}-s0")["reports"] for p, _ in RANK_SETS
+                     if (EXPERIMENTS / f"{p}-w{w}-s0.json").exists()} for w in worlds}
 
 
 def robustness_table(summary: dict) -> str:
@@ -359,11 +376,7 @@ def blocks(reports: Path = ROOT / "data" / "reports") -> dict[str, str]:
         if (EXPERIMENTS / "robustness_fresh.json").exists() else {}) | (
         {"reader": reader_table(json.loads((EXPERIMENTS / "reader_reference.json").read_text()))}
         if (EXPERIMENTS / "reader_reference.json").exists() else {}) | (
-        {"rank-loss": rank_loss_table(
-            [(p.stem.split("-")[1][1:], load_experiment(p.stem.replace("pair-", "rob-", 1))["reports"],
-              load_experiment(p.stem)["reports"])
-             for p in sorted(EXPERIMENTS.glob("pair-w*-s*.json"), key=lambda q: int(q.stem.split("-")[1][1:]))])}
-        if any(EXPERIMENTS.glob("pair-w*-s*.json")) else {})
+        {"rank-loss": rank_loss_table(rank_runs())} if rank_runs() else {})
 
 
 BLOCK = re.compile(r"<!-- results:(?P<name>[\w-]+) -->\n(?P<body>.*?)\n?<!-- /results:(?P=name) -->", re.S)
