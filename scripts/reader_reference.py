@@ -74,8 +74,9 @@ def model_runs(world: int, committed_world: int) -> dict[str, dict[str, float]]:
     """The models' MAE vs the train median on ``world``: each recorded harness run (development ``rob-`` and
     held-out ``fresh-`` worlds), and the committed run."""
     runs = {}
-    for path in sorted(rt.EXPERIMENTS.glob(f"*-w{world}-s*.json")):
-        runs[path.stem] = json.loads(path.read_text())["reports"]
+    for prefix in ("rob", "fresh"):  # the committed settings' runs only (not the comparisons of other settings)
+        for path in sorted(rt.EXPERIMENTS.glob(f"{prefix}-w{world}-s*.json")):
+            runs[path.stem] = json.loads(path.read_text())["reports"]
     if world == committed_world:
         runs["committed"] = rt.load_reports(rt.ROOT / "data" / "reports")
     return {n: {m: round(-100 * r[m]["mae_improvement_over_train_median"], 2) for m in MODELS} for n, r in runs.items()}

@@ -272,19 +272,27 @@ def encoders_table(rows: list[tuple[str, dict[str, dict]]]) -> str:
 
 
 RANK_SETS = (("rob", "1 (committed)"), ("pair", "0: pair loss only"), ("rankw3", "3"))  # prefix, train.rank_weight
+# the output's start and batch-norm recalibration (with the longer epochs they need), against the committed runs
+START_SETS = (("rob", "committed"), ("priorbn", "prior start + BN recalibration"))
 
 
-def rank_loss_table(runs: dict[str, dict[str, dict[str, dict]]]) -> str:
-    """The listwise loss's weight compared on the same worlds and train seed: ``runs[world][prefix]`` are
-    the evaluation reports of run ``<prefix>-w<world>-s0``. Per world and regression model: pair MAE vs
-    the train median, and nDCG@10 over the model's own baseline, one column per weight."""
+def settings_table(runs: dict[str, dict[str, dict[str, dict]]], sets: tuple[tuple[str, str], ...], what: str,
+                   classifier: bool = False) -> str:
+    """Settings compared on the same worlds and train seed: ``runs[world][prefix]`` are the evaluation
+    reports of run ``<prefix>-w<world>-s0``. Per world and regression model: pair MAE vs the train median,
+    and nDCG@10 over the model's own baseline, one column per setting (with ``classifier``, also the
+    classifier's accuracy gain over the majority class, in points)."""
     own = {"lyrics_regressor": ("tfidf_cosine",), "audio_siamese": ("audio_mean_cosine",),
            "fused": ("tfidf_cosine", "audio_mean_cosine")}
-    sets = [(p, label) for p, label in RANK_SETS if any(p in r for r in runs.values())]
-    head = " / ".join(label for _, label in sets)
-    out = [f"| world | model | MAE vs train median, rank_weight {head} | nDCG@10 / its baseline, rank_weight {head} |",
+    sets = [(p, label) for p, label in sets if any(p in r for r in runs.values())]
+    head = f"{what}{' / '.join(label for _, label in sets)}"
+    out = [f"| world | model | MAE vs train median, {head} | nDCG@10 / its baseline, {head} |",
            "|---|---|---|---|"]
     for world, by_set in runs.items():
+        if classifier:
+            gain = [f"{100 * by_set[p]['lyrics_classifier']['gain_over_majority_accuracy']:+.1f} points"
+                    if p in by_set else "–" for p, _ in sets]
+            out.append(f"| {world} | lyrics_classifier (accuracy over majority) | {' / '.join(gain)} | |")
         for m, base in own.items():
             mae, rank = [], []
             for p, _ in sets:
@@ -300,12 +308,21 @@ def rank_loss_table(runs: dict[str, dict[str, dict[str, dict]]]) -> str:
     return "\n".join(out)
 
 
-def rank_runs() -> dict[str, dict[str, dict[str, dict]]]:
-    """``{world: {prefix: reports}}`` for the worlds with a train-seed-0 run of a non-committed weight."""
+def rank_loss_table(runs: dict[str, dict[str, dict[str, dict]]]) -> str:
+    """The listwise loss's weight compared on the same worlds and train seed, one column per weight."""
+    return settings_table(runs, RANK_SETS, "rank_weight ")
+
+
+def set_runs(sets: tuple[tuple[str, str], ...]) -> dict[str, dict[str, dict[str, dict]]]:
+    """``{world: {prefix: reports}}`` for the worlds with a train-seed-0 run of a setting other than the first."""
     worlds = sorted({int(f.stem.split("-")[1][1:])
-                     for p, _ in RANK_SETS[1:] for f in EXPERIMENTS.glob(f"{p}-w*-s0.json")})
-    return {str(w): {p: load_experiment(f"{p}-w{w}-s0")["reports"] for p, _ in RANK_SETS
+                     for p, _ in sets[1:] for f in EXPERIMENTS.glob(f"{p}-w*-s0.json")})
+    return {str(w): {p: load_experiment(f"{p}-w{w}-s0")["reports"] for p, _ in sets
                      if (EXPERIMENTS / f"{p}-w{w}-s0.json").exists()} for w in worlds}
+
+
+def rank_runs() -> dict[str, dict[str, dict[str, dict]]]:
+    return set_runs(RANK_SETS)
 
 
 def robustness_table(summary: dict) -> str:
@@ -376,7 +393,9 @@ def blocks(reports: Path = ROOT / "data" / "reports") -> dict[str, str]:
         if (EXPERIMENTS / "robustness_fresh.json").exists() else {}) | (
         {"reader": reader_table(json.loads((EXPERIMENTS / "reader_reference.json").read_text()))}
         if (EXPERIMENTS / "reader_reference.json").exists() else {}) | (
-        {"rank-loss": rank_loss_table(rank_runs())} if rank_runs() else {})
+        {"rank-loss": rank_loss_table(rank_runs())} if rank_runs() else {}) | (
+        {"start": settings_table(set_runs(START_SETS), START_SETS, "", classifier=True)}
+        if set_runs(START_SETS) else {})
 
 
 BLOCK = re.compile(r"<!-- results:(?P<name>[\w-]+) -->\n(?P<body>.*?)\n?<!-- /results:(?P=name) -->", re.S)

@@ -1,4 +1,5 @@
-"""The inner loop: device totals, the lr rule for large batches and its warm-up."""
+"""The inner loop: device totals, the lr rule for large batches and its warm-up, the output's starting level,
+batch-norm recalibration."""
 
 import math
 
@@ -7,7 +8,7 @@ import pytest
 import torch
 
 from songsim.learn.batches import SongStore, plan_epoch
-from songsim.learn.loop import LrRule, listwise_loss, prepare, train_steps
+from songsim.learn.loop import LrRule, init_output_bias, listwise_loss, prepare, recalibrate_batch_norm, train_steps
 from songsim.models.configs import AudioEncoderConfig, AudioSiameseConfig
 from tests.helpers import random_pairs as _pairs
 from tests.helpers import random_songs as _songs
@@ -113,3 +114,48 @@ def test_train_steps_adds_the_listwise_loss_and_reports_it():
                       torch.from_numpy(pairs.score), "l1", False, rank_weight=1.0)
     assert tot["rank"].item() > 0 and tot["n"] == len(pairs)
     assert model.rank_log_scale.item() != before  # the temperature is learned
+
+
+@pytest.mark.parametrize(("kind", "target", "level"), [
+    ("l1", [0.0, 0.02, 0.03, 0.5, 0.9], 0.03),  # the median: what L1 fits
+    ("mse", [0.0, 0.1, 0.2, 0.3], 0.15),  # the mean
+    ("classification", [0, 0, 0, 1], 0.25),  # the share of positives
+    ("l1", [0.0, 0.0, 0.0, 0.4], 0.01),  # a median of 0 starts at the floor, not at sigmoid(-inf)
+])
+def test_output_starts_at_the_constant_its_loss_fits(kind, target, level):
+    from songsim.models.nets import AudioSiamese
+
+    songs, pairs = _songs(), _pairs()
+    step = next(iter(plan_epoch(pairs, 64, False, np.random.default_rng(0))))
+    (batch, _, _), = list(prepare(SongStore(songs, torch.device("cpu")), [step]))
+
+    def fresh_model():
+        torch.manual_seed(0)
+        m = AudioSiamese(AudioSiameseConfig(encoder=AudioEncoderConfig(conv_channels=(4,), dense=(8,), embed_dim=8),
+                                            dense=(8,)))
+        return m.eval()
+
+    model = fresh_model()
+    assert init_output_bias(model, np.asarray(target, dtype=np.float32), kind) == pytest.approx(level)
+    last = model.decoder.net[-1]
+    with torch.no_grad():  # a zero input to the last layer: the output is sigmoid(bias) exactly
+        assert torch.sigmoid(last(torch.zeros(1, last.in_features))).item() == pytest.approx(level, rel=1e-5)
+        # the whole model's first predictions sit nearer the level than an uninitialised model's (near 0.5)
+        started, default = model(batch), fresh_model()(batch)
+    assert (started - level).abs().median() < (default - level).abs().median()
+
+
+def test_batch_norm_recalibration_is_the_plain_average_of_the_batches():
+    torch.manual_seed(0)
+    lin, bn = torch.nn.Linear(3, 4), torch.nn.BatchNorm1d(4)
+    model = torch.nn.Sequential(lin, bn, torch.nn.Dropout(0.5)).eval()
+    xs = [torch.randn(32, 3) + i for i in range(3)]  # the third batch is past max_batches
+    before = torch.get_rng_state()
+    assert recalibrate_batch_norm(model, ((x, None, None) for x in xs), max_batches=2) == 2
+    with torch.no_grad():
+        h = [lin(x) for x in xs[:2]]
+    assert torch.allclose(bn.running_mean, (h[0].mean(0) + h[1].mean(0)) / 2, atol=1e-5)
+    assert torch.allclose(bn.running_var, (h[0].var(0) + h[1].var(0)) / 2, atol=1e-5)  # each batch's, averaged
+    assert bn.momentum == 0.1 and not model.training  # momentum and mode restored
+    assert torch.equal(torch.get_rng_state(), before)  # training's random stream is not shifted
+    assert recalibrate_batch_norm(torch.nn.Linear(3, 1), ((x, None, None) for x in xs), 2) == 0  # no batch norm

@@ -68,6 +68,21 @@ def test_select_on_ndcg_keeps_the_epoch_that_ranks_validation_best(tmp_path, tin
         dataclasses.replace(section(tiny_run[1], "train"), select_on="loss").validate()
 
 
+def test_prior_output_start_and_batch_norm_recalibration(tmp_path, tiny_run):
+    """train.output_init=prior and train.bn_recalibrate: the first epoch starts at the train median (its
+    training MAE is far below a start at 0.5), and the checkpoint holds the recalibrated batch-norm
+    statistics the best epoch was validated with (it reproduces the best validation MAE)."""
+    plain, *_ = _run(tmp_path, tiny_run, "fused", epochs=1, tag="p")
+    res, songs, va = _run(tmp_path, tiny_run, "fused", epochs=2, tag="a", output_init="prior", bn_recalibrate=4)
+    assert res.history[0]["train_mae"] < plain.history[0]["train_mae"]
+    model, _ = load_checkpoint(tmp_path / "a.pt")
+    p = predict(model, va, songs, 64, torch.device("cpu"))
+    assert np.abs(p - va.score).mean() == pytest.approx(res.best_metric, abs=1e-5)
+    for bad in ({"output_init": "mean"}, {"bn_recalibrate": -1}):
+        with pytest.raises(ConfigError, match=next(iter(bad))):
+            dataclasses.replace(section(tiny_run[1], "train"), **bad).validate()
+
+
 def test_epochs_are_logged_through_dvclive(tmp_path, tiny_run):
     res, *_ = _run(tmp_path, tiny_run, "lyrics_regressor", epochs=2, tag="a")
     live = tmp_path / "a_live"

@@ -194,18 +194,21 @@ class TrainConfig:
     regression_loss: str  # mse | l1 | huber: the regression models' training loss
     rank_weight: float  # weight of the listwise ranking loss added to the pair loss; 0 = pair loss only
     select_on: str  # pair (validation MAE / accuracy) | ndcg (validation catalog nDCG): best epoch and early stop
+    output_init: str  # prior (the decoder's output starts at the constant its loss fits) | zero (sigmoid(0) = 0.5)
+    bn_recalibrate: int  # training batches that re-estimate batch-norm statistics before each validation; 0 = off
 
     def validate(self) -> None:
         _choice("train.device", self.device, ("auto", "cpu", "cuda"))
         _choice("train.regression_loss", self.regression_loss, REGRESSION_LOSSES)
         _choice("train.lr_scaling", self.lr_scaling, ("none", "linear", "sqrt"))
         _choice("train.select_on", self.select_on, ("pair", "ndcg"))
+        _choice("train.output_init", self.output_init, ("prior", "zero"))
         if isinstance(self.dedup, str) and self.dedup != "auto":
             raise ConfigError(f"train.dedup: {self.dedup!r} is not one of true, false, auto")
         if self.nproc < 1 or self.threads < 0 or self.lr_base_batch < 1 or self.warmup_epochs < 0 \
-                or not self.resident_mb >= 0 or not self.rank_weight >= 0:
+                or not self.resident_mb >= 0 or not self.rank_weight >= 0 or self.bn_recalibrate < 0:
             raise ConfigError("train: nproc >= 1, threads >= 0, lr_base_batch >= 1, warmup_epochs >= 0, "
-                              "resident_mb >= 0 and rank_weight >= 0 required")
+                              "resident_mb >= 0, rank_weight >= 0 and bn_recalibrate >= 0 required")
 
     def use_dedup(self, device_type: str) -> bool:
         """On CPU encoding each distinct song once saves work; on CUDA the batch's changing song count

@@ -1,6 +1,6 @@
 """The inner training loop, shared by ``train`` and ``bench/bench_train.py``: optimiser steps over
 prepared batches with no host synchronisation, the loss, the learning-rate rule for large batches and the
-model set-up done before the first step (GloVe rows, audio normalisation).
+model set-up done before the first step (GloVe rows, audio normalisation, the output's starting level).
 
 Nothing inside an epoch waits for the device: loss and absolute-error totals accumulate in device
 tensors and are read once, after the epoch. The host prepares step ``k + 1`` while the device still runs
@@ -177,6 +177,48 @@ def fit_audio_normalisation(spec: registry.ModelSpec, model: PairModel, songs: S
     mean = x.mean(axis=(0, 2))
     std = x.std(axis=(0, 2))
     enc.set_normalisation(torch.from_numpy(mean), torch.from_numpy(std))
+
+
+def init_output_bias(model: PairModel, target: np.ndarray, loss_kind: str) -> float:
+    """Start the decoder's sigmoid output at the constant its loss fits best, so the first steps learn
+    features instead of walking the output level down from 0.5: the targets' median (``l1``), their mean
+    (``mse``, ``huber``) or the share of positives (``classification``), kept in [0.01, 0.99].
+    ``target``: ``(N,)`` the training pairs' targets. Returns the starting level."""
+    level = float(np.median(target)) if loss_kind == "l1" else float(np.mean(target))
+    level = min(max(level, 0.01), 0.99)
+    with torch.no_grad():
+        model.decoder.net[-1].bias.fill_(math.log(level / (1.0 - level)))  # sigmoid(bias) = level
+    return level
+
+
+@torch.no_grad()
+def recalibrate_batch_norm(model: nn.Module, batches: Iterable[Prepared], max_batches: int) -> int:
+    """Re-estimate every batch-norm layer's running mean and variance as the plain average over up to
+    ``max_batches`` training batches, in training mode, with the weights as they are now ("precise BN").
+    With a few dozen steps per epoch the exponential running averages lag weights that move fast, so
+    validation (eval mode) would read statistics of earlier weights: the output level jumps from epoch to
+    epoch and the best epoch is picked on that noise. The random state is forked (dropout masks here do
+    not shift training's). Returns the batches used; a model without batch norm is left untouched."""
+    bns = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    if not bns or max_batches <= 0:
+        return 0
+    was_training = model.training
+    momenta = [m.momentum for m in bns]
+    for m in bns:
+        m.reset_running_stats()
+        m.momentum = None  # cumulative average over the batches below
+    model.train()
+    n = 0
+    with torch.random.fork_rng(devices=[]):
+        for batch, _, _ in batches:
+            if n >= max_batches:
+                break
+            model(batch)
+            n += 1
+    for m, mom in zip(bns, momenta):
+        m.momentum = mom
+    model.train(was_training)
+    return n
 
 
 def init_embeddings(spec: registry.ModelSpec, model: PairModel, glove) -> dict | None:

@@ -28,7 +28,16 @@ from songsim.learn.batches import SongStore, plan_epoch
 from songsim.learn.data import PairData, SongTable, load_pairs, load_songs, split_track_ids
 from songsim.learn.inference import predict, rank_scores, targets, val_catalog_ndcg
 from songsim.learn.live import EpochLog
-from songsim.learn.loop import LrRule, fit_audio_normalisation, init_embeddings, loss_fn, prepare, train_steps
+from songsim.learn.loop import (
+    LrRule,
+    fit_audio_normalisation,
+    init_embeddings,
+    init_output_bias,
+    loss_fn,
+    prepare,
+    recalibrate_batch_norm,
+    train_steps,
+)
 from songsim.learn.threads import CpuShare
 from songsim.models import registry
 from songsim.models.nets import build_model, param_counts
@@ -96,6 +105,10 @@ def _train(name, section, tcfg, songs, train_pairs, val_pairs, vocab_size, ckpt_
     coverage = init_embeddings(spec, model, glove)
     train_rows = np.unique(np.concatenate([train_pairs.src, train_pairs.tgt]))
     fit_audio_normalisation(spec, model, songs, train_rows)
+    if tcfg.output_init == "prior":
+        level = init_output_bias(model, targets(task, train_pairs), loss_kind)
+        log.info("%s: output starts at %.4f (the %s of the training targets)", name, level,
+                 "median" if loss_kind == "l1" else "mean")
     if tcfg.rank_weight == 0:  # no listwise loss: the ranking mixture stays uniform (and DDP sees no unused parameter)
         model.rank_mix.requires_grad_(False)
         model.rank_log_scale.requires_grad_(False)
@@ -181,6 +194,10 @@ def _train(name, section, tcfg, songs, train_pairs, val_pairs, vocab_size, ckpt_
             sched.step()
         train_s = time.perf_counter() - te
         row = None
+        if ranks.main and tcfg.bn_recalibrate:  # eval-mode statistics of the weights being validated
+            recalibrate_batch_norm(net, prepare(store, plan_epoch(train_pairs, batch_size, dedup,
+                                                                  np.random.default_rng([tcfg.seed, epoch, 1]))),
+                                   tcfg.bn_recalibrate)
         if ranks.main:
             vp = predict(net, val_pairs, store, tcfg.eval_batch_size, device, amp)
             val_target = targets(task, val_pairs)
