@@ -273,7 +273,7 @@ def encoders_table(rows: list[tuple[str, dict[str, dict]]]) -> str:
 
 RANK_SETS = (("rob", "1 (committed)"), ("pair", "0: pair loss only"), ("rankw3", "3"))  # prefix, train.rank_weight
 # the output's start and batch-norm recalibration (with the longer epochs they need), against the committed runs
-START_SETS = (("rob", "committed"), ("priorbn", "prior start + BN recalibration"))
+START_SETS = (("rob", "committed"), ("prior", "prior start"), ("priorbn", "prior start, BN recalibration, longer"))
 
 
 def settings_table(runs: dict[str, dict[str, dict[str, dict]]], sets: tuple[tuple[str, str], ...], what: str,
