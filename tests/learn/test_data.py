@@ -74,6 +74,11 @@ def test_lyrics_arrays_reads_the_whole_bag_most_frequent_words_first(tmp_path):
     assert n.tolist() == [4, 1, 2]
     tok, n, cnt = lyrics_arrays(t, np.array([2, 0]), bag_words=2)  # rows in any order; the cap keeps the top words
     assert tok.tolist() == [[4, 5], [2, 11]] and cnt.tolist() == [[1, 1], [5, 2]] and n.tolist() == [2, 2]
+    for chunk in (1, 2):  # sorted a few songs at a time: the same arrays as all at once
+        got = lyrics_arrays(t, np.array([2, 0, 1]), bag_words=3, chunk=chunk)
+        want = lyrics_arrays(t, np.array([2, 0, 1]), bag_words=3)
+        assert all(np.array_equal(a, b) for a, b in zip(got, want))
+        assert got[0].tolist() == [[4, 5, 0], [2, 11, 1], [3, 0, 0]]
     tok, n, cnt = lyrics_arrays(t, np.array([1]))  # bag_words 0: the token sequence, no counts
     assert tok.tolist() == [[3, 3, 3]] and n.tolist() == [3] and cnt is None
     pq.write_table(t, tmp_path / "lyrics.parquet")

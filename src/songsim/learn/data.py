@@ -46,32 +46,35 @@ def lyrics_columns(bag_words: int = 0) -> list[str]:
     return ["track_id", "word_ids", "counts"] if bag_words else ["track_id", "tokens", "length"]
 
 
-def lyrics_arrays(t: pa.Table, idx: np.ndarray, bag_words: int = 0
+def lyrics_arrays(t: pa.Table, idx: np.ndarray, bag_words: int = 0, chunk: int = 8192
                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
     """Rows ``idx`` of a lyrics table as model inputs ``(tokens (S, L) int16, lengths (S,) int32, counts)``.
 
     ``bag_words`` 0: the ``tokens``/``length`` word sequence (expand_lyrics' ``max_len``), counts None.
     Otherwise the song's bag from ``word_ids``/``counts``: its distinct words, most frequent first (ties:
     vocabulary order), at most ``bag_words`` of them, with their counts ``(S, L)`` int16 (capped at 32,767); L is the
-    longest bag kept, so the width follows the data, not the cap."""
+    longest bag kept, so the width follows the data, not the cap. Bags are sorted ``chunk`` songs at a time,
+    so the sort's per-word temporaries stay bounded however many songs are loaded."""
     if not bag_words:
         mat = t.column("tokens").combine_chunks().values.to_numpy().reshape(len(t), -1)
         return mat[idx], t.column("length").to_numpy()[idx].astype(np.int32), None
-    ids_col = t.column("word_ids").combine_chunks().take(pa.array(idx, pa.int64()))
-    cnt_col = t.column("counts").combine_chunks().take(pa.array(idx, pa.int64()))
-    n = pc.list_value_length(ids_col).to_numpy(zero_copy_only=False).astype(np.int64)  # (S,)
-    words = pc.list_flatten(ids_col).to_numpy().astype(np.int16)  # (sum n,)
-    cnt = np.minimum(pc.list_flatten(cnt_col).to_numpy(), np.iinfo(np.int16).max).astype(np.int16)
-    song = np.repeat(np.arange(len(n)), n)
-    order = np.lexsort((words, -cnt.astype(np.int64), song))  # per song: count down, then word id
-    pos = np.arange(len(order)) - np.repeat(np.cumsum(n) - n, n)  # rank of each sorted word in its song
-    keep = pos < bag_words
-    lengths = np.minimum(n, bag_words).astype(np.int32)
+    ids_all, cnt_all = t.column("word_ids").combine_chunks(), t.column("counts").combine_chunks()
+    n_all = pc.list_value_length(ids_all).to_numpy(zero_copy_only=False).astype(np.int64)[idx]  # (S,)
+    lengths = np.minimum(n_all, bag_words).astype(np.int32)
     width = max(1, int(lengths.max()) if len(lengths) else 1)
-    tokens = np.zeros((len(n), width), dtype=np.int16)
-    counts = np.zeros((len(n), width), dtype=np.int16)
-    tokens[song[keep], pos[keep]] = words[order][keep]
-    counts[song[keep], pos[keep]] = cnt[order][keep]
+    tokens = np.zeros((len(idx), width), dtype=np.int16)
+    counts = np.zeros((len(idx), width), dtype=np.int16)
+    for start in range(0, len(idx), chunk):
+        rows = pa.array(idx[start:start + chunk], pa.int64())
+        n = n_all[start:start + chunk]
+        words = pc.list_flatten(ids_all.take(rows)).to_numpy().astype(np.int16)  # (sum n,)
+        cnt = np.minimum(pc.list_flatten(cnt_all.take(rows)).to_numpy(), np.iinfo(np.int16).max).astype(np.int16)
+        song = np.repeat(np.arange(len(n)), n)
+        order = np.lexsort((words, -cnt.astype(np.int32), song))  # per song: count down, then word id
+        pos = np.arange(len(order)) - np.repeat(np.cumsum(n) - n, n)  # rank of each sorted word in its song
+        keep = pos < bag_words
+        tokens[start + song[keep], pos[keep]] = words[order][keep]
+        counts[start + song[keep], pos[keep]] = cnt[order][keep]
     return tokens, lengths, counts
 
 
