@@ -308,21 +308,12 @@ def settings_table(runs: dict[str, dict[str, dict[str, dict]]], sets: tuple[tupl
     return "\n".join(out)
 
 
-def rank_loss_table(runs: dict[str, dict[str, dict[str, dict]]]) -> str:
-    """The listwise loss's weight compared on the same worlds and train seed, one column per weight."""
-    return settings_table(runs, RANK_SETS, "rank_weight ")
-
-
 def set_runs(sets: tuple[tuple[str, str], ...]) -> dict[str, dict[str, dict[str, dict]]]:
     """``{world: {prefix: reports}}`` for the worlds with a train-seed-0 run of a setting other than the first."""
     worlds = sorted({int(f.stem.split("-")[1][1:])
                      for p, _ in sets[1:] for f in EXPERIMENTS.glob(f"{p}-w*-s0.json")})
     return {str(w): {p: load_experiment(f"{p}-w{w}-s0")["reports"] for p, _ in sets
                      if (EXPERIMENTS / f"{p}-w{w}-s0.json").exists()} for w in worlds}
-
-
-def rank_runs() -> dict[str, dict[str, dict[str, dict]]]:
-    return set_runs(RANK_SETS)
 
 
 def robustness_table(summary: dict) -> str:
@@ -374,6 +365,7 @@ def blocks(reports: Path = ROOT / "data" / "reports") -> dict[str, str]:
     """Every generated README block, by name."""
     base = load_reports(reports)
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    rank, start = set_runs(RANK_SETS), set_runs(START_SETS)  # settings compared world by world (read once each)
     exp = {n: load_experiment(n) for n in ("seed1", "seed2", "artist", "threads1", "frozen-emb", "dropout-0.5",
                                            "no-l2", "bilstm", "bag-tokens")}
     return {
@@ -393,9 +385,8 @@ def blocks(reports: Path = ROOT / "data" / "reports") -> dict[str, str]:
         if (EXPERIMENTS / "robustness_fresh.json").exists() else {}) | (
         {"reader": reader_table(json.loads((EXPERIMENTS / "reader_reference.json").read_text()))}
         if (EXPERIMENTS / "reader_reference.json").exists() else {}) | (
-        {"rank-loss": rank_loss_table(rank_runs())} if rank_runs() else {}) | (
-        {"start": settings_table(set_runs(START_SETS), START_SETS, "", classifier=True)}
-        if set_runs(START_SETS) else {})
+        {"rank-loss": settings_table(rank, RANK_SETS, "rank_weight ")} if rank else {}) | (
+        {"start": settings_table(start, START_SETS, "", classifier=True)} if start else {})
 
 
 BLOCK = re.compile(r"<!-- results:(?P<name>[\w-]+) -->\n(?P<body>.*?)\n?<!-- /results:(?P=name) -->", re.S)

@@ -100,13 +100,18 @@ def test_listwise_loss_never_takes_a_song_for_its_own_negative():
     assert float(twice) == pytest.approx(float(once), abs=1e-6)
 
 
-def test_train_steps_adds_the_listwise_loss_and_reports_it():
+def _tiny_siamese():
+    """A small audio Siamese model, the same weights on every call."""
     from songsim.models.nets import AudioSiamese
 
-    songs, pairs = _songs(), _pairs()
     torch.manual_seed(0)
-    model = AudioSiamese(AudioSiameseConfig(encoder=AudioEncoderConfig(conv_channels=(4,), dense=(8,), embed_dim=8),
-                                            dense=(8,)))
+    return AudioSiamese(AudioSiameseConfig(encoder=AudioEncoderConfig(conv_channels=(4,), dense=(8,), embed_dim=8),
+                                           dense=(8,)))
+
+
+def test_train_steps_adds_the_listwise_loss_and_reports_it():
+    songs, pairs = _songs(), _pairs()
+    model = _tiny_siamese()
     opt = torch.optim.Adam(model.parameters(), lr=0.01)
     before = model.rank_log_scale.item()
     steps = plan_epoch(pairs, 64, True, np.random.default_rng(0))
@@ -123,25 +128,16 @@ def test_train_steps_adds_the_listwise_loss_and_reports_it():
     ("l1", [0.0, 0.0, 0.0, 0.4], 0.01),  # a median of 0 starts at the floor, not at sigmoid(-inf)
 ])
 def test_output_starts_at_the_constant_its_loss_fits(kind, target, level):
-    from songsim.models.nets import AudioSiamese
-
     songs, pairs = _songs(), _pairs()
     step = next(iter(plan_epoch(pairs, 64, False, np.random.default_rng(0))))
     (batch, _, _), = list(prepare(SongStore(songs, torch.device("cpu")), [step]))
-
-    def fresh_model():
-        torch.manual_seed(0)
-        m = AudioSiamese(AudioSiameseConfig(encoder=AudioEncoderConfig(conv_channels=(4,), dense=(8,), embed_dim=8),
-                                            dense=(8,)))
-        return m.eval()
-
-    model = fresh_model()
+    model = _tiny_siamese().eval()
     assert init_output_bias(model, np.asarray(target, dtype=np.float32), kind) == pytest.approx(level)
     last = model.decoder.net[-1]
     with torch.no_grad():  # a zero input to the last layer: the output is sigmoid(bias) exactly
         assert torch.sigmoid(last(torch.zeros(1, last.in_features))).item() == pytest.approx(level, rel=1e-5)
         # the whole model's first predictions sit nearer the level than an uninitialised model's (near 0.5)
-        started, default = model(batch), fresh_model()(batch)
+        started, default = model(batch), _tiny_siamese().eval()(batch)
     assert (started - level).abs().median() < (default - level).abs().median()
 
 

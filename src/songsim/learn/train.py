@@ -194,11 +194,11 @@ def _train(name, section, tcfg, songs, train_pairs, val_pairs, vocab_size, ckpt_
             sched.step()
         train_s = time.perf_counter() - te
         row = None
-        if ranks.main and tcfg.bn_recalibrate:  # eval-mode statistics of the weights being validated
-            recalibrate_batch_norm(net, prepare(store, plan_epoch(train_pairs, batch_size, dedup,
-                                                                  np.random.default_rng([tcfg.seed, epoch, 1]))),
-                                   tcfg.bn_recalibrate)
         if ranks.main:
+            if tcfg.bn_recalibrate:  # eval-mode statistics of the weights being validated
+                recalibrate_batch_norm(net, prepare(store, plan_epoch(train_pairs, batch_size, dedup,
+                                                                      np.random.default_rng([tcfg.seed, epoch, 1]))),
+                                       tcfg.bn_recalibrate)
             vp = predict(net, val_pairs, store, tcfg.eval_batch_size, device, amp)
             val_target = targets(task, val_pairs)
             with torch.no_grad():
