@@ -43,6 +43,27 @@ def load_reports(reports: Path) -> dict[str, dict]:
     return {m: json.loads((reports / f"evaluate_{m}.json").read_text()) for m in MODELS}
 
 
+def git_show(rev: str, path: str) -> str:
+    """``path`` as commit ``rev`` holds it (a clone with history: CI's and a user's both are)."""
+    out = subprocess.run(["git", "show", f"{rev}:{path}"], cwd=ROOT, capture_output=True, text=True)
+    if out.returncode:
+        raise SystemExit(f"git show {rev[:7]}:{path} failed ({out.stderr.strip()}): the experiments are compared "
+                         f"with the commit they were run from, which this clone must hold")
+    return out.stdout
+
+
+def baseline_of(exps: list[dict]) -> tuple[str, dict[str, dict], dict]:
+    """The one commit the experiments ``exps`` were run from, its evaluation reports and its params: an
+    experiment is set beside its own baseline, not beside whatever the defaults became later."""
+    revs = {e["baseline"] for e in exps}
+    if len(revs) != 1:
+        raise SystemExit(f"experiments {[e['name'] for e in exps]} come from {len(revs)} commits; re-run them "
+                         f"on one (python scripts/results_table.py --collect NAME ...)")
+    rev = revs.pop()
+    reports = {m: json.loads(git_show(rev, f"data/reports/evaluate_{m}.json")) for m in MODELS}
+    return rev, reports, yaml.safe_load(git_show(rev, "params.yaml"))
+
+
 def load_experiment(name: str) -> dict:
     f = EXPERIMENTS / f"{name}.json"
     if not f.exists():
@@ -157,7 +178,7 @@ def seed_table(base: dict[str, dict], runs: list[tuple[str, dict[str, dict]]]) -
            "audio_siamese MAE | "
            "fused MAE | fused lead over the better single model (same pairs) | nDCG@10 lyrics / audio / fused |",
            "|---|---|---|---|---|---|---|"]
-    for label, m in [("0 (committed)", base), *runs]:
+    for label, m in [("0 (baseline)", base), *runs]:
         clf, lyr, aud, fus = (m[k] for k in MODELS)
         single = min(aud["test"]["mae"], lyr["test_multimodal"]["mae"])
         out.append(f"| {label} | {clf['test']['accuracy']:.3f} ({100 * clf['gain_over_majority_accuracy']:+.1f}) | "
@@ -190,7 +211,7 @@ def split_table(track: dict[str, dict], artist: dict[str, dict]) -> str:
 def threads_table(base: dict[str, dict], one: dict[str, dict]) -> str:
     out = ["| torch CPU threads | classifier accuracy | lyrics_regressor MAE | audio_siamese MAE | fused MAE |",
            "|---|---|---|---|---|"]
-    for label, m in (("2 (committed: `train.threads: 0`, auto)", base), ("1 (`-S train.threads=1`)", one)):
+    for label, m in (("2 (baseline: `train.threads: 0`, auto)", base), ("1 (`-S train.threads=1`)", one)):
         out.append(f"| {label} | {m['lyrics_classifier']['test']['accuracy']:.4f} | "
                    + " | ".join(f"{m[k]['test']['mae']:.4f}" for k in REGRESSORS) + " |")
     return "\n".join(out)
@@ -202,7 +223,7 @@ def ablation_table(base: dict[str, dict], base_params: dict, runs: list[tuple[st
             "lyrics_regressor.model.l2"]
     out = ["| experiment | lyr.mae | lyr.rmse | lyr.ndcg | " + " | ".join(k.split(".")[-1] for k in keys) + " |",
            "|---" * (4 + len(keys)) + "|"]
-    for label, exp in [("committed", {"reports": base, "params": {}}), *runs]:
+    for label, exp in [("baseline", {"reports": base, "params": {}}), *runs]:
         d = exp["reports"]["lyrics_regressor"]
         vals = [exp["params"].get(k, _get(base_params, k)) for k in keys]
         out.append(f"| {label} | {d['test']['mae']:.4f} | {d['test']['rmse']:.4f} | "
@@ -234,21 +255,17 @@ def collect(names: list[str]) -> None:
                           check=True).stdout.split("\n")
     by_name = {r.split()[0].rsplit("/", 1)[1]: r.split()[1] for r in refs if r.strip()}
 
-    def show(rev: str, path: str) -> str:
-        return subprocess.run(["git", "show", f"{rev}:{path}"], cwd=ROOT, capture_output=True, text=True,
-                              check=True).stdout
-
     EXPERIMENTS.mkdir(parents=True, exist_ok=True)
     for name in names:
         if name not in by_name:
             raise SystemExit(f"no finished experiment called {name!r} (dvc exp show lists them)")
         rev = by_name[name]
-        new, old = (_flat(yaml.safe_load(show(r, "params.yaml"))) for r in (rev, f"{rev}^"))
+        new, old = (_flat(yaml.safe_load(git_show(r, "params.yaml"))) for r in (rev, f"{rev}^"))
         baseline = subprocess.run(["git", "rev-parse", f"{rev}^"], cwd=ROOT, capture_output=True, text=True,
                                   check=True).stdout.strip()
         rec = {"name": name, "rev": rev, "baseline": baseline,
                "params": {k: v for k, v in new.items() if old.get(k) != v},
-               "reports": {m: json.loads(show(rev, f"data/reports/evaluate_{m}.json")) for m in MODELS}}
+               "reports": {m: json.loads(git_show(rev, f"data/reports/evaluate_{m}.json")) for m in MODELS}}
         (EXPERIMENTS / f"{name}.json").write_text(json.dumps(rec, indent=1) + "\n")
         print(f"recorded {name} ({rev[:7]}): {rec['params']}")
 
@@ -366,21 +383,22 @@ def reader_table(result: dict) -> str:
 def blocks(reports: Path = ROOT / "data" / "reports") -> dict[str, str]:
     """Every generated README block, by name."""
     base = load_reports(reports)
-    params = yaml.safe_load((ROOT / "params.yaml").read_text())
     rank, start = set_runs(RANK_SETS), set_runs(START_SETS)  # settings compared world by world (read once each)
     exp = {n: load_experiment(n) for n in ("seed1", "seed2", "artist", "threads1", "frozen-emb", "dropout-0.5",
                                            "no-l2", "bilstm", "bag-tokens")}
+    rev, then, params = baseline_of(list(exp.values()))  # what these one-change experiments changed from
+    note = f"Against the experiments' baseline, commit `{rev[:7]}` (its defaults, on the default world).\n\n"
     return {
         "main": main_tables(base),
         "claims": claims(base),
-        "seeds": seed_table(base, [("1", exp["seed1"]["reports"]), ("2", exp["seed2"]["reports"])]),
-        "splits": split_table(base, exp["artist"]["reports"]),
-        "threads": threads_table(base, exp["threads1"]["reports"]),
-        "encoders": encoders_table([("bag with counts, `input: counts` (committed)", base),
+        "seeds": note + seed_table(then, [("1", exp["seed1"]["reports"]), ("2", exp["seed2"]["reports"])]),
+        "splits": note + split_table(then, exp["artist"]["reports"]),
+        "threads": note + threads_table(then, exp["threads1"]["reports"]),
+        "encoders": note + encoders_table([("bag with counts, `input: counts` (baseline)", then),
                                     ("bag over the token sequence, `input: tokens`", exp["bag-tokens"]["reports"]),
                                     ("BiLSTM over the token sequence, `kind: bilstm` (published)",
                                      exp["bilstm"]["reports"])]),
-        "ablation": ablation_table(base, params, [(n, exp[n]) for n in ("frozen-emb", "dropout-0.5", "no-l2")]),
+        "ablation": note + ablation_table(then, params, [(n, exp[n]) for n in ("frozen-emb", "dropout-0.5", "no-l2")]),
     } | ({"robustness": robustness_table(json.loads((EXPERIMENTS / "robustness.json").read_text()))}
          if (EXPERIMENTS / "robustness.json").exists() else {}) | (
         {"robustness-fresh": robustness_table(json.loads((EXPERIMENTS / "robustness_fresh.json").read_text()))}

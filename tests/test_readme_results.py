@@ -36,8 +36,17 @@ def test_a_changed_report_makes_the_readme_stale(tmp_path, generated):
     rep["test"]["mae"] += 0.01
     (tmp_path / "evaluate_fused.json").write_text(json.dumps(rep))
     changed = results_table.blocks(tmp_path)
-    assert {"main", "claims", "seeds"} <= set(results_table.stale_blocks(
-        results_table.render((ROOT / "README.md").read_text(), generated), changed))
+    stale = set(results_table.stale_blocks(results_table.render((ROOT / "README.md").read_text(), generated),
+                                           changed))
+    assert {"main", "claims"} <= stale
+    # the one-change experiments are set beside the commit they ran from, not beside today's defaults
+    assert not {"seeds", "splits", "threads", "encoders", "ablation"} & stale
+
+
+def test_experiments_from_two_commits_are_refused():
+    a, b = results_table.load_experiment("seed1"), results_table.load_experiment("seed2")
+    with pytest.raises(SystemExit, match="come from 2 commits"):
+        results_table.baseline_of([a, b | {"baseline": "0" * 40}])
 
 
 def test_render_refuses_a_readme_without_the_blocks(generated):
