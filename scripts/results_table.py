@@ -290,9 +290,11 @@ def encoders_table(rows: list[tuple[str, dict[str, dict]]]) -> str:
 
 # "b1024": the development harness's runs before the lyrics regressor's batch went from 1024 to 512, the
 # defaults these settings were compared against (data/experiments/b1024-*.json)
-RANK_SETS = (("b1024", "1 (the defaults then)"), ("pair", "0: pair loss only"), ("rankw3", "3"))  # prefix, train.rank_weight
-# the output's start and batch-norm recalibration (with the longer epochs they need), against the committed runs
-START_SETS = (("b1024", "the defaults then"), ("prior", "prior start"), ("priorbn", "prior start, BN recalibration, longer"))
+RANK_SETS = (("b1024", "1 (the defaults then)"), ("pair", "0: pair loss only"),  # prefix, train.rank_weight
+             ("rankw3", "3"))
+# the output's start and batch-norm recalibration (with the longer epochs they need), against the same runs
+START_SETS = (("b1024", "the defaults then"), ("prior", "prior start"),
+              ("priorbn", "prior start, BN recalibration, longer"))
 
 
 def settings_table(runs: dict[str, dict[str, dict[str, dict]]], sets: tuple[tuple[str, str], ...], what: str,
