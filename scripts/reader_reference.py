@@ -7,7 +7,9 @@ For each world seed: the world and its splits are built in a temporary folder wi
 params.yaml), then, for the lyrics regressor and the audio model on their test pairs (MAE against the
 train median, as the evaluation reports it): the modality ceiling (the latent factors themselves: an upper
 bound) and the reader reference (``songsim.judge.reader``: a ridge reader of the inputs taught by the
-latent factors, then the ceiling's pair model: a level a reader of the inputs does reach). The models'
+latent factors, then the ceiling's pair model: a level a reader of the inputs does reach; for the lyrics
+two, of the bag of words and of the words' mean GloVe vector); and the lyrics classifier's ceiling as the
+evaluation estimates it and fitted harder (accuracy over the majority class). The models'
 own figures come from the recorded harness runs (``data/experiments/rob-w<W>-s<S>.json``) and the
 committed run (world 7). Writes ``data/experiments/reader_reference.json``; ``scripts/results_table.py
 --write README.md`` renders it. About a minute per world on 2 cores.
@@ -45,10 +47,24 @@ def world_params(root: Path, seed: int) -> Path:
     return path
 
 
+def word_vectors(params: dict) -> np.ndarray:
+    """The vocabulary's GloVe vectors (row ``i`` = word id ``i``), found as the lyrics encoders find them."""
+    import pyarrow.parquet as pq
+
+    from songsim.ingest.readers.glove import match_glove
+    from songsim.ingest.readers.mxm import read_reverse_mapping
+
+    raw = params["raw"]
+    vocab = pq.read_table(params["paths"]["vocab"]).column("word").to_pylist()
+    words = read_reverse_mapping(raw["mxm_reverse_mapping"]) if raw["mxm_reverse_mapping"] else None
+    return match_glove(raw["glove"], vocab, words).vectors
+
+
 def measure(params: dict) -> dict:
-    """Ceiling and reader reference of each model of ``MODELS`` on the world ``params`` point at."""
+    """Ceiling and reader reference of each model of ``MODELS`` on the world ``params`` point at (for
+    the lyrics, two readers: of the bag of words and of the words' mean GloVe vector)."""
     from songsim.judge.ceiling import model_ceiling
-    from songsim.judge.reader import audio_features, lyrics_features, reader_reference
+    from songsim.judge.reader import audio_features, glove_features, lyrics_features, reader_reference
     from songsim.learn.data import load_pairs, load_songs, split_track_ids
     from songsim.models import MODELS as SPECS
 
@@ -67,6 +83,41 @@ def measure(params: dict) -> dict:
         out[name] = {"train_median_mae": round(base, 6),
                      "ceiling_vs_median_pct": round(-100 * (1 - ceil_mae / base), 2),
                      "reader_vs_median_pct": round(-100 * (1 - ref_mae / base), 2), "test_pairs": len(test)}
+        if lyrics and params["raw"]["glove"]:
+            vec = glove_features(params["paths"]["lyrics"], songs.track_ids, word_vectors(params))
+            glove = reader_reference(params["raw"]["latent"], songs, vec, lyrics, audio, "regression", train, test, 0)
+            glove_mae = float(np.abs(test.score - glove).mean())
+            out[name]["reader_glove_vs_median_pct"] = round(-100 * (1 - glove_mae / base), 2)
+    out["lyrics_classifier"] = classifier_ceilings(params)
+    return out
+
+
+def classifier_ceilings(params: dict) -> dict:
+    """The lyrics classifier's ceiling, accuracy over the majority class on its test pairs in points: as
+    the evaluation estimates it (gradient boosting on the training pairs, 300 rounds at 0.1) and fitted
+    harder (training and validation pairs, 1,500 rounds at 0.03). Both are estimates of the best a
+    perfect lyrics reader does; the harder fit says how far the first is from that best."""
+    from songsim.judge.ceiling import LatentTable, visible_parts
+    from songsim.judge.reader import classifier_ceiling
+    from songsim.learn.data import load_pairs, load_songs, split_track_ids
+
+    d = Path(params["paths"]["splits"]) / "lyrics"
+    sets = [d / f"{s}.parquet" for s in ("train", "val", "test")]
+    songs = load_songs(split_track_ids(*sets), None, None)
+    train, val, test = (load_pairs(s, songs) for s in sets)
+    latent = LatentTable(params["raw"]["latent"], set(songs.track_ids))
+    row = latent.rows(songs.track_ids)
+    parts = visible_parts(True, False)
+    majority = int(train.label.mean() >= 0.5)
+    base = float(np.mean(test.label == majority))
+    fits = {"evaluation": ([train], 300, 0.1), "harder": ([train, val], 1500, 0.03)}
+    out = {"test_pairs": len(test)}
+    for name, (fit, rounds, rate) in fits.items():
+        src, tgt = (row[np.concatenate([getattr(p, c) for p in fit])] for c in ("src", "tgt"))
+        y = np.concatenate([p.label for p in fit])
+        prob = classifier_ceiling(latent, parts, src, tgt, y, row[test.src], row[test.tgt], rounds, rate)
+        acc = float(np.mean((prob >= 0.5) == test.label))
+        out[f"ceiling_{name}_over_majority_points"] = round(100 * (acc - base), 2)
     return out
 
 

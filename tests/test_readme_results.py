@@ -52,3 +52,32 @@ def test_experiments_from_two_commits_are_refused():
 def test_render_refuses_a_readme_without_the_blocks(generated):
     with pytest.raises(SystemExit, match="lacks the generated blocks"):
         results_table.render("# no blocks here\n", generated)
+
+
+def test_reader_table_counts_a_world_reached_by_either_lyrics_reader():
+    def world(bag, glove=None):
+        lyr = {"reader_vs_median_pct": bag, "ceiling_vs_median_pct": -30.0}
+        if glove is not None:
+            lyr["reader_glove_vs_median_pct"] = glove
+        return {"models": {}, "lyrics_regressor": lyr,
+                "audio_siamese": {"reader_vs_median_pct": -20.0, "ceiling_vs_median_pct": -24.0}}
+
+    both = results_table.reader_table({"worlds": {"1": world(-22.0, -26.0), "2": world(-23.0, -24.0)}})
+    assert "reader (bag, GloVe)" in both and "-22.0, -26.0" in both
+    assert "reached by a reader on 1 of 2 worlds (lyrics_regressor), 0 of 2 worlds (audio_siamese)" in both
+    assert "by the ceiling on 2 of 2 (lyrics_regressor), 0 of 2 (audio_siamese)" in both
+    bag_only = results_table.reader_table({"worlds": {"1": world(-26.0)}})
+    assert "(bag, GloVe)" not in bag_only and "reached by a reader on 1 of 1 worlds (lyrics_regressor)" in bag_only
+    assert "classifier" not in bag_only
+
+
+def test_reader_table_shows_both_estimates_of_the_classifier_ceiling():
+    row = {"models": {}, "lyrics_regressor": {"reader_vs_median_pct": -26.0, "ceiling_vs_median_pct": -30.0},
+           "audio_siamese": {"reader_vs_median_pct": -26.0, "ceiling_vs_median_pct": -30.0}}
+    worlds = {"1": {**row, "lyrics_classifier": {"ceiling_evaluation_over_majority_points": 9.9,
+                                                 "ceiling_harder_over_majority_points": 10.6}},
+              "2": {**row, "lyrics_classifier": {"ceiling_evaluation_over_majority_points": 12.0,
+                                                 "ceiling_harder_over_majority_points": 12.5}}}
+    table = results_table.reader_table({"worlds": worlds})
+    assert "| +9.9 / +10.6 |" in table
+    assert "reaches +10 on 1 of 2 worlds as the evaluation estimates it, 2 of 2 fitted harder" in table

@@ -6,7 +6,14 @@ import pyarrow.parquet as pq
 import pytest
 
 from songsim.judge.ceiling import LatentTable, ceiling_predictions, visible_parts
-from songsim.judge.reader import audio_features, estimated_latent, lyrics_features, reader_reference
+from songsim.judge.reader import (
+    audio_features,
+    classifier_ceiling,
+    estimated_latent,
+    glove_features,
+    lyrics_features,
+    reader_reference,
+)
 from songsim.learn.data import PairData, SongTable
 from tests.judge.test_ceiling import _world
 
@@ -59,3 +66,32 @@ def test_inputs_that_show_the_factors_exactly_reach_the_ceiling_and_noise_does_n
     median = np.abs(np.median(train.score) - test.score).mean()
     assert mae(seen) == pytest.approx(mae(ceiling), rel=0.05)
     assert mae(blind) > 0.9 * median > mae(seen)
+
+
+def test_glove_features_are_the_mean_word_vector_weighted_like_the_bag(tmp_path):
+    t = pa.table({"track_id": ["TRA", "TRB"], "word_ids": pa.array([[1, 2], [2]], pa.list_(pa.int16())),
+                  "counts": pa.array([[9, 1], [4]], pa.list_(pa.int32()))})
+    pq.write_table(t, tmp_path / "lyrics.parquet")
+    vectors = np.array([[0.0, 0.0], [1.0, 0.0], [0.0, 2.0]], dtype=np.float32)  # row 0: padding
+    f = glove_features(tmp_path / "lyrics.parquet", ["TRB", "TRA"], vectors)
+    np.testing.assert_allclose(f, [[0.0, 2.0], [0.75, 0.5]])  # TRA: weights 3/4 and 1/4 (square-root counts)
+    with pytest.raises(ValueError, match="word vectors"):
+        glove_features(tmp_path / "lyrics.parquet", ["TRA"], vectors[:2])
+
+
+def test_classifier_ceiling_at_the_evaluations_settings_is_the_evaluations_and_fewer_rounds_fit_worse(tmp_path):
+    path, src, tgt, y = _world(tmp_path)
+    latent, parts = LatentTable(path), visible_parts(False, True)
+    lab = (y > 0.3).astype(int)
+    fit, test = slice(0, 5000), slice(5000, None)
+    ours = classifier_ceiling(latent, parts, src[fit], tgt[fit], lab[fit], src[test], tgt[test], 300, 0.1)
+    evaluation = ceiling_predictions(latent, parts, "classification", src[fit], tgt[fit], lab[fit], src[test],
+                                     tgt[test])
+    np.testing.assert_allclose(ours, evaluation)
+    few = classifier_ceiling(latent, parts, src[fit], tgt[fit], lab[fit], src[test], tgt[test], 2, 0.1)
+
+    def log_loss(p):
+        p = np.clip(p, 1e-6, 1 - 1e-6)
+        return -np.mean(lab[test] * np.log(p) + (1 - lab[test]) * np.log(1 - p))
+
+    assert log_loss(ours) < 0.7 * log_loss(few)

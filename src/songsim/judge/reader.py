@@ -4,8 +4,9 @@ The modality ceiling (``judge.ceiling``) is given a world's latent factors thems
 bound on any model of that modality. The words (or the audio frames) are a noisy draw from those factors,
 so the ceiling can sit above anything a reader of the inputs can reach. A reader reference is a function
 of the inputs alone, so it is a level that *can* be reached: a ridge regression from simple song features
-(lyrics: the song's bag of words, square-root term frequencies, L1-normalised; audio: each of the 24
-timbre/chroma channels' mean and standard deviation over the frames) to the song's visible latent factors
+(lyrics: the song's bag of words, square-root term frequencies, L1-normalised, or the mean GloVe vector of
+those words, so weighted; audio: each of the 24 timbre/chroma channels' mean and standard deviation over the
+frames) to the song's visible latent factors
 and score levels, taught on the training songs (the teacher is the world's latent file, the reader sees
 only the inputs), then the ceiling's own pair model (gradient boosting on the same symmetric pair features,
 fitted on the model's training pairs with its loss) on the estimated factors. Between the reference and
@@ -21,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 import scipy.sparse as sp
+from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.linear_model import RidgeCV
 
 from songsim.judge.baselines import read_bags
@@ -39,6 +41,17 @@ def lyrics_features(lyrics_path: str | Path, track_ids: list[str]) -> sp.csr_mat
     m = sp.csr_matrix((np.sqrt(vals), cols, indptr), shape=(len(pos), int(cols.max()) + 1 if len(cols) else 1))
     m = sp.diags(1.0 / np.maximum(np.asarray(m.sum(axis=1)).ravel(), 1e-12)) @ m
     return m[[pos[x] for x in track_ids]].tocsr()
+
+
+def glove_features(lyrics_path: str | Path, track_ids: list[str], vectors: np.ndarray) -> np.ndarray:
+    """``(S, E)``: each song's mean word vector, in the order of ``track_ids``, its words weighted as in
+    :func:`lyrics_features` (square-root counts); ``vectors`` ``(V + 1, E)`` has word ``i``'s vector in row
+    ``i`` (GloVe as the lyrics encoders are initialised with it, row 0 the padding). A second reader of the
+    words: 50 numbers per song instead of a 5,000-word bag, so far less for the ridge to fit."""
+    bags = lyrics_features(lyrics_path, track_ids)
+    if bags.shape[1] > len(vectors):
+        raise ValueError(f"{lyrics_path}: word ids up to {bags.shape[1] - 1} but {len(vectors) - 1} word vectors")
+    return np.asarray(bags @ vectors[:bags.shape[1]], dtype=np.float32)
 
 
 def audio_features(audio: np.ndarray) -> np.ndarray:
@@ -83,3 +96,16 @@ def reader_reference(latent_path: str | Path, songs: SongTable, features, uses_l
     est = estimated_latent(latent, rows, features, fit, parts)
     y = train.label if task == "classification" else train.score
     return ceiling_predictions(est, parts, task, train.src, train.tgt, y, test.src, test.tgt, seed)
+
+
+def classifier_ceiling(latent: LatentTable, parts: tuple[str, ...], fit_src: np.ndarray, fit_tgt: np.ndarray,
+                       fit_y: np.ndarray, test_src: np.ndarray, test_tgt: np.ndarray, rounds: int,
+                       learning_rate: float, seed: int = 0) -> np.ndarray:
+    """Probabilities on the test pairs of a classifier's ceiling (``judge.ceiling``'s pair features and
+    boosting) with the given boosting ``rounds`` and ``learning_rate``, fitted on any pairs (latent rows):
+    the evaluation's estimate is 300 rounds at 0.1 on the training pairs; more rounds, at a lower rate, on
+    more pairs, say how far that estimate is from the best a perfect reader of ``parts`` does."""
+    x_fit = latent.pair_features(fit_src, fit_tgt, parts)
+    fit = HistGradientBoostingClassifier(max_iter=rounds, learning_rate=learning_rate, early_stopping=False,
+                                         random_state=seed).fit(x_fit, np.asarray(fit_y).astype(int))
+    return fit.predict_proba(latent.pair_features(test_src, test_tgt, parts))[:, 1]
