@@ -2,7 +2,8 @@
 
     python scripts/robustness.py --worlds 3 11 19 23 31 --train-seeds 0 1     queue, run, collect, summarise
     python scripts/robustness.py --summarise                                 re-summarise what was collected
-    python scripts/robustness.py --prefix fresh --worlds 41 43 47 53 59 61   worlds kept out of development
+    python scripts/robustness.py --prefix fresh --worlds 41 43 47 53 59 61 67 71 73 79 83 89
+        worlds kept out of development
     python scripts/robustness.py --prefix pair --set train.rank_weight=0     the same worlds, another setting
 
 Each run is a DVC experiment ``rob-w<W>-s<S>`` (``dvc exp run --queue -S synth.seed=W -S train.seed=S``,
