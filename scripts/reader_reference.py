@@ -84,7 +84,7 @@ def measure(params: dict) -> dict:
                      "ceiling_vs_median_pct": round(-100 * (1 - ceil_mae / base), 2),
                      "reader_vs_median_pct": round(-100 * (1 - ref_mae / base), 2), "test_pairs": len(test)}
         if lyrics and params["raw"]["glove"]:
-            vec = glove_features(params["paths"]["lyrics"], songs.track_ids, word_vectors(params))
+            vec = glove_features(feats, word_vectors(params))  # feats: the bag reader's rows
             glove = reader_reference(params["raw"]["latent"], songs, vec, lyrics, audio, "regression", train, test, 0)
             glove_mae = float(np.abs(test.score - glove).mean())
             out[name]["reader_glove_vs_median_pct"] = round(-100 * (1 - glove_mae / base), 2)

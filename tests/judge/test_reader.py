@@ -73,10 +73,11 @@ def test_glove_features_are_the_mean_word_vector_weighted_like_the_bag(tmp_path)
                   "counts": pa.array([[9, 1], [4]], pa.list_(pa.int32()))})
     pq.write_table(t, tmp_path / "lyrics.parquet")
     vectors = np.array([[0.0, 0.0], [1.0, 0.0], [0.0, 2.0]], dtype=np.float32)  # row 0: padding
-    f = glove_features(tmp_path / "lyrics.parquet", ["TRB", "TRA"], vectors)
+    bags = lyrics_features(tmp_path / "lyrics.parquet", ["TRB", "TRA"])
+    f = glove_features(bags, vectors)
     np.testing.assert_allclose(f, [[0.0, 2.0], [0.75, 0.5]])  # TRA: weights 3/4 and 1/4 (square-root counts)
     with pytest.raises(ValueError, match="word vectors"):
-        glove_features(tmp_path / "lyrics.parquet", ["TRA"], vectors[:2])
+        glove_features(bags, vectors[:2])
 
 
 def test_classifier_ceiling_at_the_evaluations_settings_is_the_evaluations_and_fewer_rounds_fit_worse(tmp_path):

@@ -43,14 +43,14 @@ def lyrics_features(lyrics_path: str | Path, track_ids: list[str]) -> sp.csr_mat
     return m[[pos[x] for x in track_ids]].tocsr()
 
 
-def glove_features(lyrics_path: str | Path, track_ids: list[str], vectors: np.ndarray) -> np.ndarray:
-    """``(S, E)``: each song's mean word vector, in the order of ``track_ids``, its words weighted as in
-    :func:`lyrics_features` (square-root counts); ``vectors`` ``(V + 1, E)`` has word ``i``'s vector in row
+def glove_features(bags: sp.csr_matrix, vectors: np.ndarray) -> np.ndarray:
+    """``(S, E)``: each song's mean word vector, from its row of ``bags`` (:func:`lyrics_features`: the words
+    weighted by square-root counts, summing to 1); ``vectors`` ``(V + 1, E)`` has word ``i``'s vector in row
     ``i`` (GloVe as the lyrics encoders are initialised with it, row 0 the padding). A second reader of the
     words: 50 numbers per song instead of a 5,000-word bag, so far less for the ridge to fit."""
-    bags = lyrics_features(lyrics_path, track_ids)
     if bags.shape[1] > len(vectors):
-        raise ValueError(f"{lyrics_path}: word ids up to {bags.shape[1] - 1} but {len(vectors) - 1} word vectors")
+        raise ValueError(f"bags hold word ids up to {bags.shape[1] - 1} but there are {len(vectors) - 1} word "
+                         f"vectors")
     return np.asarray(bags @ vectors[:bags.shape[1]], dtype=np.float32)
 
 
