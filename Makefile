@@ -20,7 +20,7 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 demo: $(STAMP)
-	@echo "songsim: dvc repro on the default synthetic world (about 3 minutes on 2 CPU cores)"
+	@echo "songsim: dvc repro on the default synthetic world (about 4.5 minutes on 2 CPU cores)"
 	dvc repro
 	@echo
 	@$(PY) scripts/results_table.py
@@ -62,7 +62,7 @@ bench: $(STAMP)
 ablation: $(STAMP)
 	bash scripts/queue_ablation.sh
 
-# issue 17 harness: 5 world seeds x train seeds 0 and 1 as queued DVC experiments (about 35 minutes on 2 cores)
+# issue 17 harness: 5 world seeds x train seeds 0 and 1 as queued DVC experiments (about 50 minutes on 2 cores)
 robustness: $(STAMP)
 	$(PY) scripts/robustness.py --worlds 3 11 19 23 31 --train-seeds 0 1
 	$(PY) scripts/results_table.py --write README.md

@@ -337,6 +337,36 @@ def set_runs(sets: tuple[tuple[str, str], ...]) -> dict[str, dict[str, dict[str,
                      if (EXPERIMENTS / f"{p}-w{w}-s0.json").exists()} for w in worlds}
 
 
+# the harness's runs before ensembles (optim.members: 1 everywhere), renamed when the defaults changed
+ENSEMBLE_SETS = (("single", "one model (train seed 0)"), ("ens", "ensemble of 2 (train seeds 0, 1)"))
+PREFIX_PAIRS = (("single", "rob"), ("freshsingle", "fresh"))  # (before, after): development, held-out worlds
+
+
+def ensemble_runs() -> dict[str, dict[str, dict[str, dict]]]:
+    """``{world: {"single": reports, "ens": reports}}``: every world whose train-seed-0 run exists both with one
+    model per regression model (the previous defaults) and with the ensembles of 2 (the defaults since)."""
+    out = {}
+    for before, after in PREFIX_PAIRS:
+        for f in sorted(EXPERIMENTS.glob(f"{before}-w*-s0.json"), key=lambda f: int(f.stem.split("-")[1][1:])):
+            world = f.stem.split("-")[1][1:]
+            if (EXPERIMENTS / f"{after}-w{world}-s0.json").exists():
+                out[world] = {"single": load_experiment(f.stem)["reports"],
+                              "ens": load_experiment(f"{after}-w{world}-s0")["reports"]}
+    return out
+
+
+def harness_block(name: str, current: str, previous: str) -> dict[str, str]:
+    """README block ``name``: the harness summary ``current`` of the committed defaults; until that has run,
+    ``previous`` (the same worlds under the previous defaults), saying so."""
+    if (EXPERIMENTS / current).exists():
+        return {name: robustness_table(json.loads((EXPERIMENTS / current).read_text()))}
+    if (EXPERIMENTS / previous).exists():
+        return {name: "Not yet run with the current defaults: the runs of the previous defaults (one model per "
+                      "regression model, `optim.members: 1`).\n\n"
+                      + robustness_table(json.loads((EXPERIMENTS / previous).read_text()))}
+    return {}
+
+
 def robustness_table(summary: dict) -> str:
     """The harness's summary (scripts/robustness.py): every headline metric over the runs, each claim's count."""
     out = [f"Over {len(summary['runs'])} runs ({', '.join(summary['runs'])}):", "",
@@ -421,14 +451,13 @@ def blocks(reports: Path = ROOT / "data" / "reports") -> dict[str, str]:
                                     ("BiLSTM over the token sequence, `kind: bilstm` (published)",
                                      exp["bilstm"]["reports"])]),
         "ablation": note + ablation_table(then, params, [(n, exp[n]) for n in ("frozen-emb", "dropout-0.5", "no-l2")]),
-    } | ({"robustness": robustness_table(json.loads((EXPERIMENTS / "robustness.json").read_text()))}
-         if (EXPERIMENTS / "robustness.json").exists() else {}) | (
-        {"robustness-fresh": robustness_table(json.loads((EXPERIMENTS / "robustness_fresh.json").read_text()))}
-        if (EXPERIMENTS / "robustness_fresh.json").exists() else {}) | (
+    } | harness_block("robustness", "robustness.json", "robustness_single.json") | harness_block(
+        "robustness-fresh", "robustness_fresh.json", "robustness_freshsingle.json") | (
         {"reader": reader_table(json.loads((EXPERIMENTS / "reader_reference.json").read_text()))}
         if (EXPERIMENTS / "reader_reference.json").exists() else {}) | (
         {"rank-loss": settings_table(rank, RANK_SETS, "rank_weight ")} if rank else {}) | (
-        {"start": settings_table(start, START_SETS, "", classifier=True)} if start else {})
+        {"start": settings_table(start, START_SETS, "", classifier=True)} if start else {}) | (
+        {"ensemble": settings_table(ens, ENSEMBLE_SETS, "")} if (ens := ensemble_runs()) else {})
 
 
 BLOCK = re.compile(r"<!-- results:(?P<name>[\w-]+) -->\n(?P<body>.*?)\n?<!-- /results:(?P=name) -->", re.S)

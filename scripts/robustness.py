@@ -19,8 +19,8 @@ as a test set is held out of training), summarised apart from the development ha
 (repeatable) adds a param override to every run of the set, so a setting is compared with the committed
 one over the same worlds and train seeds.
 
-A full run of the default world takes about 4 minutes on 2 CPU cores (world, ingest, four trainings,
-evaluation, embeddings, indexes); 10 runs take about 40 minutes.
+A full run of the default world takes about 5 minutes on 2 CPU cores (world, ingest, four trainings,
+evaluation, embeddings, indexes); 10 runs take about 50 minutes.
 """
 
 from __future__ import annotations

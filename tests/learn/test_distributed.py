@@ -69,9 +69,12 @@ def test_ddp_steps_equal_the_single_process_steps(tmp_path):
     assert moved > 1e-2  # the epoch did change the weights
 
 
-def _stage(tmp_path, params, tag, nproc, epochs):
-    """Run ``stages/train.py --model audio_siamese`` with ``train.nproc`` = nproc; returns the report."""
+def _stage(tmp_path, params, tag, nproc, epochs, members=None):
+    """Run ``stages/train.py --model audio_siamese`` with ``train.nproc`` = nproc (and ``optim.members``, when
+    given); returns the report."""
     p = json.loads(json.dumps(params))
+    if members is not None:
+        p["audio_siamese"]["optim"]["members"] = members
     for k in ("models", "metrics", "plots", "reports", "live"):
         p["paths"][k] = str(tmp_path / tag / k)
     p["train"]["nproc"] = nproc
@@ -116,8 +119,8 @@ def test_two_process_run_resumes_after_an_interruption(tmp_path, tiny_run):
     from songsim.models import MODELS
 
     _, params = tiny_run
-    _, full = _stage(tmp_path, params, "full", 2, 3)
-    p, _ = _stage(tmp_path, params, "part", 2, 1)  # "interrupted" after epoch 1
+    _, full = _stage(tmp_path, params, "full", 2, 3, members=1)  # one model: its last.pt is the one resumed
+    p, _ = _stage(tmp_path, params, "part", 2, 1, members=1)  # "interrupted" after epoch 1
     last = tmp_path / "part" / "models" / "audio_siamese.last.pt"
     state = torch.load(last, weights_only=True)
     p3 = json.loads(json.dumps(p))
@@ -129,7 +132,7 @@ def test_two_process_run_resumes_after_an_interruption(tmp_path, tiny_run):
     state["fingerprint"] = fingerprint("audio_siamese", sec3, section(p3, "train"), train_pairs)
     state["complete"] = False
     torch.save(state, last)
-    _, resumed = _stage(tmp_path, params, "part", 2, 3)
+    _, resumed = _stage(tmp_path, params, "part", 2, 3, members=1)
     assert resumed["resumed_from_epoch"] == 1 and resumed["epochs_run"] == 3
     assert list(resumed["history"]) == [1, 2, 3]  # one row an epoch: rank 0 alone logs
     assert resumed["history"] == pytest.approx(full["history"], rel=1e-5)

@@ -22,6 +22,7 @@ def _setup(tiny_run, name):
     _, params = tiny_run
     d = f"{params['paths']['splits']}/{spec.split_set}"
     sec = model_section(params, name, spec.config)
+    sec = dataclasses.replace(sec, optim=dataclasses.replace(sec.optim, members=1))  # one model (ensembles: below)
     songs = load_songs(split_track_ids(f"{d}/train.parquet", f"{d}/val.parquet"),
                        params["paths"]["lyrics"] if spec.uses_lyrics else None,
                        params["paths"]["audio"] if spec.uses_audio else None, spec.bag_words(sec.model))
@@ -174,3 +175,76 @@ def test_kill_then_resume_under_dvc_still_writes_the_best_checkpoint(tmp_path, t
     assert ck["epoch"] == full.best_epoch == resumed.best_epoch
     p = predict(model, va, songs, 64, torch.device("cpu"))
     assert float(np.abs(p - va.score).mean()) == pytest.approx(full.best_metric, abs=1e-5)
+
+
+def _members(sec, k):
+    return dataclasses.replace(sec, optim=dataclasses.replace(sec.optim, members=k))
+
+
+def test_ensemble_is_its_members_averaged_and_calibrated(tmp_path, tiny_run):
+    """optim.members=2: two models of seeds 2s and 2s+1, each trained as a single model would be; the
+    checkpoint holds both, predicts their mean, ranks by the mean of their ranking scores, and the members'
+    own files are gone."""
+    from songsim.learn.inference import rank_scores
+    from songsim.learn.train import member_path, member_seed
+    from songsim.models.nets import Ensemble
+
+    params, songs, tr, va, vocab, sec, tcfg = _setup(tiny_run, "audio_siamese")
+    sec = dataclasses.replace(sec, optim=dataclasses.replace(sec.optim, epochs=2))
+    tcfg = dataclasses.replace(tcfg, seed=1)
+    ens = train("audio_siamese", _members(sec, 2), tcfg, songs, tr, va, vocab, tmp_path / "e.pt",
+                tmp_path / "e.last.pt", tmp_path / "e_live")
+    singles = []
+    for m in range(2):
+        one = dataclasses.replace(tcfg, seed=member_seed(1, m, 2))
+        train("audio_siamese", sec, one, songs, tr, va, vocab, tmp_path / f"s{m}.pt", tmp_path / f"s{m}.last.pt")
+        singles.append(load_checkpoint(tmp_path / f"s{m}.pt")[0])
+    model, state = load_checkpoint(tmp_path / "e.pt")
+    assert isinstance(model, Ensemble) and state["members"] == 2 and state["member_seeds"] == [2, 3]
+    assert ens.best_epoch == state["epoch"] and len(ens.history) == ens.epochs_run == 4
+    assert [h["member"] for h in ens.history] == [0, 0, 1, 1]
+    cpu = torch.device("cpu")
+    p = predict(model, va, songs, 64, cpu)
+    mean = np.mean([predict(s, va, songs, 64, cpu) for s in singles], axis=0)
+    np.testing.assert_allclose(p, mean, atol=1e-6)
+    assert float(np.abs(p - va.score).mean()) == pytest.approx(ens.best_metric, abs=1e-5)
+    r = rank_scores(model, va, songs, 64, cpu)
+    np.testing.assert_allclose(r, np.mean([rank_scores(s, va, songs, 64, cpu) for s in singles], axis=0), atol=1e-5)
+    assert state["calibration"]["x"] and model.rank_weights().sum().item() == pytest.approx(1.0)
+    assert not any(member_path(tmp_path / f, m).exists() for f in ("e.pt", "e.last.pt") for m in range(2))
+    # DVCLive: the members' epochs one after another
+    assert list(live_history(tmp_path / "e_live", "aud", "val_mae")) == [1, 2, 3, 4]
+
+
+def test_interrupted_ensemble_keeps_the_members_it_finished(tmp_path, tiny_run, monkeypatch):
+    """A run killed as member 2 starts resumes there: member 1, finished, is kept, not trained again."""
+    from songsim.learn import train as train_mod
+
+    params, songs, tr, va, vocab, sec, tcfg = _setup(tiny_run, "lyrics_regressor")
+    sec = _members(dataclasses.replace(sec, optim=dataclasses.replace(sec.optim, epochs=2)), 2)
+    full = train("lyrics_regressor", sec, tcfg, songs, tr, va, vocab, tmp_path / "f.pt", tmp_path / "f.last.pt")
+    real, calls = train_mod._train, []
+
+    def killed_at_member_2(*args):
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real(*args)
+
+    monkeypatch.setattr(train_mod, "_train", killed_at_member_2)
+    with pytest.raises(KeyboardInterrupt):
+        train("lyrics_regressor", sec, tcfg, songs, tr, va, vocab, tmp_path / "k.pt", tmp_path / "k.last.pt")
+    assert train_mod.member_path(tmp_path / "k.pt", 0).exists() and not (tmp_path / "k.pt").exists()
+    calls.clear()
+    resumed = train("lyrics_regressor", sec, tcfg, songs, tr, va, vocab, tmp_path / "k.pt", tmp_path / "k.last.pt")
+    assert resumed.resumed_from == 2 and resumed.epochs_run == 4
+    assert resumed.best_metric == pytest.approx(full.best_metric, abs=1e-6)
+    assert len(calls) == 1  # member 2 only
+    assert (tmp_path / "k.pt").read_bytes() == (tmp_path / "f.pt").read_bytes()
+
+
+def test_members_must_be_positive():
+    from songsim.core.config import OptimConfig
+
+    with pytest.raises(ConfigError, match="optim.members: at least 1"):
+        OptimConfig(0.1, 1, 2, "none", 1, 0.0, 0).validate()

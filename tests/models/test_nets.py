@@ -145,3 +145,34 @@ def test_bag_encoder_with_counts_is_the_bag_of_the_token_sequence_at_power_one()
         bag(words, torch.tensor([3, 5]))
     with pytest.raises(ValueError, match="encoder.input"):
         LyricsEncoderConfig(kind="bilstm", input="counts").validate()
+
+
+def test_ensemble_scores_and_ranks_by_its_members_mean():
+    """An ensemble's pair score is its members' mean score; its ranking space's inner product is the mean
+    of their ranking scores, and the numpy twin the index is built with gives the same space."""
+    from songsim.models.nets import Ensemble
+    from songsim.serve.retrieval import ranking_space
+
+    cfg = FusedConfig(lyrics=ENC, audio=AUD, dense=(8, 4))
+    torch.manual_seed(0)
+    members = [build_model("fused", cfg, vocab_size=30).eval() for _ in range(3)]
+    with torch.no_grad():
+        for k, m in enumerate(members):
+            m.rank_mix.copy_(torch.tensor([0.3 * k, -0.2]))  # members weigh the modalities differently
+    ens = Ensemble(members).eval()
+    songs = _songs()
+    src, tgt = torch.tensor([0, 1, 2, 0, 3]).numpy(), torch.tensor([1, 2, 3, 4, 0]).numpy()
+    batch = make_batch(songs, src, tgt, dedup=True)
+    with torch.no_grad():
+        torch.testing.assert_close(ens(batch), torch.stack([m(batch) for m in members]).mean(0))
+        v = ens.encode(batch)  # (U, 3 * D)
+        r = ens.rank_space(v)
+        each = [m.rank_space(m.encode(batch)) for m in members]
+        torch.testing.assert_close(r @ r.T, torch.stack([e @ e.T for e in each]).mean(0), atol=1e-5, rtol=1e-5)
+        twin = ranking_space(v.numpy(), ens.vector_blocks(), ens.rank_weights().tolist())
+    torch.testing.assert_close(torch.from_numpy(twin), r, atol=1e-6, rtol=1e-5)
+    assert len(ens.vector_blocks()) == 6 and ens.rank_weights().sum().item() == pytest.approx(1.0)
+    with pytest.raises(ValueError, match="at least 2 members"):
+        Ensemble(members[:1])
+    # a checkpoint of it rebuilds it: build_model(..., members=3) has the same state_dict keys
+    assert build_model("fused", cfg, 30, members=3).state_dict().keys() == ens.state_dict().keys()

@@ -46,7 +46,7 @@ def test_model_configs_raise_value_error_and_the_params_layer_names_the_key():
                                                          "bag_dim": 8, "input": "tokens", "bag_words": 16},
                                              "merge": ["concat"], "dense": [4], "dropout": 0.1, "l2": 0.0},
                                    "optim": {"lr": 0.1, "epochs": 1, "batch_size": 2, "scheduler": "none",
-                                             "t_max": 1, "eta_min": 0.0}}}
+                                             "t_max": 1, "eta_min": 0.0, "members": 1}}}
     with pytest.raises(ConfigError, match=r"lyrics_regressor\.model\.encoder: encoder\.dropout must be in"):
         model_section(params, "lyrics_regressor", MODELS["lyrics_regressor"].config)
 

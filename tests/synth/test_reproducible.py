@@ -1,5 +1,6 @@
 """The synthetic world is byte-reproducible: the same seed gives the same bytes in every file, whatever
-the folder and the interpreter's hash seed (zip member times, HDF5, SQLite, Parquet, text, JSON)."""
+the folder, the interpreter's hash seed and the processes writing it (zip member times, HDF5, SQLite,
+Parquet, text, JSON)."""
 
 import hashlib
 import os
@@ -14,10 +15,11 @@ def _digests(root):
 
 def test_tiny_world_written_twice_is_identical(tmp_path):
     code = ("import sys; from songsim.synth.write import write_world; "
-            "write_world(sys.argv[1], 'tiny', 5, lastfm_sqlite=True, mxm_sqlite=True)")
-    for out, hash_seed in ((tmp_path / "w0", "1"), (tmp_path / "w1" / "nested", "12345")):
+            "write_world(sys.argv[1], 'tiny', 5, lastfm_sqlite=True, mxm_sqlite=True, workers=int(sys.argv[2]))")
+    # one process, then three writing the MSD files: the same bytes
+    for out, hash_seed, workers in ((tmp_path / "w0", "1", "1"), (tmp_path / "w1" / "nested", "12345", "3")):
         env = {**os.environ, "PYTHONHASHSEED": hash_seed}
-        subprocess.run([sys.executable, "-c", code, str(out)], check=True, env=env)
+        subprocess.run([sys.executable, "-c", code, str(out), workers], check=True, env=env)
     a, b = _digests(tmp_path / "w0"), _digests(tmp_path / "w1" / "nested")
     assert len(a) > 100 and a.keys() == b.keys()
     assert [f for f in a if a[f] != b[f]] == []

@@ -15,7 +15,7 @@ import torch
 from songsim.core.config import ConfigError, ModelSection, from_dict, to_dict
 from songsim.core.writers import atomic_write_bytes
 from songsim.models import registry
-from songsim.models.nets import PairModel, build_model
+from songsim.models.nets import Ensemble, PairModel, build_model
 
 
 def model_spec(name: str | None) -> registry.ModelSpec:
@@ -51,7 +51,8 @@ def save_checkpoint(path: str | Path, model: PairModel, name: str, section: Mode
     """``state_dict`` (the model's, or the one given) + plain-data config only (atomic write), so it loads
     with ``weights_only=True``."""
     state = {"model": name, "config": to_dict(section.model), "optim": to_dict(section.optim),
-             "vocab_size": vocab_size, "state_dict": state_dict if state_dict is not None else model.state_dict(),
+             "vocab_size": vocab_size, "members": len(model.members) if isinstance(model, Ensemble) else 1,
+             "state_dict": state_dict if state_dict is not None else model.state_dict(),
              **(extra or {})}
     write_state(path, state)
 
@@ -61,7 +62,7 @@ def load_checkpoint(path: str | Path, device: torch.device | str = "cpu") -> tup
     state = torch.load(path, map_location=device, weights_only=True)
     name = state["model"]
     cfg = from_dict(registry.get(name).config, state["config"], f"{path}:config")
-    model = build_model(name, cfg, state["vocab_size"])
+    model = build_model(name, cfg, state["vocab_size"], state.get("members", 1))
     model.load_state_dict(state["state_dict"])
     return model.to(device), state
 

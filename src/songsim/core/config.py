@@ -104,9 +104,12 @@ class SynthConfig:
     size: str  # tiny | default | large
     lastfm_sqlite: bool  # also write lastfm_similars.db
     mxm_sqlite: bool  # also write mxm_dataset.db
+    workers: int  # processes writing the MSD files (the same files at any count)
 
     def validate(self) -> None:
         _choice("synth.size", self.size, ("tiny", "default", "large"))
+        if self.workers < 1:
+            raise ConfigError(f"synth.workers: at least 1, got {self.workers}")
 
 
 @dataclass(frozen=True)
@@ -224,9 +227,12 @@ class OptimConfig:
     scheduler: str  # none | cosine
     t_max: int
     eta_min: float
+    members: int  # models trained from this many seeds and averaged as one (an ensemble); 1 = a single model
 
     def validate(self) -> None:
         _choice("optim.scheduler", self.scheduler, ("none", "cosine"))
+        if self.members < 1:
+            raise ConfigError(f"optim.members: at least 1 (models averaged as one), got {self.members}")
 
 
 @dataclass(frozen=True)

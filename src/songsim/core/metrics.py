@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import numpy as np
-from scipy.stats import pearsonr, spearmanr
-from sklearn.metrics import confusion_matrix, f1_score, precision_score, recall_score, roc_auc_score
 
 
 def _r(x: float) -> float | None:
@@ -52,6 +50,8 @@ def stop_metric(task: str, y: np.ndarray, p: np.ndarray) -> float:
 
 def regression_metrics(y: np.ndarray, p: np.ndarray, src: list[str] | None = None, k: int = 10,
                        bins: tuple[float, ...] = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)) -> dict:
+    from scipy.stats import pearsonr, spearmanr  # here, not at the top: scipy.stats and sklearn.metrics take
+    # a second to import, and every stage that trains, embeds or indexes imports this module without them
     y = np.asarray(y, dtype=np.float64)
     p = np.asarray(p, dtype=np.float64)
     err = p - y
@@ -77,6 +77,7 @@ def regression_metrics(y: np.ndarray, p: np.ndarray, src: list[str] | None = Non
 
 
 def classification_metrics(y: np.ndarray, prob: np.ndarray, threshold: float = 0.5) -> dict:
+    from sklearn.metrics import confusion_matrix, f1_score, precision_score, recall_score, roc_auc_score
     y = np.asarray(y).astype(int)
     pred = (np.asarray(prob) >= threshold).astype(int)
     both = len(np.unique(y)) == 2

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import numpy as np
 from scipy import sparse
-from scipy.stats import rankdata
 
 
 def _order(scores: np.ndarray) -> np.ndarray:
@@ -30,6 +29,8 @@ class RankingAccumulator:
         self.auc: list[float] = []
 
     def add(self, scores: np.ndarray, gains: np.ndarray, relevant: np.ndarray) -> None:
+        from scipy.stats import rankdata  # not at the top: scipy.stats takes half a second to import
+
         scores = np.asarray(scores, dtype=np.float64)
         keep = relevant.any(axis=1)
         if not keep.any():

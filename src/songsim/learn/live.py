@@ -22,10 +22,12 @@ class EpochLog:
     """DVCLive logger of one model's training run; a no-op on ranks other than 0 (``enabled=False``).
 
     A resumed run replays the epochs it restores (``log(row)`` for each), so the files always hold the
-    whole run, as if it had never been interrupted."""
+    whole run, as if it had never been interrupted. An ensemble's members (``optim.members``) log one after
+    another: member 2's first epoch is the step after member 1's last."""
 
     def __init__(self, directory: str | Path | None, short: str, enabled: bool = True):
         self.prefix = f"live/{short}"
+        self.offset = 0  # added to each row's epoch: an ensemble's members log one after another
         self.live = None
         if enabled and directory is not None:
             from dvclive import Live  # imported here: ranks that do not log never load it
@@ -38,7 +40,7 @@ class EpochLog:
         """One epoch's row (``epoch``, losses, MAE, accuracy, lr, ...) as step ``row['epoch']``."""
         if self.live is None:
             return
-        self.live.step = int(row["epoch"])
+        self.live.step = self.offset + int(row["epoch"])
         for key in EPOCH_KEYS:
             if key in row:
                 self.live.log_metric(f"{self.prefix}/{key}", float(row[key]))

@@ -11,7 +11,7 @@ import json
 import logging
 import random
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -19,7 +19,7 @@ import pyarrow.parquet as pq
 import torch
 from tqdm import tqdm
 
-from songsim.core.checkpoint import finish_checkpoints, model_spec, pick_device, save_checkpoint
+from songsim.core.checkpoint import finish_checkpoints, load_checkpoint, model_spec, pick_device, save_checkpoint
 from songsim.core.config import EvaluateConfig, ModelSection, TrainConfig, model_section, section, to_dict
 from songsim.core.metrics import STOP_METRIC, fit_isotonic, mae, stop_metric
 from songsim.core.writers import write_json
@@ -40,7 +40,7 @@ from songsim.learn.loop import (
 )
 from songsim.learn.threads import CpuShare
 from songsim.models import registry
-from songsim.models.nets import build_model, param_counts
+from songsim.models.nets import Ensemble, build_model, param_counts
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +53,7 @@ def fingerprint(name: str, section: ModelSection, tcfg: TrainConfig, pairs: Pair
 
 @dataclass
 class TrainResult:
-    best_epoch: int
+    best_epoch: int | list[int]  # an ensemble's: its members' best epochs
     best_metric: float
     metric_name: str
     epochs_run: int
@@ -78,15 +78,99 @@ def train(name: str, section: ModelSection, tcfg: TrainConfig, songs: SongTable,
                          f"2 and 1 (see the build_splits report)")
     ranks, device = distributed.setup(tcfg.device)
     device = device or pick_device(tcfg.device)
+    live = EpochLog(live_dir, registry.get(name).short, enabled=ranks.main)
     try:
         with CpuShare(tcfg.threads) as share:
-            return _train(name, section, tcfg, songs, train_pairs, val_pairs, vocab_size, Path(ckpt_path),
-                          Path(last_path), live_dir, glove, ranks, device, share, t0, val_ranking)
+            args = (name, section, tcfg, songs, train_pairs, val_pairs, vocab_size, Path(ckpt_path), Path(last_path),
+                    live, glove, ranks, device, share, t0, val_ranking)
+            return _train(*args) if section.optim.members == 1 else _train_members(*args)
     finally:
+        live.close()
         distributed.teardown(ranks)
 
 
-def _train(name, section, tcfg, songs, train_pairs, val_pairs, vocab_size, ckpt_path, last_path, live_dir,
+def member_seed(seed: int, member: int, members: int) -> int:
+    """Train seed of ensemble member ``member``: ``seed * members + member``, so one member is ``seed`` itself
+    and the ensembles of train seeds 0 and 1 share no member."""
+    return seed * members + member
+
+
+def member_path(path: Path, member: int) -> Path:
+    """Where member ``member`` of an ensemble keeps its own checkpoint while the ensemble trains
+    (``models/fused.pt`` -> ``models/fused.m1.pt``; ``fused.last.pt`` -> ``fused.m1.last.pt``)."""
+    stem, _, rest = path.name.partition(".")
+    return path.with_name(f"{stem}.m{member}.{rest}")
+
+
+def _finished_member(name: str, section: ModelSection, tcfg: TrainConfig, pairs: PairData, ckpt: Path,
+                     last: Path) -> TrainResult | None:
+    """A member an interrupted ensemble run already finished (its best checkpoint and its last checkpoint
+    marked complete, of this very run's settings and pairs), so the resumed run does not train it again."""
+    if not (ckpt.exists() and last.exists()):
+        return None
+    state = torch.load(last, map_location="cpu", weights_only=True)
+    if not state.get("complete") or state.get("fingerprint") != fingerprint(name, section, tcfg, pairs):
+        return None
+    hist = state["history"]
+    return TrainResult(state["best_epoch"], float(state["best"]), "", len(hist), hist, {}, len(hist), 0.0)
+
+
+def _train_members(name, section, tcfg, songs, train_pairs, val_pairs, vocab_size, ckpt_path, last_path, live,
+                   glove, ranks: distributed.Ranks, device: torch.device, share: CpuShare, t0: float,
+                   val_ranking: tuple[float, int]) -> TrainResult:
+    """``optim.members`` > 1: train each member as a model of its own (its own seed, early stopping and
+    checkpoints, resumable), then write the :class:`Ensemble` of their best weights to ``ckpt_path``, with
+    its validation metric and the calibration of its ranking score; the members' files are removed."""
+    k = section.optim.members
+    results, history, restored = [], [], 0
+    for m in range(k):
+        mcfg = replace(tcfg, seed=member_seed(tcfg.seed, m, k))
+        mckpt, mlast = member_path(ckpt_path, m), member_path(last_path, m)
+        done = distributed.from_main(_finished_member(name, section, mcfg, train_pairs, mckpt, mlast)
+                                     if ranks.main else None, ranks)
+        live.offset = len(history)  # the DVCLive steps run on through the members
+        if done is not None:
+            log.info("%s: member %d of %d (seed %d) finished before the interruption; kept", name, m + 1, k,
+                     mcfg.seed)
+            for row in done.history:
+                live.log(row)
+        else:
+            log.info("%s: training member %d of %d (train seed %d)", name, m + 1, k, mcfg.seed)
+        res = done or _train(name, section, mcfg, songs, train_pairs, val_pairs, vocab_size, mckpt, mlast, live,
+                             glove, ranks, device, share, time.perf_counter(), val_ranking)
+        results.append(res)
+        restored += len(res.history) if done is not None else res.resumed_from
+        history += [row | {"member": m} for row in res.history]
+    live.offset = 0
+    task = registry.get(name).task
+    metric_name = "ndcg" if tcfg.select_on == "ndcg" else STOP_METRIC[task][0]
+    value, counts = float("nan"), {}
+    if ranks.main:
+        ens = Ensemble([load_checkpoint(member_path(ckpt_path, m), device)[0] for m in range(k)]).to(device)
+        store = SongStore(songs, device, tcfg.resident_mb, width_multiple=1 if device.type == "cpu" else 32)
+        amp = tcfg.amp and device.type == "cuda"
+        if metric_name == "ndcg":
+            value = val_catalog_ndcg(ens, val_pairs, store, tcfg.eval_batch_size, device, amp, *val_ranking) or 0.0
+        else:
+            value = stop_metric(task, targets(task, val_pairs),
+                                predict(ens, val_pairs, store, tcfg.eval_batch_size, device, amp))
+        counts = param_counts(ens)
+        raw = rank_scores(ens, val_pairs, store, tcfg.eval_batch_size, device, amp)
+        save_checkpoint(ckpt_path, ens, name, section, vocab_size, {
+            "epoch": [r.best_epoch for r in results], "val": {metric_name: value}, "param_counts": counts,
+            "member_seeds": [member_seed(tcfg.seed, m, k) for m in range(k)],
+            "member_val": [r.best_metric for r in results], "calibration": fit_isotonic(raw, val_pairs.score)})
+        for m in range(k):
+            member_path(ckpt_path, m).unlink(missing_ok=True)
+            member_path(last_path, m).unlink(missing_ok=True)
+        log.info("%s: ensemble of %d members, validation %s %.6f (members: %s)", name, k, metric_name, value,
+                 ", ".join(f"{r.best_metric:.6f}" for r in results))
+    value = distributed.from_main(value, ranks)
+    return TrainResult([r.best_epoch for r in results], value, metric_name, len(history), history, counts,
+                       restored, round(time.perf_counter() - t0, 2))
+
+
+def _train(name, section, tcfg, songs, train_pairs, val_pairs, vocab_size, ckpt_path, last_path, live: EpochLog,
            glove, ranks: distributed.Ranks, device: torch.device, share: CpuShare, t0: float,
            val_ranking: tuple[float, int]) -> TrainResult:
     spec = registry.get(name)
@@ -150,7 +234,6 @@ def _train(name, section, tcfg, songs, train_pairs, val_pairs, vocab_size, ckpt_
         log.info("%s: resuming at epoch %d (epochs 1-%d done) from %s", name, state["epoch"] + 2,
                  state["epoch"] + 1, last_path)
     resumed_from = start_epoch
-    live = EpochLog(live_dir, spec.short, enabled=ranks.main)
     for row in history:  # a resumed run's files hold the epochs it restores too
         live.log(row)
     metric_name, _, higher = STOP_METRIC[task]
@@ -239,7 +322,6 @@ def _train(name, section, tcfg, songs, train_pairs, val_pairs, vocab_size, ckpt_
             raw = rank_scores(net, val_pairs, store, tcfg.eval_batch_size, device, amp)
             extra = best_extra(best_epoch, best) | {"calibration": fit_isotonic(raw, val_pairs.score)}
         finish_checkpoints(net, name, section, vocab_size, ckpt_path, last_path, extra, best_state)
-    live.close()
     if coverage:
         log.info("%s GloVe coverage: %s", name, coverage)
     if best is None or not np.isfinite(best):
@@ -291,7 +373,7 @@ def run(params: dict, model: str) -> dict:
         "train_pairs": len(train_pairs), "val_pairs": len(val_pairs), "songs": len(songs),
         "mean_pairs_per_s": round(float(np.mean([h["pairs_per_s"] for h in res.history])), 1) if res.history else None,
         "param_counts": res.params, "glove_coverage": glove.coverage if glove is not None else None,
-        "global_batch": sec.optim.batch_size,
+        "global_batch": sec.optim.batch_size, "members": sec.optim.members,
         **({k: res.history[-1][k] for k in ("processes", "threads")} if res.history else {}),
     }
     if distributed.main_process():

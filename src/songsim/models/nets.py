@@ -309,12 +309,55 @@ class FusedModel(PairModel):
                           merge_features(a[:, d:], b[:, d:], self.cfg.merge)], dim=-1)
 
 
+class Ensemble(PairModel):
+    """K pair models of one config, trained from K seeds (``optim.members``), as one model.
+
+    The song vector is the members' vectors side by side ``(U, K * D)``; the pair score is the mean of
+    the members' scores; the ranking space is the members' ranking spaces side by side, each block's
+    weight divided by K, so its inner product is the mean of the members' ranking scores and the same
+    ``ranking_space(vectors, vector_blocks(), rank_weights())`` serves it. Members are trained apart
+    (``learn.train``); an ensemble is only ever assembled from trained members."""
+
+    def __init__(self, members: list[PairModel]):
+        super().__init__()
+        if len(members) < 2:
+            raise ValueError(f"an ensemble needs at least 2 members, got {len(members)}")
+        self.members = nn.ModuleList(members)
+        self.cfg = members[0].cfg
+        self.member_width = sum(members[0].vector_blocks())  # D: one member's song vector
+
+    def _parts(self, v: torch.Tensor) -> list[torch.Tensor]:
+        # v: (U, K * D) -> K tensors (U, D), one per member
+        return list(torch.split(v, self.member_width, dim=-1))
+
+    def encode(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:  # (U, K * D)
+        return torch.cat([m.encode(batch) for m in self.members], dim=-1)
+
+    def score(self, v: torch.Tensor, left: torch.Tensor, right: torch.Tensor) -> torch.Tensor:
+        # v: (U, K * D); left/right: (P,) -> (P,) the members' mean score
+        return torch.stack([m.score(p, left, right) for m, p in zip(self.members, self._parts(v))]).mean(0)
+
+    def rank_weights(self) -> torch.Tensor:
+        """``(K * blocks,)``: each member's block weights divided by K (sum 1)."""
+        return torch.cat([m.rank_weights() for m in self.members]) / len(self.members)
+
+    def vector_blocks(self) -> list[int]:
+        return [w for m in self.members for w in m.vector_blocks()]
+
+    def decoder_parameters(self) -> list[nn.Parameter]:
+        return [p for m in self.members for p in m.decoder_parameters()]
+
+
 _CLASSES: dict[str, type[PairModel]] = {c.__name__: c for c in (LyricsPairModel, AudioSiamese, FusedModel)}
 
 
-def build_model(name: str, cfg, vocab_size: int) -> PairModel:
-    """The ``nn.Module`` of registered model ``name`` (its class is named by ``ModelSpec.builder``)."""
-    return _CLASSES[registry.get(name).builder](cfg, vocab_size)
+def build_model(name: str, cfg, vocab_size: int, members: int = 1) -> PairModel:
+    """The ``nn.Module`` of registered model ``name`` (its class is named by ``ModelSpec.builder``);
+    ``members`` > 1: an :class:`Ensemble` of that many (untrained) models, to load a checkpoint into."""
+    cls = _CLASSES[registry.get(name).builder]
+    if members > 1:
+        return Ensemble([cls(cfg, vocab_size) for _ in range(members)])
+    return cls(cfg, vocab_size)
 
 
 def param_counts(model: nn.Module) -> dict[str, int]:

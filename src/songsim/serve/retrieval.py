@@ -286,7 +286,8 @@ class Recommender:
         spec = MODELS[self.name]
         modalities = [m for m, used in (("lyrics", spec.uses_lyrics), ("audio", spec.uses_audio)) if used]
         edges = np.cumsum([0, *self.blocks])
-        terms = np.stack([cand[:, a:b] @ q[a:b] for a, b in zip(edges[:-1], edges[1:])], axis=1)  # (k, M)
+        terms = np.stack([cand[:, a:b] @ q[a:b] for a, b in zip(edges[:-1], edges[1:])], axis=1)  # (k, K * M)
+        terms = terms.reshape(len(hits), -1, len(modalities)).sum(1)  # (k, M): an ensemble's K members summed
         for h, why in zip(hits, self._explainer.explain(query, [h.track_id for h in hits], terms, modalities)):
             h.why = why
 

@@ -12,6 +12,7 @@ Every track draws from its own seeded generator, so the files do not depend on i
 from __future__ import annotations
 
 import logging
+import multiprocessing
 import time
 from contextlib import nullcontext
 from dataclasses import asdict
@@ -97,25 +98,54 @@ def _write_mxm(world: World, out: Path, rng: np.random.Generator, sqlite: bool, 
     return {"tracks": int(len(ly)), "test_tracks": int(test_ly.sum()), "vocab": len(world.words)}
 
 
-def _write_msd(world: World, out: Path) -> dict:
-    """The MSD tree of per-track HDF5 files, with readable artist and title metadata."""
+def _write_msd_song(world: World, out: Path, i: int) -> None:
+    """Track ``i``'s MSD file, from its own seeded generator (the same bytes whichever process writes it)."""
     seed, tids, n = world.seed, world.track_ids, world.size.n_tracks
+    r = np.random.default_rng([seed, 4, i])
+    tid = str(tids[i])
+    song = world.audio(i, r)
+    song.update({
+        "track_id": tid, "seed": int(r.integers(0, 2**31)),
+        "audio_md5": "".join(r.choice(HEX, 32)).lower().encode(),
+        "artist_name": world.name(i, "artist"), "title": world.name(i, "title"),
+        "release": "Synthetic Sessions", "song_id": "SO" + tid[2:], "artist_id": world.artist_id(i),
+        "familiarity": float(r.uniform(0.2, 0.9)), "year": int(r.choice([0, 1990, 2001, 2008])),
+        "terms": [GENRES[world.genre[i] % len(GENRES)], "synthetic"],
+        "similar_artists": [world.artist_id((i + k) % n) for k in (1, 2, 3)],
+    })
+    with atomic_path(out / "msd" / tid[2] / tid[3] / tid[4] / f"{tid}.h5") as tmp:
+        write_msd_file(tmp, song)
+
+
+_FORKED: tuple[World, Path] | None = None  # what the forked MSD writers inherit (never pickled)
+
+
+def _write_msd_rows(rows: np.ndarray) -> int:
+    world, out = _FORKED
+    for i in rows:
+        _write_msd_song(world, out, int(i))
+    return len(rows)
+
+
+def _write_msd(world: World, out: Path, workers: int = 1) -> dict:
+    """The MSD tree of per-track HDF5 files, with readable artist and title metadata; ``workers`` forked
+    processes write them (HDF5 with gzip is CPU-bound: the step that takes most of the stage)."""
+    global _FORKED
     au = np.nonzero(world.has_audio)[0]
-    for i in tqdm(au, desc="msd h5", disable=len(au) < 2000):
-        r = np.random.default_rng([seed, 4, int(i)])
-        tid = str(tids[i])
-        song = world.audio(int(i), r)
-        song.update({
-            "track_id": tid, "seed": int(r.integers(0, 2**31)),
-            "audio_md5": "".join(r.choice(HEX, 32)).lower().encode(),
-            "artist_name": world.name(int(i), "artist"), "title": world.name(int(i), "title"),
-            "release": "Synthetic Sessions", "song_id": "SO" + tid[2:], "artist_id": world.artist_id(int(i)),
-            "familiarity": float(r.uniform(0.2, 0.9)), "year": int(r.choice([0, 1990, 2001, 2008])),
-            "terms": [GENRES[world.genre[i] % len(GENRES)], "synthetic"],
-            "similar_artists": [world.artist_id((int(i) + k) % n) for k in (1, 2, 3)],
-        })
-        with atomic_path(out / "msd" / tid[2] / tid[3] / tid[4] / f"{tid}.h5") as tmp:
-            write_msd_file(tmp, song)
+    bar = tqdm(total=len(au), desc="msd h5", unit="file", disable=len(au) < 2000)
+    if workers > 1 and len(au) > 1:
+        _FORKED = (world, out)
+        try:
+            with multiprocessing.get_context("fork").Pool(workers) as pool:
+                for done in pool.imap_unordered(_write_msd_rows, np.array_split(au, 8 * workers)):
+                    bar.update(done)
+        finally:
+            _FORKED = None
+    else:
+        for i in au:
+            _write_msd_song(world, out, int(i))
+            bar.update()
+    bar.close()
     return {"tracks": int(len(au))}
 
 
@@ -149,9 +179,10 @@ def _write_latent(world: World, out: Path) -> dict:
 
 
 def write_world(out_dir: str | Path, size: str | WorldSize, seed: int, lastfm_sqlite: bool = True,
-                mxm_sqlite: bool = False) -> dict:
+                mxm_sqlite: bool = False, workers: int = 1) -> dict:
     """Write all raw inputs of a world under ``out_dir``; returns a summary (also saved as world.json).
-    ``size`` is a preset name (``tiny``, ``default``, ``large``) or a :class:`WorldSize`."""
+    ``size`` is a preset name (``tiny``, ``default``, ``large``) or a :class:`WorldSize`; ``workers``
+    processes write the MSD files (the files are the same at any count)."""
     out = Path(out_dir)
     world = World(size, seed)
     label = size if isinstance(size, str) else f"custom ({world.size.n_tracks} tracks)"
@@ -159,7 +190,7 @@ def write_world(out_dir: str | Path, size: str | WorldSize, seed: int, lastfm_sq
     rng = np.random.default_rng([seed, 1])  # Last.fm then mxm archive assignment, in that order
     steps = (("lastfm", lambda: _write_lastfm(world, out, rng, lastfm_sqlite)),
              ("mxm", lambda: _write_mxm(world, out, rng, mxm_sqlite, label)),
-             ("msd", lambda: _write_msd(world, out)), ("glove", lambda: _write_glove(world, out)),
+             ("msd", lambda: _write_msd(world, out, workers)), ("glove", lambda: _write_glove(world, out)),
              ("latent", lambda: _write_latent(world, out)))
     for k, (name, step) in enumerate(steps, 1):
         t = time.perf_counter()
@@ -173,4 +204,5 @@ def write_world(out_dir: str | Path, size: str | WorldSize, seed: int, lastfm_sq
 def run(params: dict) -> dict:
     """The DVC stage: params ``synth`` -> the world under ``paths.raw_dir``."""
     cfg = section(params, "synth")
-    return write_world(section(params, "paths").raw_dir, cfg.size, cfg.seed, cfg.lastfm_sqlite, cfg.mxm_sqlite)
+    return write_world(section(params, "paths").raw_dir, cfg.size, cfg.seed, cfg.lastfm_sqlite, cfg.mxm_sqlite,
+                       cfg.workers)
