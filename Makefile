@@ -48,6 +48,7 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check src stages tests bench
 
 bench: $(STAMP)
+	$(PY) bench/bench_synth.py
 	$(PY) bench/bench_chunk_audio.py
 	$(PY) bench/bench_memory.py
 	$(PY) bench/bench_scale.py

@@ -2,7 +2,8 @@
 
 The served function is the model's ranking function (inner products of ranking vectors), so the served
 top-10 should be the exhaustive top-10; the question is which HNSW settings make it so, at what latency.
-Generated catalogs of 100k and 1M song vectors at the demo fused model's width (a mixture of clusters,
+Generated catalogs of 100k and 1M song vectors at the demo fused model's width (its ensemble's: members x
+(lyrics + audio) blocks, equal weights; a mixture of clusters,
 like trained embeddings; the index bench does not need a trained model), queries = perturbed catalog
 songs. For each size, in one process:
   - exhaustive baseline: numpy inner product of the query with every catalog ranking vector, top 10
@@ -157,7 +158,7 @@ def main() -> None:
     from songsim.core.config import model_section
 
     sec = model_section(params, "fused", MODELS["fused"].config)
-    blocks = build_model("fused", sec.model, 10).vector_blocks()
+    blocks = build_model("fused", sec.model, 10, sec.optim.members).vector_blocks()  # an ensemble: K x 2 blocks
     res: dict = {"torch_threads": torch.get_num_threads(), "blocks": blocks, "sizes": []}
     for n in args.sizes:
         code = CHILD.format(n=n, dim=sum(blocks), blocks=blocks, queries=args.queries, threads=args.threads,

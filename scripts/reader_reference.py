@@ -97,8 +97,7 @@ def classifier_ceilings(params: dict) -> dict:
     the evaluation estimates it (gradient boosting on the training pairs, 300 rounds at 0.1) and fitted
     harder (training and validation pairs, 1,500 rounds at 0.03). Both are estimates of the best a
     perfect lyrics reader does; the harder fit says how far the first is from that best."""
-    from songsim.judge.ceiling import LatentTable, visible_parts
-    from songsim.judge.reader import classifier_ceiling
+    from songsim.judge.ceiling import LatentTable, ceiling_predictions, visible_parts
     from songsim.learn.data import load_pairs, load_songs, split_track_ids
 
     d = Path(params["paths"]["splits"]) / "lyrics"
@@ -115,7 +114,8 @@ def classifier_ceilings(params: dict) -> dict:
     for name, (fit, rounds, rate) in fits.items():
         src, tgt = (row[np.concatenate([getattr(p, c) for p in fit])] for c in ("src", "tgt"))
         y = np.concatenate([p.label for p in fit])
-        prob = classifier_ceiling(latent, parts, src, tgt, y, row[test.src], row[test.tgt], rounds, rate)
+        prob = ceiling_predictions(latent, parts, "classification", src, tgt, y, row[test.src], row[test.tgt],
+                                   rounds=rounds, learning_rate=rate)
         acc = float(np.mean((prob >= 0.5) == test.label))
         out[f"ceiling_{name}_over_majority_points"] = round(100 * (acc - base), 2)
     return out

@@ -39,3 +39,11 @@ def test_unknown_model_is_a_config_error_and_exit_code_2(tmp_path, base_params):
     with pytest.raises(ConfigError, match="unknown model 'nope'"):
         run("train", str(p), "nope")
     assert main(["evaluate", "--params", str(p), "--model", "nope"]) == 2
+
+
+def test_done_line_shows_scalars_and_short_lists_not_tables():
+    from songsim.entry import _scalar_or_short_list
+
+    report = {"seconds": 1.5, "best_epoch": [4, 6], "model": "fused", "param_counts": {"total": 3},
+              "history": [{"epoch": 1}], "curve": list(range(20))}
+    assert [k for k, v in report.items() if _scalar_or_short_list(v)] == ["seconds", "best_epoch", "model"]

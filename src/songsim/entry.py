@@ -107,9 +107,17 @@ def execute(spec: StageSpec, run: Callable[..., dict], args: argparse.Namespace)
             log.error("%s failed: %s: %s  (traceback: add -v; reports: %s)", spec.name, type(e).__name__, e,
                       reports_hint(args.params))
         return 1
-    summary = {k: v for k, v in rep.items() if not isinstance(v, dict | list)} if isinstance(rep, dict) else {}
+    summary = {k: v for k, v in rep.items() if _scalar_or_short_list(v)} if isinstance(rep, dict) else {}
     log.info("%s done: %s", spec.name, json.dumps(summary)[:2000])
     return 0
+
+
+def _scalar_or_short_list(v) -> bool:
+    """A report value the one-line summary shows: a scalar, or a list of up to 8 scalars (an ensemble's
+    best epochs); tables and nested blocks stay in the report file."""
+    if isinstance(v, list):
+        return len(v) <= 8 and not any(isinstance(x, dict | list) for x in v)
+    return not isinstance(v, dict)
 
 
 def stage_main(spec: StageSpec, run: Callable[..., dict], argv: list[str] | None = None) -> int:

@@ -74,3 +74,20 @@ def test_ceiling_share():
     assert ceiling_share(0.08, 0.10, 0.06) == pytest.approx(0.5)  # MAE: half way from the median to the ceiling
     assert ceiling_share(0.75, 0.70, 0.80) == pytest.approx(0.5)  # accuracy: same arithmetic, other direction
     assert ceiling_share(0.1, 0.1, 0.1) is None
+
+
+def test_ceiling_defaults_are_the_evaluations_and_fewer_rounds_fit_worse(tmp_path):
+    path, src, tgt, y = _world(tmp_path)
+    latent, parts = LatentTable(path), visible_parts(False, True)
+    lab = (y > 0.3).astype(int)
+    fit, test = slice(0, 5000), slice(5000, None)
+    args = (latent, parts, "classification", src[fit], tgt[fit], lab[fit], src[test], tgt[test])
+    evaluation = ceiling_predictions(*args)
+    np.testing.assert_allclose(ceiling_predictions(*args, rounds=300, learning_rate=0.1), evaluation)
+    few = ceiling_predictions(*args, rounds=2, learning_rate=0.1)
+
+    def log_loss(p):
+        p = np.clip(p, 1e-6, 1 - 1e-6)
+        return -np.mean(lab[test] * np.log(p) + (1 - lab[test]) * np.log(1 - p))
+
+    assert log_loss(evaluation) < 0.7 * log_loss(few)

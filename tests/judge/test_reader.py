@@ -8,7 +8,6 @@ import pytest
 from songsim.judge.ceiling import LatentTable, ceiling_predictions, visible_parts
 from songsim.judge.reader import (
     audio_features,
-    classifier_ceiling,
     estimated_latent,
     glove_features,
     lyrics_features,
@@ -78,21 +77,3 @@ def test_glove_features_are_the_mean_word_vector_weighted_like_the_bag(tmp_path)
     np.testing.assert_allclose(f, [[0.0, 2.0], [0.75, 0.5]])  # TRA: weights 3/4 and 1/4 (square-root counts)
     with pytest.raises(ValueError, match="word vectors"):
         glove_features(bags, vectors[:2])
-
-
-def test_classifier_ceiling_at_the_evaluations_settings_is_the_evaluations_and_fewer_rounds_fit_worse(tmp_path):
-    path, src, tgt, y = _world(tmp_path)
-    latent, parts = LatentTable(path), visible_parts(False, True)
-    lab = (y > 0.3).astype(int)
-    fit, test = slice(0, 5000), slice(5000, None)
-    ours = classifier_ceiling(latent, parts, src[fit], tgt[fit], lab[fit], src[test], tgt[test], 300, 0.1)
-    evaluation = ceiling_predictions(latent, parts, "classification", src[fit], tgt[fit], lab[fit], src[test],
-                                     tgt[test])
-    np.testing.assert_allclose(ours, evaluation)
-    few = classifier_ceiling(latent, parts, src[fit], tgt[fit], lab[fit], src[test], tgt[test], 2, 0.1)
-
-    def log_loss(p):
-        p = np.clip(p, 1e-6, 1 - 1e-6)
-        return -np.mean(lab[test] * np.log(p) + (1 - lab[test]) * np.log(1 - p))
-
-    assert log_loss(ours) < 0.7 * log_loss(few)

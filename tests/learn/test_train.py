@@ -17,12 +17,17 @@ from songsim.models import MODELS
 from tests.helpers import live_history
 
 
+def _optim(sec, **changes):
+    """``sec`` with its ``optim`` block changed (epochs, members, ...)."""
+    return dataclasses.replace(sec, optim=dataclasses.replace(sec.optim, **changes))
+
+
 def _setup(tiny_run, name):
     spec = MODELS[name]
     _, params = tiny_run
     d = f"{params['paths']['splits']}/{spec.split_set}"
     sec = model_section(params, name, spec.config)
-    sec = dataclasses.replace(sec, optim=dataclasses.replace(sec.optim, members=1))  # one model (ensembles: below)
+    sec = _optim(sec, members=1)  # one model (ensembles: below)
     songs = load_songs(split_track_ids(f"{d}/train.parquet", f"{d}/val.parquet"),
                        params["paths"]["lyrics"] if spec.uses_lyrics else None,
                        params["paths"]["audio"] if spec.uses_audio else None, spec.bag_words(sec.model))
@@ -33,7 +38,7 @@ def _setup(tiny_run, name):
 
 def _run(tmp_path, tiny_run, name="lyrics_regressor", epochs=2, tag="a", **train_kw):
     params, songs, tr, va, vocab, sec, tcfg = _setup(tiny_run, name)
-    sec = dataclasses.replace(sec, optim=dataclasses.replace(sec.optim, epochs=epochs))
+    sec = _optim(sec, epochs=epochs)
     tcfg = dataclasses.replace(tcfg, **train_kw) if train_kw else tcfg
     res = train(name, sec, tcfg, songs, tr, va, vocab, tmp_path / f"{tag}.pt", tmp_path / f"{tag}.last.pt",
                 tmp_path / f"{tag}_live")
@@ -114,7 +119,7 @@ def test_resume_after_interruption_matches_uninterrupted(tmp_path, tiny_run):
     params, songs, tr, va, vocab, sec, tcfg = _setup(tiny_run, "lyrics_regressor")
     from songsim.learn.train import fingerprint
 
-    sec3 = dataclasses.replace(sec, optim=dataclasses.replace(sec.optim, epochs=3))
+    sec3 = _optim(sec, epochs=3)
     state["fingerprint"] = fingerprint("lyrics_regressor", sec3, tcfg, tr)
     torch.save(state, tmp_path / "part.last.pt")
     resumed = train("lyrics_regressor", sec3, tcfg, songs, tr, va, vocab, tmp_path / "part.pt",
@@ -163,7 +168,7 @@ def test_kill_then_resume_under_dvc_still_writes_the_best_checkpoint(tmp_path, t
     params, songs, tr, va, vocab, sec, tcfg = _setup(tiny_run, "lyrics_regressor")
     from songsim.learn.train import fingerprint
 
-    sec3 = dataclasses.replace(sec, optim=dataclasses.replace(sec.optim, epochs=3))
+    sec3 = _optim(sec, epochs=3)
     state["complete"] = False
     state["fingerprint"] = fingerprint("lyrics_regressor", sec3, tcfg, tr)
     torch.save(state, tmp_path / "part.last.pt")
@@ -177,10 +182,6 @@ def test_kill_then_resume_under_dvc_still_writes_the_best_checkpoint(tmp_path, t
     assert float(np.abs(p - va.score).mean()) == pytest.approx(full.best_metric, abs=1e-5)
 
 
-def _members(sec, k):
-    return dataclasses.replace(sec, optim=dataclasses.replace(sec.optim, members=k))
-
-
 def test_ensemble_is_its_members_averaged_and_calibrated(tmp_path, tiny_run):
     """optim.members=2: two models of seeds 2s and 2s+1, each trained as a single model would be; the
     checkpoint holds both, predicts their mean, ranks by the mean of their ranking scores, and the members'
@@ -190,9 +191,9 @@ def test_ensemble_is_its_members_averaged_and_calibrated(tmp_path, tiny_run):
     from songsim.models.nets import Ensemble
 
     params, songs, tr, va, vocab, sec, tcfg = _setup(tiny_run, "audio_siamese")
-    sec = dataclasses.replace(sec, optim=dataclasses.replace(sec.optim, epochs=2))
+    sec = _optim(sec, epochs=2)
     tcfg = dataclasses.replace(tcfg, seed=1)
-    ens = train("audio_siamese", _members(sec, 2), tcfg, songs, tr, va, vocab, tmp_path / "e.pt",
+    ens = train("audio_siamese", _optim(sec, members=2), tcfg, songs, tr, va, vocab, tmp_path / "e.pt",
                 tmp_path / "e.last.pt", tmp_path / "e_live")
     singles = []
     for m in range(2):
@@ -221,7 +222,7 @@ def test_interrupted_ensemble_keeps_the_members_it_finished(tmp_path, tiny_run, 
     from songsim.learn import train as train_mod
 
     params, songs, tr, va, vocab, sec, tcfg = _setup(tiny_run, "lyrics_regressor")
-    sec = _members(dataclasses.replace(sec, optim=dataclasses.replace(sec.optim, epochs=2)), 2)
+    sec = _optim(sec, epochs=2, members=2)
     full = train("lyrics_regressor", sec, tcfg, songs, tr, va, vocab, tmp_path / "f.pt", tmp_path / "f.last.pt")
     real, calls = train_mod._train, []
 

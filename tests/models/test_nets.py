@@ -1,5 +1,6 @@
 """Model shapes, merges, padding invariance (packing), batch dedup equivalence, parameter counts."""
 
+import numpy as np
 import pytest
 import torch
 
@@ -12,11 +13,12 @@ from songsim.models.configs import (
     LyricsEncoderConfig,
     LyricsRegressorConfig,
 )
-from songsim.models.nets import LyricsEncoder, build_model, merge_features, merged_dim, param_counts
+from songsim.models.nets import LyricsEncoder, StatsAudioEncoder, build_model, merge_features, merged_dim, param_counts
 from tests.helpers import random_songs
 
 ENC = LyricsEncoderConfig(embedding_dim=8, lstm_units=(6, 4), dropout=0.0)
 AUD = AudioEncoderConfig(conv_channels=(4, 8, 8), dense=(16,), embed_dim=8, dropout=0.0)
+AUD_STATS = AudioEncoderConfig(kind="stats", dense=(16,), embed_dim=8, dropout=0.0)
 
 
 def _songs(n=10, length=12, frames=32, seed=0):
@@ -27,7 +29,9 @@ def _songs(n=10, length=12, frames=32, seed=0):
     ("lyrics_classifier", LyricsClassifierConfig(encoder=ENC, dense=(8, 4))),
     ("lyrics_regressor", LyricsRegressorConfig(encoder=ENC, dense=(8, 4))),
     ("audio_siamese", AudioSiameseConfig(encoder=AUD, dense=(8, 4))),
+    ("audio_siamese", AudioSiameseConfig(encoder=AUD_STATS, dense=(8, 4))),
     ("fused", FusedConfig(lyrics=ENC, audio=AUD, dense=(8, 4))),
+    ("fused", FusedConfig(lyrics=ENC, audio=AUD_STATS, dense=(8, 4))),
 ])
 def test_forward_shapes_and_range(name, cfg):
     torch.manual_seed(0)
@@ -102,6 +106,26 @@ def test_audio_embedding_is_unit_norm():
     assert v.shape == (3, 8) and torch.allclose(v.norm(dim=-1), torch.ones(3), atol=1e-5)
 
 
+def test_stats_encoder_reads_only_real_frames():
+    """Padding frames (all zero) change none of the statistics; the statistics are the plain numpy ones."""
+    enc = StatsAudioEncoder(AUD_STATS).eval()
+    rng = np.random.default_rng(0)
+    real = rng.normal(size=(24, 20)).astype(np.float32)
+    real[12:] = np.abs(real[12:]) + 0.1  # chroma: never all zero on a real frame
+    padded = np.concatenate([real, np.zeros((24, 12), np.float32)], axis=1)
+    stats = [enc.statistics(torch.from_numpy(a)[None])[0] for a in (real, padded)]
+    assert torch.allclose(stats[0], stats[1], atol=1e-5)
+    cov = np.cov(real[:12], bias=True)
+    want = np.concatenate([real.mean(1), real.std(1), np.sqrt((np.diff(real, axis=1) ** 2).mean(1)),
+                           cov[np.triu_indices(12, 1)]])
+    np.testing.assert_allclose(stats[0].numpy(), want, rtol=1e-4, atol=1e-4)
+
+
+def test_audio_encoder_kind_is_checked():
+    with pytest.raises(ValueError, match="cnn or stats"):
+        AudioEncoderConfig(kind="rnn").validate()
+
+
 def test_bag_encoder_ignores_word_order_and_padding():
     from songsim.models.configs import LyricsEncoderConfig
     from songsim.models.nets import BagEncoder, lyrics_encoder
@@ -172,6 +196,8 @@ def test_ensemble_scores_and_ranks_by_its_members_mean():
         twin = ranking_space(v.numpy(), ens.vector_blocks(), ens.rank_weights().tolist())
     torch.testing.assert_close(torch.from_numpy(twin), r, atol=1e-6, rtol=1e-5)
     assert len(ens.vector_blocks()) == 6 and ens.rank_weights().sum().item() == pytest.approx(1.0)
+    one = param_counts(members[0])
+    assert param_counts(ens) == {k: 3 * v for k, v in one.items()}  # per block, summed over members
     with pytest.raises(ValueError, match="at least 2 members"):
         Ensemble(members[:1])
     # a checkpoint of it rebuilds it: build_model(..., members=3) has the same state_dict keys

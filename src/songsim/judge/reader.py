@@ -22,7 +22,6 @@ from pathlib import Path
 
 import numpy as np
 import scipy.sparse as sp
-from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.linear_model import RidgeCV
 
 from songsim.judge.baselines import read_bags
@@ -97,15 +96,3 @@ def reader_reference(latent_path: str | Path, songs: SongTable, features, uses_l
     y = train.label if task == "classification" else train.score
     return ceiling_predictions(est, parts, task, train.src, train.tgt, y, test.src, test.tgt, seed)
 
-
-def classifier_ceiling(latent: LatentTable, parts: tuple[str, ...], fit_src: np.ndarray, fit_tgt: np.ndarray,
-                       fit_y: np.ndarray, test_src: np.ndarray, test_tgt: np.ndarray, rounds: int,
-                       learning_rate: float, seed: int = 0) -> np.ndarray:
-    """Probabilities on the test pairs of a classifier's ceiling (``judge.ceiling``'s pair features and
-    boosting) with the given boosting ``rounds`` and ``learning_rate``, fitted on any pairs (latent rows):
-    the evaluation's estimate is 300 rounds at 0.1 on the training pairs; more rounds, at a lower rate, on
-    more pairs, say how far that estimate is from the best a perfect reader of ``parts`` does."""
-    x_fit = latent.pair_features(fit_src, fit_tgt, parts)
-    fit = HistGradientBoostingClassifier(max_iter=rounds, learning_rate=learning_rate, early_stopping=False,
-                                         random_state=seed).fit(x_fit, np.asarray(fit_y).astype(int))
-    return fit.predict_proba(latent.pair_features(test_src, test_tgt, parts))[:, 1]

@@ -58,7 +58,8 @@ class LyricsEncoderConfig:
 
 @dataclass(frozen=True)
 class AudioEncoderConfig:
-    conv_channels: tuple[int, ...] = (32, 64, 128)
+    kind: str = "cnn"  # cnn (the published AudioEmbeddingCNN) | stats: summary statistics of the frames, MLP
+    conv_channels: tuple[int, ...] = (32, 64, 128)  # kind cnn only (as is kernel_size)
     kernel_size: int = 5
     dense: tuple[int, ...] = (256,)  # hidden dense layers before the embedding layer
     embed_dim: int = 128
@@ -67,6 +68,8 @@ class AudioEncoderConfig:
     def validate(self) -> None:
         if not self.conv_channels or self.kernel_size < 1 or self.embed_dim < 1:
             raise ValueError("audio encoder: conv_channels non-empty, kernel_size and embed_dim >= 1")
+        if self.kind not in ("cnn", "stats"):
+            raise ValueError(f"audio encoder.kind: cnn or stats, got {self.kind!r}")
         _check_dropout("audio encoder", self.dropout)
 
 

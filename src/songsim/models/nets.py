@@ -30,6 +30,7 @@ from songsim.models.configs import (
 )
 
 AUDIO_CHANNELS = 24  # 12 timbre + 12 chroma coefficients per frame
+TIMBRE_CHANNELS = 12  # the first 12 of them
 
 
 class LyricsEncoder(nn.Module):
@@ -127,6 +128,16 @@ def _own_length_lstm(lstm: nn.LSTM, x: torch.Tensor, lengths: torch.Tensor) -> t
     return torch.cat([fwd, bwd], dim=-1), h
 
 
+def _embedding_head(d_in: int, cfg: AudioEncoderConfig) -> nn.Sequential:
+    """The audio encoders' dense layers (``cfg.dense``, ReLU, dropout) then the ``embed_dim`` layer."""
+    layers: list[nn.Module] = []
+    for w in cfg.dense:
+        layers += [nn.Linear(d_in, w), nn.ReLU(), nn.Dropout(cfg.dropout)]
+        d_in = w
+    layers.append(nn.Linear(d_in, cfg.embed_dim))
+    return nn.Sequential(*layers)
+
+
 class AudioEncoder(nn.Module):
     """AudioEmbeddingCNN: conv blocks over (timbre, chroma) frames -> L2-normalised embedding."""
 
@@ -143,13 +154,7 @@ class AudioEncoder(nn.Module):
                        nn.BatchNorm1d(c), nn.ReLU(), nn.MaxPool1d(2)]
             c_in = c
         self.conv = nn.Sequential(*blocks)
-        layers: list[nn.Module] = []
-        d = 2 * c_in  # global mean + max pooling
-        for w in cfg.dense:
-            layers += [nn.Linear(d, w), nn.ReLU(), nn.Dropout(cfg.dropout)]
-            d = w
-        layers.append(nn.Linear(d, cfg.embed_dim))
-        self.head = nn.Sequential(*layers)
+        self.head = _embedding_head(2 * c_in, cfg)  # global mean + max pooling
         self.out_dim = cfg.embed_dim
 
     def set_normalisation(self, mean: torch.Tensor, std: torch.Tensor) -> None:
@@ -162,6 +167,53 @@ class AudioEncoder(nn.Module):
         x = self.conv(x)  # (U, C, T / 2^blocks)
         x = torch.cat([x.mean(-1), x.amax(-1)], dim=-1)  # (U, 2C)
         return F.normalize(self.head(x), dim=-1)  # (U, embed_dim), unit norm
+
+
+class StatsAudioEncoder(nn.Module):
+    """The frames as song-level summary statistics, the usual MSD audio features (the year-prediction
+    benchmark's are the timbre means and covariances): over a song's real frames (all-zero frames are
+    padding, masked), after the per-channel standardisation, each channel's mean, standard deviation and
+    root-mean-square frame-to-frame change, and the 66 covariances between timbre channels; batch
+    normalised, then the same dense head as the CNN. A few hundred weights per input instead of a CNN's
+    tens of thousands: less to learn from a few thousand songs."""
+
+    def __init__(self, cfg: AudioEncoderConfig):
+        super().__init__()
+        self.cfg = cfg
+        self.register_buffer("feat_mean", torch.zeros(AUDIO_CHANNELS))
+        self.register_buffer("feat_std", torch.ones(AUDIO_CHANNELS))
+        upper = torch.triu_indices(TIMBRE_CHANNELS, TIMBRE_CHANNELS, offset=1)  # (2, 66)
+        self.register_buffer("upper", upper[0] * TIMBRE_CHANNELS + upper[1], persistent=False)
+        d = 3 * AUDIO_CHANNELS + upper.shape[1]
+        self.norm = nn.BatchNorm1d(d)
+        self.head = _embedding_head(d, cfg)
+        self.out_dim = cfg.embed_dim
+
+    set_normalisation = AudioEncoder.set_normalisation
+
+    def statistics(self, audio: torch.Tensor) -> torch.Tensor:
+        """``(U, 24, T)`` frames -> ``(U, 138)`` statistics (before the batch norm)."""
+        raw = audio.float()
+        valid = (raw.abs().sum(1) > 0).float()[:, None, :]  # (U, 1, T): 0 on padding frames
+        n = valid.sum(-1).clamp_min(1.0)  # (U, 1)
+        x = (raw - self.feat_mean[None, :, None]) / self.feat_std[None, :, None]  # (U, 24, T)
+        mean = (x * valid).sum(-1) / n  # (U, 24)
+        xc = (x - mean[..., None]) * valid  # (U, 24, T), 0 on padding
+        std = ((xc ** 2).sum(-1) / n + 1e-6).sqrt()  # (U, 24)
+        both = valid[..., 1:] * valid[..., :-1]  # (U, 1, T - 1): consecutive real frames
+        step = ((((x[..., 1:] - x[..., :-1]) * both) ** 2).sum(-1) / both.sum(-1).clamp_min(1.0) + 1e-6).sqrt()
+        t = xc[:, :TIMBRE_CHANNELS]  # (U, 12, T)
+        cov = (t @ t.transpose(1, 2)).flatten(1) / n  # (U, 144)
+        return torch.cat([mean, std, step, cov[:, self.upper]], dim=-1)  # (U, 138)
+
+    def forward(self, audio: torch.Tensor) -> torch.Tensor:
+        # audio: (U, 24, T) float16/32
+        return F.normalize(self.head(self.norm(self.statistics(audio))), dim=-1)  # (U, embed_dim), unit norm
+
+
+def audio_encoder(cfg: AudioEncoderConfig) -> AudioEncoder | StatsAudioEncoder:
+    """The audio encoder ``cfg.kind`` names."""
+    return StatsAudioEncoder(cfg) if cfg.kind == "stats" else AudioEncoder(cfg)
 
 
 def merge_features(a: torch.Tensor, b: torch.Tensor, ops: tuple[str, ...]) -> torch.Tensor:
@@ -274,7 +326,7 @@ class AudioSiamese(PairModel):
     def __init__(self, cfg: AudioSiameseConfig, vocab_size: int = 0):
         super().__init__()
         self.cfg = cfg
-        self.encoder = AudioEncoder(cfg.encoder)
+        self.encoder = audio_encoder(cfg.encoder)
         self.decoder = Decoder(merged_dim(self.encoder.out_dim, cfg.merge), cfg.dense, cfg.dropout)
         self._init_ranking()
 
@@ -289,7 +341,7 @@ class FusedModel(PairModel):
         super().__init__()
         self.cfg = cfg
         self.lyrics = lyrics_encoder(cfg.lyrics, vocab_size)
-        self.audio = AudioEncoder(cfg.audio)
+        self.audio = audio_encoder(cfg.audio)
         d = merged_dim(self.lyrics.out_dim, cfg.merge) + merged_dim(self.audio.out_dim, cfg.merge)
         self.decoder = Decoder(d, cfg.dense, cfg.dropout)
         self._init_ranking()
@@ -361,11 +413,15 @@ def build_model(name: str, cfg, vocab_size: int, members: int = 1) -> PairModel:
 
 
 def param_counts(model: nn.Module) -> dict[str, int]:
-    """Trainable + frozen parameter counts per top-level block, and the total."""
-    counts = {name: sum(p.numel() for p in child.parameters()) for name, child in model.named_children()}
-    own = sum(p.numel() for p in model.parameters(recurse=False))  # a PairModel's: the ranking mixture and scale
-    if own:
-        counts["ranking"] = own
+    """Trainable + frozen parameter counts per top-level block (an :class:`Ensemble`'s: its members' blocks
+    summed), and the total."""
+    counts: dict[str, int] = {}
+    for m in (model.members if isinstance(model, Ensemble) else [model]):
+        for name, child in m.named_children():
+            counts[name] = counts.get(name, 0) + sum(p.numel() for p in child.parameters())
+        own = sum(p.numel() for p in m.parameters(recurse=False))  # a PairModel's: the ranking mixture and scale
+        if own:
+            counts["ranking"] = counts.get("ranking", 0) + own
     counts["total"] = sum(p.numel() for p in model.parameters())
     counts["trainable"] = sum(p.numel() for p in model.parameters() if p.requires_grad)
     return counts
