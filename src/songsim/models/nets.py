@@ -138,15 +138,30 @@ def _embedding_head(d_in: int, cfg: AudioEncoderConfig) -> nn.Sequential:
     return nn.Sequential(*layers)
 
 
-class AudioEncoder(nn.Module):
-    """AudioEmbeddingCNN: conv blocks over (timbre, chroma) frames -> L2-normalised embedding."""
+class _StandardisedAudio(nn.Module):
+    """What both audio encoders share: the per-channel standardisation of the frames, fitted on the
+    training songs (``set_normalisation``) and stored with the weights."""
 
     def __init__(self, cfg: AudioEncoderConfig):
         super().__init__()
         self.cfg = cfg
-        # per-channel standardisation, fitted on the training songs and stored with the weights
         self.register_buffer("feat_mean", torch.zeros(AUDIO_CHANNELS))
         self.register_buffer("feat_std", torch.ones(AUDIO_CHANNELS))
+
+    def set_normalisation(self, mean: torch.Tensor, std: torch.Tensor) -> None:
+        self.feat_mean.copy_(mean)
+        self.feat_std.copy_(std.clamp_min(1e-3))
+
+    def standardise(self, audio: torch.Tensor) -> torch.Tensor:
+        # audio: (U, 24, T) float16/32 -> (U, 24, T) float32
+        return (audio.float() - self.feat_mean[None, :, None]) / self.feat_std[None, :, None]
+
+
+class AudioEncoder(_StandardisedAudio):
+    """AudioEmbeddingCNN: conv blocks over (timbre, chroma) frames -> L2-normalised embedding."""
+
+    def __init__(self, cfg: AudioEncoderConfig):
+        super().__init__(cfg)
         blocks: list[nn.Module] = []
         c_in = AUDIO_CHANNELS
         for c in cfg.conv_channels:
@@ -157,19 +172,14 @@ class AudioEncoder(nn.Module):
         self.head = _embedding_head(2 * c_in, cfg)  # global mean + max pooling
         self.out_dim = cfg.embed_dim
 
-    def set_normalisation(self, mean: torch.Tensor, std: torch.Tensor) -> None:
-        self.feat_mean.copy_(mean)
-        self.feat_std.copy_(std.clamp_min(1e-3))
-
     def forward(self, audio: torch.Tensor) -> torch.Tensor:
         # audio: (U, 24, T) float16/32
-        x = (audio.float() - self.feat_mean[None, :, None]) / self.feat_std[None, :, None]
-        x = self.conv(x)  # (U, C, T / 2^blocks)
+        x = self.conv(self.standardise(audio))  # (U, C, T / 2^blocks)
         x = torch.cat([x.mean(-1), x.amax(-1)], dim=-1)  # (U, 2C)
         return F.normalize(self.head(x), dim=-1)  # (U, embed_dim), unit norm
 
 
-class StatsAudioEncoder(nn.Module):
+class StatsAudioEncoder(_StandardisedAudio):
     """The frames as song-level summary statistics, the usual MSD audio features (the year-prediction
     benchmark's are the timbre means and covariances): over a song's real frames (all-zero frames are
     padding, masked), after the per-channel standardisation, each channel's mean, standard deviation and
@@ -178,10 +188,7 @@ class StatsAudioEncoder(nn.Module):
     tens of thousands: less to learn from a few thousand songs."""
 
     def __init__(self, cfg: AudioEncoderConfig):
-        super().__init__()
-        self.cfg = cfg
-        self.register_buffer("feat_mean", torch.zeros(AUDIO_CHANNELS))
-        self.register_buffer("feat_std", torch.ones(AUDIO_CHANNELS))
+        super().__init__(cfg)
         upper = torch.triu_indices(TIMBRE_CHANNELS, TIMBRE_CHANNELS, offset=1)  # (2, 66)
         self.register_buffer("upper", upper[0] * TIMBRE_CHANNELS + upper[1], persistent=False)
         d = 3 * AUDIO_CHANNELS + upper.shape[1]
@@ -189,14 +196,12 @@ class StatsAudioEncoder(nn.Module):
         self.head = _embedding_head(d, cfg)
         self.out_dim = cfg.embed_dim
 
-    set_normalisation = AudioEncoder.set_normalisation
-
     def statistics(self, audio: torch.Tensor) -> torch.Tensor:
         """``(U, 24, T)`` frames -> ``(U, 138)`` statistics (before the batch norm)."""
         raw = audio.float()
         valid = (raw.abs().sum(1) > 0).float()[:, None, :]  # (U, 1, T): 0 on padding frames
         n = valid.sum(-1).clamp_min(1.0)  # (U, 1)
-        x = (raw - self.feat_mean[None, :, None]) / self.feat_std[None, :, None]  # (U, 24, T)
+        x = self.standardise(raw)  # (U, 24, T)
         mean = (x * valid).sum(-1) / n  # (U, 24)
         xc = (x - mean[..., None]) * valid  # (U, 24, T), 0 on padding
         std = ((xc ** 2).sum(-1) / n + 1e-6).sqrt()  # (U, 24)
