@@ -8,7 +8,8 @@ params.yaml), then, for the lyrics regressor and the audio model on their test p
 train median, as the evaluation reports it): the modality ceiling (the latent factors themselves: an upper
 bound) and the reader reference (``songsim.judge.reader``: a ridge reader of the inputs taught by the
 latent factors, then the ceiling's pair model: a level a reader of the inputs does reach; for the lyrics
-two, of the bag of words and of the words' mean GloVe vector); and the lyrics classifier's ceiling as the
+three, of the bag of words, of the words' mean GloVe vector, and of the world's own model of the words:
+the factors' maximum a posteriori estimate, ``likelihood_features``); and the lyrics classifier's ceiling as the
 evaluation estimates it and fitted harder (accuracy over the majority class). The models'
 own figures come from the recorded harness runs (``data/experiments/rob-w<W>-s<S>.json``) and the
 committed run (world 7). Writes ``data/experiments/reader_reference.json``; ``scripts/results_table.py
@@ -60,11 +61,33 @@ def word_vectors(params: dict) -> np.ndarray:
     return match_glove(raw["glove"], vocab, words).vectors
 
 
+def word_model(params: dict) -> tuple[np.ndarray, np.ndarray, tuple[int, ...]]:
+    """The synthetic world's own model of the words (``synth.world.World.lyrics_counts``): each word's
+    prior logit, its factors times the topic strength (rows: word ids 1..V), and the widths of the latent
+    parts the words see (shared, lyrics)."""
+    import pyarrow.parquet as pq
+
+    from songsim.synth import calibration as cal
+    from songsim.synth.world import D, World
+
+    world = World(params["synth"]["size"], params["synth"]["seed"])
+    vocab = pq.read_table(params["paths"]["vocab"]).column("word").to_pylist()
+    if vocab != list(world.words):
+        raise ValueError(f"{params['paths']['vocab']}: not the world's vocabulary in its order")
+    return world.word_prior, cal.TOPIC * world.word_emb, (D, D)
+
+
 def measure(params: dict) -> dict:
     """Ceiling and reader reference of each model of ``MODELS`` on the world ``params`` point at (for
     the lyrics, two readers: of the bag of words and of the words' mean GloVe vector)."""
     from songsim.judge.ceiling import model_ceiling
-    from songsim.judge.reader import audio_features, glove_features, lyrics_features, reader_reference
+    from songsim.judge.reader import (
+        audio_features,
+        glove_features,
+        likelihood_features,
+        lyrics_features,
+        reader_reference,
+    )
     from songsim.learn.data import load_pairs, load_songs, split_track_ids
     from songsim.models import MODELS as SPECS
 
@@ -83,11 +106,14 @@ def measure(params: dict) -> dict:
         out[name] = {"train_median_mae": round(base, 6),
                      "ceiling_vs_median_pct": round(-100 * (1 - ceil_mae / base), 2),
                      "reader_vs_median_pct": round(-100 * (1 - ref_mae / base), 2), "test_pairs": len(test)}
+        others = {}
         if lyrics and params["raw"]["glove"]:
-            vec = glove_features(feats, word_vectors(params))  # feats: the bag reader's rows
-            glove = reader_reference(params["raw"]["latent"], songs, vec, lyrics, audio, "regression", train, test, 0)
-            glove_mae = float(np.abs(test.score - glove).mean())
-            out[name]["reader_glove_vs_median_pct"] = round(-100 * (1 - glove_mae / base), 2)
+            others["reader_glove_vs_median_pct"] = glove_features(feats, word_vectors(params))  # feats: the bags
+        if lyrics:
+            others["reader_likelihood_vs_median_pct"] = likelihood_features(feats, *word_model(params))
+        for key, vec in others.items():
+            pred = reader_reference(params["raw"]["latent"], songs, vec, lyrics, audio, "regression", train, test, 0)
+            out[name][key] = round(-100 * (1 - float(np.abs(test.score - pred).mean()) / base), 2)
     out["lyrics_classifier"] = classifier_ceilings(params)
     return out
 
@@ -96,8 +122,10 @@ def classifier_ceilings(params: dict) -> dict:
     """The lyrics classifier's ceiling, accuracy over the majority class on its test pairs in points: as
     the evaluation estimates it (gradient boosting on the training pairs, 300 rounds at 0.1) and fitted
     harder (training and validation pairs, 1,500 rounds at 0.03). Both are estimates of the best a
-    perfect lyrics reader does; the harder fit says how far the first is from that best."""
+    perfect lyrics reader does; the harder fit says how far the first is from that best. Then the reader
+    that knows the world's word model (``likelihood_features``), fitted as the evaluation's ceiling is."""
     from songsim.judge.ceiling import LatentTable, ceiling_predictions, visible_parts
+    from songsim.judge.reader import likelihood_features, lyrics_features, reader_reference
     from songsim.learn.data import load_pairs, load_songs, split_track_ids
 
     d = Path(params["paths"]["splits"]) / "lyrics"
@@ -118,19 +146,25 @@ def classifier_ceilings(params: dict) -> dict:
                                    rounds=rounds, learning_rate=rate)
         acc = float(np.mean((prob >= 0.5) == test.label))
         out[f"ceiling_{name}_over_majority_points"] = round(100 * (acc - base), 2)
+    words = likelihood_features(lyrics_features(params["paths"]["lyrics"], songs.track_ids), *word_model(params))
+    prob = reader_reference(params["raw"]["latent"], songs, words, True, False, "classification", train, test, 0)
+    out["reader_likelihood_over_majority_points"] = round(100 * (float(np.mean((prob >= 0.5) == test.label)) - base), 2)
     return out
 
 
 def model_runs(world: int, committed_world: int) -> dict[str, dict[str, float]]:
-    """The models' MAE vs the train median on ``world``: each recorded harness run (development ``rob-`` and
-    held-out ``fresh-`` worlds), and the committed run."""
+    """The models' MAE vs the train median on ``world`` (and the classifier's accuracy over the majority,
+    points): each recorded harness run (development ``rob-`` and held-out ``fresh-`` worlds), and the
+    committed run."""
     runs = {}
     for prefix in ("rob", "fresh"):  # the committed settings' runs only (not the comparisons of other settings)
         for path in sorted(rt.EXPERIMENTS.glob(f"{prefix}-w{world}-s*.json")):
             runs[path.stem] = json.loads(path.read_text())["reports"]
     if world == committed_world:
         runs["committed"] = rt.load_reports(rt.ROOT / "data" / "reports")
-    return {n: {m: round(-100 * r[m]["mae_improvement_over_train_median"], 2) for m in MODELS} for n, r in runs.items()}
+    return {n: {**{m: round(-100 * r[m]["mae_improvement_over_train_median"], 2) for m in MODELS},
+                "lyrics_classifier": round(100 * r["lyrics_classifier"]["gain_over_majority_accuracy"], 2)}
+            for n, r in runs.items()}
 
 
 def main() -> None:

@@ -384,38 +384,52 @@ def robustness_table(summary: dict) -> str:
     return "\n".join(out)
 
 
+LYRICS_READERS = (("reader_glove_vs_median_pct", "GloVe"), ("reader_likelihood_vs_median_pct", "word model"))
+CLF_READER = "reader_likelihood_over_majority_points"
+
+
 def reader_table(result: dict) -> str:
     """Per world: each regression model's MAE vs the train median (every recorded run) next to its reader
-    references (lyrics: of the bag of words, then of the words' mean GloVe vector, where measured) and its
-    modality ceiling (scripts/reader_reference.py), then how many worlds let a reader, or the ceiling,
-    reach the claim's 25%."""
+    references (lyrics: of the bag of words, then of the words' mean GloVe vector, then the words' own
+    model, where measured) and its modality ceiling (scripts/reader_reference.py), then how many worlds
+    let a reader, or the ceiling, reach the claim's 25%."""
     models = ("lyrics_regressor", "audio_siamese")
-    glove = any("reader_glove_vs_median_pct" in row["lyrics_regressor"] for row in result["worlds"].values())
-    heads = {m: "runs / reader" + (" (bag, GloVe)" if glove and m == "lyrics_regressor" else "") + " / ceiling"
+    extra = [k for k, _ in LYRICS_READERS
+             if any(k in row["lyrics_regressor"] for row in result["worlds"].values())]
+    names = ", ".join(["bag"] + [n for k, n in LYRICS_READERS if k in extra])
+    heads = {m: "runs / reader" + (f" ({names})" if extra and m == "lyrics_regressor" else "") + " / ceiling"
              for m in models}
     clf = all("lyrics_classifier" in row for row in result["worlds"].values())
+    clf_reader = clf and all(CLF_READER in row["lyrics_classifier"] for row in result["worlds"].values())
+    clf_head = (" | lyrics_classifier: runs / reader (word model) / ceiling as evaluated, fitted harder" if clf_reader
+                else " | lyrics_classifier ceiling: as evaluated / fitted harder")
     out = ["| world | runs | " + " | ".join(f"{m}: {heads[m]}" for m in models)
-           + (" | lyrics_classifier ceiling: as evaluated / fitted harder" if clf else "") + " |",
+           + (clf_head if clf else "") + " |",
            "|---|---|" + "---|" * (len(models) + clf)]
     reader_ok, ceiling_ok = ({m: 0 for m in models} for _ in range(2))
-    clf_ok = {"evaluation": 0, "harder": 0}
+    clf_ok = {"evaluation": 0, "harder": 0, "reader": 0}
     for w, row in result["worlds"].items():
         names = ", ".join(row["models"]) or "none recorded"
         cells = []
         for m in models:
             r = row[m]
             runs = ", ".join(f"{v[m]:+.1f}" for v in row["models"].values()) or "–"
-            readers = [r["reader_vs_median_pct"]] + ([r["reader_glove_vs_median_pct"]]
-                                                     if "reader_glove_vs_median_pct" in r else [])
+            readers = [r["reader_vs_median_pct"]] + [r[k] for k, _ in LYRICS_READERS if k in r]
             shown = ", ".join(f"{x:+.1f}" for x in readers)
             cells.append(f"{runs} / {shown} / {r['ceiling_vs_median_pct']:+.1f}")
             reader_ok[m] += min(readers) <= -25
             ceiling_ok[m] += r["ceiling_vs_median_pct"] <= -25
         if clf:
             c = row["lyrics_classifier"]
-            pts = [c[f"ceiling_{k}_over_majority_points"] for k in clf_ok]
-            cells.append(" / ".join(f"{x:+.1f}" for x in pts))
-            for k, x in zip(clf_ok, pts):
+            pts = [c[f"ceiling_{k}_over_majority_points"] for k in ("evaluation", "harder")]
+            if clf_reader:
+                runs = ", ".join(f"{v['lyrics_classifier']:+.1f}" for v in row["models"].values()
+                                 if "lyrics_classifier" in v) or "–"
+                cells.append(f"{runs} / {c[CLF_READER]:+.1f} / " + ", ".join(f"{x:+.1f}" for x in pts))
+                clf_ok["reader"] += c[CLF_READER] >= 10
+            else:
+                cells.append(" / ".join(f"{x:+.1f}" for x in pts))
+            for k, x in zip(("evaluation", "harder"), pts):
                 clf_ok[k] += x >= 10
         out.append(f"| {w} | {names} | " + " | ".join(cells) + " |")
     n = len(result["worlds"])
@@ -425,7 +439,8 @@ def reader_table(result: dict) -> str:
     if clf:
         out[-1] += (" The classifier's ceiling (accuracy over the majority class, points) reaches +10 on "
                     f"{clf_ok['evaluation']} of {n} worlds as the evaluation estimates it, {clf_ok['harder']} of "
-                    f"{n} fitted harder.")
+                    f"{n} fitted harder" + (f"; the reader of the word model on {clf_ok['reader']} of {n}."
+                                           if clf_reader else "."))
     return "\n".join(out)
 
 

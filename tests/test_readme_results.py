@@ -81,3 +81,19 @@ def test_reader_table_shows_both_estimates_of_the_classifier_ceiling():
     table = results_table.reader_table({"worlds": worlds})
     assert "| +9.9 / +10.6 |" in table
     assert "reaches +10 on 1 of 2 worlds as the evaluation estimates it, 2 of 2 fitted harder" in table
+
+
+def test_reader_table_adds_the_word_model_readers_and_the_classifier_runs():
+    lyr = {"reader_vs_median_pct": -22.0, "reader_glove_vs_median_pct": -23.0,
+           "reader_likelihood_vs_median_pct": -25.5, "ceiling_vs_median_pct": -30.0}
+    clf = {"ceiling_evaluation_over_majority_points": 11.0, "ceiling_harder_over_majority_points": 11.5,
+           "reader_likelihood_over_majority_points": 8.0}
+    runs = {"rob-w1-s0": {"lyrics_regressor": -24.0, "audio_siamese": -26.0, "lyrics_classifier": 7.5}}
+    world = {"models": runs, "lyrics_regressor": lyr, "lyrics_classifier": clf,
+             "audio_siamese": {"reader_vs_median_pct": -26.0, "ceiling_vs_median_pct": -30.0}}
+    table = results_table.reader_table({"worlds": {"1": world}})
+    assert "reader (bag, GloVe, word model)" in table and "-24.0 / -22.0, -23.0, -25.5 / -30.0" in table
+    assert "reached by a reader on 1 of 1 worlds (lyrics_regressor)" in table  # the word model's reader
+    assert "lyrics_classifier: runs / reader (word model) / ceiling" in table
+    assert "| +7.5 / +8.0 / +11.0, +11.5 |" in table
+    assert "the reader of the word model on 0 of 1" in table

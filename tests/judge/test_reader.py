@@ -4,12 +4,14 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+import scipy.sparse as sp
 
 from songsim.judge.ceiling import LatentTable, ceiling_predictions, visible_parts
 from songsim.judge.reader import (
     audio_features,
     estimated_latent,
     glove_features,
+    likelihood_features,
     lyrics_features,
     reader_reference,
 )
@@ -77,3 +79,47 @@ def test_glove_features_are_the_mean_word_vector_weighted_like_the_bag(tmp_path)
     np.testing.assert_allclose(f, [[0.0, 2.0], [0.75, 0.5]])  # TRA: weights 3/4 and 1/4 (square-root counts)
     with pytest.raises(ValueError, match="word vectors"):
         glove_features(bags, vectors[:2])
+
+
+def _word_model(rng, v=4000, blocks=(3, 3), strength=1.0):
+    """A log-linear word model like the world's: prior logits falling with rank, word factors (v, K)."""
+    return -1.2 * np.log(np.arange(1, v + 1) + 5.0), strength * rng.normal(size=(v, sum(blocks))), blocks
+
+
+def _draw_songs(rng, logit, factors, blocks, n_songs, draws):
+    """Songs with unit-vector parts and ``draws`` words each, as a bag ``(n_songs, v + 1)`` of counts."""
+    z = np.concatenate([p / np.linalg.norm(p, axis=1, keepdims=True)
+                        for p in (rng.normal(size=(n_songs, b)) for b in blocks)], axis=1)
+    p = np.exp(logit + z @ factors.T)
+    p /= p.sum(axis=1, keepdims=True)
+    counts = np.stack([rng.multinomial(draws, q) for q in p])
+    return z, sp.csr_matrix(np.hstack([np.zeros((n_songs, 1)), counts]))
+
+
+def test_likelihood_features_find_each_parts_direction_and_more_words_say_more():
+    rng = np.random.default_rng(0)
+    logit, factors, blocks = _word_model(rng)
+
+    def mean_cosine(draws):
+        z, bags = _draw_songs(rng, logit, factors, blocks, 60, draws)
+        est = likelihood_features(bags, logit, factors, blocks, chunk=25)  # three chunks, the last short
+        assert est.shape == z.shape
+        np.testing.assert_allclose(np.linalg.norm(est[:, :3], axis=1), 1.0, rtol=1e-5)  # unit parts
+        return float(np.mean([(est[:, a:a + 3] * z[:, a:a + 3]).sum(axis=1) for a in (0, 3)]))
+
+    few, many = mean_cosine(3), mean_cosine(300)
+    assert many > 0.95 and few < 0.8
+
+
+def test_likelihood_features_count_distinct_words_and_check_the_model():
+    rng = np.random.default_rng(1)
+    logit, factors, blocks = _word_model(rng)
+    _, bags = _draw_songs(rng, logit, factors, blocks, 5, 50)
+    repeated = bags.copy()
+    repeated.data = repeated.data * 7  # a chorus repeats the song's words: no new evidence
+    np.testing.assert_allclose(likelihood_features(repeated, logit, factors, blocks),
+                               likelihood_features(bags, logit, factors, blocks), atol=1e-5)
+    with pytest.raises(ValueError, match="must sum"):
+        likelihood_features(bags, logit, factors, (3, 2))
+    with pytest.raises(ValueError, match="word ids up to"):
+        likelihood_features(bags, logit[:100], factors[:100], blocks)

@@ -12,6 +12,10 @@ only the inputs), then the ceiling's own pair model (gradient boosting on the sa
 fitted on the model's training pairs with its loss) on the estimated factors. Between the reference and
 the ceiling lies what is unknown: a better reader of the inputs may get closer to the ceiling, none past it.
 
+A third reader of the words knows how they were drawn (:func:`likelihood_features`): given the world's
+word model (a log-linear model of the song's factors) it estimates each song's factors by maximum a
+posteriori, the best use of the words a reader can make short of the factors themselves.
+
 Used by ``scripts/reader_reference.py``; not a pipeline stage (real data has no latent factors).
 """
 
@@ -51,6 +55,78 @@ def glove_features(bags: sp.csr_matrix, vectors: np.ndarray) -> np.ndarray:
         raise ValueError(f"bags hold word ids up to {bags.shape[1] - 1} but there are {len(vectors) - 1} word "
                          f"vectors")
     return np.asarray(bags @ vectors[:bags.shape[1]], dtype=np.float32)
+
+
+def likelihood_features(bags: sp.csr_matrix, word_logit: np.ndarray, word_factors: np.ndarray,
+                        blocks: tuple[int, ...], chunk: int = 1024) -> np.ndarray:
+    """``(S, K)``: each song's latent factors as the words' own model estimates them (maximum a posteriori).
+
+    The model: a song with factors ``z`` (K numbers, parts of widths ``blocks``, each a unit vector) draws
+    each word ``w`` with probability proportional to ``exp(word_logit[w] + word_factors[w] . z)``; rows of
+    ``word_factors`` ``(V, K)`` and ``word_logit`` ``(V,)`` are word ids 1..V (``bags`` ``(S, >= V + 1)``,
+    column 0 unused). A song's distinct words count as its draws (repeats of a word add no evidence
+    about ``z`` when, as in the world, a song repeats the words it has drawn). The prior is normal with
+    the unit parts' second moment (variance 1 / width per coordinate). Each part of the estimate is then
+    unit-normalised, as the factors are. Songs are solved ``chunk`` at a time (Newton's method), so
+    memory is ``chunk x V``."""
+    v, k = word_factors.shape
+    if bags.shape[1] > v + 1 or len(word_logit) != v or sum(blocks) != k:
+        raise ValueError(f"bags hold word ids up to {bags.shape[1] - 1}, the word model has {v} words and "
+                         f"{len(word_logit)} logits; parts {blocks} must sum to its {k} factors")
+    present = bags.tocsr().copy()
+    present.data = (present.data > 0).astype(np.float64)
+    present.resize((bags.shape[0], v + 1))
+    logit, factors = np.asarray(word_logit, dtype=np.float64), np.asarray(word_factors, dtype=np.float64)
+    precision = np.concatenate([np.full(b, float(b)) for b in blocks])  # (K,)
+    out = np.zeros((bags.shape[0], k), dtype=np.float32)
+    for start in range(0, bags.shape[0], chunk):
+        z_hat, first = _map_factors(present[start:start + chunk, 1:].toarray(), logit, factors, precision), 0
+        for b in blocks:
+            part = z_hat[:, first:first + b]
+            out[start:start + len(z_hat), first:first + b] = part / np.maximum(
+                np.linalg.norm(part, axis=1, keepdims=True), 1e-12)
+            first += b
+    return out
+
+
+def _map_factors(draws: np.ndarray, logit: np.ndarray, factors: np.ndarray, precision: np.ndarray,
+                 steps: int = 50) -> np.ndarray:
+    """``(C, K)`` maximum a posteriori factors of ``C`` songs' word draws ``(C, V)``: Newton's method on
+    each song's log posterior (concave: a log-linear likelihood and a normal prior), step halved until
+    the posterior rises."""
+    n = draws.sum(axis=1)  # (C,) draws per song
+    evidence = draws @ factors  # (C, K): the sufficient statistic
+    outer = (factors[:, :, None] * factors[:, None, :]).reshape(len(factors), -1)  # (V, K * K)
+    k = factors.shape[1]
+
+    def log_post(z):  # (C, K) -> (C,), and the word probabilities (C, V)
+        a = logit + z @ factors.T
+        top = a.max(axis=1, keepdims=True)
+        e = np.exp(a - top)
+        total = e.sum(axis=1, keepdims=True)
+        value = (evidence * z).sum(1) - n * (top[:, 0] + np.log(total[:, 0])) - 0.5 * (precision * z**2).sum(1)
+        return value, e / total
+
+    z = np.zeros((len(draws), k))
+    value, p = log_post(z)
+    for _ in range(steps):
+        mean = p @ factors  # (C, K): expected factors of one draw
+        grad = evidence - n[:, None] * mean - precision * z
+        cov = (p @ outer).reshape(-1, k, k) - mean[:, :, None] * mean[:, None, :]
+        hess = n[:, None, None] * cov + np.diag(precision)  # minus the Hessian: positive definite
+        step = np.linalg.solve(hess, grad[:, :, None])[:, :, 0]
+        t = np.ones(len(z))
+        for _ in range(30):  # halve each song's step until its posterior does not fall
+            new_value, new_p = log_post(z + t[:, None] * step)
+            worse = new_value < value - 1e-12
+            if not worse.any():
+                break
+            t[worse] /= 2
+        z = z + t[:, None] * step
+        value, p = new_value, new_p
+        if np.abs(t[:, None] * step).max() < 1e-9:
+            break
+    return z
 
 
 def audio_features(audio: np.ndarray) -> np.ndarray:
