@@ -274,9 +274,10 @@ class FidelityConfig:
 
 @dataclass(frozen=True)
 class RetrievalConfig:
-    """Serving "songs like X": an HNSW index over song vectors, then the model's own pair scorer."""
+    """Serving "songs like X": an HNSW index over the model's ranking vectors; its candidates ordered by the
+    exact ranking score."""
 
-    candidates: int  # ANN candidates re-ranked by the model's pair scorer per query
+    candidates: int  # ANN candidates per query, ordered by the exact ranking score
     hnsw_m: int  # HNSW graph degree
     ef_construction: int
     ef_search: int
