@@ -14,7 +14,8 @@ the ceiling lies what is unknown: a better reader of the inputs may get closer t
 
 A third reader of the words knows how they were drawn (:func:`likelihood_features`): given the world's
 word model (a log-linear model of the song's factors) it estimates each song's factors by maximum a
-posteriori, the best use of the words a reader can make short of the factors themselves.
+posteriori. No model of real words knows such a model, so this is a strong reader; still not a bound,
+since a model trained end to end on the pairs is not limited to reading the factors first.
 
 Used by ``scripts/reader_reference.py``; not a pipeline stage (real data has no latent factors).
 """
