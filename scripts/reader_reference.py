@@ -154,10 +154,10 @@ def classifier_ceilings(params: dict) -> dict:
 
 def model_runs(world: int, committed_world: int) -> dict[str, dict[str, float]]:
     """The models' MAE vs the train median on ``world`` (and the classifier's accuracy over the majority,
-    points): each recorded harness run (development ``rob-`` and held-out ``fresh-`` worlds), and the
-    committed run."""
+    points): each recorded harness run (development ``rob-``, held-out ``fresh-`` and ``unseen-`` worlds),
+    and the committed run."""
     runs = {}
-    for prefix in ("rob", "fresh"):  # the committed settings' runs only (not the comparisons of other settings)
+    for prefix in ("rob", "fresh", "unseen"):  # the committed settings' runs only (not comparisons of other settings)
         for path in sorted(rt.EXPERIMENTS.glob(f"{prefix}-w{world}-s*.json")):
             runs[path.stem] = json.loads(path.read_text())["reports"]
     if world == committed_world:

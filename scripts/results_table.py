@@ -467,7 +467,8 @@ def blocks(reports: Path = ROOT / "data" / "reports") -> dict[str, str]:
                                      exp["bilstm"]["reports"])]),
         "ablation": note + ablation_table(then, params, [(n, exp[n]) for n in ("frozen-emb", "dropout-0.5", "no-l2")]),
     } | harness_block("robustness", "robustness.json", "robustness_single.json") | harness_block(
-        "robustness-fresh", "robustness_fresh.json", "robustness_freshsingle.json") | (
+        "robustness-fresh", "robustness_fresh.json", "robustness_freshsingle.json") | harness_block(
+        "robustness-unseen", "robustness_unseen.json", "robustness_unseen.json") | (
         {"reader": reader_table(json.loads((EXPERIMENTS / "reader_reference.json").read_text()))}
         if (EXPERIMENTS / "reader_reference.json").exists() else {}) | (
         {"rank-loss": settings_table(rank, RANK_SETS, "rank_weight ")} if rank else {}) | (
