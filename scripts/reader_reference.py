@@ -79,7 +79,9 @@ def word_model(params: dict) -> tuple[np.ndarray, np.ndarray, tuple[int, ...]]:
 
 def measure(params: dict) -> dict:
     """Ceiling and reader reference of each model of ``MODELS`` on the world ``params`` point at (for
-    the lyrics, two readers: of the bag of words and of the words' mean GloVe vector)."""
+    the lyrics, three readers: of the bag of words, of the words' mean GloVe vector and of the world's
+    word model), then the classifier's (:func:`classifier_ceilings`, given the word-model features of the
+    lyrics songs, so they are solved once)."""
     from songsim.judge.ceiling import model_ceiling
     from songsim.judge.reader import (
         audio_features,
@@ -91,7 +93,7 @@ def measure(params: dict) -> dict:
     from songsim.learn.data import load_pairs, load_songs, split_track_ids
     from songsim.models import MODELS as SPECS
 
-    out = {}
+    out, words = {}, None
     for name, (split_set, lyrics, audio) in MODELS.items():
         d = Path(params["paths"]["splits"]) / split_set
         ids = split_track_ids(*(d / f"{s}.parquet" for s in ("train", "val", "test")))
@@ -110,20 +112,22 @@ def measure(params: dict) -> dict:
         if lyrics and params["raw"]["glove"]:
             others["reader_glove_vs_median_pct"] = glove_features(feats, word_vectors(params))  # feats: the bags
         if lyrics:
-            others["reader_likelihood_vs_median_pct"] = likelihood_features(feats, *word_model(params))
+            words = songs.track_ids, likelihood_features(feats, *word_model(params))
+            others["reader_likelihood_vs_median_pct"] = words[1]
         for key, vec in others.items():
             pred = reader_reference(params["raw"]["latent"], songs, vec, lyrics, audio, "regression", train, test, 0)
             out[name][key] = round(-100 * (1 - float(np.abs(test.score - pred).mean()) / base), 2)
-    out["lyrics_classifier"] = classifier_ceilings(params)
+    out["lyrics_classifier"] = classifier_ceilings(params, words)
     return out
 
 
-def classifier_ceilings(params: dict) -> dict:
+def classifier_ceilings(params: dict, words: tuple[list[str], np.ndarray] | None = None) -> dict:
     """The lyrics classifier's ceiling, accuracy over the majority class on its test pairs in points: as
     the evaluation estimates it (gradient boosting on the training pairs, 300 rounds at 0.1) and fitted
     harder (training and validation pairs, 1,500 rounds at 0.03). Both are estimates of the best a
     perfect lyrics reader does; the harder fit says how far the first is from that best. Then the reader
-    that knows the world's word model (``likelihood_features``), fitted as the evaluation's ceiling is."""
+    that knows the world's word model (``likelihood_features``), fitted as the evaluation's ceiling is;
+    ``words`` (track ids, features) are those features when already solved for the same songs."""
     from songsim.judge.ceiling import LatentTable, ceiling_predictions, visible_parts
     from songsim.judge.reader import likelihood_features, lyrics_features, reader_reference
     from songsim.learn.data import load_pairs, load_songs, split_track_ids
@@ -146,8 +150,10 @@ def classifier_ceilings(params: dict) -> dict:
                                    rounds=rounds, learning_rate=rate)
         acc = float(np.mean((prob >= 0.5) == test.label))
         out[f"ceiling_{name}_over_majority_points"] = round(100 * (acc - base), 2)
-    words = likelihood_features(lyrics_features(params["paths"]["lyrics"], songs.track_ids), *word_model(params))
-    prob = reader_reference(params["raw"]["latent"], songs, words, True, False, "classification", train, test, 0)
+    if words is None or list(words[0]) != list(songs.track_ids):
+        words = songs.track_ids, likelihood_features(lyrics_features(params["paths"]["lyrics"], songs.track_ids),
+                                                     *word_model(params))
+    prob = reader_reference(params["raw"]["latent"], songs, words[1], True, False, "classification", train, test, 0)
     out["reader_likelihood_over_majority_points"] = round(100 * (float(np.mean((prob >= 0.5) == test.label)) - base), 2)
     return out
 

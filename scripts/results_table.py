@@ -386,6 +386,7 @@ def robustness_table(summary: dict) -> str:
 
 LYRICS_READERS = (("reader_glove_vs_median_pct", "GloVe"), ("reader_likelihood_vs_median_pct", "word model"))
 CLF_READER = "reader_likelihood_over_majority_points"
+CLF_CEILINGS = ("evaluation", "harder")  # the classifier ceiling's two estimates
 
 
 def reader_table(result: dict) -> str:
@@ -407,7 +408,7 @@ def reader_table(result: dict) -> str:
            + (clf_head if clf else "") + " |",
            "|---|---|" + "---|" * (len(models) + clf)]
     reader_ok, ceiling_ok = ({m: 0 for m in models} for _ in range(2))
-    clf_ok = {"evaluation": 0, "harder": 0, "reader": 0}
+    clf_ok = {k: 0 for k in (*CLF_CEILINGS, "reader")}
     for w, row in result["worlds"].items():
         names = ", ".join(row["models"]) or "none recorded"
         cells = []
@@ -421,7 +422,7 @@ def reader_table(result: dict) -> str:
             ceiling_ok[m] += r["ceiling_vs_median_pct"] <= -25
         if clf:
             c = row["lyrics_classifier"]
-            pts = [c[f"ceiling_{k}_over_majority_points"] for k in ("evaluation", "harder")]
+            pts = [c[f"ceiling_{k}_over_majority_points"] for k in CLF_CEILINGS]
             if clf_reader:
                 runs = ", ".join(f"{v['lyrics_classifier']:+.1f}" for v in row["models"].values()
                                  if "lyrics_classifier" in v) or "–"
@@ -429,7 +430,7 @@ def reader_table(result: dict) -> str:
                 clf_ok["reader"] += c[CLF_READER] >= 10
             else:
                 cells.append(" / ".join(f"{x:+.1f}" for x in pts))
-            for k, x in zip(("evaluation", "harder"), pts):
+            for k, x in zip(CLF_CEILINGS, pts):
                 clf_ok[k] += x >= 10
         out.append(f"| {w} | {names} | " + " | ".join(cells) + " |")
     n = len(result["worlds"])
