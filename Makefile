@@ -7,7 +7,7 @@ BIN := $(abspath $(VENV))/bin
 STAMP := $(VENV)/.installed-stamp
 export PATH := $(BIN):$(PATH)
 
-.PHONY: install browser demo test test-fast lint bench ablation results robustness robustness-fresh clean
+.PHONY: install browser demo test test-fast lint docs bench ablation results robustness robustness-fresh clean
 
 $(STAMP): pyproject.toml
 	@echo "songsim: creating $(VENV) and installing torch (CPU), DVC, faiss, ... (a few minutes the first time)"
@@ -45,7 +45,11 @@ test-fast: $(STAMP) browser
 	$(PY) -m pytest -q -m "not slow"
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check src stages tests bench
+	$(VENV)/bin/ruff check src stages tests bench scripts
+
+# the documentation site (docs/, mkdocs.yml), offline, into site/; strict: a broken link or anchor fails
+docs: $(STAMP)
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict
 
 bench: $(STAMP)
 	$(PY) bench/bench_synth.py
@@ -66,16 +70,17 @@ ablation: $(STAMP)
 # issue 17 harness: 5 world seeds x train seeds 0 and 1 as queued DVC experiments (about 50 minutes on 2 cores)
 robustness: $(STAMP)
 	$(PY) scripts/robustness.py --worlds 3 11 19 23 31 --train-seeds 0 1
-	$(PY) scripts/results_table.py --write README.md
+	$(PY) scripts/results_table.py --write
 
 # held-out worlds: never run while the defaults were chosen; summarised apart (robustness_fresh.json)
 robustness-fresh: $(STAMP)
 	$(PY) scripts/robustness.py --prefix fresh --worlds 41 43 47 53 59 61 67 71 73 79 83 89 --train-seeds 0
-	$(PY) scripts/results_table.py --write README.md
+	$(PY) scripts/results_table.py --write
 
-# README's results tables, from the committed reports and the recorded experiments (data/experiments)
+# the generated blocks of README.md and docs/*.md: results tables (from the committed reports and the
+# recorded experiments in data/experiments), the code map and the params reference (from the code)
 results: $(STAMP)
-	$(PY) scripts/results_table.py --write README.md
+	$(PY) scripts/results_table.py --write
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .ruff_cache site

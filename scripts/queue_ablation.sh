@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # The published ablation grid of the BiLSTM lyrics regressor as DVC experiments.
-#   scripts/queue_ablation.sh          queue the full grid (2 x 2 x 3 x 2 + data), run it, show it
+#   scripts/queue_ablation.sh          queue the full grid (2 x 2 x 3 x 2 + data), run it, show it: every
+#                                      experiment of the grid switches the encoder to the published BiLSTM
+#                                      over the word sequence (the demo's bag encoder has no LSTM units)
 #   scripts/queue_ablation.sh --small  three one-factor experiments, run one after another
 # Only the lyrics regressor's stages (and what they need) run: the target is its evaluate stage.
 set -euo pipefail
@@ -17,7 +19,8 @@ else
     for units in "[128,64]" "[256,128]"; do
       for dropout in 0.3 0.4 0.5; do
         for l2 in 0.0 0.0001; do
-          dvc exp run "$T" --queue -S "$M.encoder.freeze_embeddings=$frozen" -S "$M.encoder.lstm_units=$units" \
+          dvc exp run "$T" --queue -S "$M.encoder.kind=bilstm" -S "$M.encoder.input=tokens" \
+            -S "$M.encoder.freeze_embeddings=$frozen" -S "$M.encoder.lstm_units=$units" \
             -S "$M.dropout=$dropout" -S "$M.l2=$l2"
         done
       done
@@ -27,4 +30,4 @@ else
   dvc exp run --run-all --jobs 1
 fi
 dvc exp show --md --drop '.*' --keep "Experiment|.*lyrics_regressor\.json:lyr\.(mae|rmse|ndcg)$|\
-lyrics_regressor\.model\.encoder\.(freeze_embeddings|lstm_units)$|lyrics_regressor\.model\.(dropout|l2)$|splits\.data_fraction"
+lyrics_regressor\.model\.encoder\.(kind|freeze_embeddings|lstm_units)$|lyrics_regressor\.model\.(dropout|l2)$|splits\.data_fraction"

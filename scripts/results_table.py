@@ -1,16 +1,19 @@
-"""README's results tables, generated from reports, never typed by hand.
+"""The generated blocks of README.md and docs/*.md (results tables, code map, params reference), never typed
+by hand.
 
     python scripts/results_table.py                     print the committed run's tables (make demo does)
     python scripts/results_table.py --collect NAME ...  record finished DVC experiments NAME ... as
                                                         data/experiments/NAME.json (params changed + the
                                                         evaluation reports of their commit)
-    python scripts/results_table.py --write README.md   regenerate every generated block of README
-    python scripts/results_table.py --check README.md   exit 1, naming the blocks that differ
+    python scripts/results_table.py --write [FILE ...]  regenerate every generated block (README.md and
+                                                        docs/*.md unless files are named)
+    python scripts/results_table.py --check [FILE ...]  exit 1, naming the blocks that differ
 
-A generated block sits between ``<!-- results:NAME -->`` and ``<!-- /results:NAME -->``. The committed
-run's tables come from ``data/reports/evaluate_<model>.json``; the experiment tables (seed to seed, artist
-split, CPU threads, ablation) from the recorded experiments in ``data/experiments/`` and the committed run.
-``tests/test_readme_results.py`` fails when README and the reports disagree.
+A generated block sits between ``<!-- results:NAME -->`` and ``<!-- /results:NAME -->``, in any one of the
+files (each block once). The committed run's tables come from ``data/reports/evaluate_<model>.json``; the
+experiment tables (seed to seed, artist split, CPU threads, ablation) from the recorded experiments in
+``data/experiments/`` and the committed run; the code map, the params reference and README's glance from
+``scripts/doc_blocks.py``. ``tests/test_readme_results.py`` fails when a file and its sources disagree.
 """
 
 from __future__ import annotations
@@ -23,6 +26,9 @@ import sys
 from pathlib import Path
 
 import yaml
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import doc_blocks  # noqa: E402  (a sibling script)
 
 ROOT = Path(__file__).resolve().parents[1]
 MODELS = ("lyrics_classifier", "lyrics_regressor", "audio_siamese", "fused")
@@ -62,6 +68,17 @@ def baseline_of(exps: list[dict]) -> tuple[str, dict[str, dict], dict]:
     rev = revs.pop()
     reports = {m: json.loads(git_show(rev, f"data/reports/evaluate_{m}.json")) for m in MODELS}
     return rev, reports, yaml.safe_load(git_show(rev, "params.yaml"))
+
+
+def baseline_note(rev: str, then: dict, now: dict) -> str:
+    """What an experiment table is set beside, and why its baseline row differs from today's main table:
+    the params that differ between the commit the experiments ran from and today's ``params.yaml``."""
+    a, b = _flat(then), _flat(now)
+    moved = sorted(k for k in a.keys() | b.keys() if a.get(k, "<absent>") != b.get(k, "<absent>"))
+    why = (f" Its baseline row differs from today's main table because the defaults moved since: "
+           f"{', '.join(f'`{k}`' for k in moved)} differ from today's `params.yaml` (and the code may differ: "
+           f"`git log {rev[:7]}..`)." if moved else " Its defaults are today's.")
+    return f"Against the experiments' baseline, commit `{rev[:7]}` (its defaults, on the default world).{why}\n\n"
 
 
 def load_experiment(name: str) -> dict:
@@ -455,8 +472,12 @@ def blocks(reports: Path = ROOT / "data" / "reports") -> dict[str, str]:
     exp = {n: load_experiment(n) for n in ("seed1", "seed2", "artist", "threads1", "frozen-emb", "dropout-0.5",
                                            "no-l2", "bilstm", "bag-tokens")}
     rev, then, params = baseline_of(list(exp.values()))  # what these one-change experiments changed from
-    note = f"Against the experiments' baseline, commit `{rev[:7]}` (its defaults, on the default world).\n\n"
+    note = baseline_note(rev, params, yaml.safe_load((ROOT / "params.yaml").read_text()))
     return {
+        "codemap": doc_blocks.codemap(),
+        "params": doc_blocks.params_reference(),
+        "glance": doc_blocks.glance(EXPERIMENTS),
+        "fidelity": doc_blocks.fidelity_table(reports / "fidelity.json"),
         "main": main_tables(base),
         "claims": claims(base),
         "seeds": note + seed_table(then, [("1", exp["seed1"]["reports"]), ("2", exp["seed2"]["reports"])]),
@@ -480,7 +501,27 @@ def blocks(reports: Path = ROOT / "data" / "reports") -> dict[str, str]:
 BLOCK = re.compile(r"<!-- results:(?P<name>[\w-]+) -->\n(?P<body>.*?)\n?<!-- /results:(?P=name) -->", re.S)
 
 
-def render(readme: str, generated: dict[str, str]) -> str:
+def doc_files() -> list[Path]:
+    """The files that hold generated blocks: README.md and every page of the docs site."""
+    return [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+
+
+def render_files(texts: dict[Path, str], generated: dict[str, str]) -> dict[Path, str]:
+    """Every file with its blocks regenerated; each block must sit in exactly one of the files."""
+    found: dict[str, list[str]] = {}
+    for path, text in texts.items():
+        for mt in BLOCK.finditer(text):
+            found.setdefault(mt["name"], []).append(path.name)
+    twice = {n: fs for n, fs in found.items() if len(fs) > 1}
+    if twice:
+        raise SystemExit(f"generated blocks in more than one place: {twice}")
+    missing = set(generated) - set(found)
+    if missing:
+        raise SystemExit(f"the docs lack the generated blocks {sorted(missing)}")
+    return {path: render(text, generated, require_all=False) for path, text in texts.items()}
+
+
+def render(readme: str, generated: dict[str, str], require_all: bool = True) -> str:
     seen = set()
 
     def sub(mt: re.Match) -> str:
@@ -491,7 +532,7 @@ def render(readme: str, generated: dict[str, str]) -> str:
 
     out = BLOCK.sub(sub, readme)
     missing = set(generated) - seen
-    if missing:
+    if missing and require_all:
         raise SystemExit(f"README lacks the generated blocks {sorted(missing)}")
     return out
 
@@ -507,18 +548,22 @@ def main() -> None:
     ap.add_argument("--reports", default="data/reports", type=Path)
     g = ap.add_mutually_exclusive_group()
     g.add_argument("--collect", nargs="+", metavar="NAME")
-    g.add_argument("--write", type=Path, metavar="README")
-    g.add_argument("--check", type=Path, metavar="README")
+    g.add_argument("--write", type=Path, nargs="*", metavar="FILE")
+    g.add_argument("--check", type=Path, nargs="*", metavar="FILE")
     args = ap.parse_args()
     if args.collect:
         collect(args.collect)
-    elif args.write:
-        args.write.write_text(render(args.write.read_text(), blocks(args.reports)))
-    elif args.check:
-        stale = stale_blocks(args.check.read_text(), blocks(args.reports))
+    elif args.write is not None:
+        texts = {f: f.read_text() for f in (args.write or doc_files())}
+        for f, text in render_files(texts, blocks(args.reports)).items():
+            if text != texts[f]:
+                f.write_text(text)
+                print(f"rewrote {f}")
+    elif args.check is not None:
+        files = args.check or doc_files()
+        stale = stale_blocks("\n".join(f.read_text() for f in files), blocks(args.reports))
         if stale:
-            sys.exit(f"{args.check}: blocks out of date with the reports: {stale} "
-                     f"(python scripts/results_table.py --write {args.check})")
+            sys.exit(f"blocks out of date with their sources: {stale} (python scripts/results_table.py --write)")
     else:
         print(main_tables(load_reports(args.reports)))
 

@@ -1,5 +1,6 @@
-"""README's results tables are generated from the committed reports (scripts/results_table.py): this
-fails when the README and the reports disagree."""
+"""The generated blocks of README.md and docs/*.md (results tables, code map, params reference) come from
+their sources (scripts/results_table.py, scripts/doc_blocks.py): this fails when a file and its sources
+disagree."""
 
 import importlib.util
 import json
@@ -18,26 +19,35 @@ def generated():
     return results_table.blocks(ROOT / "data" / "reports")
 
 
-def test_readme_tables_match_the_committed_reports(generated):
-    stale = results_table.stale_blocks((ROOT / "README.md").read_text(), generated)
-    assert not stale, f"README blocks out of date: {stale}; run python scripts/results_table.py --write README.md"
+def docs_text() -> str:
+    return "\n".join(f.read_text() for f in results_table.doc_files())
 
 
-def test_every_generated_block_is_in_the_readme(generated):
-    readme = (ROOT / "README.md").read_text()
+def test_generated_blocks_match_their_sources(generated):
+    stale = results_table.stale_blocks(docs_text(), generated)
+    assert not stale, f"blocks out of date: {stale}; run python scripts/results_table.py --write"
+
+
+def test_every_generated_block_sits_in_exactly_one_file(generated):
+    texts = {f: f.read_text() for f in results_table.doc_files()}
     for name in generated:
-        assert f"<!-- results:{name} -->" in readme and f"<!-- /results:{name} -->" in readme, name
+        holders = [f for f, t in texts.items() if f"<!-- results:{name} -->" in t]
+        assert len(holders) == 1, (name, [f.name for f in holders])
+        assert f"<!-- /results:{name} -->" in texts[holders[0]], name
+    with pytest.raises(SystemExit, match="more than one place"):
+        twice = {ROOT / "a.md": "<!-- results:main -->\n<!-- /results:main -->",
+                 ROOT / "b.md": "<!-- results:main -->\n<!-- /results:main -->"}
+        results_table.render_files(twice, generated)
 
 
 def test_a_changed_report_makes_the_readme_stale(tmp_path, generated):
-    for f in (ROOT / "data" / "reports").glob("evaluate_*.json"):
+    for f in (ROOT / "data" / "reports").glob("*.json"):
         (tmp_path / f.name).write_text(f.read_text())
     rep = json.loads((tmp_path / "evaluate_fused.json").read_text())
     rep["test"]["mae"] += 0.01
     (tmp_path / "evaluate_fused.json").write_text(json.dumps(rep))
     changed = results_table.blocks(tmp_path)
-    stale = set(results_table.stale_blocks(results_table.render((ROOT / "README.md").read_text(), generated),
-                                           changed))
+    stale = set(results_table.stale_blocks(docs_text(), changed))
     assert {"main", "claims"} <= stale
     # the one-change experiments are set beside the commit they ran from, not beside today's defaults
     assert not {"seeds", "splits", "threads", "encoders", "ablation"} & stale
@@ -49,9 +59,11 @@ def test_experiments_from_two_commits_are_refused():
         results_table.baseline_of([a, b | {"baseline": "0" * 40}])
 
 
-def test_render_refuses_a_readme_without_the_blocks(generated):
+def test_render_refuses_docs_without_the_blocks(generated):
     with pytest.raises(SystemExit, match="lacks the generated blocks"):
         results_table.render("# no blocks here\n", generated)
+    with pytest.raises(SystemExit, match="lack the generated blocks"):
+        results_table.render_files({ROOT / "x.md": "# no blocks here\n"}, generated)
 
 
 def test_reader_table_counts_a_world_reached_by_either_lyrics_reader():

@@ -100,7 +100,7 @@ class RawConfig:
 
 @dataclass(frozen=True)
 class SynthConfig:
-    seed: int
+    seed: int  # world seed: a different seed draws a different world
     size: str  # tiny | default | large
     lastfm_sqlite: bool  # also write lastfm_similars.db
     mxm_sqlite: bool  # also write mxm_dataset.db
@@ -114,7 +114,7 @@ class SynthConfig:
 
 @dataclass(frozen=True)
 class ExtractPairsConfig:
-    min_score: float
+    min_score: float  # pairs scored below this are dropped (counted in the report)
     symmetric: bool  # merge (a,b) and (b,a) into one pair with src < tgt
     merge: str  # mean | max, how symmetric duplicates combine
     max_quarantine_frac: float
@@ -130,10 +130,10 @@ class ExtractPairsConfig:
 
 @dataclass(frozen=True)
 class ExpandLyricsConfig:
-    max_len: int
+    max_len: int  # words per song in the expanded sequence (published 300)
     word_order: str  # vocab | shuffle
-    seed: int
-    max_quarantine_frac: float
+    seed: int  # seeds the shuffled word order
+    max_quarantine_frac: float  # the stage fails above this share of quarantined lines
 
     def validate(self) -> None:
         _choice("expand_lyrics.word_order", self.word_order, ("vocab", "shuffle"))
@@ -146,10 +146,10 @@ class ChunkAudioConfig:
     frames: int  # T: frames kept per song
     crop: str  # start | center
     pad: str  # zero | repeat
-    float16: bool
-    rows_per_shard: int
-    workers: int
-    max_quarantine_frac: float
+    float16: bool  # store timbre and chroma as float16 (half the bytes)
+    rows_per_shard: int  # songs per Parquet shard
+    workers: int  # processes reading the HDF5 files
+    max_quarantine_frac: float  # the stage fails above this share of quarantined songs
 
     def validate(self) -> None:
         _choice("chunk_audio.crop", self.crop, ("start", "center"))
@@ -161,11 +161,11 @@ class ChunkAudioConfig:
 @dataclass(frozen=True)
 class SplitsConfig:
     mode: str  # track | artist | pair
-    seed: int
-    lyrics_ratios: tuple[float, float, float]
-    multimodal_ratios: tuple[float, float, float]
+    seed: int  # seeds the track/artist assignment and the negatives
+    lyrics_ratios: tuple[float, float, float]  # train/val/test shares of the lyrics set
+    multimodal_ratios: tuple[float, float, float]  # train/val/test shares of the multimodal set
     neg_ratio: float  # unlabelled pairs added per labelled pair
-    neg_label: float
+    neg_label: float  # label of the sampled unlabelled pairs (0.0 as DeepPlaylist, or soft)
     threshold: float  # score >= threshold -> label 1 (similar)
     data_fraction: float  # keep this fraction of the training pairs (ablation: amount of data)
 
@@ -182,13 +182,13 @@ REGRESSION_LOSSES = ("mse", "l1", "huber")  # train.regression_loss (songsim.lea
 
 @dataclass(frozen=True)
 class TrainConfig:
-    seed: int
+    seed: int  # seeds data order, dropout and initialisation (and an ensemble's member seeds)
     device: str  # auto | cpu | cuda
     amp: bool  # mixed precision on CUDA
-    patience: int
+    patience: int  # epochs without validation improvement before early stopping
     dedup: bool | str  # encode each distinct song once per batch: true | false | auto (CPU yes, CUDA no)
     threads: int  # torch CPU threads; 0 = auto (OMP_NUM_THREADS, else cores / songsim trainings running)
-    eval_batch_size: int
+    eval_batch_size: int  # songs per batch when encoding for validation and evaluation
     nproc: int  # training processes on this machine (> 1: torchrun + DDP, one GPU each on CUDA)
     resident_mb: float  # song table kept on the device when it fits this many MiB, else streamed
     lr_scaling: str  # none | linear | sqrt: lr for a global batch other than lr_base_batch
@@ -221,12 +221,12 @@ class TrainConfig:
 
 @dataclass(frozen=True)
 class OptimConfig:
-    lr: float
-    epochs: int
-    batch_size: int
+    lr: float  # Adam learning rate, tuned at train.lr_base_batch
+    epochs: int  # training epochs (at most: early stopping may end sooner)
+    batch_size: int  # pairs per optimiser step (the global batch under DDP)
     scheduler: str  # none | cosine
-    t_max: int
-    eta_min: float
+    t_max: int  # scheduler cosine: epochs of one cosine period
+    eta_min: float  # scheduler cosine: the lowest learning rate
     members: int  # models trained from this many seeds and averaged as one (an ensemble); 1 = a single model
 
     def validate(self) -> None:
@@ -237,9 +237,9 @@ class OptimConfig:
 
 @dataclass(frozen=True)
 class EvaluateConfig:
-    ndcg_k: int
-    score_bins: tuple[float, ...]
-    error_bins: int
+    ndcg_k: int  # k of the pair-level nDCG (each source track's ranked targets)
+    score_bins: tuple[float, ...]  # true-score bin edges of mae_by_score_bin
+    error_bins: int  # bins of the error histogram plot
     relevant_score: float  # ranking: a Last.fm-listed pair with score >= this is relevant
     recall_ks: tuple[int, ...]  # ranking: recall@k reported (and plotted) for these k
     served_candidates: tuple[int, ...]  # ranking: ANN candidate counts checked against exhaustive re-ranking
@@ -263,7 +263,7 @@ class FidelityConfig:
     max_tracks: int  # Last.fm and musiXmatch tracks read per side (the first ones)
     max_msd_files: int  # MSD files read per side (sorted order)
     rows_per_song: int  # timbre/chroma segments sampled per song (seeded)
-    seed: int
+    seed: int  # seeds which reference files and rows are sampled
     ks_target: float  # a statistic passes at or below this distance
     ks_target_list_length: float  # ... list lengths: few real lists, so sampling noise alone is about 0.3
 
@@ -279,8 +279,8 @@ class RetrievalConfig:
 
     candidates: int  # ANN candidates per query, ordered by the exact ranking score
     hnsw_m: int  # HNSW graph degree
-    ef_construction: int
-    ef_search: int
+    ef_construction: int  # HNSW build effort (faiss efConstruction)
+    ef_search: int  # HNSW search effort (faiss efSearch): higher is closer to exhaustive
     build_threads: int  # faiss threads while building; 1 gives the same index bytes on every run
     batch_size: int  # songs encoded per batch by embed
 

@@ -23,17 +23,17 @@ def _check_dropout(where: str, p: float) -> None:
 
 @dataclass(frozen=True)
 class LyricsEncoderConfig:
-    embedding_dim: int = 100
+    embedding_dim: int = 100  # word vector width (50 with the GloVe 6B 50d vectors)
     glove_init: bool = False  # initialise from raw.glove (embedding_dim must equal the GloVe dim)
-    freeze_embeddings: bool = False
+    freeze_embeddings: bool = False  # keep the (GloVe) word vectors fixed during training
     lstm_units: tuple[int, ...] = (256, 128)  # one bidirectional LSTM per entry
-    dropout: float = 0.3
+    dropout: float = 0.3  # dropout inside the encoder
     packed: bool = True  # pack padded sequences so padding never feeds the LSTM
     kind: str = "bilstm"  # bilstm (DeepPlaylist) | bag: the words as a bag (learned word weights, mean, MLP)
     bag_dim: int = 128  # kind bag: width of the song vector
     input: str = "tokens"  # tokens: expand_lyrics' word sequence (max_len, truncated) | counts: every
     # distinct word of the song with its count (kind bag only), up to bag_words words, most frequent first
-    bag_words: int = 512
+    bag_words: int = 512  # input counts: at most this many distinct words per song, most frequent first
 
     @property
     def words_read(self) -> int:
@@ -60,10 +60,10 @@ class LyricsEncoderConfig:
 class AudioEncoderConfig:
     kind: str = "cnn"  # cnn (the published AudioEmbeddingCNN) | stats: summary statistics of the frames, MLP
     conv_channels: tuple[int, ...] = (32, 64, 128)  # kind cnn only (as is kernel_size)
-    kernel_size: int = 5
+    kernel_size: int = 5  # temporal kernel width of each conv block
     dense: tuple[int, ...] = (256,)  # hidden dense layers before the embedding layer
-    embed_dim: int = 128
-    dropout: float = 0.3
+    embed_dim: int = 128  # width of the audio embedding (L2-normalised)
+    dropout: float = 0.3  # dropout between the dense layers
 
     def validate(self) -> None:
         if not self.conv_channels or self.kernel_size < 1 or self.embed_dim < 1:
@@ -75,9 +75,9 @@ class AudioEncoderConfig:
 
 @dataclass(frozen=True)
 class _PairHead:
-    merge: tuple[str, ...]
+    merge: tuple[str, ...]  # how two songs' vectors are merged: any of concat, diff, prod, mean, cosine
     dense: tuple[int, ...]  # decoder hidden layers; a final 1-unit layer + sigmoid follows
-    dropout: float
+    dropout: float  # dropout between the decoder layers
     l2: float  # weight decay on the dense (decoder) layers
 
     def _check(self, where: str) -> None:

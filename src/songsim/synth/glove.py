@@ -1,4 +1,5 @@
-"""Writer of the GloVe text format (the mirror of ``io.glove``'s text reader): ``word v1 v2 ...`` per line."""
+"""Writer of the GloVe text format (the mirror of ``ingest.readers.glove``'s text reader): ``word v1 v2 ...``
+per line."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Writers of the Last.fm dataset formats (the mirror of ``io.lastfm``): per-track JSON files inside the
+"""Writers of the Last.fm dataset formats (the mirror of ``ingest.readers.lastfm``): per-track JSON files inside the
 ``lastfm_{train,test}.zip`` archives, and ``lastfm_similars.db``."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Writers of the musiXmatch dataset formats (the mirror of ``io.mxm``): ``mxm_dataset_{train,test}.txt``
+"""Writers of the musiXmatch dataset formats (the mirror of ``ingest.readers.mxm``): ``mxm_dataset_{train,test}.txt``
 and ``mxm_dataset.db``."""
 
 from __future__ import annotations
