@@ -1,14 +1,20 @@
 """docs/adding-a-model.md, followed: its titled code blocks are applied (the Python ones to the model modules,
 restored after each test; the YAML ones to copies of params.yaml and dvc.yaml), the tests that check the
 registry against params.yaml and dvc.yaml pass on the result and fail without any one of its required steps,
-and the fifth model trains, evaluates, embeds and indexes on a tiny world (the CLI code path of the stages)."""
+and the fifth model trains, evaluates, embeds and indexes on a tiny world (the CLI code path of the stages).
+The Python blocks pasted into copies of their files pass ruff; marked slow, the page's `dvc repro` commands
+run on a copy of the project with every step written into its files."""
 
 import __future__
 
 import ast
 import json
 import re
+import shutil
+import subprocess
+import sys
 import textwrap
+from pathlib import Path
 
 import pytest
 import torch
@@ -99,6 +105,54 @@ def consistency_checks(docs: dict[str, dict], tmp_path) -> None:
     test_registry.test_metric_prefixes_are_short_and_unique()
 
 
+def _splice(text: str, edits: list[tuple[int, int, str]]) -> str:
+    """Replace lines ``[start, end)`` (1-based) of ``text`` by each edit's code; edits must not overlap."""
+    lines = text.splitlines(keepends=True)
+    for start, end, code in sorted(edits, reverse=True):
+        lines[start - 1:end - 1] = [code if code.endswith("\n") else code + "\n"]
+    return "".join(lines)
+
+
+def _node(tree: ast.Module, test) -> ast.stmt:
+    [node] = [n for n in tree.body if test(n)]
+    return node
+
+
+def _imports_configs(n) -> bool:
+    return isinstance(n, ast.ImportFrom) and n.module == "songsim.models.configs"
+
+
+def write_edited_sources(dst: Path) -> list[Path]:
+    """Steps 1-3 as edits of the files, written under ``dst`` (same relative paths): the config appended to
+    configs.py; in nets.py the import replaced, the class after ``FusedModel``, ``_CLASSES`` replaced; in
+    registry.py the import replaced and the entry appended to ``MODELS``. Returns the files written."""
+    b = page_blocks()
+    out = []
+    for rel in ("src/songsim/models/configs.py", "src/songsim/models/nets.py", "src/songsim/models/registry.py"):
+        text = (ROOT / rel).read_text()
+        tree = ast.parse(text)
+        if rel.endswith("configs.py"):
+            text = text.rstrip("\n") + "\n\n\n" + b[rel]
+        elif rel.endswith("nets.py"):
+            imp = _node(tree, _imports_configs)
+            fused = _node(tree, lambda n: isinstance(n, ast.ClassDef) and n.name == "FusedModel")
+            classes = _node(tree, lambda n: isinstance(n, ast.AnnAssign) and n.target.id == "_CLASSES")
+            text = _splice(text, [(imp.lineno, imp.end_lineno + 1, b[f"{rel}: imports"]),
+                                  (fused.end_lineno + 1, fused.end_lineno + 1, "\n\n" + b[rel]),
+                                  (classes.lineno, classes.end_lineno + 1, b[f"{rel}: _CLASSES"])])
+        else:
+            imp = _node(tree, _imports_configs)
+            models = _node(tree, lambda n: isinstance(n, ast.AnnAssign) and n.target.id == "MODELS")
+            last = models.value.generators[0].iter.elts[-1]  # {s.name: s for s in (ModelSpec(...), ...)}
+            entry = textwrap.indent(b[f"{rel}: MODELS"], " " * last.col_offset)
+            text = _splice(text, [(imp.lineno, imp.end_lineno + 1, b[f"{rel}: imports"]),
+                                  (last.end_lineno + 1, last.end_lineno + 1, entry)])
+        (dst / rel).parent.mkdir(parents=True, exist_ok=True)
+        (dst / rel).write_text(text)
+        out.append(dst / rel)
+    return out
+
+
 def _config_imports(module) -> set[str]:
     tree = ast.parse(open(module.__file__).read())
     return {a.name for node in tree.body if isinstance(node, ast.ImportFrom) and node.module == "songsim.models.configs"
@@ -117,6 +171,17 @@ def test_the_page_has_a_block_for_every_step():
     for cmd in (f"dvc repro train@{NAME} evaluate@{NAME}", f"dvc exp run -S {NAME}.", f"dvc repro index@{NAME}"):
         assert cmd in text
     assert "](" not in text.replace("](#", ""), "links to other pages: none exist yet"
+
+
+def test_the_page_code_written_into_the_files_is_lint_clean(tmp_path):
+    """The blocks of steps 1-3 pasted where the page says: the files still pass the project's ruff rules."""
+    ruff = shutil.which("ruff", path=str(Path(sys.executable).parent)) or shutil.which("ruff")
+    if ruff is None:
+        pytest.skip("ruff is not installed")
+    files = write_edited_sources(tmp_path)
+    out = subprocess.run([ruff, "check", "--no-cache", "--config", str(ROOT / "pyproject.toml"), *map(str, files)],
+                         capture_output=True, text=True)
+    assert out.returncode == 0, out.stdout + out.stderr
 
 
 def test_following_the_page_passes_the_consistency_checks(fifth_model, tmp_path):
@@ -174,3 +239,30 @@ def test_the_fifth_model_trains_evaluates_and_serves(fifth_model, tmp_path, base
             assert open(tsv.replace("${paths.live}", p["live"])).readline().startswith("step"), tsv
     assert json.loads(open(f"{p['embeddings']}/{NAME}/manifest.json").read())["count"] > 0
     assert any((tmp_path / p["index"] / NAME).iterdir())
+
+
+@pytest.mark.slow
+def test_the_page_commands_run_on_a_copy_of_the_project(tmp_path, base_params):
+    """The page's steps written into a copy of the project (the model modules edited, params.yaml and dvc.yaml
+    with the page's blocks, the tiny world), then the page's commands with the real `dvc`."""
+    from tests.test_dvc_e2e import _sh
+
+    for name in ("stages", "src"):
+        shutil.copytree(ROOT / name, tmp_path / name, ignore=shutil.ignore_patterns("__pycache__"))
+    write_edited_sources(tmp_path)
+    docs = edited_copies()
+    params = shrink_params(base_params, None)
+    params[NAME] = docs["params.yaml"][NAME]
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    (tmp_path / "dvc.yaml").write_text(yaml.safe_dump(docs["dvc.yaml"], sort_keys=False))
+    _sh(tmp_path, "dvc", "init", "-q", "--no-scm")
+    # each stage script puts its own checkout's src first on sys.path: the stages run the edited copy
+    first = _sh(tmp_path, "dvc", "repro", f"train@{NAME}", f"evaluate@{NAME}")
+    ran = re.findall(r"Running stage '([^']+)'", first.stdout)
+    assert ran[-2:] == [f"train@{NAME}", f"evaluate@{NAME}"] and not any("@" in s for s in ran[:-2]), ran
+    [(short, m)] = json.loads((tmp_path / "metrics" / f"{NAME}.json").read_text()).items()
+    assert short == "lbl" and m["mae"] > 0
+    second = _sh(tmp_path, "dvc", "repro", f"index@{NAME}")
+    assert re.findall(r"Running stage '([^']+)'", second.stdout) == [f"embed@{NAME}", f"index@{NAME}"]
+    state = torch.load(tmp_path / "models" / f"{NAME}.pt", weights_only=True)
+    assert state["model"] == NAME
