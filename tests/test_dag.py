@@ -57,6 +57,15 @@ def test_model_stages_match_registry(dvc_yaml):
         assert {k: v["set"] for k, v in fe.items()} == {n: s.split_set for n, s in MODELS.items()}
 
 
+def test_regression_models_are_embedded_and_indexed(dvc_yaml):
+    """Every regression model serves (serve.retrieval offers them all as the models that can answer a song),
+    so each has an embed and an index stage; the classifier has neither."""
+    regression = {n: s.split_set for n, s in MODELS.items() if s.task == "regression"}
+    for stage in ("embed", "index"):
+        fe = dvc_yaml["stages"][stage]["foreach"]
+        assert {k: v["set"] for k, v in fe.items()} == regression, stage
+
+
 def test_every_model_is_a_declared_artifact(dvc_yaml):
     arts = dvc_yaml["artifacts"]
     assert set(arts) == set(MODELS)

@@ -20,7 +20,7 @@ from songsim.judge.ceiling import ceiling_note, ceiling_share, model_ceiling
 from songsim.judge.evaluate_ranking import evaluate_ranking, tune_hybrid
 from songsim.learn.data import PairData, SongTable, load_pairs, load_songs, split_track_ids
 from songsim.learn.inference import predict, targets
-from songsim.models import registry
+from songsim.models.registry import ModelSpec
 
 log = logging.getLogger(__name__)
 
@@ -48,11 +48,10 @@ def oracle_lookup(oracle_path: str | Path, pairs: PairData, songs: SongTable) ->
     return j["oracle"].fill_null(np.nan).to_numpy().astype(np.float64)
 
 
-def _on_multimodal_test(name: str, model, splits_dir, lyrics_path, tcfg: TrainConfig, device, amp: bool,
+def _on_multimodal_test(spec: ModelSpec, model, splits_dir, lyrics_path, tcfg: TrainConfig, device, amp: bool,
                         seen_ids: set[str]) -> tuple[PairData, np.ndarray] | None:
     """A lyrics model's predictions on the multimodal test pairs, so it compares with the audio and
     fused models on the same pairs; only when none of those songs was in this model's train/val."""
-    spec = registry.get(name)
     if spec.split_set != "lyrics":
         return None
     mm = _split_paths(splits_dir, "multimodal")["test"]
@@ -62,21 +61,20 @@ def _on_multimodal_test(name: str, model, splits_dir, lyrics_path, tcfg: TrainCo
     fit_ids = split_track_ids(mine["train"], mine["val"])
     mm_ids = split_track_ids(mm)
     if mm_ids & fit_ids:
-        log.warning("%s: multimodal test songs overlap this model's training songs; no cross-set test", name)
+        log.warning("%s: multimodal test songs overlap this model's training songs; no cross-set test", spec.name)
         return None
     songs = load_songs(mm_ids, lyrics_path, None, spec.bag_words(model.cfg))
     pairs = load_pairs(mm, songs)
     return pairs, predict(model, pairs, songs, tcfg.eval_batch_size, device, amp)
 
 
-def evaluate(name: str, ckpt_path: str | Path, splits_dir: str | Path, lyrics_path: str | Path,
+def evaluate(spec: ModelSpec, ckpt_path: str | Path, splits_dir: str | Path, lyrics_path: str | Path,
              features_dir: str | Path, oracle_path: str | None, tcfg: TrainConfig, ecfg: EvaluateConfig,
              rcfg: RetrievalConfig, report_path: str | Path, metrics_path: str | Path, plots_dir: str | Path,
              latent_path: str | None = None) -> dict:
     device = pick_device(tcfg.device)
     model, state = load_checkpoint(ckpt_path, device)
-    spec = registry.get(name)
-    task = spec.task
+    name, task = spec.name, spec.task
     paths = _split_paths(splits_dir, spec.split_set)
     ids = split_track_ids(*paths.values())
     # audio is loaded for every multimodal-set model: the mean-audio baseline needs it
@@ -149,7 +147,7 @@ def evaluate(name: str, ckpt_path: str | Path, splits_dir: str | Path, lyrics_pa
             result["ceiling_share"] = ceiling_share(result["test"]["mae"], base["train_median"]["mae"],
                                                     base["latent_ceiling"]["mae"])
         result["baselines"] = base
-        cross = _on_multimodal_test(name, model, splits_dir, lyrics_path, tcfg, device, amp, ids)
+        cross = _on_multimodal_test(spec, model, splits_dir, lyrics_path, tcfg, device, amp, ids)
         if cross is not None:
             p, pred = cross
             result["test_multimodal"] = regression_metrics(p.score, pred, p.src, ecfg.ndcg_k, bins)
@@ -163,7 +161,7 @@ def evaluate(name: str, ckpt_path: str | Path, splits_dir: str | Path, lyrics_pa
     result["retrieval"], curve, rel = evaluate_ranking(model, songs, test, device, amp, ecfg, rcfg, song_base, orc,
                                                        tcfg.seed, state.get("calibration"), hybrid)
     write_json(report_path, result)
-    write_json(metrics_path, compact_metrics(result))
+    write_json(metrics_path, compact_metrics(result, spec))
     write_plots(plots_dir, task, test, preds["test"], ecfg)
     header = list(curve[0]) if curve else ["k", "model"]
     write_csv(Path(plots_dir) / "recall_at_k.csv", header, ([r[k] for k in header] for r in curve))
@@ -172,22 +170,21 @@ def evaluate(name: str, ckpt_path: str | Path, splits_dir: str | Path, lyrics_pa
     return result
 
 
-def compact_metrics(result: dict) -> dict:
-    """What ``dvc exp show`` / ``dvc metrics diff`` compare for a model, under its short prefix: test
-    figures, the trivial baselines on the same pairs (``base_*``: train mean or majority; ``med_mae``: the train
-    median, the best constant under MAE), and for the regression models ranking
-    nDCG@10 (``ndcg``). The full evaluation is the report file; names are short and unique so that
+def compact_metrics(result: dict, spec: ModelSpec) -> dict:
+    """What ``dvc exp show`` / ``dvc metrics diff`` compare for model ``spec`` (whose evaluation is ``result``),
+    under its short prefix: test figures, the trivial baselines on the same pairs (``base_*``: train mean or
+    majority; ``med_mae``: the train median, the best constant under MAE), and for the regression models
+    ranking nDCG@10 (``ndcg``). The full evaluation is the report file; names are short and unique so that
     ``dvc exp show --only-changed`` fits 160 columns."""
     t, r = result["test"], result.get("retrieval", {})
     if result["task"] == "classification":  # its ranking and AUC stay in the report: the table stays narrow
-        return {registry.get(result["model"]).short: {"acc": t["accuracy"],
-                                                      "base_acc": result["baselines"]["majority"]["accuracy"],
-                                                      "pos": result["class_balance"]["test"]["similar_share"]}}
+        return {spec.short: {"acc": t["accuracy"], "base_acc": result["baselines"]["majority"]["accuracy"],
+                             "pos": result["class_balance"]["test"]["similar_share"]}}
     out = {"mae": t["mae"], "rmse": t["rmse"], "base_mae": result["baselines"]["train_mean"]["mae"],
            "med_mae": result["baselines"]["train_median"]["mae"]}
     if "model" in r:
         out["ndcg"] = r["model"]["ndcg@10"]
-    return {registry.get(result["model"]).short: out}
+    return {spec.short: out}
 
 
 def write_plots(plots_dir: str | Path, task: str, test: PairData, pred: np.ndarray, ecfg: EvaluateConfig) -> None:
@@ -205,9 +202,9 @@ def write_plots(plots_dir: str | Path, task: str, test: PairData, pred: np.ndarr
 
 def run(params: dict, model: str) -> dict:
     """The DVC stage ``evaluate@<model>``: checkpoint + splits -> ``metrics/<model>.json`` and plot data."""
-    model_spec(model)
+    spec = model_spec(model)  # resolved once: everything below takes the spec
     paths, raw = section(params, "paths"), section(params, "raw")
     files = paths.model_files(model)
-    return evaluate(model, files["ckpt"], paths.splits, paths.lyrics, paths.audio, raw.oracle or None,
+    return evaluate(spec, files["ckpt"], paths.splits, paths.lyrics, paths.audio, raw.oracle or None,
                     section(params, "train"), section(params, "evaluate"), section(params, "retrieval"),
                     files["eval_report"], files["metrics"], files["plots"], raw.latent or None)
