@@ -177,3 +177,14 @@ def fidelity_table(report: Path = ROOT / "data" / "reports" / "fidelity.json") -
         mark = "" if s["pass"] else " **(over)**"
         out.append(f"| `{name}` | {s['test']} | {sides[0]} | {sides[1]} | {s['value']:.3f}{mark} | {s['target']} |")
     return "\n".join(out)
+
+
+def threshold_block(reports: Path = ROOT / "data" / "reports") -> str:
+    """The classifier's class balance on the committed world: train (with its sampled negatives) and test."""
+    lyr = json.loads((reports / "build_splits.json").read_text())["sets"]["lyrics"]["splits"]
+    clf = json.loads((ROOT / "metrics" / "lyrics_classifier.json").read_text())["clf"]
+    tr = lyr["train"]
+    return (f"- training pairs: {tr['positive_labels']:,} similar of {tr['pairs']:,} "
+            f"({100 * tr['positive_labels'] / tr['pairs']:.1f}%, the sampled negatives included);\n"
+            f"- test pairs: {100 * clf['pos']:.1f}% similar, so the majority baseline scores "
+            f"{100 * clf['base_acc']:.1f}% and the classifier {100 * clf['acc']:.1f}%.")

@@ -384,9 +384,42 @@ def harness_block(name: str, current: str, previous: str) -> dict[str, str]:
     return {}
 
 
+def commit_date(rev: str) -> str:
+    out = subprocess.run(["git", "show", "-s", "--format=%ad", "--date=short", rev], cwd=ROOT, capture_output=True,
+                         text=True)
+    return out.stdout.strip() or "date unknown: not in this clone"
+
+
+def runs_provenance(runs: list[str]) -> str:
+    """The commits a harness's runs were made from (each run file records the commit it ran from), with their dates."""
+    revs: dict[str, list[str]] = {}
+    for r in runs:
+        f = EXPERIMENTS / f"{r}.json"
+        rev = json.loads(f.read_text())["baseline"] if f.exists() else None  # the commit it ran from
+        revs.setdefault(rev or "unrecorded", []).append(r)
+    parts = [f"`{rev[:7]}` ({commit_date(rev)}): {len(rs)} run{'s' if len(rs) > 1 else ''}"
+             if rev != "unrecorded" else f"unrecorded: {', '.join(rs)}" for rev, rs in revs.items()]
+    return ("Run from " + "; ".join(parts) + ", on the project's 2-core CPU development machines (a run file "
+            "records its commit, not its machine).")
+
+
+def main_provenance(reports: Path) -> str:
+    """Which commit last changed the committed run's reports, when, and how it trained (the train reports)."""
+    out = subprocess.run(["git", "log", "-1", "--format=%h %ad", "--date=short", "--",
+                          *(str(reports / f"evaluate_{m}.json") for m in MODELS)],
+                         cwd=ROOT, capture_output=True, text=True).stdout.split()
+    train = [json.loads((reports / f"train_{m}.json").read_text()) for m in MODELS
+             if (reports / f"train_{m}.json").exists()]
+    how = ", ".join(sorted({f"{t.get('processes', 1)} process, {t.get('threads', '?')} CPU threads" for t in train}))
+    where = f"commit `{out[0]}` ({out[1]})" if len(out) == 2 else "uncommitted reports"
+    return (f"The committed run: reports from {where}, trained with {how} (the train reports), on the project's "
+            f"2-core CPU development machine.\n\n")
+
+
 def robustness_table(summary: dict) -> str:
     """The harness's summary (scripts/robustness.py): every headline metric over the runs, each claim's count."""
-    out = [f"Over {len(summary['runs'])} runs ({', '.join(summary['runs'])}):", "",
+    out = [f"Over {len(summary['runs'])} runs ({', '.join(summary['runs'])}).", runs_provenance(summary["runs"]),
+           "",
            "| metric | mean | std | worst | best |", "|---|---|---|---|---|"]
     for k, s in summary["metrics"].items():
         lower_better = ("MAE" in k or "ECE" in k) and "share" not in k
@@ -478,7 +511,8 @@ def blocks(reports: Path = ROOT / "data" / "reports") -> dict[str, str]:
         "params": doc_blocks.params_reference(),
         "glance": doc_blocks.glance(EXPERIMENTS),
         "fidelity": doc_blocks.fidelity_table(reports / "fidelity.json"),
-        "main": main_tables(base),
+        "threshold": doc_blocks.threshold_block(reports),
+        "main": main_provenance(reports) + main_tables(base),
         "claims": claims(base),
         "seeds": note + seed_table(then, [("1", exp["seed1"]["reports"]), ("2", exp["seed2"]["reports"])]),
         "splits": note + split_table(then, exp["artist"]["reports"]),

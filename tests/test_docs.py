@@ -196,3 +196,148 @@ def test_metric_keys_are_documented():
     para = para[:para.index("\n\n")]
     listed = set(re.findall(r"`\.([a-z_]+)`", para))
     assert listed == held, f"listed but not held: {listed - held}; held but not listed: {held - listed}"
+
+
+# ---------------------------------------------------------------- numbers and their sources
+
+# Where each page's figures come from: every number of its prose (outside generated blocks, code and links)
+# must appear among these sources' numbers (a JSON value in any of the usual renderings: as is, x100, in
+# thousands or millions, rounded to 0-4 decimals; a number written in a text source), or among the numbers
+# of the page's own generated blocks. Tests are sources too: a figure a test asserts is checked by it. The
+# experiment log is frozen history (dated, each entry naming the commit it ran from) and references.md is
+# bibliography; neither is held to it. Small integers (up to 12), years and dates, and the numbers of
+# issues, commits, worlds, seeds, epochs and steps are not figures.
+BASE_SOURCES = ("params.yaml", "pyproject.toml", "metrics/*.json")
+PAGE_SOURCES = {
+    "README.md": ("bench/bench_lastfm_full.py", "docs/references.md"),
+    "index.md": (),
+    "getting-started.md": (),
+    "pipeline.md": ("src/songsim/ingest/**/*.py",),
+    "data.md": ("bench/README.md", "bench/bench_lastfm_full.py", "data/reports/*.json", "src/songsim/ingest/**/*.py",
+                "tests/ingest/readers/test_glove.py"),
+    "models.md": ("data/reports/*.json", "data/experiments/robustness*.json", "bench/README.md", "tests/test_docs.py",
+                  "tests/ingest/readers/test_glove.py"),
+    "adding-a-model.md": ("src/songsim/models/*.py", "tests/test_dvc_e2e.py"),
+    "evaluation.md": ("data/reports/evaluate_*.json", "src/songsim/judge/*.py"),
+    "results.md": ("data/reports/*.json", "bench/README.md", "docs/references.md",
+                   "tests/test_docs.py"),
+    "robustness.md": ("data/experiments/robustness*.json", "data/experiments/reader_reference.json",
+                      "scripts/reader_reference.py", "src/songsim/synth/*.py"),
+    "serving.md": ("bench/README.md", "data/reports/*.json", "src/songsim/serve/*.py", "src/songsim/cli.py"),
+    "experiments.md": ("tests/test_dvc_e2e.py",),
+    "scaling.md": ("bench/README.md",),
+    "world.md": ("data/reports/*.json", "src/songsim/synth/*.py", "tests/test_docs.py"),
+    "params.md": (),
+    "testing.md": ("bench/bench_lastfm_full.py", "tests/test_dvc_e2e.py"),
+    "troubleshooting.md": (),
+}
+UNCHECKED = {"experiment-log.md", "references.md"}
+NUMBER = re.compile(r"(?<![\w.])(\d[\d,]*(?:\.\d+)?)(%|k\b|M\b| points\b)?")
+SCALE = {"": 1.0, "%": 100.0, " points": 100.0, "k": 1e-3, "M": 1e-6}
+
+
+def figures_of(text: str) -> list[str]:
+    """The figures of a page's prose, each with its unit (``-37%`` -> ``37%``, ``56.5M links`` -> ``56.5M``)."""
+    text = re.sub(r"<!-- results:([\w-]+) -->.*?<!-- /results:\1 -->", "", text, flags=re.S)
+    text = re.sub(r"<!--.*?-->", "", prose(text), flags=re.S)
+    text = re.sub(r"`[^`\n]*`", "", text)
+    text = re.sub(r"\]\([^)]*\)", "]", text)
+    text = re.sub(r"\b(?:19|20)\d\d(?:-\d\d-\d\d)?\b|\b11-785\b", "", text)
+    text = re.sub(r"\b(?:issues?|commits?|worlds?|seeds?|steps?|epochs?|items?|lines?) \d+(?:(?:, | and | to |-)\d+)*"
+                  r"(?![\d.,]\d)", "", text)
+    out = []
+    for m in NUMBER.finditer(text):
+        tok = m[1].rstrip(",")
+        plain = tok.replace(",", "")
+        if "." in plain or int(plain) > 12:
+            out.append(tok + (m[2] or ""))
+    return out
+
+
+def _renderings(x: float, scale: float) -> set[str]:
+    y = abs(x * scale)
+    return {f"{round(y, d):.{d}f}" for d in range(5)}
+
+
+def _numbers(obj, acc: list[float]) -> None:
+    if isinstance(obj, dict):
+        for v in obj.values():
+            _numbers(v, acc)
+    elif isinstance(obj, list):
+        for v in obj:
+            _numbers(v, acc)
+    elif isinstance(obj, int | float) and not isinstance(obj, bool):
+        acc.append(float(obj))
+
+
+def source_numbers(patterns: tuple[str, ...], extra_text: str = "") -> dict[str, set[str]]:
+    """Per unit, the renderings of every number of the sources: a JSON value as a plain number, x100 for a
+    percentage or points, /1e3 for k, /1e6 for M; a number written in a text source as written, in any unit."""
+    values: list[float] = []
+    written: set[str] = set()
+    texts = [extra_text]
+    for pattern in patterns:
+        for f in sorted(ROOT.glob(pattern)):
+            if f.suffix == ".json":
+                _numbers(json.loads(f.read_text()), values)
+            else:
+                texts.append(f.read_text())
+    for text in texts:
+        written |= {m[1].rstrip(",").replace(",", "") for m in NUMBER.finditer(text)}
+    pool = {unit: set(written) for unit in SCALE}
+    values += [float(w) for w in written]
+    for x in values:
+        for unit, scale in SCALE.items():
+            pool[unit] |= _renderings(x, scale)
+    return pool
+
+
+def unsourced(page: Path) -> list[str]:
+    text = page.read_text()
+    blocks = "\n".join(m[0] for m in re.finditer(r"<!-- results:([\w-]+) -->.*?<!-- /results:\1 -->", text, re.S))
+    pool = source_numbers(BASE_SOURCES + PAGE_SOURCES[page.name], blocks)
+    bad = []
+    for fig in figures_of(text):
+        m = NUMBER.fullmatch(fig)
+        if m[1].replace(",", "") not in pool[m[2] or ""]:
+            bad.append(fig)
+    return bad
+
+
+def test_every_page_declares_its_sources():
+    assert set(PAGE_SOURCES) | UNCHECKED == {p.name for p in pages()}
+
+
+@pytest.mark.parametrize("page", [p for p in pages() if p.name not in UNCHECKED], ids=lambda p: p.name)
+def test_every_figure_has_a_source(page):
+    bad = unsourced(page)
+    assert not bad, (f"{page.name}: figures found in none of its sources {PAGE_SOURCES[page.name]}: {bad}; "
+                     f"generate them, cite the file they come from, or move them to the dated experiment log")
+
+
+def test_a_figure_that_drifts_from_its_bench_is_caught(tmp_path):
+    page = tmp_path / "scaling.md"
+    text = (DOCS / "scaling.md").read_text()
+    assert "42,920" in text and not unsourced(DOCS / "scaling.md")
+    drifted = f"42,{920 - 18}"  # built here, so that this file (a source of some pages) never spells it
+    page.write_text(text.replace("42,920", drifted))
+    assert unsourced(page) == [drifted]
+    assert figures_of("issue 17, worlds 23, 41 and 71, on 2026-12-03: 0.0678 and 4,828 of 5,000 in 4 steps") == [
+        "0.0678", "4,828", "5,000"]
+
+
+@pytest.mark.realdata
+def test_figures_quoted_from_the_genuine_samples(realdata):
+    """The docs quote a few figures of the genuine samples: they are computed here from the files."""
+    import numpy as np
+
+    from songsim.ingest.readers.lastfm import LastfmJsonReader, LastfmTrack
+    from songsim.ingest.readers.mxm import MxmTextReader, MxmTrack
+
+    scores = np.array([s for t in LastfmJsonReader(realdata / "lastfm" / "lastfm_subset")
+                       if isinstance(t, LastfmTrack) for _, s in t.similars])
+    assert f"{100 * (scores >= 0.5).mean():.1f}%" == "5.2%"  # world.md: the share DeepPlaylist calls similar
+    assert f"{np.abs(scores - np.median(scores)).mean():.3f}" == "0.090"  # results.md: the train median's MAE
+    distinct = np.array([len(t.word_ids) for t in MxmTextReader(realdata / "mxm" / "mxm_dataset_test.excerpt_b.txt")
+                         if isinstance(t, MxmTrack)])
+    assert (distinct.max(), int(np.percentile(distinct, 99.9))) == (380, 316)  # models.md: bag_words
