@@ -33,7 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import results_table as rt  # noqa: E402
 
 MODELS = {"lyrics_regressor": ("lyrics", True, False), "audio_siamese": ("multimodal", False, True)}
-STAGES = ("synth", "extract-pairs", "expand-lyrics", "chunk-audio", "build-splits")
+STAGES = ("synth", "extract-pairs", "expand-lyrics", "list-msd", "chunk-audio", "build-splits")
 
 
 def world_params(root: Path, seed: int) -> Path:

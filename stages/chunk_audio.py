@@ -20,7 +20,7 @@ SPEC = StageSpec(
     alias='chunk-audio',
     module='songsim.ingest.audio',
     help='MSD HDF5 timbre/chroma -> fixed-size Parquet shards + manifest',
-    reads=('raw.msd',),
+    reads=('paths.msd_listing', 'raw.msd'),
     writes=('paths.audio', 'paths.reports'),
     per_model=False,
 )

@@ -20,7 +20,7 @@ SPEC = StageSpec(
     alias='fidelity',
     module='songsim.judge.fidelity',
     help='compare the world in raw.* with real reference files, statistic by statistic (KS distances)',
-    reads=('raw.lastfm', 'raw.mxm', 'raw.msd', 'fidelity'),
+    reads=('raw.lastfm', 'raw.mxm', 'raw.msd', 'paths.msd_listing', 'fidelity'),
     writes=('paths.metrics', 'paths.plots', 'paths.reports'),
     per_model=False,
 )

@@ -74,7 +74,7 @@ def tiny_run(tmp_path_factory, base_params) -> tuple[Path, dict]:
     params = shrink_params(base_params, root)
     path = root / "params.yaml"
     path.write_text(yaml.safe_dump(params))
-    for stage in ("synth", "extract-pairs", "expand-lyrics", "chunk-audio", "build-splits"):
+    for stage in ("synth", "extract-pairs", "expand-lyrics", "list-msd", "chunk-audio", "build-splits"):
         run(stage, str(path))
     for model in ("lyrics_classifier", "lyrics_regressor", "audio_siamese", "fused"):
         run("train", str(path), model)

@@ -112,3 +112,19 @@ def test_deps_are_unique_and_exist(dvc_yaml):
         for d in deps:
             if d.startswith(("src/", "stages/")):
                 assert (ROOT / d).exists(), (name, d)
+
+
+def test_the_msd_tree_is_depended_on_through_its_listing(dvc_yaml):
+    """A million-file tree as a DVC directory dependency costs every `dvc status` a stat and hash of each file:
+    the only stage that reads `raw.msd` itself is list_msd (always_changed, a params dependency on the
+    path), and the stages that read the tree depend on its listing."""
+    st = dvc_yaml["stages"]
+    readers = {name for name, body in st.items() if "${raw.msd}" in body.get("deps", [])}
+    assert readers == set()
+    assert st["list_msd"]["always_changed"] is True and "raw.msd" in st["list_msd"]["params"]
+    assert "${paths.msd_listing}" in st["list_msd"]["outs"]
+    for name in ("chunk_audio", "fidelity"):
+        assert "${paths.msd_listing}" in st[name]["deps"], name
+    # it comes after the world is written, also where synth_world is frozen: world.json is kept in git
+    assert "${paths.raw_dir}/world.json" in st["list_msd"]["deps"]
+    assert {"${paths.raw_dir}/world.json": {"cache": False}} in st["synth_world"]["outs"]

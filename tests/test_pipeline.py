@@ -18,7 +18,7 @@ def _load(path):
 
 def test_reports_reconcile(tiny_run):
     _, params = tiny_run
-    for stage in ("extract_pairs", "expand_lyrics", "chunk_audio"):
+    for stage in ("extract_pairs", "expand_lyrics", "list_msd", "chunk_audio"):
         r = _load(f"{params['paths']['reports']}/{stage}.json")
         assert r["read"] == r["kept"] + r["quarantined"] + r["dropped"], stage
         assert r["kept"] > 0 and r["seconds"] >= 0

@@ -31,6 +31,7 @@ def real_params(tmp_path_factory, realdata):
 def test_ingest_stages_run_on_the_genuine_samples(real_params):
     assert run("extract_pairs", str(real_params))["kept"] > 1000
     assert run("expand_lyrics", str(real_params))["kept"] > 8000
+    assert run("list_msd", str(real_params))["kept"] == 281
     assert run("chunk_audio", str(real_params))["kept"] == 281
 
 

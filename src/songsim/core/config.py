@@ -51,6 +51,7 @@ class PathsConfig:
     pairs: str  # extract_pairs output (parquet)
     lyrics: str  # expand_lyrics output (parquet)
     vocab: str  # expand_lyrics vocabulary (parquet)
+    msd_listing: str  # list_msd output (parquet): the raw.msd tree's files, sizes and times, what chunk_audio reads
     audio: str  # chunk_audio shard folder
     songs: str  # chunk_audio song metadata table (parquet): artist, title, year
     splits: str  # build_splits folder: <set>/{train,val,test}.parquet

@@ -49,6 +49,16 @@ ORACLE = pa.schema(
 
 
 
+def listing_schema(root: str) -> pa.Schema:
+    """The listing of a raw file tree (``list_msd``): one row per file, in tree order; ``root`` (the tree it
+    lists, as the params name it) rides in the schema's metadata."""
+    return pa.schema([
+        pa.field("path", pa.string(), nullable=False),  # relative to root ("." when root is the file itself)
+        pa.field("size", pa.int64(), nullable=False),  # bytes
+        pa.field("mtime_ns", pa.int64(), nullable=False),  # modification time, ns since the epoch
+    ], metadata={b"root": root.encode()})
+
+
 def latent_schema(dim: int) -> pa.Schema:
     """A synthetic world's latent factors per track (``latent.parquet``): the parts each modality is generated
     from, and each part's projection on its score-level direction; what the modality ceilings read."""

@@ -20,6 +20,7 @@ from songsim.core.config import ChunkAudioConfig, section
 from songsim.core.report import StageReport
 from songsim.core.writers import ParquetStreamWriter, clean_stale_temps
 from songsim.ingest.audio_shards import AudioShardWriter
+from songsim.ingest.listing import listed_files
 from songsim.ingest.readers import BadRecord
 from songsim.ingest.readers.msd import MsdSong, iter_msd_files, read_msd_file
 
@@ -97,6 +98,8 @@ def stored_problem(row: dict) -> str | None:
 
 def _process_file(args: tuple[Path, ChunkAudioConfig]) -> list[tuple[dict, dict] | BadRecord]:
     path, cfg = args
+    if not path.exists():  # listed by list_msd, then removed before this stage read it
+        return [BadRecord("missing_file", str(path), "no such file: removed since the tree was listed?")]
     try:
         out: list[tuple[dict, dict] | BadRecord] = []
         for rec in read_msd_file(path, window=frame_window(cfg.frames, cfg.crop), details=False, meta=True):
@@ -132,12 +135,17 @@ def bounded_map(pool: ProcessPoolExecutor, jobs, batch: int = 8, window: int = 6
 
 
 def chunk_audio(msd_root: str | Path, out_dir: str | Path, cfg: ChunkAudioConfig,
-                songs_path: str | Path | None = None) -> StageReport:
+                songs_path: str | Path | None = None, listing: str | Path | None = None) -> StageReport:
     """MSD HDF5 tree -> ``part-NNNNN.parquet`` shards of fixed-size timbre/chroma + a manifest, and (when
-    ``songs_path`` is given) the song metadata table: track id, artist id and name, title, year."""
+    ``songs_path`` is given) the song metadata table: track id, artist id and name, title, year. The files
+    read are those of ``listing`` (the ``list_msd`` stage's output, streamed) when given, else the tree's."""
     report = StageReport("chunk_audio", unit="songs")
-    files = list(iter_msd_files(msd_root))
-    if not files:
+    if listing is not None:
+        n_files, files = listed_files(listing, msd_root)
+    else:
+        tree = list(iter_msd_files(msd_root))
+        n_files, files = len(tree), iter(tree)
+    if not n_files:
         raise FileNotFoundError(f"{msd_root}: no .h5 files found")
     clean_stale_temps(out_dir)
     writer = AudioShardWriter(out_dir, cfg.frames, cfg.float16, cfg.rows_per_shard)
@@ -153,7 +161,7 @@ def chunk_audio(msd_root: str | Path, out_dir: str | Path, cfg: ChunkAudioConfig
         pool = None
         results = map(_process_file, jobs)
     try:
-        for recs in tqdm(results, total=len(files), desc="chunk_audio", unit="file", mininterval=2):
+        for recs in tqdm(results, total=n_files, desc="chunk_audio", unit="file", mininterval=2):
             for rec in recs:
                 if isinstance(rec, BadRecord):
                     report.quarantine(rec.reason, str(rec))
@@ -186,7 +194,7 @@ def chunk_audio(msd_root: str | Path, out_dir: str | Path, cfg: ChunkAudioConfig
     if songs is not None:
         songs.close()
     report.extra.update({
-        "files": len(files),
+        "files": n_files,
         "shards": len(manifest["shards"]),
         "bytes": manifest["bytes"],
         "bytes_per_song": round(manifest["bytes"] / max(1, report.kept), 1),
@@ -196,7 +204,8 @@ def chunk_audio(msd_root: str | Path, out_dir: str | Path, cfg: ChunkAudioConfig
 
 
 def run(params: dict) -> dict:
-    """The DVC stage: ``raw.msd`` -> shards under ``paths.audio`` + its report."""
+    """The DVC stage: the files of ``paths.msd_listing`` under ``raw.msd`` -> shards under ``paths.audio`` +
+    its report."""
     paths, raw = section(params, "paths"), section(params, "raw")
-    rep = chunk_audio(raw.msd, paths.audio, section(params, "chunk_audio"), paths.songs)
+    rep = chunk_audio(raw.msd, paths.audio, section(params, "chunk_audio"), paths.songs, paths.msd_listing)
     return rep.write(paths.report("chunk_audio"))

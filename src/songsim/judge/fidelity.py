@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
+from collections.abc import Iterable
 from itertools import islice
 from pathlib import Path
 
@@ -24,6 +25,7 @@ import numpy as np
 
 from songsim.core.config import section
 from songsim.core.writers import write_csv, write_json
+from songsim.ingest.listing import listed_files
 from songsim.ingest.readers import BadRecord
 from songsim.ingest.readers.lastfm import open_lastfm
 from songsim.ingest.readers.msd import iter_msd_files, read_msd_file
@@ -97,11 +99,13 @@ def equal_corpora(real: dict, world: dict) -> None:
 
 
 def msd_stats(path: str | Path, max_files: int, rows_per_song: int, seed: int,
-              skipped: Counter) -> dict[str, np.ndarray]:
+              skipped: Counter, files: Iterable[Path] | None = None) -> dict[str, np.ndarray]:
+    """The MSD statistics of the first ``max_files`` files of ``files`` (a listing's, in tree order), or of
+    the tree ``path`` when none are given."""
     rng = np.random.default_rng(seed)
     out: dict[str, list] = {k: [] for k in ("msd_segments", "msd_duration", "msd_tempo", "msd_loudness", "msd_key",
                                             "msd_mode", "timbre", "chroma")}
-    for f in islice(iter_msd_files(path), max_files):
+    for f in islice(iter_msd_files(path) if files is None else files, max_files):
         for song in good(read_msd_file(f, details=False, meta=False), skipped, "msd"):
             for k, v in (("msd_segments", song.n_segments), ("msd_duration", song.duration),
                          ("msd_tempo", song.tempo), ("msd_loudness", song.loudness), ("msd_key", song.key),
@@ -156,11 +160,12 @@ def compact(stats: dict[str, dict]) -> dict:
     return {"fid": m}
 
 
-def gather(lastfm: str, mxm: str, msd: str, cfg) -> tuple[dict[str, np.ndarray], dict[str, int]]:
+def gather(lastfm: str, mxm: str, msd: str, cfg,
+           msd_files: Iterable[Path] | None = None) -> tuple[dict[str, np.ndarray], dict[str, int]]:
     """Every statistic of one side, and the count of bad records skipped per source."""
     skipped: Counter = Counter()
     stats = {**lastfm_stats(lastfm, cfg.max_tracks, skipped), **mxm_stats(mxm, cfg.max_tracks, skipped),
-             **msd_stats(msd, cfg.max_msd_files, cfg.rows_per_song, cfg.seed, skipped)}
+             **msd_stats(msd, cfg.max_msd_files, cfg.rows_per_song, cfg.seed, skipped, msd_files)}
     return stats, dict(skipped)
 
 
@@ -182,7 +187,7 @@ def run(params: dict) -> dict:
             write_csv(plots / f"{name}.csv", ["quantile", "real", "world"], [])
         return out
     real, real_bad = gather(cfg.reference_lastfm, cfg.reference_mxm, cfg.reference_msd, cfg)
-    world, world_bad = gather(raw.lastfm, raw.mxm, raw.msd, cfg)
+    world, world_bad = gather(raw.lastfm, raw.mxm, raw.msd, cfg, listed_files(paths.msd_listing, raw.msd)[1])
     if real_bad or world_bad:
         log.warning("fidelity: bad records skipped: reference %s, world %s", real_bad, world_bad)
     equal_corpora(real, world)
