@@ -150,7 +150,24 @@ def test_song_search_prefix_first_and_bounded():
     assert s.search("TRC3", 1)[0]["artist"] is None
 
 
-@pytest.mark.parametrize("q", ["(", "[a-", "*", "\\", "ÄÖ", "漢字"])
-def test_song_search_takes_text_literally(q):
-    s = SongSearch(pl.DataFrame({"track_id": ["TR1"], "artist": ["a(b"], "title": ["x"]}), {})
-    assert isinstance(s.search(q, 5), list)
+LITERAL = pl.DataFrame({  # each query below is in one row only, read literally (not as a pattern)
+    "track_id": ["TR1", "TR2", "TR3", "TR4", "TR5", "TR6", "TR7"],
+    "artist": ["a(b", "[a-z] band", "ab", "back\\slash", "Ärzte ÄÖ", None, "zed"],
+    "title": ["x", "y", "Star*", "z", "w", "漢字の歌", "aaa-"]})
+
+
+@pytest.mark.parametrize("q,want", [
+    ("(", ["TR1"]),  # an unbalanced group as a pattern
+    ("[a-", ["TR2"]),  # an unclosed class (as a pattern, "[a-z]" would match nearly every row)
+    ("*", ["TR3"]),  # a bare quantifier
+    ("\\", ["TR4"]),  # a lone escape
+    ("ÄÖ", ["TR5"]),  # non-ASCII, compared without case: "äö" matches too
+    ("äö", ["TR5"]),
+    ("漢字", ["TR6"]),
+    ("A", ["TR1", "TR3", "TR7", "TR2", "TR4"]),  # prefix matches first (TR7 by its title), then by artist
+])
+def test_song_search_takes_text_literally(q, want):
+    s = SongSearch(LITERAL, {"fused": {"TR3", "TR6"}})
+    got = s.search(q, 10)
+    assert [r["track_id"] for r in got] == want
+    assert [r["models"] for r in got] == [["fused"] if t in ("TR3", "TR6") else [] for t in want]
