@@ -138,6 +138,35 @@ def test_answers_never_fail_while_a_watcher_swaps_indexes(tmp_path, tiny_run):
     assert slot.reloads == 3 and len(slot.current.rec.ids) == n - 3
 
 
+def test_watcher_polls_every_slot_and_stops():
+    """The watcher polls each slot until stopped; it can then be joined (a Thread subclass must not shadow
+    Thread._stop, which join() and is_alive() call)."""
+    from songsim.serve.service import Watcher
+
+    polls = {"a": 0, "b": 0}
+
+    class Slot:
+        def __init__(self, name):
+            self.name = name
+
+        def poll(self):
+            polls[self.name] += 1
+            return False
+
+    watcher = Watcher({"a": Slot("a"), "b": Slot("b")}, 0.001)
+    watcher.start()
+    deadline = time.monotonic() + 60
+    while min(polls.values()) < 3:
+        assert time.monotonic() < deadline, polls
+        time.sleep(0.001)
+    watcher.stop()
+    watcher.join(10)
+    assert not watcher.is_alive() and watcher.daemon
+    after = dict(polls)
+    watcher.join(0)
+    assert polls == after  # no poll once stopped
+
+
 def test_song_search_prefix_first_and_bounded():
     songs = pl.DataFrame({"track_id": ["TRA1", "TRB2", "TRC3", "TRD4"],
                           "artist": ["Abba", "The Abbots", None, "Zed"],
