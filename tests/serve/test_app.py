@@ -6,6 +6,7 @@ from __future__ import annotations
 import builtins
 import re
 
+import pyarrow.parquet as pq
 import pytest
 
 pytest.importorskip("fastapi")
@@ -63,12 +64,38 @@ def test_other_models_and_batch(client, rec):
     assert queries[1]["error"] == "unknown_track" and queries[1]["status"] == 404
 
 
-def test_search_finds_by_artist_title_and_id(client, rec):
+def _search_contract(songs_path, slots, text: str, limit: int) -> list[dict]:
+    """What /search must answer, computed here from the song table: the songs whose track id, artist or title
+    contains ``text`` (ignoring case), those where one of them starts with it first, then by artist and title;
+    the first ``limit``; each with the served models whose index holds it."""
+    t = text.strip().lower()
+    rows = pq.read_table(songs_path, columns=["track_id", "artist", "title"]).to_pylist()
+    fields = ("track_id", "artist", "title")
+    hits = [r for r in rows if t in "\n".join(r[f] or "" for f in fields).lower()]
+    hits.sort(key=lambda r: (not any((r[f] or "").lower().startswith(t) for f in fields),
+                             r["artist"] is None, r["artist"] or "", r["title"] is None, r["title"] or ""))
+    return [{**r, "models": sorted(m for m, slot in slots.items() if r["track_id"] in slot.current.rec.ids)}
+            for r in hits[:limit]]
+
+
+def test_search_finds_by_artist_title_and_id(client, rec, tiny_run):
+    _, params = tiny_run
+    songs = params["paths"]["songs"]
+    slots = client.app.state.slots
     q = rec.ids[0]
     _, artist, title = rec.meta[q]
-    for text in (artist[:4], title.upper(), q[-6:].lower()):
+    for text in (artist[:4], title.upper(), q[-6:].lower()):  # a few songs each: the query song among them
         got = client.get("/search", params={"q": text}).json()["results"]
-        assert got and any(s["track_id"] == q for s in got) or len(got) == 20, text
+        want = _search_contract(songs, slots, text, 20)
+        assert got == want, text
+        assert q in [s["track_id"] for s in got], text
+    # many matches: the default limit (20), prefix matches first; a larger limit; every song an id prefix
+    everyone = pq.read_metadata(songs).num_rows
+    for text, limit in (("a", None), ("a", 50), ("TR", 20)):
+        got = client.get("/search", params={"q": text} | ({"limit": limit} if limit else {})).json()["results"]
+        want = _search_contract(songs, slots, text, limit or 20)
+        assert got == want and len(got) == (limit or 20), (text, limit)
+    assert everyone > 50
     hit = client.get("/search", params={"q": q}).json()["results"]
     assert hit[0]["track_id"] == q and "fused" in hit[0]["models"]
     assert client.get("/search", params={"q": "zzzz-no-such-song"}).json()["results"] == []
