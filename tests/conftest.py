@@ -28,6 +28,15 @@ def realdata() -> Path:
     return realdata_dir()
 
 
+def pytest_collection_modifyitems(config, items):
+    """Every test that reads the genuine samples (it asks for the ``realdata`` fixture, itself or through
+    another fixture) carries the ``realdata`` marker: ``-m realdata`` runs them, ``-m "not realdata"`` leaves
+    them out."""
+    for item in items:
+        if "realdata" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.realdata)
+
+
 def shrink_params(base: dict, root: Path | None, size: str = "tiny") -> dict:
     """The real params.yaml, shrunk for tests: tiny world, small models, two epochs; paths moved
     under ``root`` (or left repo-relative when ``root`` is None)."""

@@ -135,38 +135,56 @@ def test_repro_noop_experiment_and_compare(repo):
     assert "loss_regressors" in plots.stdout and "confusion_matrix" in plots.stdout and "recall_at_k" in plots.stdout
 
 
+def serve_on_a_free_port(cwd, *args, bound: float = 120.0):
+    """Start ``songsim serve --port 0 ARGS`` in ``cwd``: the server binds a free port itself and logs it, so no
+    other process can take the port between its choice and its use. Returns the process, its base URL once it
+    listens, and the lines of its output so far (a thread keeps reading them, so the pipe never fills)."""
+    import queue
+    import threading
+
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
+    proc = subprocess.Popen([sys.executable, "-m", "songsim.cli", "serve", "--port", "0", *args], cwd=cwd, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    lines: list[str] = []
+    ports: queue.Queue = queue.Queue()
+
+    def read():
+        for line in proc.stdout:
+            lines.append(line)
+            m = re.search(r"Uvicorn running on (http://127\.0\.0\.1:(\d+))", line)
+            if m:
+                ports.put(m.group(1))
+        ports.put(None)  # the output ended: the server exited
+
+    threading.Thread(target=read, daemon=True).start()
+    try:
+        base = ports.get(timeout=bound)
+    except queue.Empty:
+        base = None
+    if base is None:
+        proc.kill()
+        proc.wait(10)
+        raise AssertionError(f"songsim serve did not start listening:\n{''.join(lines)[-3000:]}")
+    return proc, base, lines
+
+
 def test_serve_answers_while_dvc_rebuilds_the_index(repo):
     """`songsim serve` keeps answering while `dvc repro` deletes and rewrites the index folder, then switches
     to the rebuilt index (a real server process, a real `dvc repro`)."""
-    import socket
     import threading
     import time
     import urllib.error
     import urllib.request
 
     pytest.importorskip("fastapi")
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    base = f"http://127.0.0.1:{port}"
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
-    server = subprocess.Popen([sys.executable, "-m", "songsim.cli", "serve", "--port", str(port), "--models", "fused",
-                               "--watch-interval", "0.2"], cwd=repo, env=env, stdout=subprocess.PIPE,
-                              stderr=subprocess.STDOUT, text=True)
+    server, base, _ = serve_on_a_free_port(repo, "--models", "fused", "--watch-interval", "0.2")
 
     def get(path):
         with urllib.request.urlopen(base + path, timeout=10) as r:
             return json.loads(r.read())
 
     try:
-        deadline = time.time() + 120
-        while True:
-            try:
-                health = get("/healthz")
-                break
-            except (urllib.error.URLError, ConnectionError):
-                assert server.poll() is None and time.time() < deadline, server.stdout.read()
-                time.sleep(0.3)
+        health = get("/healthz")
         query = next(s["track_id"] for s in get("/search?q=TR&limit=50")["results"] if "fused" in s["models"])
         codes, stop = [], threading.Event()
 

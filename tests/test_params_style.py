@@ -19,8 +19,28 @@ def _sh(cwd, *cmd):
     return subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, env=env, check=True).stdout
 
 
-@pytest.mark.parametrize("change,key", [("train.seed=1", "seed: 1"), ("fused.optim.lr=0.003", "lr: 0.003"),
-                                        ("evaluate.max_queries=10", "max_queries: 10")])
+CHANGES = [("train.seed=1", "seed: 1"), ("fused.optim.lr=0.003", "lr: 0.003"),
+           ("evaluate.max_queries=10", "max_queries: 10")]
+
+
+@pytest.mark.parametrize("change,key", CHANGES)
+def test_dvcs_params_writer_changes_one_line(tmp_path, change, key):
+    """The writer ``dvc exp run -S`` applies (``dvc.utils.hydra.apply_overrides``), without git or an experiment."""
+    import difflib
+
+    from dvc.utils.hydra import apply_overrides
+
+    before = (ROOT / "params.yaml").read_text().splitlines()
+    shutil.copy(ROOT / "params.yaml", tmp_path / "params.yaml")
+    apply_overrides(tmp_path / "params.yaml", [change])
+    after = (tmp_path / "params.yaml").read_text().splitlines()
+    diff = [x for x in difflib.unified_diff(before, after, lineterm="", n=0)
+            if x[:1] in "+-" and not x.startswith(("+++", "---"))]
+    assert len(diff) == 2 and diff[1].lstrip("+").strip().startswith(key), diff
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("change,key", CHANGES)
 def test_an_experiment_changes_one_line_of_params(tmp_path, change, key):
     shutil.copy(ROOT / "params.yaml", tmp_path / "params.yaml")
     section = change.split(".")[0]

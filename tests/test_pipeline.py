@@ -55,13 +55,63 @@ def test_metrics_have_val_test_and_baselines(tiny_run):
     assert reg["test_multimodal"]["n"] == fused["test"]["n"]
 
 
+def _csv(path) -> tuple[list[str], np.ndarray]:
+    """A plot CSV: its header and its rows as floats."""
+    import csv
+
+    with open(path, newline="") as fh:
+        rows = list(csv.reader(fh))
+    return rows[0], np.array(rows[1:], dtype=np.float64).reshape(len(rows) - 1, len(rows[0]))
+
+
 def test_plot_files(tiny_run):
+    """The plot data hold what the evaluation computed: one prediction per test pair (its target from the
+    split file), the error histogram and confusion pairs of those predictions, the recall@k curve and the
+    reliability bins of the report."""
     _, params = tiny_run
+    ev = params["evaluate"]
     for name in MODELS:
-        d = f"{params['paths']['plots']}/{name}"
-        for f in ("predictions.csv", "errors.csv", "confusion.csv"):
-            head = open(f"{d}/{f}").readline().strip()
-            assert head, (name, f)
+        d = Path(params["paths"]["plots"]) / name
+        report = _load(f"{params['paths']['reports']}/evaluate_{name}.json")
+        n = report["test"]["n"]
+        test = pq.read_table(f"{params['paths']['splits']}/{MODELS[name].split_set}/test.parquet")
+        classifier = MODELS[name].task == "classification"
+        head, pred = _csv(d / "predictions.csv")
+        assert head == ["target", "prediction"] and len(pred) == n == test.num_rows > 0, name
+        truth, p = pred[:, 0], pred[:, 1]
+        want = test.column("label" if classifier else "score").to_numpy().astype(np.float64)
+        np.testing.assert_allclose(truth, want, atol=1e-5, err_msg=name)  # the test pairs, in their order
+        assert ((0 <= p) & (p <= 1)).all() and p.std() > 0, name
+        sure = np.abs(p - 0.5) > 1e-5  # the CSV rounds to 5 decimals: a few pairs may sit on the threshold
+        if classifier:
+            assert abs(np.mean((p >= 0.5) == truth) - report["test"]["accuracy"]) <= (~sure).mean() + 1e-6, name
+        else:
+            assert np.abs(p - truth).mean() == pytest.approx(report["test"]["mae"], abs=2e-5), name
+        head, err = _csv(d / "errors.csv")
+        assert head == ["error", "count"] and len(err) == ev["error_bins"], name
+        edges = np.linspace(-1, 1, ev["error_bins"] + 1)
+        np.testing.assert_allclose(err[:, 0], (edges[:-1] + edges[1:]) / 2, atol=1e-4)
+        assert err[:, 1].sum() == n, name
+        on_edge = int((np.abs((p - truth)[:, None] - edges) < 2e-5).any(axis=1).sum())  # rounding may move these
+        assert np.abs(err[:, 1] - np.histogram(p - truth, ev["error_bins"], (-1, 1))[0]).sum() <= 2 * on_edge, name
+        head, conf = _csv(d / "confusion.csv")
+        assert head == ["actual", "predicted"] and len(conf) == n, name
+        np.testing.assert_array_equal(conf[:, 0], truth >= 0.5)
+        np.testing.assert_array_equal(conf[sure, 1], p[sure] >= 0.5)
+        if classifier:  # the report's confusion matrix counts the same pairs
+            counts = [[int(((conf[:, 0] == a) & (conf[:, 1] == b)).sum()) for b in (0, 1)] for a in (0, 1)]
+            assert counts == report["test"]["confusion_matrix"], name
+        head, rec = _csv(d / "recall_at_k.csv")
+        ret = report["retrieval"]
+        assert head == ["k", "model", *ret["baselines"]] and rec[:, 0].tolist() == ev["recall_ks"], name
+        for j, col in enumerate(head[1:], 1):
+            got = ret["model"] if col == "model" else ret["baselines"][col]
+            assert rec[:, j].tolist() == [got[f"recall@{k}"] for k in ev["recall_ks"]], (name, col)
+            assert (np.diff(rec[:, j]) >= 0).all() and 0 <= rec[:, j].min() and rec[:, j].max() <= 1, (name, col)
+        head, rel = _csv(d / "reliability.csv")
+        assert head == ["bin", "predicted", "observed", "pairs"], name
+        assert rel[:, 3].sum() == ret["calibration"]["pairs"] == n and (np.diff(rel[:, 0]) > 0).all(), name
+        assert ((0 <= rel[:, 1:3]) & (rel[:, 1:3] <= 1)).all(), name
         short = MODELS[name].short
         live = Path(params["paths"]["live"]) / name
         assert "step" in json.loads((live / "metrics.json").read_text())

@@ -47,7 +47,8 @@ def test_extract_pairs_fails_on_systemic_bad_input(tmp_path):
     z = _zip(tmp_path / "lastfm_train.zip", {A: [[B, 5.0], [C, 7.0], [B, 0.5]]})
     with pytest.raises(QuarantineError, match="2 of 3 pairs quarantined"):
         extract_pairs(z, tmp_path / "p.parquet", ExtractPairsConfig(0.0, True, "mean", 0.1))
-    assert not (tmp_path / "p.parquet").exists() or True
+    # a failing run leaves no output: no pairs file, no temporary file, no spill folder
+    assert sorted(x.name for x in tmp_path.iterdir()) == ["lastfm_train.zip"]
 
 
 def test_extract_pairs_same_from_zip_and_sqlite(tiny_world, tmp_path):

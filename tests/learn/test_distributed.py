@@ -1,6 +1,8 @@
-"""Data-parallel training: 2 gloo processes on CPU give the 1-process result at the same global batch."""
+"""Data-parallel training: 2 gloo processes on CPU give the 1-process result at the same global batch; the
+process-group helpers of songsim.learn.distributed, with one process and with two."""
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -13,6 +15,8 @@ import torch.multiprocessing as mp
 import yaml
 
 from songsim.core.checkpoint import load_checkpoint
+from songsim.core.config import ConfigError
+from songsim.learn import distributed
 from songsim.learn.batches import SongStore, plan_epoch
 from songsim.learn.loop import prepare, train_steps
 from songsim.models.configs import AudioEncoderConfig, FusedConfig, LyricsEncoderConfig
@@ -48,11 +52,21 @@ def _epoch(rank: int, world: int, model) -> None:
 
 def _rank(rank: int, world: int, init: str, out: str) -> None:
     dist.init_process_group("gloo", init_method=init, rank=rank, world_size=world)
+    # what torchrun sets: distributed.setup reads it and keeps the group joined above
+    os.environ.update(RANK=str(rank), WORLD_SIZE=str(world), LOCAL_RANK=str(rank))
+    ranks, device = distributed.setup("cpu")
+    helpers = {"ranks": [ranks.rank, ranks.world, ranks.local_rank], "active": ranks.active, "main": ranks.main,
+               "main_process": distributed.main_process(), "device": str(device),
+               "sum": distributed.all_sum(torch.tensor([rank + 1.0, 10.0 * rank]), ranks).tolist(),
+               "from_main": distributed.from_main({"rank": rank, "data": [rank] * 3}, ranks)}
     model = _fused()
     _epoch(rank, world, torch.nn.parallel.DistributedDataParallel(model))
     if rank == 0:
         torch.save(model.state_dict(), out)
-    dist.destroy_process_group()
+    distributed.teardown(ranks)
+    helpers["left_group"] = not dist.is_initialized()
+    with open(f"{out}.rank{rank}.json", "w") as fh:
+        json.dump(helpers, fh)
 
 
 def test_ddp_steps_equal_the_single_process_steps(tmp_path):
@@ -61,12 +75,78 @@ def test_ddp_steps_equal_the_single_process_steps(tmp_path):
     single = _fused()
     _epoch(0, 1, single)
     mp.spawn(_rank, args=(2, f"file://{tmp_path / 'rdzv'}", str(tmp_path / "ddp.pt")), nprocs=2, join=True)
+    # the helpers each rank called: the sum over ranks, rank 0's object on every rank, rank 0 alone the main one
+    for rank in (0, 1):
+        got = json.loads((tmp_path / f"ddp.pt.rank{rank}.json").read_text())
+        assert got == {"ranks": [rank, 2, rank], "active": True, "main": rank == 0, "main_process": rank == 0,
+                       "device": "cpu", "sum": [3.0, 10.0], "from_main": {"rank": 0, "data": [0, 0, 0]},
+                       "left_group": True}, rank
     ddp = torch.load(tmp_path / "ddp.pt", weights_only=True)
     moved = 0.0
     for k, v in single.state_dict().items():
         assert torch.allclose(ddp[k].float(), v.float(), atol=2e-5), k
         moved = max(moved, float((v.float() - _fused().state_dict()[k].float()).abs().max()))
     assert moved > 1e-2  # the epoch did change the weights
+
+
+TORCHRUN_VARS = ("RANK", "WORLD_SIZE", "LOCAL_RANK")
+
+
+@pytest.fixture
+def no_torchrun(monkeypatch):
+    for k in TORCHRUN_VARS:
+        monkeypatch.delenv(k, raising=False)
+    return monkeypatch
+
+
+def test_ranks():
+    assert distributed.Ranks() == distributed.Ranks(0, 1, 0)
+    assert distributed.Ranks().main and not distributed.Ranks().active
+    two = distributed.Ranks(1, 2, 1)
+    assert two.active and not two.main and distributed.Ranks(0, 2, 0).main
+
+
+def test_one_process_without_torchrun(no_torchrun):
+    assert not distributed.under_torchrun() and distributed.main_process()
+    assert distributed.setup("cpu") == (distributed.Ranks(), None)  # no process group joined
+    assert not dist.is_initialized()
+    one = distributed.Ranks()
+    x = torch.tensor([1.0, 2.0])
+    assert distributed.all_sum(x, one) is x and x.tolist() == [1.0, 2.0]
+    obj = {"a": [1]}
+    assert distributed.from_main(obj, one) is obj
+    distributed.teardown(one)  # nothing to leave
+
+
+def test_what_torchrun_sets(no_torchrun):
+    no_torchrun.setenv("LOCAL_RANK", "1")
+    no_torchrun.setenv("WORLD_SIZE", "2")
+    no_torchrun.setenv("RANK", "3")
+    assert distributed.under_torchrun() and not distributed.main_process()  # rank 3 of a 2-machine run
+    no_torchrun.setenv("RANK", "0")
+    assert distributed.main_process()
+    no_torchrun.setenv("WORLD_SIZE", "1")  # torchrun with one process: trained as without it
+    assert distributed.setup("cpu") == (distributed.Ranks(), None) and not dist.is_initialized()
+
+
+def test_relaunch_runs_the_same_command_under_torchrun(tmp_path, monkeypatch):
+    script = tmp_path / "train.py"
+    script.write_text("")
+    ran = []
+
+    def fake_run(cmd, check):
+        ran.append(cmd)
+        return subprocess.CompletedProcess(cmd, 3)
+
+    monkeypatch.setattr(distributed.subprocess, "run", fake_run)
+    monkeypatch.setattr(distributed.sys, "argv", [str(script), "--model", "fused", "--params", "p.yaml"])
+    assert distributed.relaunch(4) == 3  # its exit code
+    assert ran == [[sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node=4", str(script),
+                    "--model", "fused", "--params", "p.yaml"]]
+    monkeypatch.setattr(distributed.sys, "argv", ["-c"])  # python -c: no script to start again
+    with pytest.raises(ConfigError, match="train.nproc is 2: start training through stages/train.py"):
+        distributed.relaunch(2)
+    assert len(ran) == 1
 
 
 def _stage(tmp_path, params, tag, nproc, epochs, members=None):

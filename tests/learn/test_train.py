@@ -147,7 +147,19 @@ def test_glove_init_requires_matching_dim(tmp_path, tiny_run):
     res = train("lyrics_classifier", sec, tcfg, songs, tr, va, vocab_n, tmp_path / "c.pt", tmp_path / "c.last.pt",
                 tmp_path / "c_live", glove)
     assert res.metric_name == "accuracy" and 0 <= res.best_metric <= 1
-    model, _ = load_checkpoint(tmp_path / "c.pt")
+    # GloVe reached the embedding: trained at lr 0, the checkpoint holds the starting weights, whose rows of
+    # the words GloVe has are those vectors (the others keep their random start; row 0, padding, is zero)
+    found = glove.found
+    assert found[1:].sum() > 0 and not found[0]
+    train("lyrics_classifier", _optim(sec, lr=0.0, epochs=1), tcfg, songs, tr, va, vocab_n, tmp_path / "z.pt",
+          tmp_path / "z.last.pt", None, glove)
+    model, _ = load_checkpoint(tmp_path / "z.pt")
+    emb = MODELS["lyrics_classifier"].encoder(model, "lyrics").embedding.weight.detach().numpy()
+    assert emb.shape == glove.vectors.shape
+    np.testing.assert_array_equal(emb[found], glove.vectors[found])
+    assert not emb[0].any()
+    if (~found[1:]).any():
+        assert np.abs(emb[1:][~found[1:]]).sum(axis=1).min() > 0  # not zeroed: their own random start
     bad = dataclasses.replace(sec, model=dataclasses.replace(
         sec.model, encoder=dataclasses.replace(sec.model.encoder, embedding_dim=7)))
     with pytest.raises(ConfigError, match="embedding_dim is 7 but GloVe vectors have 50"):

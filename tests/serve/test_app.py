@@ -1,19 +1,25 @@
 """The HTTP service through the ASGI test client: answers, search, health, metrics, the OpenAPI schema, and
-the table of bad input (each a 4xx with a JSON body, never a 500)."""
+the table of bad input (each a 4xx with a JSON body, never a 500); and ``create_app`` itself over stub
+recommenders (where answers are computed, the index watcher's life, internal errors)."""
 
 from __future__ import annotations
 
 import builtins
 import re
+import threading
 
+import numpy as np
+import pyarrow.parquet as pq
 import pytest
 
 pytest.importorskip("fastapi")
 from fastapi.testclient import TestClient  # noqa: E402
 
 from songsim.core.config import read_params  # noqa: E402
+from songsim.serve.app import create_app  # noqa: E402
+from songsim.serve.retrieval import Hit, MissingModality, UnknownTrack  # noqa: E402
 from songsim.serve.runner import build_app  # noqa: E402
-from songsim.serve.service import MAX_BATCH, MAX_K  # noqa: E402
+from songsim.serve.service import MAX_BATCH, MAX_K, ModelSlot, SongSearch  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -63,12 +69,38 @@ def test_other_models_and_batch(client, rec):
     assert queries[1]["error"] == "unknown_track" and queries[1]["status"] == 404
 
 
-def test_search_finds_by_artist_title_and_id(client, rec):
+def _search_contract(songs_path, slots, text: str, limit: int) -> list[dict]:
+    """What /search must answer, computed here from the song table: the songs whose track id, artist or title
+    contains ``text`` (ignoring case), those where one of them starts with it first, then by artist and title;
+    the first ``limit``; each with the served models whose index holds it."""
+    t = text.strip().lower()
+    rows = pq.read_table(songs_path, columns=["track_id", "artist", "title"]).to_pylist()
+    fields = ("track_id", "artist", "title")
+    hits = [r for r in rows if t in "\n".join(r[f] or "" for f in fields).lower()]
+    hits.sort(key=lambda r: (not any((r[f] or "").lower().startswith(t) for f in fields),
+                             r["artist"] is None, r["artist"] or "", r["title"] is None, r["title"] or ""))
+    return [{**r, "models": sorted(m for m, slot in slots.items() if r["track_id"] in slot.current.rec.ids)}
+            for r in hits[:limit]]
+
+
+def test_search_finds_by_artist_title_and_id(client, rec, tiny_run):
+    _, params = tiny_run
+    songs = params["paths"]["songs"]
+    slots = client.app.state.slots
     q = rec.ids[0]
     _, artist, title = rec.meta[q]
-    for text in (artist[:4], title.upper(), q[-6:].lower()):
+    for text in (artist[:4], title.upper(), q[-6:].lower()):  # a few songs each: the query song among them
         got = client.get("/search", params={"q": text}).json()["results"]
-        assert got and any(s["track_id"] == q for s in got) or len(got) == 20, text
+        want = _search_contract(songs, slots, text, 20)
+        assert got == want, text
+        assert q in [s["track_id"] for s in got], text
+    # many matches: the default limit (20), prefix matches first; a larger limit; every song an id prefix
+    everyone = pq.read_metadata(songs).num_rows
+    for text, limit in (("a", None), ("a", 50), ("TR", 20)):
+        got = client.get("/search", params={"q": text} | ({"limit": limit} if limit else {})).json()["results"]
+        want = _search_contract(songs, slots, text, limit or 20)
+        assert got == want and len(got) == (limit or 20), (text, limit)
+    assert everyone > 50
     hit = client.get("/search", params={"q": q}).json()["results"]
     assert hit[0]["track_id"] == q and "fused" in hit[0]["models"]
     assert client.get("/search", params={"q": "zzzz-no-such-song"}).json()["results"] == []
@@ -185,3 +217,112 @@ def test_serve_command_refuses_a_model_without_an_index(tiny_run, capsys):
     assert "no index for lyrics_classifier" in err and "fused" in err
     assert main(["serve", "--params", str(path), "--model", "nope", "--models", "fused"]) == 2
     assert "nope" in capsys.readouterr().err
+
+
+class StubRec:
+    """What a slot's recommender offers the app: ids, metadata, ``similar`` (the songs after the query, in id
+    order, scores going down), and the counts ``check_complete`` compares. ``fail`` is raised by ``similar``."""
+
+    def __init__(self, ids, fail: Exception | None = None):
+        self.ids, self.fail, self.calls = list(ids), fail, []
+        self.manifest, self.index, self.vectors = {"songs": len(ids)}, type("I", (), {"ntotal": len(ids)}), \
+            np.zeros((len(ids), 2))
+        self.meta = {t: (f"AR{t}", f"artist {t}", f"title {t}") for t in ids}
+
+    def similar(self, track_id, k=10, exclude_same_artist=False, candidates=None, explain=False):
+        self.calls.append({"track_id": track_id, "k": k, "exclude_same_artist": exclude_same_artist,
+                           "explain": explain, "thread": threading.current_thread().name})
+        if self.fail is not None:
+            raise self.fail
+        if track_id not in self.ids:
+            raise UnknownTrack(f"unknown track id {track_id!r}", self.ids[:2])
+        if track_id == "TRLYR":
+            raise MissingModality("TRLYR has no audio", ["audio"], ["lyrics_regressor"])
+        after = [t for t in self.ids if t > track_id][:k]
+        return [Hit(r, t, f"artist {t}", f"title {t}", 0.9 - r / 100 + 1e-9, 0.8 - r / 100,
+                    {"modalities": {}} if explain else None) for r, t in enumerate(after, 1)]
+
+
+def _stub_app(tmp_path, recs: dict, default="fused", **kw):
+    slots = {name: ModelSlot(name, tmp_path / name, None, lambda rec=rec: rec) for name, rec in recs.items()}
+    search = SongSearch.from_table(None, slots)  # no song table: the ids the indexes hold
+    return create_app(slots, default, search, **kw)
+
+
+IDS = [f"TR{i:04d}" for i in range(8)]
+
+
+def test_create_app_refuses_a_default_model_it_does_not_serve(tmp_path):
+    with pytest.raises(ValueError, match="default model 'nope' is not served"):
+        _stub_app(tmp_path, {"fused": StubRec(IDS)}, default="nope")
+
+
+@pytest.mark.parametrize("threads", [0, 1, 2])
+def test_answers_are_the_recommenders_computed_on_the_answer_threads(tmp_path, threads):
+    rec = StubRec(IDS)
+    with TestClient(_stub_app(tmp_path, {"fused": rec}, watch_interval=0, answer_threads=threads)) as c:
+        body = c.get("/similar", params={"track_id": "TR0002", "k": 3, "exclude_same_artist": "true",
+                                         "explain": "true"}).json()
+        batch = c.post("/similar", json={"track_ids": ["TR0005", "TRNOPE"], "k": 2}).json()
+    assert body == {"query": {"track_id": "TR0002", "artist": "artist TR0002", "title": "title TR0002"},
+                    "model": "fused", "k": 3,
+                    "results": [{"rank": r, "track_id": f"TR000{2 + r}", "artist": f"artist TR000{2 + r}",
+                                 "title": f"title TR000{2 + r}", "score": round(0.9 - r / 100, 6),
+                                 "rank_score": round(0.8 - r / 100, 6), "why": {"modalities": {}}}
+                                for r in (1, 2, 3)]}
+    assert rec.calls[0] | {"thread": None} == {"track_id": "TR0002", "k": 3, "exclude_same_artist": True,
+                                               "explain": True, "thread": None}
+    assert [x["track_id"] for x in batch["queries"][0]["results"]] == ["TR0006", "TR0007"]
+    assert batch["queries"][1] | {"detail": None} == {"query": {"track_id": "TRNOPE"}, "error": "unknown_track",
+                                                       "status": 404, "detail": None, "closest": IDS[:2]}
+    on_pool = [x["thread"].startswith("songsim-answer") for x in rec.calls]
+    assert on_pool == [threads > 0] * 3  # 0: on the event loop itself
+
+
+def test_the_index_watcher_runs_while_the_app_does(tmp_path):
+    def watchers():
+        return [t for t in threading.enumerate() if t.name == "songsim-index-watcher"]
+
+    before = set(watchers())
+    with TestClient(_stub_app(tmp_path, {"fused": StubRec(IDS)}, watch_interval=0)):
+        assert set(watchers()) == before  # 0: never watched
+    with TestClient(_stub_app(tmp_path, {"fused": StubRec(IDS)}, watch_interval=0.01)):
+        [mine] = set(watchers()) - before
+        assert mine.is_alive() and mine.daemon
+    mine.join(10)  # stopped at shutdown
+    assert not mine.is_alive()
+
+
+def test_an_internal_error_is_a_500_without_a_traceback_and_counted(tmp_path):
+    recs = {"fused": StubRec(IDS, fail=RuntimeError("index exploded at /secret/path")),
+            "audio_siamese": StubRec(IDS, fail=OSError("lyrics table being rewritten"))}
+    with TestClient(_stub_app(tmp_path, recs, watch_interval=0), raise_server_exceptions=False) as c:
+        r = c.get("/similar", params={"track_id": "TR0001"})
+        assert r.status_code == 500 and r.json() == {"error": "internal",
+                                                     "detail": "internal error (logged by the service)"}
+        assert "secret" not in r.text and "Traceback" not in r.text
+        # an explanation's files being rebuilt: unavailable for now, not an internal error
+        r = c.get("/similar", params={"track_id": "TR0001", "model": "audio_siamese", "explain": "true"})
+        assert r.status_code == 503 and r.json()["error"] == "explain_unavailable"
+        text = c.get("/metrics").text
+    assert re.search(r'songsim_errors_total\{kind="internal"\} 1\.0', text)
+    assert re.search(r'songsim_errors_total\{kind="explain_unavailable"\} 1\.0', text)
+    assert re.search(r'songsim_requests_total\{endpoint="/similar",status="500"\} 1\.0', text), text
+    assert re.search(r'songsim_requests_total\{endpoint="/similar",status="503"\} 1\.0', text)
+
+
+def test_refusals_name_what_is_served(tmp_path):
+    recs = {"fused": StubRec([*IDS, "TRLYR"]), "lyrics_regressor": StubRec([*IDS, "TRLYR"])}
+    with TestClient(_stub_app(tmp_path, recs, watch_interval=0)) as c:
+        long = "m" * 100
+        r = c.get("/similar", params={"track_id": "TR0001", "model": long})
+        missing = c.get("/similar", params={"track_id": "TRLYR"}).json()
+        health = c.get("/healthz").json()
+        found = c.get("/search", params={"q": "tr000", "limit": 3}).json()
+    assert r.status_code == 422 and r.json()["models"] == ["fused", "lyrics_regressor"]
+    assert "m" * 40 + "..." in r.json()["detail"] and long not in r.json()["detail"]
+    assert missing | {"detail": None} == {"error": "missing_modality", "detail": None, "missing": ["audio"],
+                                          "models": ["lyrics_regressor"]}
+    assert health["default_model"] == "fused" and health["models"]["fused"]["songs"] == 9
+    assert [x["track_id"] for x in found["results"]] == IDS[:3]
+    assert found["results"][0]["models"] == ["fused", "lyrics_regressor"]

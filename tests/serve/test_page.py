@@ -38,23 +38,42 @@ def chromium_path() -> str:
 
 @contextmanager
 def served(app):
-    """``app`` under a real uvicorn server in a thread, on a free loopback port; yields the base URL."""
+    """``app`` under a real uvicorn server in a thread; yields the base URL. The server listens on a socket
+    bound here to a free loopback port and handed to it still open, so no other process can take the port
+    between the choice and the listening."""
     import uvicorn
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    t = threading.Thread(target=server.run, daemon=True)
-    t.start()
-    deadline = time.time() + 20
-    while not server.started and time.time() < deadline:
-        time.sleep(0.05)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        t.join(10)
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+        server = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
+        t = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+        t.start()
+        deadline = time.monotonic() + 60
+        while not server.started:
+            assert t.is_alive() and time.monotonic() < deadline, "the uvicorn server did not start"
+            time.sleep(0.05)
+        try:
+            yield f"http://127.0.0.1:{port}"
+        finally:
+            server.should_exit = True
+            t.join(10)
+
+
+def test_served_answers_on_the_socket_it_was_handed():
+    """The server the page test drives (no browser needed): it answers on the port of the socket bound for it."""
+    import json
+    import urllib.request
+
+    async def app(scope, receive, send):  # the smallest ASGI app: its own path back as JSON
+        if scope["type"] != "http":
+            return
+        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"application/json")]})
+        await send({"type": "http.response.body", "body": json.dumps({"path": scope["path"]}).encode()})
+
+    with served(app) as base:
+        with urllib.request.urlopen(base + "/ping", timeout=10) as r:
+            assert r.status == 200 and json.loads(r.read()) == {"path": "/ping"}
 
 
 def test_search_open_and_click_a_neighbour_in_chromium(tiny_run):

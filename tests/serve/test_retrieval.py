@@ -7,8 +7,10 @@ import yaml
 
 from songsim.core.config import RetrievalConfig, read_params
 from songsim.serve.retrieval import (
+    MissingModality,
     Recommender,
     RetrievalError,
+    UnknownTrack,
     ann_search,
     build_index,
     ranking_space,
@@ -95,15 +97,17 @@ def test_exclude_same_artist(rec):
 
 def test_unknown_id_and_missing_modality(rec):
     q = rec.ids[0]
-    with pytest.raises(RetrievalError, match="unknown track id 'TRNOPE'") as e:
+    with pytest.raises(UnknownTrack, match="unknown track id 'TRNOPE'"):
         rec.similar("TRNOPE")
-    with pytest.raises(RetrievalError, match="closest known: " + q):
+    with pytest.raises(UnknownTrack, match="closest known: " + q) as e:
         rec.similar(q[:-1] + ("0" if q[-1] != "0" else "1"))
+    assert q in e.value.closest and set(e.value.closest) <= set(rec.ids)  # what /similar's 404 body lists
     lyrics_only = sorted(rec.catalog["lyrics"] - rec.catalog["audio"])[0]
-    with pytest.raises(RetrievalError, match="has no audio: model fused needs lyrics and audio; "
-                                             "models that can serve it: lyrics_regressor") as e:
+    with pytest.raises(MissingModality, match="has no audio: model fused needs lyrics and audio; "
+                                              "models that can serve it: lyrics_regressor") as e:
         rec.similar(lyrics_only)
-    assert e.value is not None
+    assert isinstance(e.value, RetrievalError)
+    assert (e.value.missing, e.value.can_serve) == (["audio"], ["lyrics_regressor"])  # what the 422 body lists
 
 
 def test_cli_similar_formats_and_batch_queries(tiny_run, tmp_path, capsys):

@@ -79,11 +79,14 @@ class MetricsMiddleware:
 
             async def receive():  # noqa: F811 - the app reads the body already received
                 return replay.pop() if replay else {"type": "http.disconnect"}
-        if too_large:
-            self.metrics.errors.labels("body_too_large").inc()
-            resp = ORJSONResponse({"error": "body_too_large", "detail": f"request body over {MAX_BODY} bytes"}, 413)
-            await resp(scope, receive, send_wrapped)
-        else:
-            await self.app(scope, receive, send_wrapped)
-        self.metrics.requests.labels(endpoint, str(status["code"])).inc()
-        self.metrics.latency.labels(endpoint).observe(time.perf_counter() - t0)
+        try:
+            if too_large:
+                self.metrics.errors.labels("body_too_large").inc()
+                resp = ORJSONResponse({"error": "body_too_large", "detail": f"request body over {MAX_BODY} bytes"},
+                                      413)
+                await resp(scope, receive, send_wrapped)
+            else:
+                await self.app(scope, receive, send_wrapped)
+        finally:  # an exception out of the app is answered 500 further out: counted as one here too
+            self.metrics.requests.labels(endpoint, str(status["code"])).inc()
+            self.metrics.latency.labels(endpoint).observe(time.perf_counter() - t0)

@@ -133,15 +133,15 @@ class Watcher(threading.Thread):
     def __init__(self, slots: dict[str, ModelSlot], interval: float):
         super().__init__(name="songsim-index-watcher", daemon=True)
         self.slots, self.interval = slots, interval
-        self._stop = threading.Event()
+        self._halt = threading.Event()  # not ``_stop``: threading.Thread's join() and is_alive() call a _stop()
 
     def run(self) -> None:
-        while not self._stop.wait(self.interval):
+        while not self._halt.wait(self.interval):
             for slot in self.slots.values():
                 slot.poll()
 
     def stop(self) -> None:
-        self._stop.set()
+        self._halt.set()
 
 
 class _Served:
