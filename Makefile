@@ -10,7 +10,7 @@ export PATH := $(BIN):$(PATH)
 .PHONY: install browser demo test test-fast lint docs bench ablation results robustness robustness-fresh clean
 
 $(STAMP): pyproject.toml
-	@echo "songsim: creating $(VENV) and installing torch (CPU), DVC, faiss, ... (a few minutes the first time)"
+	@echo "songsim: creating $(VENV) and installing torch, DVC, faiss, ... (a few minutes the first time)"
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install -q --disable-pip-version-check --upgrade pip
 	$(PY) -m pip install -q --disable-pip-version-check -e '.[dev]'
@@ -28,7 +28,7 @@ demo: $(STAMP)
 	@echo "metrics: metrics/<model>.json (compact; dvc metrics show / dvc exp show compare them)"
 	@echo "reports: data/reports/<stage>.json (read / kept / quarantined / dropped), evaluate_<model>.json (all of it)"
 	@echo "plots:   dvc plots show  ->  dvc_plots/index.html"
-	@echo "songs like X: .venv/bin/songsim similar TRACK_ID [-k 10] [--model fused]  (see README 'Songs like X')"
+	@echo "songs like X: .venv/bin/songsim similar TRACK_ID [-k 10] [--model fused]  (docs/serving.md)"
 	@echo "over HTTP:    .venv/bin/songsim serve  ->  http://127.0.0.1:8000/ (page), /docs (API)"
 
 # the page test drives Debian's Chromium (Playwright's own browser download is not reachable here)

@@ -188,3 +188,17 @@ def threshold_block(reports: Path = ROOT / "data" / "reports") -> str:
             f"({100 * tr['positive_labels'] / tr['pairs']:.1f}%, the sampled negatives included);\n"
             f"- test pairs: {100 * clf['pos']:.1f}% similar, so the majority baseline scores "
             f"{100 * clf['base_acc']:.1f}% and the classifier {100 * clf['acc']:.1f}%.")
+
+
+def world_sizes() -> str:
+    """The synthetic world's size presets (``synth.size``), from ``synth/world.py`` itself."""
+    import sys
+
+    sys.path.insert(0, str(ROOT / "src"))
+    from songsim.synth.world import SIZES
+
+    out = ["| `synth.size` | tracks | with a Last.fm file | with lyrics | with audio (an MSD file) |",
+           "|---|---|---|---|---|"]
+    for name, s in SIZES.items():
+        out.append(f"| `{name}` | {s.n_tracks:,} | {s.lastfm_frac:.0%} | {s.lyrics_frac:.0%} | {s.audio_frac:.0%} |")
+    return "\n".join(out)

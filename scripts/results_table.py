@@ -74,7 +74,8 @@ def baseline_note(rev: str, then: dict, now: dict) -> str:
     """What an experiment table is set beside, and why its baseline row differs from today's main table:
     the params that differ between the commit the experiments ran from and today's ``params.yaml``."""
     a, b = _flat(then), _flat(now)
-    moved = sorted(k for k in a.keys() | b.keys() if a.get(k, "<absent>") != b.get(k, "<absent>"))
+    moved = sorted(k for k in a.keys() | b.keys()  # where outputs are written is no default of a model
+                   if a.get(k, "<absent>") != b.get(k, "<absent>") and not k.startswith("paths."))
     why = (f" Its baseline row differs from today's main table because the defaults moved since: "
            f"{', '.join(f'`{k}`' for k in moved)} differ from today's `params.yaml` (and the code may differ: "
            f"`git log {rev[:7]}..`)." if moved else " Its defaults are today's.")
@@ -93,7 +94,7 @@ def load_experiment(name: str) -> dict:
 
 
 def main_tables(m: dict[str, dict]) -> str:
-    out = ["| model | test set | pairs | MAE | RMSE | Spearman | nDCG@10 | train-mean MAE | train-median MAE | "
+    out = ["| model | test set | pairs | MAE | RMSE | Spearman | pair nDCG@10 | train-mean MAE | train-median MAE | "
            "TF-IDF MAE | mean-audio MAE | oracle MAE | MAE vs train mean | MAE vs train median |",
            "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for k in REGRESSORS:
@@ -512,6 +513,7 @@ def blocks(reports: Path = ROOT / "data" / "reports") -> dict[str, str]:
         "glance": doc_blocks.glance(EXPERIMENTS),
         "fidelity": doc_blocks.fidelity_table(reports / "fidelity.json"),
         "threshold": doc_blocks.threshold_block(reports),
+        "world-sizes": doc_blocks.world_sizes(),
         "main": main_provenance(reports) + main_tables(base),
         "claims": claims(base),
         "seeds": note + seed_table(then, [("1", exp["seed1"]["reports"]), ("2", exp["seed2"]["reports"])]),

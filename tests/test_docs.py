@@ -219,6 +219,7 @@ PAGE_SOURCES = {
                   "tests/ingest/readers/test_glove.py"),
     "adding-a-model.md": ("src/songsim/models/*.py", "tests/test_dvc_e2e.py"),
     "evaluation.md": ("data/reports/evaluate_*.json", "src/songsim/judge/*.py"),
+    "glossary.md": ("src/songsim/judge/*.py", "scripts/robustness.py"),
     "results.md": ("data/reports/*.json", "bench/README.md", "docs/references.md",
                    "tests/test_docs.py"),
     "robustness.md": ("data/experiments/robustness*.json", "data/experiments/reader_reference.json",

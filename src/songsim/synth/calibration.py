@@ -1,4 +1,4 @@
-"""The per-song statistics of the synthetic world, fitted to the genuine samples (issue 10).
+"""The per-song statistics of the synthetic world, fitted to the genuine samples.
 
 Every number here is a summary of the genuine files in ``../shared/realdata`` (281 MSD files, 8,259
 musiXmatch test tracks, 21 Last.fm lists) measured by the fidelity stage: quantiles of a marginal
