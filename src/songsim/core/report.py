@@ -109,8 +109,12 @@ class StageReport:
                 "reasons": dict(sorted(self.reasons.items())), "dropped": self.dropped,
                 "drop_reasons": dict(sorted(self.drops.items())), "examples": self.examples}
 
-    def write(self, path: str | Path) -> dict[str, Any]:
+    def write(self, path: str | Path, timed: bool = True) -> dict[str, Any]:
+        """Write the report as JSON; ``timed=False`` leaves out the run's seconds and throughput, so that the
+        same input gives the same bytes (a stage re-run at every ``dvc repro`` keeps ``dvc.lock`` still)."""
         d = self.to_dict()
+        if not timed:
+            d = {k: v for k, v in d.items() if k not in ("seconds", "throughput_per_s")}
         write_json(path, d)
         log.info("%s: read %d, kept %d, quarantined %d%s; report %s", self.stage, self.read, self.kept,
                  self.quarantined, f" {dict(self.reasons)}" if self.reasons else "", path)
