@@ -96,3 +96,56 @@ def test_ranking_evaluation_memory_grows_with_the_catalog_not_its_square():
     small, large = _peak_bytes(600), _peak_bytes(2400)
     assert large / small < 6, (small, large)
     assert large < 2400 ** 2 * 8  # one dense float64 T x T matrix would need this much alone
+
+
+def test_pair_dots_in_blocks_are_one_gathers_products_and_hold_one_block():
+    """The calibration's raw scores of the test pairs: gathered in blocks, bit for bit what one gather of
+    every pair gives, while the memory held is one block's rows, not every pair's."""
+    from songsim.judge.evaluate_ranking import pair_dots
+
+    rng = np.random.default_rng(0)
+    space = rng.normal(size=(500, 256)).astype(np.float32)
+    left, right = rng.integers(0, 500, 20_011), rng.integers(0, 500, 20_011)
+    whole = np.einsum("pd,pd->p", space[left], space[right])
+    tracemalloc.start()
+    try:
+        got = pair_dots(space, left, right, block=1024)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert got.dtype == whole.dtype and got.tobytes() == whole.tobytes()
+    assert peak < 4 * 1024 * 256 * 4 + got.nbytes  # one gather of all pairs would be 2 x 20,011 x 256 x 4 bytes
+    assert pair_dots(space, left[:0], right[:0]).shape == (0,)
+
+
+def _peak_with_blocks(monkeypatch, max_queries: int) -> int:
+    import songsim.judge.evaluate_ranking as er
+
+    monkeypatch.setattr(er, "QUERY_BLOCK", 16)
+    # the bootstrap's resamples grow with the queries (2,000 x Q), by design: not what is measured here
+    monkeypatch.setattr(er, "paired_bootstrap", lambda a, b, seed=0: {})
+    songs = random_songs(n=1500, length=4, frames=16, seed=2)
+    test = _pairs(1500, seed=3)
+    torch.manual_seed(0)
+    cfg = AudioSiameseConfig(encoder=AudioEncoderConfig(conv_channels=(4, 8), dense=(8,), embed_dim=8, dropout=0.0),
+                             dense=(8,), dropout=0.0)
+    model = build_model("audio_siamese", cfg, 10).eval()
+    ecfg = EvaluateConfig(**{**ECFG.__dict__, "max_queries": max_queries, "decoder_queries": 16})
+    base = {"audio_mean_cosine": audio_unit_means(songs, np.arange(len(songs)))}
+    tracemalloc.start()
+    try:
+        block, _, _ = er.evaluate_ranking(model, songs, test, torch.device("cpu"), False, ecfg, RCFG, base, None)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert block["queries"] == max_queries
+    return peak
+
+
+def test_ranking_evaluation_keeps_no_query_blocks_catalog_wide_arrays(monkeypatch):
+    """20 query blocks instead of 2 over the same catalog: what is kept per block (the exhaustive top 10) is
+    10 ids a query, not the block's (Q, T) argsort (before: 20 x 16 x 1,500 x 8 bytes held to the end, and
+    this ratio was 2.5)."""
+    _peak_with_blocks(monkeypatch, 16)  # the first call's imports and caches are not what is measured
+    few, many = _peak_with_blocks(monkeypatch, 32), _peak_with_blocks(monkeypatch, 320)
+    assert many / few < 1.5, (few, many)

@@ -10,6 +10,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from songsim.core.metrics import document_frequency_idf, row_cosine, tfidf_matrix
+from songsim.core.ranking import blocks
 from songsim.learn.data import PairData, SongTable
 
 
@@ -54,9 +55,18 @@ def pair_rows(*pairs: PairData) -> np.ndarray:
     return np.unique(np.concatenate([np.concatenate([p.src, p.tgt]) for p in pairs]))
 
 
-def pair_cosines(mat, pairs: list[PairData]) -> list[np.ndarray]:
-    """Per pair set, the dot product of both songs' rows of a song matrix ``mat`` (unit rows: a cosine)."""
-    return [row_cosine(mat[p.src], mat[p.tgt]) for p in pairs]
+PAIR_BLOCK = 65536  # pairs whose two songs' rows are gathered at once
+
+
+def pair_cosines(mat, pairs: list[PairData], block: int = PAIR_BLOCK) -> list[np.ndarray]:
+    """Per pair set, the dot product of both songs' rows of a song matrix ``mat`` (sparse or dense; unit
+    rows: a cosine), ``block`` pairs at a time: a sparse TF-IDF row gathered per pair takes about 16 bytes a
+    word, so the gathered rows are held for one block, not for every pair; each pair's value is the same."""
+    out = []
+    for p in pairs:
+        parts = [row_cosine(mat[p.src[sl]], mat[p.tgt[sl]]) for sl in blocks(len(p), block)]
+        out.append(np.concatenate(parts) if parts else row_cosine(mat[p.src], mat[p.tgt]))
+    return out
 
 
 def audio_unit_means(songs: SongTable, fit_rows: np.ndarray) -> np.ndarray:

@@ -29,18 +29,26 @@ def _split_paths(splits_dir: str | Path, set_name: str) -> dict[str, Path]:
     return {s: Path(splits_dir) / set_name / f"{s}.parquet" for s in ("train", "val", "test")}
 
 
+ORACLE_BATCH = 1 << 20  # oracle rows read at once
+
+
 def oracle_lookup(oracle_path: str | Path, pairs: PairData, songs: SongTable) -> np.ndarray:
     """Oracle score per pair (NaN where the world has none, e.g. sampled negatives); the oracle's track ids
-    are mapped to ``songs`` rows column by column and the pairs joined on rows."""
-    t = pq.read_table(oracle_path, columns=["src", "tgt", "oracle"])
+    are mapped to ``songs`` rows column by column and the pairs joined on rows. The oracle file is read in
+    batches of ``ORACLE_BATCH`` rows, each keeping only the pairs of ``pairs``' songs: the whole file's
+    track id strings are never held at once."""
     used = pair_rows(pairs)  # only the pairs' songs: the oracle of other pairs is never held
     value_set = pa.array(songs.ids(used).tolist(), pa.string())
-    src, tgt = (pc.index_in(t.column(c), value_set=value_set) for c in ("src", "tgt"))
-    keep = pc.and_(pc.is_valid(src), pc.is_valid(tgt))
-    o = pl.DataFrame({"src": used[src.filter(keep).to_numpy()].astype(np.int32),
-                      "tgt": used[tgt.filter(keep).to_numpy()].astype(np.int32),
-                      "oracle": t.column("oracle").filter(keep).to_numpy()})
-    del t
+    parts: dict[str, list[np.ndarray]] = {"src": [], "tgt": [], "oracle": []}
+    for b in pq.ParquetFile(oracle_path).iter_batches(batch_size=ORACLE_BATCH, columns=["src", "tgt", "oracle"]):
+        src, tgt = (pc.index_in(b.column(c), value_set=value_set) for c in ("src", "tgt"))
+        keep = pc.and_(pc.is_valid(src), pc.is_valid(tgt))
+        parts["src"].append(used[src.filter(keep).to_numpy()].astype(np.int32))
+        parts["tgt"].append(used[tgt.filter(keep).to_numpy()].astype(np.int32))
+        parts["oracle"].append(b.column("oracle").filter(keep).to_numpy())
+    o = pl.DataFrame({"src": np.concatenate(parts["src"]) if parts["src"] else np.zeros(0, np.int32),
+                      "tgt": np.concatenate(parts["tgt"]) if parts["tgt"] else np.zeros(0, np.int32),
+                      "oracle": np.concatenate(parts["oracle"]) if parts["oracle"] else np.zeros(0)})
     both = pl.concat([o, o.select(pl.col("tgt").alias("src"), pl.col("src").alias("tgt"), "oracle")])
     both = both.unique(subset=["src", "tgt"], keep="first", maintain_order=True)
     q = pl.DataFrame({"src": pairs.src, "tgt": pairs.tgt, "k": np.arange(len(pairs))})

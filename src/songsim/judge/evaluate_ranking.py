@@ -31,6 +31,7 @@ from songsim.serve.retrieval import ann_search, build_index, ranking_space, scor
 
 log = logging.getLogger(__name__)
 QUERY_BLOCK = 256  # queries ranked at once: memory O(QUERY_BLOCK x test catalog)
+PAIR_BLOCK = 65536  # pairs whose two songs' rows are gathered at once: memory O(PAIR_BLOCK x width)
 
 
 def judgments(pairs: PairData, rows: np.ndarray, relevant_score: float) -> Judgments:
@@ -51,6 +52,15 @@ def pairwise(mat, rows: np.ndarray, queries: np.ndarray) -> np.ndarray:
     ``mat`` (sparse or dense; unit rows give cosines). For a block of queries: memory O(Q x T)."""
     m = mat[rows]
     return dense(m[queries] @ m.T)
+
+
+def pair_dots(space: np.ndarray, left: np.ndarray, right: np.ndarray, block: int = PAIR_BLOCK) -> np.ndarray:
+    """``(P,)`` inner products of rows ``left[i]`` and ``right[i]`` of ``space`` (``(S, D)``), gathered
+    ``block`` pairs at a time: memory O(block x D), not O(P x D); each pair's product as in one gather."""
+    out = np.empty(len(left), dtype=space.dtype)
+    for sl in blocks(len(left), block):
+        out[sl] = np.einsum("pd,pd->p", space[left[sl]], space[right[sl]])
+    return out
 
 
 def _self_mask(queries: np.ndarray, t: int) -> np.ndarray:
@@ -163,7 +173,8 @@ def evaluate_ranking(model: PairModel, songs: SongTable, test: PairData, device:
             add("hybrid", hybrid_weight * sims["tfidf_cosine"] + (1 - hybrid_weight) * sims["audio_mean_cosine"])
         if orc is not None:
             add("oracle", orc[q].toarray())
-        ref.append(np.argsort(-exhaustive, axis=1, kind="stable")[:, :k10])
+        # a copy of the top 10: a slice would keep the block's whole (Q, T) argsort alive until the end
+        ref.append(np.argsort(-exhaustive, axis=1, kind="stable")[:, :k10].copy())
         for c in counts:
             for qi, query in enumerate(q):
                 cand = np.array([j for j in ann[sl][qi] if j >= 0 and j != query][:c], dtype=np.int64)
@@ -196,7 +207,7 @@ def evaluate_ranking(model: PairModel, songs: SongTable, test: PairData, device:
     if calibration is not None:  # the calibrated score of every test pair against its Last.fm score
         pos = np.full(len(songs), -1, dtype=np.int64)
         pos[rows] = np.arange(len(rows))
-        raw = np.einsum("pd,pd->p", space[pos[test.src]], space[pos[test.tgt]])
+        raw = pair_dots(space, pos[test.src], pos[test.tgt])
         ece, rel_rows = reliability(apply_calibration(raw, calibration), test.score)
         block["calibration"] = {"pairs": int(len(test)), "ece": ece,
                                 "note": "isotonic map fitted on validation pairs (checkpoint), scored on test pairs"}
