@@ -21,7 +21,9 @@ def test_reports_reconcile(tiny_run):
     for stage in ("extract_pairs", "expand_lyrics", "list_msd", "chunk_audio"):
         r = _load(f"{params['paths']['reports']}/{stage}.json")
         assert r["read"] == r["kept"] + r["quarantined"] + r["dropped"], stage
-        assert r["kept"] > 0 and r["seconds"] >= 0
+        assert r["kept"] > 0
+        # every report is timed but list_msd's: it runs at every dvc repro, and the same tree must give the same bytes
+        assert ("seconds" in r and r["seconds"] >= 0) == (stage != "list_msd"), stage
 
 
 def test_metrics_have_val_test_and_baselines(tiny_run):
