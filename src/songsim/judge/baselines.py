@@ -55,7 +55,7 @@ def pair_rows(*pairs: PairData) -> np.ndarray:
     return np.unique(np.concatenate([np.concatenate([p.src, p.tgt]) for p in pairs]))
 
 
-PAIR_BLOCK = 65536  # pairs whose two songs' rows are gathered at once
+PAIR_BLOCK = 65536  # pairs whose two songs' rows are gathered at once (here and in evaluate_ranking.pair_dots)
 
 
 def pair_cosines(mat, pairs: list[PairData], block: int = PAIR_BLOCK) -> list[np.ndarray]:

@@ -24,6 +24,7 @@ from scipy import sparse
 from songsim.core.config import EvaluateConfig, RetrievalConfig
 from songsim.core.metrics import apply_calibration, reliability
 from songsim.core.ranking import Judgments, RankingAccumulator, blocks, one_per_cell, paired_bootstrap, topk_overlap
+from songsim.judge.baselines import PAIR_BLOCK
 from songsim.learn.data import PairData, SongTable
 from songsim.learn.inference import encode_songs
 from songsim.models.nets import PairModel
@@ -31,7 +32,6 @@ from songsim.serve.retrieval import ann_search, build_index, ranking_space, scor
 
 log = logging.getLogger(__name__)
 QUERY_BLOCK = 256  # queries ranked at once: memory O(QUERY_BLOCK x test catalog)
-PAIR_BLOCK = 65536  # pairs whose two songs' rows are gathered at once: memory O(PAIR_BLOCK x width)
 
 
 def judgments(pairs: PairData, rows: np.ndarray, relevant_score: float) -> Judgments:
