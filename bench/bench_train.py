@@ -161,7 +161,7 @@ def main() -> None:
         d = Path(paths.splits) / spec.split_set
         songs = load_songs(split_track_ids(d / "train.parquet", d / "test.parquet"),
                            paths.lyrics if spec.uses_lyrics else None, paths.audio if spec.uses_audio else None,
-                           spec.bag_words(sec.model))
+                           spec.bag_words(sec.model), spec.partial)
         tr, te = load_pairs(d / "train.parquet", songs), load_pairs(d / "test.parquet", songs)
         vocab = pq.read_table(paths.vocab).num_rows
         for dev in devices:

@@ -138,16 +138,48 @@ def main_tables(m: dict[str, dict]) -> str:
     return "\n".join(out)
 
 
+SEGMENT_NAMES = {"both": "both modalities", "audio_only": "audio only", "lyrics_only": "lyrics only"}
+
+
+def segments_table(m: dict[str, dict]) -> str:
+    """Ranking per query segment (what the query song has), each regressor with its baselines on the same
+    queries; the fused model's catalog holds every test song with lyrics or audio."""
+    out = ["| model (test catalog) | query segment | queries | nDCG@10 | TF-IDF | mean audio | hybrid | random | "
+           "model - best single baseline (95% interval) | model - hybrid (95% interval) |",
+           "|---|---|---|---|---|---|---|---|---|---|"]
+    for k in REGRESSORS:
+        r = m[k].get("retrieval", {})
+        best = next((n for n in r.get("bootstrap", {}) if n != "model_minus_hybrid"), None)
+        for seg, s in r.get("segments", {}).items():
+            def ci(name: str, s=s) -> str:
+                b = s["bootstrap"].get(name)
+                return f"{b['diff']:+.3f} ({b['ci95'][0]:+.3f}, {b['ci95'][1]:+.3f})" if b and b["diff"] is not None \
+                    else "–"
+            cell = {n: fmt(s.get(n, {}).get("ndcg@10")) if n in s else "–"
+                    for n in ("model", "tfidf_cosine", "audio_mean_cosine", "hybrid", "random")}
+            out.append(f"| {k} ({m[k]['set']}, {r['candidates_per_query'] + 1} songs) | {SEGMENT_NAMES[seg]} | "
+                       f"{s['queries']} | {cell['model']} | {cell['tfidf_cosine']} | {cell['audio_mean_cosine']} | "
+                       f"{cell['hybrid']} | {cell['random']} | {ci(best) if best else '–'} | "
+                       f"{ci('model_minus_hybrid')} |")
+    return "\n".join(out)
+
+
+def mm_mae(d: dict) -> float:
+    """A model's MAE on the multimodal test pairs, where the four models compare: its ``test_multimodal``
+    block, or its own test pairs when they are those (runs before audio and fused got their own sets)."""
+    return d.get("test_multimodal", d["test"])["mae"]
+
+
 def claims(m: dict[str, dict]) -> str:
     """The committed run's headline comparisons, one line each, from the same reports."""
     lyr, aud, fus, clf = (m[k] for k in ("lyrics_regressor", "audio_siamese", "fused", "lyrics_classifier"))
-    mm = lyr["test_multimodal"]["mae"]
-    best_single = min(aud["test"]["mae"], mm)
+    mm = mm_mae(lyr)
+    best_single = min(mm_mae(aud), mm)
     lines = [f"- MAE against the train median on each model's test pairs: lyrics regressor "
              f"{pct(lyr['mae_improvement_over_train_median'])}, audio {pct(aud['mae_improvement_over_train_median'])}, "
              f"fused {pct(fus['mae_improvement_over_train_median'])}.",
-             f"- On the same multimodal pairs: fused MAE {fus['test']['mae']:.4f}, audio {aud['test']['mae']:.4f}, "
-             f"lyrics {mm:.4f} (fused {_lead(fus['test']['mae'], best_single)} the better single-modality model).",
+             f"- On the same multimodal pairs: fused MAE {mm_mae(fus):.4f}, audio {mm_mae(aud):.4f}, "
+             f"lyrics {mm:.4f} (fused {_lead(mm_mae(fus), best_single)} the better single-modality model).",
              f"- Classifier: {100 * clf['gain_over_majority_accuracy']:+.1f} accuracy points over the majority class.",
              f"- Ranking the test catalog, nDCG@10: fused {fus['retrieval']['model']['ndcg@10']:.3f}, audio "
              f"{aud['retrieval']['model']['ndcg@10']:.3f}, lyrics {lyr['retrieval']['model']['ndcg@10']:.3f}, "
@@ -198,13 +230,13 @@ def seed_table(base: dict[str, dict], runs: list[tuple[str, dict[str, dict]]]) -
            "|---|---|---|---|---|---|---|"]
     for label, m in [("0 (baseline)", base), *runs]:
         clf, lyr, aud, fus = (m[k] for k in MODELS)
-        single = min(aud["test"]["mae"], lyr["test_multimodal"]["mae"])
+        single = min(mm_mae(aud), mm_mae(lyr))
         out.append(f"| {label} | {clf['test']['accuracy']:.3f} ({100 * clf['gain_over_majority_accuracy']:+.1f}) | "
                    f"{lyr['test']['mae']:.4f} ({pct(lyr['mae_improvement_over_train_median'])}) / "
-                   f"{lyr['test_multimodal']['mae']:.4f} | {aud['test']['mae']:.4f} "
+                   f"{mm_mae(lyr):.4f} | {aud['test']['mae']:.4f} "
                    f"({pct(aud['mae_improvement_over_train_median'])}) | {fus['test']['mae']:.4f} "
                    f"({pct(fus['mae_improvement_over_train_median'])}) | "
-                   f"{100 * (1 - fus['test']['mae'] / single):+.1f}% | "
+                   f"{100 * (1 - mm_mae(fus) / single):+.1f}% | "
                    + " / ".join(f"{m[k]['retrieval']['model']['ndcg@10']:.3f}" for k in REGRESSORS) + " |")
     return "\n".join(out)
 
@@ -516,6 +548,7 @@ def blocks(reports: Path = ROOT / "data" / "reports") -> dict[str, str]:
         "world-sizes": doc_blocks.world_sizes(),
         "main": main_provenance(reports) + main_tables(base),
         "claims": claims(base),
+        "segments": segments_table(base),
         "seeds": note + seed_table(then, [("1", exp["seed1"]["reports"]), ("2", exp["seed2"]["reports"])]),
         "splits": note + split_table(then, exp["artist"]["reports"]),
         "threads": note + threads_table(then, exp["threads1"]["reports"]),

@@ -45,12 +45,12 @@ def summary_path(prefix: str) -> Path:
 def headline(m: dict[str, dict]) -> dict[str, float]:
     """The metrics a claim is made about, from one run's evaluation reports."""
     clf, lyr, aud, fus = (m[k] for k in rt.MODELS)
-    single = min(aud["test"]["mae"], lyr["test_multimodal"]["mae"])
+    single = min(rt.mm_mae(aud), rt.mm_mae(lyr))
     out = {
         "lyrics_regressor MAE vs train median (%)": -100 * lyr["mae_improvement_over_train_median"],
         "audio_siamese MAE vs train median (%)": -100 * aud["mae_improvement_over_train_median"],
         "fused MAE vs train median (%)": -100 * fus["mae_improvement_over_train_median"],
-        "fused MAE vs better single model, same pairs (%)": -100 * (1 - fus["test"]["mae"] / single),
+        "fused MAE vs better single model, same pairs (%)": -100 * (1 - rt.mm_mae(fus) / single),
         "classifier accuracy over majority (points)": 100 * clf["gain_over_majority_accuracy"],
     }
     # the modality ceilings (judge.ceiling): what a perfect reader of each model's inputs reaches on this world

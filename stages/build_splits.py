@@ -1,5 +1,5 @@
 """DVC stage `build_splits`:
-train/val/test pair splits for the lyrics and multimodal sets.
+train/val/test pair splits for the lyrics, multimodal, audio and catalog sets.
 
 Generated from songsim.stage_table (python -m songsim.stage_table --write); do not edit by hand.
 See `python stages/build_splits.py --help`.
@@ -19,7 +19,7 @@ SPEC = StageSpec(
     name='build_splits',
     alias='build-splits',
     module='songsim.learn.splits',
-    help='train/val/test pair splits for the lyrics and multimodal sets',
+    help='train/val/test pair splits for the lyrics, multimodal, audio and catalog sets',
     reads=('paths.pairs', 'paths.lyrics', 'paths.audio'),
     writes=('paths.splits', 'paths.reports'),
     per_model=False,

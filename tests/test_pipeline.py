@@ -52,9 +52,19 @@ def test_metrics_have_val_test_and_baselines(tiny_run):
         assert ("audio" in ceil["parts"]) == MODELS[name].uses_audio
         assert m["ceiling_share"] is None or isinstance(m["ceiling_share"], float)
     assert "audio_mean_cosine" in _load(f"{params['paths']['reports']}/evaluate_fused.json")["baselines"]
-    reg = _load(f"{params['paths']['reports']}/evaluate_lyrics_regressor.json")
+    # the three regressors compare on the same multimodal test pairs; audio and fused also on their own sets
+    mm = pq.read_table(f"{params['paths']['splits']}/multimodal/test.parquet").num_rows
+    for name in ("lyrics_regressor", "audio_siamese", "fused"):
+        m = _load(f"{params['paths']['reports']}/evaluate_{name}.json")
+        assert m["test_multimodal"]["n"] == mm, name
     fused = _load(f"{params['paths']['reports']}/evaluate_fused.json")
-    assert reg["test_multimodal"]["n"] == fused["test"]["n"]
+    assert fused["set"] == "catalog" and fused["test"]["n"] > mm
+    # ranking per query segment: the catalog holds songs with both, audio only and lyrics only
+    seg = fused["retrieval"]["segments"]
+    assert sum(s["queries"] for s in seg.values()) == fused["retrieval"]["queries"]
+    assert "both" in seg and {"model", "random", "tfidf_cosine", "audio_mean_cosine"} <= set(seg["both"])
+    for s in seg.values():
+        assert 0 <= s["model"]["ndcg@10"] <= 1 and "model_minus_hybrid" in s["bootstrap"]
 
 
 def _csv(path) -> tuple[list[str], np.ndarray]:

@@ -34,7 +34,7 @@ STAGES: tuple[StageSpec, ...] = (
               "MSD HDF5 timbre/chroma -> fixed-size Parquet shards + manifest",
               reads=("paths.msd_listing", "raw.msd"), writes=("paths.audio", "paths.reports")),
     StageSpec("build_splits", "build-splits", "songsim.learn.splits",
-              "train/val/test pair splits for the lyrics and multimodal sets",
+              "train/val/test pair splits for the lyrics, multimodal, audio and catalog sets",
               reads=("paths.pairs", "paths.lyrics", "paths.audio"), writes=("paths.splits", "paths.reports")),
     StageSpec("train", "train", "songsim.learn.train",
               "train one model (best + resumable last checkpoint, per-epoch history)",

@@ -28,8 +28,16 @@ def test_read_bags_maps_each_track_to_its_csr_row(lyrics):
 def test_read_bags_names_the_file_and_a_track_without_lyrics(lyrics):
     with pytest.raises(KeyError, match=r"lyrics\.parquet: 1 track\(s\) have no lyrics, e\.g\. TRZ"):
         read_bags(lyrics, ["TRA", "TRZ"])
-    with pytest.raises(KeyError, match="TRZ"):
-        tfidf_rows(lyrics, {"TRA"}, ["TRZ"])
+    pos = read_bags(lyrics, ["TRA", "TRZ"], missing_ok=True)[0]
+    assert set(pos) == {"TRA"}
+
+
+def test_tfidf_rows_of_a_song_without_lyrics_are_zero(lyrics):
+    """The audio and catalog sets hold songs without lyrics: TF-IDF cannot see them (every cosine 0)."""
+    m = tfidf_rows(lyrics, {"TRA", "TRZ"}, ["TRZ", "TRA", "TRY"]).toarray()
+    assert m.shape[0] == 3 and not m[0].any() and not m[2].any()
+    np.testing.assert_allclose(np.linalg.norm(m[1]), 1.0)
+    np.testing.assert_allclose(m[1], tfidf_rows(lyrics, {"TRA"}, ["TRA"]).toarray()[0])
 
 
 def test_tfidf_rows_follow_the_asked_order_and_the_fit_songs_document_frequencies(lyrics):

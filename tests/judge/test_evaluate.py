@@ -131,15 +131,15 @@ def test_the_classifier_beside_the_majority_class(rerun):
 def test_nothing_to_evaluate_is_an_error_naming_the_split(tiny_run, tmp_path):
     _, params = tiny_run
     p = json.loads(json.dumps(params))
-    splits = tmp_path / "splits" / "multimodal"
+    splits = tmp_path / "splits" / "audio"  # audio_siamese's own set
     splits.mkdir(parents=True)
-    src = f"{params['paths']['splits']}/multimodal"
+    src = f"{params['paths']['splits']}/audio"
     for s in ("train", "val"):
         pq.write_table(pq.read_table(f"{src}/{s}.parquet"), splits / f"{s}.parquet")
     pq.write_table(pq.read_table(f"{src}/test.parquet").slice(0, 0), splits / "test.parquet")  # no test pairs
     p["paths"]["splits"] = str(tmp_path / "splits")
     for k in ("reports", "metrics", "plots"):
         p["paths"][k] = str(tmp_path / k)
-    with pytest.raises(ValueError, match="0 test pairs in .*multimodal; nothing to evaluate"):
+    with pytest.raises(ValueError, match="0 test pairs in .*audio; nothing to evaluate"):
         evaluate.run(p, "audio_siamese")
     assert not (tmp_path / "metrics").exists()

@@ -205,7 +205,7 @@ def test_two_process_run_resumes_after_an_interruption(tmp_path, tiny_run):
     state = torch.load(last, weights_only=True)
     p3 = json.loads(json.dumps(p))
     p3["audio_siamese"]["optim"].update(epochs=3, t_max=3)
-    d = Path(p["paths"]["splits"]) / "multimodal"
+    d = Path(p["paths"]["splits"]) / MODELS["audio_siamese"].split_set
     songs = load_songs(split_track_ids(d / "train.parquet", d / "val.parquet"), None, p["paths"]["audio"])
     sec3 = model_section(p3, "audio_siamese", MODELS["audio_siamese"].config)
     train_pairs = load_pairs(d / "train.parquet", songs)

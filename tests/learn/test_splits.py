@@ -23,6 +23,7 @@ def _pairs(n_tracks=200, n_pairs=600, seed=0):
 
 def _cfg(**kw):
     base = dict(mode="track", seed=1, lyrics_ratios=(0.6, 0.2, 0.2), multimodal_ratios=(0.6, 0.2, 0.2),
+                audio_ratios=(0.6, 0.2, 0.2), catalog_ratios=(0.6, 0.2, 0.2),
                 neg_ratio=0.5, neg_label=0.0, threshold=0.5, data_fraction=1.0)
     base.update(kw)
     return SplitsConfig(**base)

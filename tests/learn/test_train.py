@@ -30,7 +30,7 @@ def _setup(tiny_run, name):
     sec = _optim(sec, members=1)  # one model (ensembles: below)
     songs = load_songs(split_track_ids(f"{d}/train.parquet", f"{d}/val.parquet"),
                        params["paths"]["lyrics"] if spec.uses_lyrics else None,
-                       params["paths"]["audio"] if spec.uses_audio else None, spec.bag_words(sec.model))
+                       params["paths"]["audio"] if spec.uses_audio else None, spec.bag_words(sec.model), spec.partial)
     vocab = pq.read_table(params["paths"]["vocab"]).num_rows
     return (params, songs, load_pairs(f"{d}/train.parquet", songs), load_pairs(f"{d}/val.parquet", songs), vocab,
             sec, section(params, "train"))

@@ -126,7 +126,8 @@ def _bad_requests(rec) -> list[tuple[str, str, dict, int, str]]:
     lyrics_only = sorted(rec.catalog["lyrics"] - rec.catalog["audio"])[0]
     return [
         ("unknown id", "GET", {"params": {"track_id": q[:-1] + ("0" if q[-1] != "0" else "1")}}, 404, "unknown_track"),
-        ("missing modality", "GET", {"params": {"track_id": lyrics_only}}, 422, "missing_modality"),
+        ("missing modality", "GET", {"params": {"track_id": lyrics_only, "model": "audio_siamese"}}, 422,
+         "missing_modality"),
         ("k = 0", "GET", {"params": {"track_id": q, "k": 0}}, 422, "bad_k"),
         ("k too large", "GET", {"params": {"track_id": q, "k": MAX_K + 1}}, 422, "bad_k"),
         ("k not a number", "GET", {"params": {"track_id": q, "k": "ten"}}, 422, "invalid_request"),
@@ -179,7 +180,7 @@ def test_bad_input_gets_a_clear_4xx_never_a_500(client, rec, monkeypatch):
     unknown = client.get("/similar", **first[0][2]).json()
     assert rec.ids[0] in unknown["closest"]
     missing = client.get("/similar", **first[1][2]).json()
-    assert missing["models"] == ["lyrics_regressor"] and missing["missing"] == ["audio"]
+    assert missing["models"] == ["lyrics_regressor", "fused"] and missing["missing"] == ["audio"]
     assert client.get("/similar", params={"track_id": rec.ids[0], "model": "nope"}).json()["models"] == [
         "audio_siamese", "fused", "lyrics_regressor"]
     assert client.put("/similar").status_code == 405

@@ -23,8 +23,9 @@ def test_catalog_coverage_and_counts(tiny_run):
     p = params["paths"]
     lyrics = set(pq.read_table(p["lyrics"], columns=["track_id"]).column(0).to_pylist())
     audio = AudioShards(p["audio"]).track_ids()
-    expect = {"lyrics_regressor": lyrics, "audio_siamese": audio, "fused": lyrics & audio}
-    trained = split_track_ids(f"{p['splits']}/multimodal/train.parquet")
+    # fused stands in for a missing modality: every song with either
+    expect = {"lyrics_regressor": lyrics, "audio_siamese": audio, "fused": lyrics | audio}
+    trained = split_track_ids(f"{p['splits']}/catalog/train.parquet")
     for name, want in expect.items():
         man, ids, vecs = _vectors(Path(p["embeddings"]) / name)
         assert set(ids) == want and len(ids) == len(set(ids)) == man["count"]
@@ -32,8 +33,10 @@ def test_catalog_coverage_and_counts(tiny_run):
         rep = json.loads(open(f"{p['reports']}/embed_{name}.json").read())
         assert rep["read"] == rep["kept"] + rep["dropped"] == len(lyrics | audio)  # the whole catalog, reconciled
         assert rep["kept"] == len(want)
+        if name == "fused":
+            assert (rep["lyrics_only"], rep["audio_only"]) == (len(lyrics - audio), len(audio - lyrics)) != (0, 0)
     # cold start: songs in no training pair get vectors too (in a real-like world nearly every song is listed)
-    assert (lyrics & audio) - trained
+    assert (lyrics | audio) - trained
 
 
 def test_embeddings_are_deterministic_on_cpu(tiny_run, tmp_path):

@@ -102,12 +102,24 @@ def test_unknown_id_and_missing_modality(rec):
     with pytest.raises(UnknownTrack, match="closest known: " + q) as e:
         rec.similar(q[:-1] + ("0" if q[-1] != "0" else "1"))
     assert q in e.value.closest and set(e.value.closest) <= set(rec.ids)  # what /similar's 404 body lists
+
+
+
+def test_fused_serves_every_song_with_either_modality_and_audio_refuses_lyrics_only(rec, tiny_run):
+    """fused stands in for a missing modality: a lyrics-only and an audio-only song are asked about and
+    returned; audio_siamese refuses the lyrics-only song, naming the models that can serve it."""
     lyrics_only = sorted(rec.catalog["lyrics"] - rec.catalog["audio"])[0]
-    with pytest.raises(MissingModality, match="has no audio: model fused needs lyrics and audio; "
-                                              "models that can serve it: lyrics_regressor") as e:
-        rec.similar(lyrics_only)
+    audio_only = sorted(rec.catalog["audio"] - rec.catalog["lyrics"])[0]
+    assert set(rec.ids) == rec.catalog["lyrics"] | rec.catalog["audio"]  # the whole catalog is indexed
+    for q in (lyrics_only, audio_only):
+        hits = rec.similar(q, k=5)
+        assert len(hits) == 5 and q not in [h.track_id for h in hits]
+    aud = Recommender.from_params(read_params(tiny_run[0]), "audio_siamese")
+    with pytest.raises(MissingModality, match="has no audio: model audio_siamese needs audio; "
+                                              "models that can serve it: lyrics_regressor, fused") as e:
+        aud.similar(lyrics_only)
     assert isinstance(e.value, RetrievalError)
-    assert (e.value.missing, e.value.can_serve) == (["audio"], ["lyrics_regressor"])  # what the 422 body lists
+    assert (e.value.missing, e.value.can_serve) == (["audio"], ["lyrics_regressor", "fused"])  # the 422 body
 
 
 def test_cli_similar_formats_and_batch_queries(tiny_run, tmp_path, capsys):

@@ -165,6 +165,8 @@ class SplitsConfig:
     seed: int  # seeds the track/artist assignment and the negatives
     lyrics_ratios: tuple[float, float, float]  # train/val/test shares of the lyrics set
     multimodal_ratios: tuple[float, float, float]  # train/val/test shares of the multimodal set
+    audio_ratios: tuple[float, float, float]  # train/val/test shares of the audio set (songs with audio)
+    catalog_ratios: tuple[float, float, float]  # train/val/test shares of the catalog set (audio or lyrics)
     neg_ratio: float  # unlabelled pairs added per labelled pair
     neg_label: float  # label of the sampled unlabelled pairs (0.0 as DeepPlaylist, or soft)
     threshold: float  # score >= threshold -> label 1 (similar)
@@ -174,6 +176,8 @@ class SplitsConfig:
         _choice("splits.mode", self.mode, ("track", "artist", "pair"))
         _ratios("splits.lyrics_ratios", self.lyrics_ratios)
         _ratios("splits.multimodal_ratios", self.multimodal_ratios)
+        _ratios("splits.audio_ratios", self.audio_ratios)
+        _ratios("splits.catalog_ratios", self.catalog_ratios)
         if not 0 < self.data_fraction <= 1:
             raise ConfigError("splits.data_fraction must be in (0, 1]")
 

@@ -84,6 +84,17 @@ class AudioShards:
         channels, in the stored dtype. A ``KeyError`` names a track without audio. Filled shard by shard
         into the one output array (a shard none of the tracks is in is not decompressed), so memory is the
         answer plus one shard."""
+        out, found = self._fill(track_ids)
+        if not found.all():
+            missing = [t for t, ok in zip(track_ids, found) if not ok]
+            raise KeyError(f"{len(missing)} tracks have no audio in {self.dir}, e.g. {missing[0]}")
+        return out
+
+    def audio_or_zeros(self, track_ids: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        """As :meth:`audio`, but a track without audio gets all-zero frames: ``(arrays, found (S,) bool)``."""
+        return self._fill(track_ids)
+
+    def _fill(self, track_ids: list[str]) -> tuple[np.ndarray, np.ndarray]:
         unique = list(dict.fromkeys(track_ids))
         pos = {t: i for i, t in enumerate(unique)}
         out: np.ndarray | None = None
@@ -96,15 +107,15 @@ class AudioShards:
             src, dst = (np.array(x, dtype=np.int64) for x in zip(*hits))
             arr = self._arrays(pq.read_table(f, columns=["timbre", "chroma"]), src)  # (m, 24, T)
             if out is None:
-                out = np.empty((len(unique), *arr.shape[1:]), dtype=arr.dtype)
+                out = np.zeros((len(unique), *arr.shape[1:]), dtype=arr.dtype)
             out[dst] = arr
             found[dst] = True
-        if not found.all():
-            missing = [t for t, ok in zip(unique, found) if not ok]
-            raise KeyError(f"{len(missing)} tracks have no audio in {self.dir}, e.g. {missing[0]}")
-        if out is None:  # no track asked for
-            return np.empty((0, 2 * N_FEAT, self.frames), dtype=np.float16)
-        return out if len(unique) == len(track_ids) else out[[pos[t] for t in track_ids]]
+        if out is None:  # no track asked for, or none has audio
+            out = np.zeros((len(unique), 2 * N_FEAT, self.frames), dtype=np.float16)
+        if len(unique) != len(track_ids):
+            back = [pos[t] for t in track_ids]
+            return out[back], found[back]
+        return out, found
 
     def _arrays(self, t: pa.Table, idx: np.ndarray) -> np.ndarray:
         frames, n = self.frames, len(t)

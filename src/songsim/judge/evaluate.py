@@ -15,6 +15,7 @@ from songsim.core.checkpoint import load_checkpoint, model_spec, pick_device
 from songsim.core.config import EvaluateConfig, RetrievalConfig, TrainConfig, section
 from songsim.core.metrics import calibrate, classification_metrics, regression_metrics
 from songsim.core.writers import write_csv, write_json
+from songsim.ingest.audio_shards import AudioShards
 from songsim.judge.baselines import audio_unit_means, pair_cosines, pair_rows, tfidf_rows
 from songsim.judge.ceiling import ceiling_note, ceiling_share, model_ceiling
 from songsim.judge.evaluate_ranking import evaluate_ranking, tune_hybrid
@@ -56,12 +57,10 @@ def oracle_lookup(oracle_path: str | Path, pairs: PairData, songs: SongTable) ->
     return j["oracle"].fill_null(np.nan).to_numpy().astype(np.float64)
 
 
-def _on_multimodal_test(spec: ModelSpec, model, splits_dir, lyrics_path, tcfg: TrainConfig, device, amp: bool,
-                        seen_ids: set[str]) -> tuple[PairData, np.ndarray] | None:
-    """A lyrics model's predictions on the multimodal test pairs, so it compares with the audio and
-    fused models on the same pairs; only when none of those songs was in this model's train/val."""
-    if spec.split_set != "lyrics":
-        return None
+def _on_multimodal_test(spec: ModelSpec, model, splits_dir, lyrics_path, features_dir, tcfg: TrainConfig, device,
+                        amp: bool, seen_ids: set[str]) -> tuple[PairData, np.ndarray] | None:
+    """A model's predictions on the multimodal test pairs (songs with both), where all four models compare
+    on the same pairs; only when none of those songs was in this model's train/val."""
     mm = _split_paths(splits_dir, "multimodal")["test"]
     if not mm.exists():
         return None
@@ -71,9 +70,24 @@ def _on_multimodal_test(spec: ModelSpec, model, splits_dir, lyrics_path, tcfg: T
     if mm_ids & fit_ids:
         log.warning("%s: multimodal test songs overlap this model's training songs; no cross-set test", spec.name)
         return None
-    songs = load_songs(mm_ids, lyrics_path, None, spec.bag_words(model.cfg))
+    songs = load_songs(mm_ids, lyrics_path if spec.uses_lyrics else None, features_dir if spec.uses_audio else None,
+                       spec.bag_words(model.cfg))
     pairs = load_pairs(mm, songs)
     return pairs, predict(model, pairs, songs, tcfg.eval_batch_size, device, amp)
+
+
+def modality_masks(songs: SongTable, lyrics_path: str | Path, features_dir: str | Path) -> tuple[np.ndarray, np.ndarray]:
+    """``(has_lyrics, has_audio)`` per song of ``songs``, ``(S,)`` bool each, from the tables themselves
+    (what the ranking's query segments read, whichever inputs the model loaded)."""
+    ids = pa.array(songs.track_ids, pa.string())
+    lyr = pq.read_table(lyrics_path, columns=["track_id"], filters=pc.field("track_id").isin(ids)).column(0)
+    has_l = pc.is_in(ids, value_set=lyr.combine_chunks()).to_numpy(zero_copy_only=False)
+    if songs.has_audio is not None:
+        has_a = songs.has_audio
+    else:
+        aud = AudioShards(features_dir).read(songs.track_ids, columns=["track_id"]).column(0)
+        has_a = pc.is_in(ids, value_set=aud.combine_chunks()).to_numpy(zero_copy_only=False)
+    return has_l.astype(bool), np.asarray(has_a, dtype=bool)
 
 
 def evaluate(spec: ModelSpec, ckpt_path: str | Path, splits_dir: str | Path, lyrics_path: str | Path,
@@ -85,10 +99,10 @@ def evaluate(spec: ModelSpec, ckpt_path: str | Path, splits_dir: str | Path, lyr
     name, task = spec.name, spec.task
     paths = _split_paths(splits_dir, spec.split_set)
     ids = split_track_ids(*paths.values())
-    # audio is loaded for every multimodal-set model: the mean-audio baseline needs it
+    # audio is loaded for every model but the lyrics-set ones: the mean-audio baseline needs it
     songs = load_songs(ids, lyrics_path if spec.uses_lyrics else None,
-                       features_dir if (spec.uses_audio or spec.split_set == "multimodal") else None,
-                       spec.bag_words(model.cfg))
+                       features_dir if (spec.uses_audio or spec.split_set != "lyrics") else None,
+                       spec.bag_words(model.cfg), partial=spec.split_set == "catalog")
     train, val, test = (load_pairs(paths[s], songs) for s in ("train", "val", "test"))
     if not len(test) or not len(train):
         raise ValueError(f"{name}: {len(train)} training and {len(test)} test pairs in {paths['test'].parent}; "
@@ -155,7 +169,9 @@ def evaluate(spec: ModelSpec, ckpt_path: str | Path, splits_dir: str | Path, lyr
             result["ceiling_share"] = ceiling_share(result["test"]["mae"], base["train_median"]["mae"],
                                                     base["latent_ceiling"]["mae"])
         result["baselines"] = base
-        cross = _on_multimodal_test(spec, model, splits_dir, lyrics_path, tcfg, device, amp, ids)
+        cross = None
+        if spec.split_set != "multimodal":
+            cross = _on_multimodal_test(spec, model, splits_dir, lyrics_path, features_dir, tcfg, device, amp, ids)
         if cross is not None:
             p, pred = cross
             result["test_multimodal"] = regression_metrics(p.score, pred, p.src, ecfg.ndcg_k, bins)
@@ -167,7 +183,8 @@ def evaluate(spec: ModelSpec, ckpt_path: str | Path, splits_dir: str | Path, lyr
     if "audio_mean_cosine" in song_base:
         hybrid = tune_hybrid(val, song_base["tfidf_cosine"], song_base["audio_mean_cosine"], ecfg)
     result["retrieval"], curve, rel = evaluate_ranking(model, songs, test, device, amp, ecfg, rcfg, song_base, orc,
-                                                       tcfg.seed, state.get("calibration"), hybrid)
+                                                       tcfg.seed, state.get("calibration"), hybrid,
+                                                       modality_masks(songs, lyrics_path, features_dir))
     write_json(report_path, result)
     write_json(metrics_path, compact_metrics(result, spec))
     write_plots(plots_dir, task, test, preds["test"], ecfg)

@@ -95,6 +95,37 @@ def tune_hybrid(val: PairData, lyrics: np.ndarray, audio: np.ndarray, ecfg: Eval
     return best_w
 
 
+SEGMENTS = ("both", "audio_only", "lyrics_only")  # queries by the modalities the query song has
+
+
+def segment_results(accs: dict[str, RankingAccumulator], queries: np.ndarray, rows: np.ndarray,
+                    modalities: tuple[np.ndarray, np.ndarray], key: str, best: str, seed: int) -> dict:
+    """Per query segment (the query song has both modalities, audio only, lyrics only): its query count,
+    every ranker's mean nDCG and recall@10 over those queries (the same catalog), and the paired
+    bootstrap of the model against the single baseline best over all queries and against the hybrid.
+    The accumulators hold one value per query, in ``queries`` order (every query has a relevant song)."""
+    has_l, has_a = (np.asarray(m, dtype=bool)[rows[queries]] for m in modalities)
+    kind = np.where(has_l & has_a, 0, np.where(has_a, 1, 2))
+    out: dict = {}
+    for s, name in enumerate(SEGMENTS):
+        sel = kind == s
+        if not sel.any():
+            continue
+        seg: dict = {"queries": int(sel.sum())}
+        for n, acc in accs.items():
+            if len(acc.ndcg) != len(queries):  # the pair decoder ranks a subset: no per-segment figure
+                continue
+            seg[n] = {key: round(float(np.mean(np.asarray(acc.ndcg)[sel])), 6),
+                      "recall@10": round(float(np.mean(np.asarray(acc.recall[10])[sel])), 6)
+                      if 10 in acc.recall else None}
+        others = [best] + (["hybrid"] if "hybrid" in accs else [])
+        seg["bootstrap"] = {f"model_minus_{n}": paired_bootstrap(list(np.asarray(accs["model"].ndcg)[sel]),
+                                                                 list(np.asarray(accs[n].ndcg)[sel]), seed=seed)
+                            for n in others if len(accs[n].ndcg) == len(queries)}
+        out[name] = seg
+    return out
+
+
 def oracle_matrix(test: PairData, rows: np.ndarray, oracle: np.ndarray) -> sparse.csr_matrix:
     """Sparse ``(T, T)``: 1 + the noise-free score of each listed test pair with one (both directions;
     listed pairs rank first), 0 elsewhere; a cell listed twice keeps its last pair's value."""
@@ -109,12 +140,15 @@ def oracle_matrix(test: PairData, rows: np.ndarray, oracle: np.ndarray) -> spars
 def evaluate_ranking(model: PairModel, songs: SongTable, test: PairData, device: torch.device, amp: bool,
                      ecfg: EvaluateConfig, rcfg: RetrievalConfig, baselines: dict[str, np.ndarray],
                      oracle: np.ndarray | None, seed: int = 0, calibration: dict | None = None,
-                     hybrid_weight: float | None = None) -> tuple[dict, list[dict], list[dict]]:
+                     hybrid_weight: float | None = None,
+                     modalities: tuple[np.ndarray, np.ndarray] | None = None) -> tuple[dict, list[dict], list[dict]]:
     """The ``retrieval`` metrics block, the recall@k curve rows and the reliability rows. ``baselines``
     maps a name to a ``(S, d)`` matrix (rows of ``songs``) whose dot products score a pair; with
     ``hybrid_weight`` ``w``, the hybrid baseline ``w`` x ``tfidf_cosine`` + (1 - ``w``) x
     ``audio_mean_cosine`` is ranked too; ``oracle`` is the noise-free score per test pair (NaN where
-    unknown); ``calibration`` the checkpoint's isotonic map (the ECE is reported when it is given).
+    unknown); ``calibration`` the checkpoint's isotonic map (the ECE is reported when it is given);
+    ``modalities``: ``(has_lyrics, has_audio)`` per song row, splitting the queries into segments
+    (``both``, ``audio_only``, ``lyrics_only``) each reported with its baselines (:func:`segment_results`).
     Queries are ranked in blocks of ``QUERY_BLOCK`` against the whole test catalog, with sparse
     judgments: memory O(block x catalog), never O(catalog squared)."""
     rows = np.unique(np.concatenate([test.src, test.tgt]))  # the test tracks: queries and candidates
@@ -192,6 +226,8 @@ def evaluate_ranking(model: PairModel, songs: SongTable, test: PairData, device:
     best = max(singles, key=lambda n: base[n][key] or 0.0)
     block["bootstrap"] = {f"model_minus_{n}": paired_bootstrap(accs["model"].ndcg, accs[n].ndcg, seed=seed)
                           for n in [best] + (["hybrid"] if "hybrid" in base else [])}
+    if modalities is not None:
+        block["segments"] = segment_results(accs, queries, rows, modalities, key, best, seed)
     if "oracle" in base and base["oracle"][key] is not None:
         block[f"gap_to_oracle_{key}"] = round(base["oracle"][key] - block["model"][key], 6)
     ref_top = np.concatenate(ref)

@@ -92,6 +92,9 @@ class SongStore:
         self.tokens = place(songs.tokens) if songs.tokens is not None else None  # (S, L) int16
         self.counts = place(songs.counts) if songs.counts is not None else None  # (S, L) int16 word counts
         self.audio = place(songs.audio) if songs.audio is not None else None  # (S, 24, T)
+        # partial tables: which songs have each modality (S,) bool; None = every song has it
+        self.has = {m: place(a) for m, a in (("has_lyrics", songs.has_lyrics), ("has_audio", songs.has_audio))
+                    if a is not None}
 
     def __len__(self) -> int:
         return self.n_songs
@@ -122,6 +125,8 @@ class SongStore:
             out["lengths"] = torch.from_numpy(np.maximum(self.lengths[rows], 1).astype(np.int64))
         if self.audio is not None:
             out["audio"] = self.audio[idx] if self.resident else self._send(self.audio[rows])  # (U, 24, T)
+        for m, a in self.has.items():
+            out[m] = a[idx] if self.resident else self._send(a[rows])  # (U,) bool
         return out
 
     def batch(self, step: Step) -> tuple[dict[str, torch.Tensor], torch.Tensor]:

@@ -23,6 +23,8 @@ class SongTable:
     lengths: np.ndarray | None  # (S,) int32: tokens before the padding
     audio: np.ndarray | None  # (S, 24, T) float16/32: 12 timbre then 12 chroma channels
     counts: np.ndarray | None = None  # (S, L) int16: the count of each of tokens' words (bag input)
+    has_lyrics: np.ndarray | None = None  # (S,) bool, partial tables only: False = no lyrics (tokens all 0)
+    has_audio: np.ndarray | None = None  # (S,) bool, partial tables only: False = no audio (frames all 0)
 
     def __post_init__(self) -> None:
         self.index = {t: i for i, t in enumerate(self.track_ids)}
@@ -79,21 +81,45 @@ def lyrics_arrays(t: pa.Table, idx: np.ndarray, bag_words: int = 0, chunk: int =
 
 
 def load_songs(track_ids: set[str], lyrics_path: str | Path | None, features_dir: str | Path | None,
-               bag_words: int = 0) -> SongTable:
+               bag_words: int = 0, partial: bool = False) -> SongTable:
     """Load tokens (``bag_words``: as :func:`lyrics_arrays`) and/or audio for exactly ``track_ids``
-    (filtered at read time)."""
+    (filtered at read time). ``partial``: a song may lack one of them (not both): its rows are zeros and
+    the table's ``has_lyrics``/``has_audio`` masks say which it has; otherwise a missing one is a KeyError."""
     ids = sorted(track_ids)
-    tokens = lengths = audio = counts = None
+    tokens = lengths = audio = counts = has_lyrics = has_audio = None
     if lyrics_path is not None:
         t = pq.read_table(lyrics_path, columns=lyrics_columns(bag_words), filters=pc.field("track_id").isin(ids))
         order = {tid: i for i, tid in enumerate(t.column("track_id").to_pylist())}
-        missing = [x for x in ids if x not in order]
-        if missing:
+        have = np.array([x in order for x in ids], dtype=bool)
+        if not have.all() and not partial:
+            missing = [x for x, ok in zip(ids, have) if not ok]
             raise KeyError(f"{len(missing)} tracks have no lyrics in {lyrics_path}, e.g. {missing[0]}")
-        tokens, lengths, counts = lyrics_arrays(t, np.array([order[x] for x in ids], dtype=np.int64), bag_words)
+        tok, ln, cnt = lyrics_arrays(t, np.array([order[x] for x in ids if x in order], dtype=np.int64), bag_words)
+        if have.all():
+            tokens, lengths, counts = tok, ln, cnt
+        else:  # zero rows for the songs without lyrics
+            tokens = np.zeros((len(ids), tok.shape[1]), dtype=tok.dtype)
+            tokens[have] = tok
+            lengths = np.zeros(len(ids), dtype=np.int32)
+            lengths[have] = ln
+            if cnt is not None:
+                counts = np.zeros_like(tokens)
+                counts[have] = cnt
+        has_lyrics = have if partial else None
     if features_dir is not None:
-        audio = AudioShards(features_dir).audio(ids)  # (S, 24, T)
-    return SongTable(ids, tokens, lengths, audio, counts)
+        if partial:
+            audio, has_audio = AudioShards(features_dir).audio_or_zeros(ids)  # (S, 24, T), (S,)
+        else:
+            audio = AudioShards(features_dir).audio(ids)  # (S, 24, T)
+    if partial:
+        neither = np.ones(len(ids), dtype=bool)
+        for m in (has_lyrics, has_audio):
+            if m is not None:
+                neither &= ~m
+        if neither.any():
+            bad = ids[int(np.argmax(neither))]
+            raise KeyError(f"{int(neither.sum())} tracks have neither lyrics nor audio, e.g. {bad}")
+    return SongTable(ids, tokens, lengths, audio, counts, has_lyrics, has_audio)
 
 
 @dataclass

@@ -173,6 +173,8 @@ def fit_audio_normalisation(spec: registry.ModelSpec, model: PairModel, songs: S
     enc = spec.encoder(model, "audio")
     if enc is None or songs.audio is None:
         return
+    if songs.has_audio is not None:  # a partial table: only the songs with audio (the others are zeros)
+        rows = rows[songs.has_audio[rows]]
     x = songs.audio[rows].astype(np.float32)  # (S, 24, T)
     mean = x.mean(axis=(0, 2))
     std = x.std(axis=(0, 2))

@@ -29,7 +29,7 @@ log = logging.getLogger(__name__)
 
 DONE = "done.json"
 PAIR_FIELDS = ("src", "tgt", "score", "label", "labelled")
-SONG_FIELDS = ("tokens", "lengths", "audio", "counts")
+SONG_FIELDS = ("tokens", "lengths", "audio", "counts", "has_lyrics", "has_audio")  # SongTable order
 
 
 def local_ranks() -> tuple[int, int]:

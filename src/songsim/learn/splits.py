@@ -33,7 +33,7 @@ MIN_LABELLED = {"train": 2, "val": 1, "test": 1}  # fewer cannot train (batch no
 
 class SplitError(ValueError):
     """A set cannot be split usefully (too few pairs whose songs have the inputs); the message says why."""
-SETS = ("lyrics", "multimodal")
+SETS = ("lyrics", "multimodal", "audio", "catalog")  # the order seeds each set's negatives: never reorder
 
 
 def _assign(n: int, ratios: tuple[float, float, float], rng: np.random.Generator) -> np.ndarray:
@@ -158,7 +158,8 @@ def read_artists(songs_path: str | Path | None) -> dict[str, str]:
 
 def build_splits(pairs_path: str | Path, lyrics_path: str | Path, features_dir: str | Path,
                  out_dir: str | Path, cfg: SplitsConfig, symmetric: bool, songs_path: str | Path | None = None) -> dict:
-    """Write ``<out_dir>/<set>/{train,val,test}.parquet`` for the lyrics and multimodal sets."""
+    """Write ``<out_dir>/<set>/{train,val,test}.parquet`` for the four sets: lyrics (songs with lyrics),
+    multimodal (with both), audio (with audio) and catalog (with either)."""
     pairs = CodedPairs.read(pairs_path)
     lyr = set(pq.read_table(lyrics_path, columns=["track_id"]).column(0).to_pylist())
     aud = AudioShards(features_dir).track_ids()
@@ -170,7 +171,9 @@ def build_splits(pairs_path: str | Path, lyrics_path: str | Path, features_dir: 
     all_tables: dict[str, dict[str, pl.DataFrame]] = {}
     listed = pairs.listed()  # the same for both sets
     for set_name, eligible, ratios in (("lyrics", lyr, cfg.lyrics_ratios),
-                                       ("multimodal", lyr & aud, cfg.multimodal_ratios)):
+                                       ("multimodal", lyr & aud, cfg.multimodal_ratios),
+                                       ("audio", aud, cfg.audio_ratios),
+                                       ("catalog", lyr | aud, cfg.catalog_ratios)):
         tables, section = build_set(pairs, eligible, ratios, cfg, set_name, symmetric, artists, listed)
         all_tables[set_name] = tables
         report["sets"][set_name] = section

@@ -347,7 +347,7 @@ def run(params: dict, model: str) -> dict:
 
     def load() -> tuple[SongTable, dict[str, PairData]]:
         songs = load_songs(split_track_ids(tr, va), paths.lyrics if spec.uses_lyrics else None,
-                           paths.audio if spec.uses_audio else None, spec.bag_words(sec.model))
+                           paths.audio if spec.uses_audio else None, spec.bag_words(sec.model), spec.partial)
         return songs, {"train": load_pairs(tr, songs), "val": load_pairs(va, songs)}
 
     songs, pair_sets = shared.training_data(load, model)  # once per machine under torchrun

@@ -131,7 +131,9 @@ class AudioSiameseConfig(_PairHead):
 
 @dataclass(frozen=True)
 class FusedConfig(_PairHead):
-    """Lyrics encoder + audio encoder: four embeddings merged into one decoder; MSE."""
+    """Lyrics encoder + audio encoder: four embeddings merged into one decoder; MSE. A song without one
+    modality gets a stand-in for it, predicted from the one it has; ``modality_dropout`` trains the
+    stand-ins on songs that have both."""
 
     lyrics: LyricsEncoderConfig = LyricsEncoderConfig()
     audio: AudioEncoderConfig = AudioEncoderConfig()
@@ -139,6 +141,12 @@ class FusedConfig(_PairHead):
     dense: tuple[int, ...] = (128, 64)
     dropout: float = 0.3
     l2: float = 1e-4
+    modality_dropout: float = 0.2  # share of training songs with both whose lyrics or audio (half each) is hidden
+    stand_in: int = 128  # hidden width of the networks predicting a missing modality's vector from the other's
 
     def validate(self) -> None:
         self._check("fused.model")
+        if not 0.0 <= self.modality_dropout < 1.0:
+            raise ValueError(f"fused.model.modality_dropout: in [0, 1), got {self.modality_dropout}")
+        if self.stand_in < 1:
+            raise ValueError(f"fused.model.stand_in: at least 1, got {self.stand_in}")

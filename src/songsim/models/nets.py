@@ -340,21 +340,58 @@ class AudioSiamese(PairModel):
 
 
 class FusedModel(PairModel):
-    """Four embeddings (lyrics and audio of both songs), merged per modality, one decoder."""
+    """Four embeddings (lyrics and audio of both songs), merged per modality, one decoder.
+
+    Every song with lyrics or audio is embedded: a missing modality's vector is a stand-in predicted from
+    the other's (a small MLP each way), so lyrics-only and audio-only songs share the one space and the
+    one ranking function with the songs that have both. In training, ``modality_dropout`` of the songs
+    that have both see one modality replaced by its stand-in (lyrics or audio, half each)."""
 
     def __init__(self, cfg: FusedConfig, vocab_size: int):
         super().__init__()
         self.cfg = cfg
         self.lyrics = lyrics_encoder(cfg.lyrics, vocab_size)
         self.audio = audio_encoder(cfg.audio)
-        d = merged_dim(self.lyrics.out_dim, cfg.merge) + merged_dim(self.audio.out_dim, cfg.merge)
+        dl, da = self.lyrics.out_dim, self.audio.out_dim
+        self.lyrics_from_audio = nn.Sequential(nn.Linear(da, cfg.stand_in), nn.ReLU(), nn.Linear(cfg.stand_in, dl))
+        self.audio_from_lyrics = nn.Sequential(nn.Linear(dl, cfg.stand_in), nn.ReLU(), nn.Linear(cfg.stand_in, da))
+        d = merged_dim(dl, cfg.merge) + merged_dim(da, cfg.merge)
         self.decoder = Decoder(d, cfg.dense, cfg.dropout)
         self._init_ranking()
 
+    def _audio(self, audio: torch.Tensor, has: torch.Tensor | None) -> torch.Tensor:
+        # audio: (U, 24, T); has: (U,) bool or None -> (U, D_audio), zeros where a song has no audio (the
+        # encoder, batch norm included, sees only real frames)
+        if has is None or bool(has.all()):
+            return self.audio(audio)
+        idx = has.nonzero().squeeze(1)
+        if len(idx) == 1 and self.training:  # batch norm needs two songs: encode the padding too (rare)
+            return self.audio(audio)
+        enc = self.audio(audio[idx]) if len(idx) else None
+        out = audio.new_zeros((len(audio), self.audio.out_dim), dtype=torch.float32 if enc is None else enc.dtype)
+        if enc is not None:
+            out = out.index_put((idx,), enc)
+        return out
+
     def encode(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         # (U, D_lyrics + D_audio)
-        return torch.cat([self.lyrics(batch["tokens"], batch["lengths"], batch.get("counts")),
-                          self.audio(batch["audio"])], dim=-1)
+        has_l, has_a = batch.get("has_lyrics"), batch.get("has_audio")  # (U,) bool, or None: all have it
+        lyr = self.lyrics(batch["tokens"], batch["lengths"], batch.get("counts"))  # (U, D_lyrics)
+        aud = self._audio(batch["audio"], has_a)  # (U, D_audio)
+        p = self.cfg.modality_dropout if self.training else 0.0
+        # the stand-ins always run (cheap), so every parameter takes part in each step (DDP requires it)
+        u = lyr.shape[0]
+        ones = torch.ones(u, dtype=torch.bool, device=lyr.device)
+        has_l = ones if has_l is None else has_l.to(lyr.device)
+        has_a = ones if has_a is None else has_a.to(lyr.device)
+        if p > 0.0:  # hide one modality of some songs that have both
+            r = torch.rand(u, device=lyr.device)
+            both = has_l & has_a
+            has_l, has_a = has_l & ~(both & (r < p / 2)), has_a & ~(both & (r >= p / 2) & (r < p))
+        lyr_hat = self.lyrics_from_audio(aud.float()).to(lyr.dtype)  # (U, D_lyrics) from the audio
+        aud_hat = F.normalize(self.audio_from_lyrics(lyr.float()), dim=-1).to(aud.dtype)  # (U, D_audio), unit
+        return torch.cat([torch.where(has_l[:, None], lyr, lyr_hat), torch.where(has_a[:, None], aud, aud_hat)],
+                         dim=-1)
 
     def vector_blocks(self) -> list[int]:
         return [self.lyrics.out_dim, self.audio.out_dim]

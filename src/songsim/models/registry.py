@@ -17,7 +17,7 @@ from songsim.models.configs import (
     LyricsRegressorConfig,
 )
 
-SETS = ("lyrics", "multimodal")  # the split sets written by build_splits
+SETS = ("lyrics", "multimodal", "audio", "catalog")  # the split sets written by build_splits
 TASKS = ("classification", "regression")
 
 
@@ -31,6 +31,7 @@ class ModelSpec:
     lyrics: str | None  # attribute holding the lyrics encoder, on the config and on the module alike
     audio: str | None  # attribute holding the audio encoder, likewise
     short: str  # prefix of its DVC metrics (clf.acc, fus.mae, ...): unique, short, so `dvc exp show` stays narrow
+    partial: bool = False  # a song needs only one of the model's modalities (the model stands in for the other)
 
     @property
     def uses_lyrics(self) -> bool:
@@ -43,6 +44,11 @@ class ModelSpec:
     def lyrics_config(self, cfg: Any) -> Any:
         """The lyrics encoder's config inside this model's config, or None."""
         return getattr(cfg, self.lyrics) if self.lyrics else None
+
+    def serves(self, has_lyrics: bool, has_audio: bool) -> bool:
+        """Whether this model embeds a song that has (or lacks) lyrics and audio."""
+        have = [h for h, used in ((has_lyrics, self.uses_lyrics), (has_audio, self.uses_audio)) if used]
+        return any(have) if self.partial else all(have)
 
     def bag_words(self, cfg: Any) -> int:
         """What ``learn.data.load_songs(bag_words=...)`` reads for this model: 0 for the token sequence (or
@@ -63,10 +69,10 @@ MODELS: dict[str, ModelSpec] = {
                   lyrics="encoder", audio=None, short="clf"),
         ModelSpec("lyrics_regressor", LyricsRegressorConfig, "lyrics", "regression", "LyricsPairModel",
                   lyrics="encoder", audio=None, short="lyr"),
-        ModelSpec("audio_siamese", AudioSiameseConfig, "multimodal", "regression", "AudioSiamese",
+        ModelSpec("audio_siamese", AudioSiameseConfig, "audio", "regression", "AudioSiamese",
                   lyrics=None, audio="encoder", short="aud"),
-        ModelSpec("fused", FusedConfig, "multimodal", "regression", "FusedModel", lyrics="lyrics", audio="audio",
-                  short="fus"),
+        ModelSpec("fused", FusedConfig, "catalog", "regression", "FusedModel", lyrics="lyrics", audio="audio",
+                  short="fus", partial=True),
     )
 }
 

@@ -4,7 +4,9 @@ The catalog is every song of the lyrics table and of the audio shards, not only 
 Last.fm pairs: a song nobody listened to gets a vector too (the cold-start case). Songs are streamed in
 batches (one audio shard, or ``batch_size`` lyrics rows, at a time), so memory stays flat as the catalog
 grows. A song lacking a modality the model needs is counted in the report (``no_lyrics``,
-``no_audio``), never skipped silently: ``read`` (the catalog) = ``kept`` (encoded) + ``dropped``.
+``no_audio``), never skipped silently: ``read`` (the catalog) = ``kept`` (encoded) + ``dropped``. A model
+that stands in for a missing modality (``ModelSpec.partial``: fused) encodes every song with either, and
+the report counts how many had only one (``lyrics_only``, ``audio_only``).
 
 Output: ``<embeddings>/<model>/part-*.parquet`` (``track_id``, fixed-size float32 ``vector``) and
 ``manifest.json`` (model, checkpoint sha256, dim, vector blocks, count).
@@ -23,6 +25,7 @@ import pyarrow.parquet as pq
 from tqdm import tqdm
 
 from songsim.core import schemas
+from songsim.core.schemas import N_FEAT
 from songsim.core.checkpoint import load_checkpoint, model_spec, pick_device
 from songsim.core.config import section
 from songsim.core.report import StageReport
@@ -50,6 +53,9 @@ def catalog_batches(spec: ModelSpec, lyrics_path: str | Path, audio_dir: str | P
     shards = AudioShards(audio_dir)
     n_lyrics = pq.ParquetFile(lyrics_path).metadata.num_rows
     with_both = 0
+    if spec.partial:
+        yield from _partial_batches(lyrics_path, shards, columns, batch_size, report, bag_words)
+        return
     if spec.uses_audio:
         for ids, audio in shards.iter_shards():
             if not spec.uses_lyrics:
@@ -77,6 +83,45 @@ def catalog_batches(spec: ModelSpec, lyrics_path: str | Path, audio_dir: str | P
         yield SongTable(t.column("track_id").to_pylist(), tokens, lengths, None, counts)
     for ids, _ in shards.iter_shards():  # audio-only songs
         report.drop("no_lyrics", len(ids) - _lyrics_of(lyrics_path, ids, ["track_id"]).num_rows)
+
+
+def _partial_batches(lyrics_path: str | Path, shards: AudioShards, columns: list[str], batch_size: int,
+                     report: StageReport, bag_words: int) -> Iterator[SongTable]:
+    """Every song with audio (one shard at a time, with its lyrics where it has them), then every song
+    with lyrics only: song tables with ``has_lyrics``/``has_audio`` masks."""
+    audio_ids: list[pa.Array] = []
+    only = {"lyrics_only": 0, "audio_only": 0}
+    for ids, audio in shards.iter_shards():
+        audio_ids.append(pa.array(ids, pa.string()))
+        t = _lyrics_of(lyrics_path, ids, columns)
+        have = {tid: i for i, tid in enumerate(t.column("track_id").to_pylist())}
+        mask = np.array([tid in have for tid in ids], dtype=bool)
+        tok, ln, cnt = lyrics_arrays(t, np.array([have[x] for x in ids if x in have], dtype=np.int64), bag_words)
+        tokens = np.zeros((len(ids), tok.shape[1]), dtype=tok.dtype)
+        tokens[mask] = tok
+        lengths = np.zeros(len(ids), dtype=np.int32)
+        lengths[mask] = ln
+        counts = None
+        if cnt is not None:
+            counts = np.zeros_like(tokens)
+            counts[mask] = cnt
+        only["audio_only"] += int((~mask).sum())
+        report.keep(len(ids))
+        yield SongTable(ids, tokens, lengths, audio, counts, mask, np.ones(len(ids), dtype=bool))
+    with_audio = pa.chunked_array(audio_ids, pa.string()).combine_chunks() if audio_ids else pa.array([], pa.string())
+    frames = shards.frames
+    for batch in pq.ParquetFile(lyrics_path).iter_batches(batch_size, columns=columns):
+        t = pa.Table.from_batches([batch])
+        t = t.filter(pc.invert(pc.is_in(t.column("track_id"), value_set=with_audio)))
+        if not len(t):
+            continue
+        tokens, lengths, counts = lyrics_arrays(t, np.arange(len(t)), bag_words)
+        only["lyrics_only"] += len(t)
+        report.keep(len(t))
+        audio = np.zeros((len(t), 2 * N_FEAT, frames), dtype=np.float16)
+        yield SongTable(t.column("track_id").to_pylist(), tokens, lengths, audio, counts,
+                        np.ones(len(t), dtype=bool), np.zeros(len(t), dtype=bool))
+    report.extra.update(only)
 
 
 def embed(name: str, ckpt: str | Path, lyrics_path: str | Path, audio_dir: str | Path, out_dir: str | Path,

@@ -237,8 +237,8 @@ class Recommender:
         known = [m for m in ("lyrics", "audio") if track_id in self.catalog.get(m, ())]
         if known:
             missing = [m for m in needs if m not in known]
-            can = [n for n, s in MODELS.items() if s.task == "regression"
-                   and all(m in known for m, used in (("lyrics", s.uses_lyrics), ("audio", s.uses_audio)) if used)]
+            can = [n for n, s in MODELS.items() if s.task == "regression" and s.serves("lyrics" in known,
+                                                                                          "audio" in known)]
             raise MissingModality(f"{track_id} has no {' and no '.join(missing)}: model {self.name} needs "
                                   f"{' and '.join(needs)}; models that can serve it: {', '.join(can) or 'none'}",
                                   missing, can)
