@@ -76,7 +76,8 @@ def _on_multimodal_test(spec: ModelSpec, model, splits_dir, lyrics_path, feature
     return pairs, predict(model, pairs, songs, tcfg.eval_batch_size, device, amp)
 
 
-def modality_masks(songs: SongTable, lyrics_path: str | Path, features_dir: str | Path) -> tuple[np.ndarray, np.ndarray]:
+def modality_masks(songs: SongTable, lyrics_path: str | Path,
+                   features_dir: str | Path) -> tuple[np.ndarray, np.ndarray]:
     """``(has_lyrics, has_audio)`` per song of ``songs``, ``(S,)`` bool each, from the tables themselves
     (what the ranking's query segments read, whichever inputs the model loaded)."""
     ids = pa.array(songs.track_ids, pa.string())

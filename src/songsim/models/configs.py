@@ -129,6 +129,9 @@ class AudioSiameseConfig(_PairHead):
         self._check("audio_siamese.model")
 
 
+MISSING = ("predicted", "zero", "decoder")  # FusedConfig.missing: where a missing modality gets a stand-in
+
+
 @dataclass(frozen=True)
 class FusedConfig(_PairHead):
     """Lyrics encoder + audio encoder: four embeddings merged into one decoder; MSE. A song without one
@@ -142,11 +145,15 @@ class FusedConfig(_PairHead):
     dropout: float = 0.3
     l2: float = 1e-4
     modality_dropout: float = 0.2  # share of training songs with both whose lyrics or audio (half each) is hidden
+    missing: str = "predicted"  # a missing modality's vector: predicted (from the other) | zero | decoder (zero
+    # in the song vector and the ranking space, predicted from the other inside the pair decoder)
     stand_in: int = 128  # hidden width of the networks predicting a missing modality's vector from the other's
 
     def validate(self) -> None:
         self._check("fused.model")
         if not 0.0 <= self.modality_dropout < 1.0:
             raise ValueError(f"fused.model.modality_dropout: in [0, 1), got {self.modality_dropout}")
+        if self.missing not in MISSING:
+            raise ValueError(f"fused.model.missing: one of {', '.join(MISSING)}, got {self.missing!r}")
         if self.stand_in < 1:
             raise ValueError(f"fused.model.stand_in: at least 1, got {self.stand_in}")

@@ -342,10 +342,13 @@ class AudioSiamese(PairModel):
 class FusedModel(PairModel):
     """Four embeddings (lyrics and audio of both songs), merged per modality, one decoder.
 
-    Every song with lyrics or audio is embedded: a missing modality's vector is a stand-in predicted from
-    the other's (a small MLP each way), so lyrics-only and audio-only songs share the one space and the
-    one ranking function with the songs that have both. In training, ``modality_dropout`` of the songs
-    that have both see one modality replaced by its stand-in (lyrics or audio, half each)."""
+    Every song with lyrics or audio is embedded, in the one space and under the one ranking function of
+    the songs that have both: a missing modality's vector is a stand-in, ``missing: predicted`` from the
+    other's (a small MLP each way) or ``zero`` (its block then adds nothing to a ranking score, and the
+    decoder reads zeros), or ``decoder``: zero in the song vector and so in the ranking space, predicted
+    inside the pair decoder (:meth:`with_stand_ins`; its modality dropout happens there too, so the
+    listwise ranking loss sees the songs that have both whole). In training, ``modality_dropout`` of the songs that have both see one modality
+    replaced by its stand-in (lyrics or audio, half each)."""
 
     def __init__(self, cfg: FusedConfig, vocab_size: int):
         super().__init__()
@@ -353,8 +356,11 @@ class FusedModel(PairModel):
         self.lyrics = lyrics_encoder(cfg.lyrics, vocab_size)
         self.audio = audio_encoder(cfg.audio)
         dl, da = self.lyrics.out_dim, self.audio.out_dim
-        self.lyrics_from_audio = nn.Sequential(nn.Linear(da, cfg.stand_in), nn.ReLU(), nn.Linear(cfg.stand_in, dl))
-        self.audio_from_lyrics = nn.Sequential(nn.Linear(dl, cfg.stand_in), nn.ReLU(), nn.Linear(cfg.stand_in, da))
+        if cfg.missing != "zero":
+            self.lyrics_from_audio = nn.Sequential(nn.Linear(da, cfg.stand_in), nn.ReLU(),
+                                                   nn.Linear(cfg.stand_in, dl))
+            self.audio_from_lyrics = nn.Sequential(nn.Linear(dl, cfg.stand_in), nn.ReLU(),
+                                                   nn.Linear(cfg.stand_in, da))
         d = merged_dim(dl, cfg.merge) + merged_dim(da, cfg.merge)
         self.decoder = Decoder(d, cfg.dense, cfg.dropout)
         self._init_ranking()
@@ -378,7 +384,8 @@ class FusedModel(PairModel):
         has_l, has_a = batch.get("has_lyrics"), batch.get("has_audio")  # (U,) bool, or None: all have it
         lyr = self.lyrics(batch["tokens"], batch["lengths"], batch.get("counts"))  # (U, D_lyrics)
         aud = self._audio(batch["audio"], has_a)  # (U, D_audio)
-        p = self.cfg.modality_dropout if self.training else 0.0
+        # decoder: the modality dropout happens in the pair decoder (pair_features), the ranking sees every song whole
+        p = self.cfg.modality_dropout if self.training and self.cfg.missing != "decoder" else 0.0
         # the stand-ins always run (cheap), so every parameter takes part in each step (DDP requires it)
         u = lyr.shape[0]
         ones = torch.ones(u, dtype=torch.bool, device=lyr.device)
@@ -388,16 +395,35 @@ class FusedModel(PairModel):
             r = torch.rand(u, device=lyr.device)
             both = has_l & has_a
             has_l, has_a = has_l & ~(both & (r < p / 2)), has_a & ~(both & (r >= p / 2) & (r < p))
-        lyr_hat = self.lyrics_from_audio(aud.float()).to(lyr.dtype)  # (U, D_lyrics) from the audio
-        aud_hat = F.normalize(self.audio_from_lyrics(lyr.float()), dim=-1).to(aud.dtype)  # (U, D_audio), unit
+        if self.cfg.missing != "predicted":  # a zero block: no term in the ranking score
+            lyr_hat, aud_hat = torch.zeros_like(lyr), torch.zeros_like(aud)
+        else:
+            lyr_hat = self.lyrics_from_audio(aud.float()).to(lyr.dtype)  # (U, D_lyrics) from the audio
+            aud_hat = F.normalize(self.audio_from_lyrics(lyr.float()), dim=-1).to(aud.dtype)  # (U, D_audio), unit
         return torch.cat([torch.where(has_l[:, None], lyr, lyr_hat), torch.where(has_a[:, None], aud, aud_hat)],
                          dim=-1)
 
     def vector_blocks(self) -> list[int]:
         return [self.lyrics.out_dim, self.audio.out_dim]
 
+    def with_stand_ins(self, v: torch.Tensor) -> torch.Tensor:
+        """``missing: decoder``: song vectors ``(U, D)`` whose zero blocks (a missing modality) are replaced
+        by the stand-in predicted from the other block, for the pair decoder only."""
+        d = self.lyrics.out_dim
+        lyr, aud = v[:, :d], v[:, d:]
+        no_l, no_a = (lyr.abs().sum(-1) == 0)[:, None], (aud.abs().sum(-1) == 0)[:, None]  # (U, 1)
+        lyr_hat = self.lyrics_from_audio(aud.float()).to(v.dtype)
+        aud_hat = F.normalize(self.audio_from_lyrics(lyr.float()), dim=-1).to(v.dtype)
+        return torch.cat([torch.where(no_l, lyr_hat, lyr), torch.where(no_a, aud_hat, aud)], dim=-1)
+
     def pair_features(self, v: torch.Tensor, left: torch.Tensor, right: torch.Tensor) -> torch.Tensor:
         d = self.lyrics.out_dim
+        if self.cfg.missing == "decoder":
+            p = self.cfg.modality_dropout if self.training else 0.0
+            if p > 0.0:  # hide one block of some songs that have both, for the decoder only
+                r = torch.rand(v.shape[0], device=v.device)[:, None]  # (U, 1)
+                v = torch.cat([v[:, :d] * (r >= p / 2), v[:, d:] * ((r < p / 2) | (r >= p))], dim=-1)
+            v = self.with_stand_ins(v)
         a, b = v[left], v[right]
         return torch.cat([merge_features(a[:, :d], b[:, :d], self.cfg.merge),
                           merge_features(a[:, d:], b[:, d:], self.cfg.merge)], dim=-1)

@@ -25,10 +25,10 @@ import pyarrow.parquet as pq
 from tqdm import tqdm
 
 from songsim.core import schemas
-from songsim.core.schemas import N_FEAT
 from songsim.core.checkpoint import load_checkpoint, model_spec, pick_device
 from songsim.core.config import section
 from songsim.core.report import StageReport
+from songsim.core.schemas import N_FEAT
 from songsim.core.writers import ShardWriter, file_sha256
 from songsim.ingest.audio_shards import AudioShards
 from songsim.learn.data import SongTable, lyrics_arrays, lyrics_columns
