@@ -20,7 +20,7 @@ MXM_TEST = 27_143  # musiXmatch: bags in mxm_dataset_test.txt (same page; 210,51
 # 943,347 / 1,000,000 = 0.943; 584,897 / 943,347 = 0.620 of the Last.fm files (0.585 of MSD);
 # 237,662 / 1,000,000 = 0.238; every MSD track has its .h5 file; 27,143 / 237,662 = 0.114
 PUBLISHED = CoverageConfig(lastfm=0.943, lists=0.620, lyrics=0.238, audio=1.0, mxm_test=0.114)
-# the demo world (params.yaml): what the world wrote before coverage was a param, byte for byte
+# the demo world (the committed synth.coverage): what the world wrote before coverage was a param, byte for byte
 DENSE = CoverageConfig(lastfm=0.9, lists=0.83, lyrics=0.85, audio=0.85, mxm_test=0.11)
 PAIRS_PER_LIST = LASTFM_PAIRS / LASTFM_LISTED  # 96.6 similars per non-empty list
 
