@@ -53,6 +53,7 @@ docs: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) bench/bench_synth.py
+	$(PY) bench/bench_medium.py
 	$(PY) bench/bench_chunk_audio.py
 	$(PY) bench/bench_memory.py
 	$(PY) bench/bench_scale.py

@@ -25,9 +25,10 @@ from common import OUT, run_measured, save  # noqa: E402
 
 CHILD = """
 import json, logging, time
+from songsim.core.published import DENSE
 from songsim.synth.write import write_world
 t = time.perf_counter()
-s = write_world({out!r}, {size!r}, {seed}, lastfm_sqlite=True, mxm_sqlite=False, workers={workers})
+s = write_world({out!r}, {size!r}, {seed}, lastfm_sqlite=True, mxm_sqlite=False, workers={workers}, coverage=DENSE)
 print(json.dumps({{"seconds": time.perf_counter() - t, "msd_files": s["msd"]["tracks"]}}))
 """
 

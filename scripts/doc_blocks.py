@@ -191,14 +191,19 @@ def threshold_block(reports: Path = ROOT / "data" / "reports") -> str:
 
 
 def world_sizes() -> str:
-    """The synthetic world's size presets (``synth.size``), from ``synth/world.py`` itself."""
+    """The synthetic world's size presets (``synth.size``, from ``synth/world.py``) and, apart, its coverage
+    presets (``synth.coverage``: the published figures and the demo's, from ``core/published.py``)."""
     import sys
 
     sys.path.insert(0, str(ROOT / "src"))
+    from songsim.core.published import DENSE, PUBLISHED, SOURCES
     from songsim.synth.world import SIZES
 
-    out = ["| `synth.size` | tracks | with a Last.fm file | with lyrics | with audio (an MSD file) |",
-           "|---|---|---|---|---|"]
-    for name, s in SIZES.items():
-        out.append(f"| `{name}` | {s.n_tracks:,} | {s.lastfm_frac:.0%} | {s.lyrics_frac:.0%} | {s.audio_frac:.0%} |")
+    out = ["| `synth.size` | tracks |", "|---|---|"]
+    out += [f"| `{name}` | {s.n_tracks:,} |" for name, s in SIZES.items()]
+    out += ["", "| `synth.coverage` | published (the default of `World`) | demo (`params.yaml`) | published source |",
+            "|---|---|---|---|"]
+    for f in dataclasses.fields(PUBLISHED):
+        p, d = getattr(PUBLISHED, f.name), getattr(DENSE, f.name)
+        out.append(f"| `{f.name}` | {p:.1%} | {d:.0%} | {SOURCES[f.name][2]} |")
     return "\n".join(out)

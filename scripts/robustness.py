@@ -173,7 +173,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--worlds", type=int, nargs="+", default=[3, 11, 19, 23])
     ap.add_argument("--train-seeds", type=int, nargs="+", default=[0])
-    ap.add_argument("--size", choices=["tiny", "default", "large"], help="synth.size of every run (default: params)")
+    ap.add_argument("--size", choices=["tiny", "default", "medium", "large"],
+                    help="synth.size of every run (default: params)")
     ap.add_argument("--summarise", action="store_true", help="only summarise the runs already recorded")
     ap.add_argument("--prefix", default="rob", help="run names <prefix>-w<W>-s<S>; rob: the development harness "
                     "(robustness.json), another: its own summary, robustness_<prefix>.json")

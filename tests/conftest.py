@@ -96,9 +96,10 @@ def tiny_run(tmp_path_factory, base_params) -> tuple[Path, dict]:
 
 @pytest.fixture(scope="session")
 def tiny_world(tmp_path_factory) -> Path:
-    """Raw files of a tiny world (with both SQLite variants)."""
+    """Raw files of a tiny world (with both SQLite variants), in the demo's dense coverage."""
+    from songsim.core.published import DENSE
     from songsim.synth.write import write_world
 
     out = tmp_path_factory.mktemp("tiny_world")
-    write_world(out, "tiny", 3, lastfm_sqlite=True, mxm_sqlite=True)
+    write_world(out, "tiny", 3, lastfm_sqlite=True, mxm_sqlite=True, coverage=DENSE)
     return out

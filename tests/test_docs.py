@@ -209,7 +209,8 @@ def test_metric_keys_are_documented():
 # issues, commits, worlds, seeds, epochs and steps are not figures.
 BASE_SOURCES = ("params.yaml", "pyproject.toml", "metrics/*.json")
 PAGE_SOURCES = {
-    "README.md": ("bench/bench_lastfm_full.py", "docs/references.md", "src/songsim/synth/world.py"),
+    "README.md": ("bench/bench_lastfm_full.py", "docs/references.md", "src/songsim/synth/world.py",
+                  "src/songsim/core/published.py"),
     "index.md": (),
     "getting-started.md": (),
     "pipeline.md": ("src/songsim/ingest/**/*.py",),
@@ -227,7 +228,8 @@ PAGE_SOURCES = {
     "serving.md": ("bench/README.md", "data/reports/*.json", "src/songsim/serve/*.py", "src/songsim/cli.py"),
     "experiments.md": ("tests/test_dvc_e2e.py",),
     "scaling.md": ("bench/README.md",),
-    "world.md": ("data/reports/*.json", "src/songsim/synth/*.py", "tests/test_docs.py"),
+    "world.md": ("data/reports/*.json", "src/songsim/synth/*.py", "src/songsim/core/published.py", "bench/README.md",
+                 "tests/test_docs.py"),
     "params.md": (),
     "testing.md": ("bench/bench_lastfm_full.py", "tests/test_dvc_e2e.py"),
     "troubleshooting.md": (),

@@ -58,9 +58,10 @@ def repo(tmp_path_factory, base_params):
 
 def test_repro_noop_experiment_and_compare(repo):
     # a query for `songsim similar` once the index exists: the first track of the tiny world with audio+lyrics
+    from songsim.core.config import read_params, section
     from songsim.synth.world import World
 
-    w = World("tiny", base_seed(repo))
+    w = World("tiny", base_seed(repo), section(read_params(repo / "params.yaml"), "synth").coverage)
     both = [t for t, a, b in zip(w.track_ids, w.has_audio, w.has_lyrics) if a and b]
     (repo / "queries.txt").write_text(both[0] + "\n")
     first = _sh(repo, "dvc", "repro")

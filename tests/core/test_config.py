@@ -38,6 +38,12 @@ def test_repo_params_load(base_params):
     (lambda p: p.update(extra={}), "unknown section extra"),
     (lambda p: p["extract_pairs"].update(max_quarantine_frac=float("nan")), "expected a finite number"),
     (lambda p: p["expand_lyrics"].update(max_quarantine_frac=".nan"), "expected a number"),
+    (lambda p: p["synth"]["coverage"].update(lyric=0.2), "unknown key synth.coverage.lyric"),
+    (lambda p: p["synth"]["coverage"].pop("mxm_test"), "missing key synth.coverage.mxm_test"),
+    (lambda p: p["synth"]["coverage"].update(audio=0.0), "synth.coverage.audio: a share in (0, 1], got 0.0"),
+    (lambda p: p["synth"]["coverage"].update(lastfm=1.2), "synth.coverage.lastfm: a share in (0, 1]"),
+    (lambda p: p["synth"]["coverage"].update(mxm_test=1.0), "synth.coverage.mxm_test: a share in"),
+    (lambda p: p["synth"].update(size="huge"), "synth.size: 'huge' is not one of tiny, default, medium, large"),
 ])
 def test_bad_params_fail_clearly(tmp_path, base_params, mutate, msg):
     params = copy.deepcopy(base_params)
@@ -52,3 +58,14 @@ def test_from_dict_is_strict_and_frozen():
     assert cfg.min_score == 0.0 and isinstance(cfg.min_score, float)
     with pytest.raises(AttributeError):
         cfg.min_score = 1.0  # frozen
+
+
+def test_the_demo_coverage_is_the_dense_preset_and_sizes_match_the_world(base_params):
+    """params.yaml's synth.coverage is DENSE (the demo world, byte for byte as before coverage was a param);
+    synth.size accepts exactly the world's presets."""
+    from songsim.core.config import WORLD_SIZES
+    from songsim.core.published import DENSE
+    from songsim.synth.world import SIZES
+
+    assert section(base_params, "synth").coverage == DENSE
+    assert WORLD_SIZES == tuple(SIZES)

@@ -1,5 +1,5 @@
 """The fidelity stage: distances that mean what they say, the genuine samples against themselves and
-against a tiny world, and the skip when no reference is present."""
+against a tiny world, and the skip when no reference is present (the coverage section still computed)."""
 
 import json
 from pathlib import Path
@@ -61,6 +61,7 @@ def test_stage_on_a_world(tiny_run, realdata, tmp_path):
     assert out["statistics"]["mxm_words"]["world"]["n"] > 0 and out["statistics"]["timbre_03"]["world"]["n"] > 0
     assert rep["failed"] == []  # the world is calibrated at every size, the tiny one included (issue 10)
     assert rep["bad_records_skipped"] == {"reference": {}, "world": {}}
+    assert rep["coverage"]["counts"]["bad_records_skipped"] == {} and rep["coverage"]["counts"]["tracks"] > 200
     metrics = json.loads((tmp_path / "metrics" / "fidelity.json").read_text())["fid"]
     assert metrics["checked"] == 37 and {"score", "list_length", "words", "segments", "timbre_max"} <= set(metrics)
     for name in PLOTTED:
@@ -77,6 +78,11 @@ def test_stage_without_reference_skips_with_a_reason(tiny_run, tmp_path):
     out = run(p)
     assert "reference files not found" in out["skipped"] and "nowhere" in out["skipped"]
     assert json.loads(Path(tmp_path / "metrics" / "fidelity.json").read_text()) == {"fid": {"passed": 0, "checked": 0}}
+    # the coverage needs only the world and the published figures: computed all the same, and written
+    cov = json.loads((tmp_path / "reports" / "fidelity.json").read_text())["coverage"]
+    assert cov == out["coverage"] and set(cov["shares"]) == {"lastfm", "lists", "lyrics", "audio", "mxm_test",
+                                                              "pairs_per_list"}
+    assert cov["shares"]["lyrics"]["published"] == 0.238 and cov["shares"]["lyrics"]["world"] > 0.7  # the dense demo
 
 
 def test_bad_records_are_counted_not_dropped_silently(tmp_path):

@@ -165,3 +165,17 @@ def test_latent_file_is_the_worlds_latent_factors(tiny_world):
         assert np.allclose(got, w.latent[k])
         lv = t.column("level").combine_chunks().flatten().to_numpy().reshape(-1, 3)[:, k]
         assert np.allclose(lv, w.latent[k] @ w.level_dir[k], atol=1e-6)
+
+
+def test_coverage_is_a_param_and_the_published_figures_are_the_default():
+    """The coverage decides which tracks each source covers and nothing else: the same seed gives the same
+    tracks, factors and artists whatever the coverage; with none given a world takes the published one."""
+    from songsim.core.published import DENSE, PUBLISHED
+
+    real, dense = World("tiny", 2), World("tiny", 2, DENSE)
+    assert real.coverage == PUBLISHED and dense.coverage == DENSE
+    assert list(real.track_ids) == list(dense.track_ids) and (real.artist == dense.artist).all()
+    assert all(np.array_equal(a, b) for a, b in zip(real.latent, dense.latent))
+    assert real.has_audio.all() and real.has_lyrics.mean() < 0.4 < 0.7 < dense.has_lyrics.mean()
+    # a share draws against the same uniforms: the lyrics tracks of the sparser world are among the denser's
+    assert not (real.has_lyrics & ~dense.has_lyrics).any()

@@ -100,15 +100,38 @@ class RawConfig:
 
 
 @dataclass(frozen=True)
+class CoverageConfig:
+    """Which share of the world's tracks each source covers (``synth.coverage``); the published figures and
+    the demo's denser shape are ``songsim.core.published.PUBLISHED`` and ``DENSE``."""
+
+    lastfm: float  # share of tracks with a Last.fm file (published: 0.943)
+    lists: float  # share of those files with a non-empty similar list (published: 0.620)
+    lyrics: float  # share of tracks with musiXmatch lyrics (published: 0.238)
+    audio: float  # share of tracks with an MSD .h5 file (published: 1.0)
+    mxm_test: float  # share of the lyrics tracks in mxm_dataset_test.txt (published: 0.114)
+
+    def validate(self) -> None:
+        for name in ("lastfm", "lists", "lyrics", "audio"):
+            if not 0 < getattr(self, name) <= 1:
+                raise ConfigError(f"synth.coverage.{name}: a share in (0, 1], got {getattr(self, name)}")
+        if not 0 <= self.mxm_test < 1:
+            raise ConfigError(f"synth.coverage.mxm_test: a share in [0, 1), got {self.mxm_test}")
+
+
+WORLD_SIZES = ("tiny", "default", "medium", "large")  # synth.size: the presets of songsim.synth.world.SIZES
+
+
+@dataclass(frozen=True)
 class SynthConfig:
     seed: int  # world seed: a different seed draws a different world
-    size: str  # tiny | default | large
+    size: str  # tiny | default | medium | large: the number of tracks (synth.world.SIZES)
     lastfm_sqlite: bool  # also write lastfm_similars.db
     mxm_sqlite: bool  # also write mxm_dataset.db
     workers: int  # processes writing the MSD files (the same files at any count)
+    coverage: CoverageConfig  # which share of the tracks each source covers (the keys below)
 
     def validate(self) -> None:
-        _choice("synth.size", self.size, ("tiny", "default", "large"))
+        _choice("synth.size", self.size, WORLD_SIZES)
         if self.workers < 1:
             raise ConfigError(f"synth.workers: at least 1, got {self.workers}")
 

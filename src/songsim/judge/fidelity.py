@@ -9,8 +9,13 @@ loudness, key and mode. Continuous and count statistics get the two-sample Kolmo
 (the largest gap between the two empirical CDFs, 0 = same distribution, 1 = disjoint); key and mode,
 categorical, get the total-variation distance; shares get their absolute difference.
 
+Beside them, the ``coverage`` section (``songsim.judge.coverage``): which share of the tracks each source
+covers (Last.fm files, non-empty lists, lyrics, audio, the musiXmatch test file) and similars per list, counted
+from the world's raw files, against the published dataset figures.
+
 The reference is the genuine samples in ``../shared/realdata`` by default (``fidelity.reference_*``).
-Where they are absent (a user's clone) the stage writes a report saying so and skips the comparison.
+Where they are absent (a user's clone) the stage writes a report saying so and skips the comparison; the
+coverage section, which needs only the world and the published figures, is still computed.
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ from songsim.ingest.readers import BadRecord
 from songsim.ingest.readers.lastfm import open_lastfm
 from songsim.ingest.readers.msd import iter_msd_files, read_msd_file
 from songsim.ingest.readers.mxm import MxmReader
+from songsim.judge.coverage import count_sources, coverage
 
 log = logging.getLogger(__name__)
 
@@ -175,12 +181,15 @@ def run(params: dict) -> dict:
     max_len = section(params, "expand_lyrics").max_len
     refs = {"lastfm": cfg.reference_lastfm, "mxm": cfg.reference_mxm, "msd": cfg.reference_msd}
     metrics_path, plots = Path(paths.metrics) / "fidelity.json", Path(paths.plots) / "fidelity"
+    cov = coverage(count_sources(raw.lastfm, raw.mxm, listed_files(paths.msd_listing, raw.msd)[1], good))
+    log.info("fidelity: coverage (world / published): %s", ", ".join(
+        f"{k} {v['world']:g} / {v['published']:g}" for k, v in cov["shares"].items()))
     missing = [f"{k}: {v}" for k, v in refs.items() if not Path(v).exists()]
     if missing:
         reason = (f"reference files not found ({'; '.join(missing)}): clone the genuine samples beside the "
                   f"repository (../shared/realdata) or point fidelity.reference_* at real data; comparison skipped")
         log.warning("fidelity: %s", reason)
-        out = {"stage": "fidelity", "skipped": reason}
+        out = {"stage": "fidelity", "skipped": reason, "coverage": cov}
         write_json(paths.report("fidelity"), out)
         write_json(metrics_path, {"fid": {"passed": 0, "checked": 0}})
         for name in PLOTTED:
@@ -200,7 +209,7 @@ def run(params: dict) -> dict:
     failed = sorted(k for k, v in stats.items() if not v["pass"])
     out = {"stage": "fidelity", "reference": refs, "world": {"lastfm": raw.lastfm, "mxm": raw.mxm, "msd": raw.msd},
            "passed": len(stats) - len(failed), "checked": len(stats), "failed": failed,
-           "bad_records_skipped": {"reference": real_bad, "world": world_bad}, "statistics": stats}
+           "bad_records_skipped": {"reference": real_bad, "world": world_bad}, "statistics": stats, "coverage": cov}
     write_json(paths.report("fidelity"), out)
     write_json(metrics_path, compact(stats))
     log.info("fidelity: %d of %d statistics within target; worst: %s", len(stats) - len(failed), len(stats),

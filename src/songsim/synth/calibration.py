@@ -3,7 +3,8 @@
 Every number here is a summary of the genuine files in ``../shared/realdata`` (281 MSD files, 8,259
 musiXmatch test tracks, 21 Last.fm lists) measured by the fidelity stage: quantiles of a marginal
 distribution, category shares, or a parameter fitted so that the world's marginal matches (two-sample KS).
-No record of the samples is stored. The world size changes the number of tracks, never these.
+No record of the samples is stored. The world's size and coverage (``synth.size``, ``synth.coverage``) change
+the number of tracks and which of them each source covers, never these.
 
 A continuous marginal is drawn as ``quantile_map(g, KNOTS)`` with ``g`` standard normal: the piecewise
 linear map through the real quantiles at :data:`PROBS` (normal scores), extended linearly past the ends.
@@ -54,7 +55,7 @@ ZIPF, ZIPF_SHIFT, TOPIC, FRESH = 1.45, 6.0, 1.3, (1.75, 0.8)
 
 # ---- Last.fm (21 lists) ------------------------------------------------------------------------------
 LIST_LENGTH = (90.0, 0.6)  # similars per track: lognormal median, log-sd
-EMPTY_SHARE = 0.17  # tracks whose list is empty
+# (the share of empty lists is coverage, not a per-song statistic: synth.coverage.lists, core.published)
 POOL = 600  # random candidates per source (plus the artist's own songs)
 # observed score = sigmoid(BETA cos + B0 + (lv_i + lv_j) / 2 + ARTIST same_artist + N(0, NOISE^2)), a song's level
 # lv = B1 g - B2 min(g, 0)^2 with g standard normal from its factors, LEVEL_SHARED times more from the shared part

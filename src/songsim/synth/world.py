@@ -20,34 +20,32 @@ audio ones (and vice versa), so fusing both modalities can do better. ``synth.wr
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
 
 import numpy as np
 from scipy.special import expit
 from scipy.stats import norm
 
+from songsim.core.config import CoverageConfig
+from songsim.core.published import PUBLISHED
 from songsim.synth import calibration as cal
 from songsim.synth.vocab import build_vocabulary
-
-log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
 class WorldSize:
     n_tracks: int  # track ids in the world
-    lastfm_frac: float  # tracks with a Last.fm JSON file
-    lyrics_frac: float  # tracks with musiXmatch lyrics
-    audio_frac: float  # tracks with an MSD .h5 file
     clusters: tuple[int, int, int] = (8, 6, 6)  # shared, lyrics, audio
     songs_per_artist: int = 4  # mean tracks per artist (artists are drawn from their own random stream)
 
 
-# the size changes the number of tracks only; every per-song statistic comes from synth.calibration
+# the size changes the number of tracks only; every per-song statistic comes from synth.calibration, and which
+# share of the tracks each source covers from the coverage (synth.coverage; core.published)
 SIZES = {
-    "tiny": WorldSize(240, 0.9, 0.85, 0.85),
-    "default": WorldSize(2000, 0.9, 0.85, 0.85),
-    "large": WorldSize(125_000, 0.85, 0.85, 0.17),
+    "tiny": WorldSize(240),
+    "default": WorldSize(2000),
+    "medium": WorldSize(20_000),  # real-shaped with PUBLISHED: >= 3,000 test songs, >= 1,000 queries (bench/README)
+    "large": WorldSize(125_000),
 }
 VOCAB = 5000  # musiXmatch-like stems, as in the real dataset
 
@@ -83,12 +81,13 @@ def _unit(rng: np.random.Generator, *shape: int) -> np.ndarray:
 class World:
     """Latent state of a synthetic world; writers in ``synth.write`` turn it into raw files."""
 
-    def __init__(self, size: str | WorldSize, seed: int):
+    def __init__(self, size: str | WorldSize, seed: int, coverage: CoverageConfig | None = None):
         if isinstance(size, str):
             if size not in SIZES:
                 raise ValueError(f"unknown world size {size!r} ({', '.join(SIZES)})")
             size = SIZES[size]
         self.size, self.seed = size, seed
+        self.coverage = cov = PUBLISHED if coverage is None else coverage  # the real shape unless told otherwise
         s = self.size
         rng = np.random.default_rng([seed, 0])
         n = s.n_tracks
@@ -109,9 +108,9 @@ class World:
             self.latent.append(z.astype(np.float32))
             if part == 0:
                 self.genre = c
-        self.has_lastfm = rng.random(n) < s.lastfm_frac
-        self.has_lyrics = rng.random(n) < s.lyrics_frac
-        self.has_audio = rng.random(n) < s.audio_frac
+        self.has_lastfm = rng.random(n) < cov.lastfm
+        self.has_lyrics = rng.random(n) < cov.lyrics
+        self.has_audio = rng.random(n) < cov.audio
         p = np.random.default_rng([seed, 10])  # projections of the latent factors, their own stream
         # score level: a standard-normal mix of the three parts, mostly shared (both modalities see it)
         self.level_dir = [_unit(p, D) for _ in range(3)]

@@ -23,9 +23,8 @@ import pyarrow as pa
 from tqdm import tqdm
 
 from songsim.core import schemas
-from songsim.core.config import section
+from songsim.core.config import CoverageConfig, section
 from songsim.core.writers import ParquetStreamWriter, atomic_path, write_json
-from songsim.synth import calibration as cal
 from songsim.synth.glove import write_glove_text
 from songsim.synth.lastfm import LastfmDbWriter, LastfmZipWriter, track_json
 from songsim.synth.msd import write_msd_file
@@ -41,6 +40,8 @@ def _write_lastfm(world: World, out: Path, rng: np.random.Generator, sqlite: boo
     seed, tids = world.seed, world.track_ids
     lf = np.nonzero(world.has_lastfm)[0]
     is_test = rng.random(len(lf)) < 0.2
+    # rounded, so that 1 - 0.83 compares as 0.17 did (the demo world's lists, byte for byte)
+    empty_share = round(1.0 - world.coverage.lists, 12)
     (out / "lastfm").mkdir(parents=True, exist_ok=True)
     n_pairs = 0
     db_path = out / "lastfm" / "lastfm_similars.db"
@@ -52,7 +53,7 @@ def _write_lastfm(world: World, out: Path, rng: np.random.Generator, sqlite: boo
                 for i in tqdm(members, desc=f"lastfm {origin}", disable=len(members) < 5000):
                     r = np.random.default_rng([seed, 2, int(i)])
                     tgt, score = world.similars(int(i), r)
-                    if r.random() < cal.EMPTY_SHARE:  # real lists are sometimes empty
+                    if r.random() < empty_share:  # real lists are sometimes empty (synth.coverage.lists)
                         tgt, score = tgt[:0], score[:0]
                     sims = [(tids[j], float(x)) for j, x in zip(tgt, score)]
                     g = GENRES[world.genre[i] % len(GENRES)]
@@ -79,7 +80,7 @@ def _write_mxm(world: World, out: Path, rng: np.random.Generator, sqlite: bool, 
     """The two musiXmatch text files (lines sorted by track id) and the optional SQLite twin."""
     seed, tids = world.seed, world.track_ids
     ly = np.nonzero(world.has_lyrics)[0]
-    test_ly = rng.random(len(ly)) < 0.11
+    test_ly = rng.random(len(ly)) < world.coverage.mxm_test
     (out / "mxm").mkdir(parents=True, exist_ok=True)
     with MxmDbWriter(out / "mxm" / "mxm_dataset.db", world.words) if sqlite else nullcontext() as db:
         for split, members in (("train", ly[~test_ly]), ("test", ly[test_ly])):
@@ -179,14 +180,15 @@ def _write_latent(world: World, out: Path) -> dict:
 
 
 def write_world(out_dir: str | Path, size: str | WorldSize, seed: int, lastfm_sqlite: bool = True,
-                mxm_sqlite: bool = False, workers: int = 1) -> dict:
+                mxm_sqlite: bool = False, workers: int = 1, coverage: CoverageConfig | None = None) -> dict:
     """Write all raw inputs of a world under ``out_dir``; returns a summary (also saved as world.json).
-    ``size`` is a preset name (``tiny``, ``default``, ``large``) or a :class:`WorldSize`; ``workers``
-    processes write the MSD files (the files are the same at any count)."""
+    ``size`` is a preset name (``tiny``, ``default``, ``medium``, ``large``) or a :class:`WorldSize`;
+    ``coverage`` the share of tracks each source covers (the published figures when none is given);
+    ``workers`` processes write the MSD files (the files are the same at any count)."""
     out = Path(out_dir)
-    world = World(size, seed)
+    world = World(size, seed, coverage)
     label = size if isinstance(size, str) else f"custom ({world.size.n_tracks} tracks)"
-    summary: dict = {"size": label, "seed": seed, **asdict(world.size)}
+    summary: dict = {"size": label, "seed": seed, **asdict(world.size), "coverage": asdict(world.coverage)}
     rng = np.random.default_rng([seed, 1])  # Last.fm then mxm archive assignment, in that order
     steps = (("lastfm", lambda: _write_lastfm(world, out, rng, lastfm_sqlite)),
              ("mxm", lambda: _write_mxm(world, out, rng, mxm_sqlite, label)),
@@ -205,4 +207,4 @@ def run(params: dict) -> dict:
     """The DVC stage: params ``synth`` -> the world under ``paths.raw_dir``."""
     cfg = section(params, "synth")
     return write_world(section(params, "paths").raw_dir, cfg.size, cfg.seed, cfg.lastfm_sqlite, cfg.mxm_sqlite,
-                       cfg.workers)
+                       cfg.workers, cfg.coverage)
