@@ -164,6 +164,22 @@ def segments_table(m: dict[str, dict]) -> str:
     return "\n".join(out)
 
 
+def missing_table(exp: dict) -> str:
+    """``fused.model.missing`` measured three ways on one world (``data/experiments/missing_modality.json``)."""
+    out = [f"On {exp['world']}: {exp['note']}.", "",
+           "| `fused.model.missing` | best epochs (members) | MAE (catalog test) | MAE (multimodal test) | "
+           "nDCG@10, all queries | both | audio only | lyrics only | test ECE |",
+           "|---|---|---|---|---|---|---|---|---|"]
+    for name, v in exp["variants"].items():
+        f = v["reports"]["fused"]
+        r, seg = f["retrieval"], f["retrieval"]["segments"]
+        cells = " | ".join(fmt(seg.get(s, {}).get("model", {}).get("ndcg@10")) for s in SEGMENT_NAMES)
+        out.append(f"| `{name}` | {', '.join(str(e) for e in v['train']['best_epoch'])} | {fmt(f['test']['mae'], 4)} | "
+                   f"{fmt(f['test_multimodal']['mae'], 4)} | {fmt(r['model']['ndcg@10'])} | {cells} | "
+                   f"{fmt(r['calibration']['ece'])} |")
+    return "\n".join(out)
+
+
 def mm_mae(d: dict) -> float:
     """A model's MAE on the multimodal test pairs, where the four models compare: its ``test_multimodal``
     block, or its own test pairs when they are those (runs before audio and fused got their own sets)."""
@@ -549,6 +565,8 @@ def blocks(reports: Path = ROOT / "data" / "reports") -> dict[str, str]:
         "main": main_provenance(reports) + main_tables(base),
         "claims": claims(base),
         "segments": segments_table(base),
+        **({"missing": missing_table(json.loads((EXPERIMENTS / "missing_modality.json").read_text()))}
+           if (EXPERIMENTS / "missing_modality.json").exists() else {}),
         "seeds": note + seed_table(then, [("1", exp["seed1"]["reports"]), ("2", exp["seed2"]["reports"])]),
         "splits": note + split_table(then, exp["artist"]["reports"]),
         "threads": note + threads_table(then, exp["threads1"]["reports"]),

@@ -347,8 +347,8 @@ class FusedModel(PairModel):
     other's (a small MLP each way) or ``zero`` (its block then adds nothing to a ranking score, and the
     decoder reads zeros), or ``decoder``: zero in the song vector and so in the ranking space, predicted
     inside the pair decoder (:meth:`with_stand_ins`; its modality dropout happens there too, so the
-    listwise ranking loss sees the songs that have both whole). In training, ``modality_dropout`` of the songs that have both see one modality
-    replaced by its stand-in (lyrics or audio, half each)."""
+    listwise ranking loss sees the songs that have both whole). In training, ``modality_dropout`` of the
+    songs that have both see one modality replaced by its stand-in (lyrics or audio, half each)."""
 
     def __init__(self, cfg: FusedConfig, vocab_size: int):
         super().__init__()
