@@ -261,3 +261,14 @@ def test_members_must_be_positive():
 
     with pytest.raises(ConfigError, match="optim.members: at least 1"):
         OptimConfig(0.1, 1, 2, "none", 1, 0.0, 0).validate()
+
+
+def test_the_catalog_scale_recipe_trains_and_selects_on_validation_ndcg(tmp_path, tiny_run):
+    """Sampled negatives, log-Q and masked accidental hits in the listwise loss, the best epoch chosen by
+    validation nDCG@10: a run completes, and its checkpoint records the ranking metric it was chosen by."""
+    res, _, _ = _run(tmp_path, tiny_run, "audio_siamese", epochs=2, tag="cat", rank_negatives=32, rank_logq=True,
+                     rank_mask_hits=True, select_on="ndcg")
+    assert res.metric_name == "ndcg" and 0.0 <= res.best_metric <= 1.0
+    assert all(h["train_rank_loss"] > 0 for h in res.history)
+    _, state = load_checkpoint(tmp_path / "cat.pt")
+    assert "ndcg" in state["val"]

@@ -225,6 +225,9 @@ class TrainConfig:
     regression_loss: str  # mse | l1 | huber: the regression models' training loss
     rank_weight: float  # weight of the listwise ranking loss added to the pair loss; 0 = pair loss only
     select_on: str  # pair (validation MAE / accuracy) | ndcg (validation catalog nDCG): best epoch and early stop
+    rank_negatives: int  # songs sampled uniformly from the training catalog per step, extra listwise candidates
+    rank_logq: bool  # log-Q correction of the listwise logits (each song's chance of being in a step)
+    rank_mask_hits: bool  # mask listed training pairs that are not this batch's targets (accidental hits)
     output_init: str  # prior (the decoder's output starts at the constant its loss fits) | zero (sigmoid(0) = 0.5)
     bn_recalibrate: int  # training batches that re-estimate batch-norm statistics before each validation; 0 = off
 
@@ -237,9 +240,11 @@ class TrainConfig:
         if isinstance(self.dedup, str) and self.dedup != "auto":
             raise ConfigError(f"train.dedup: {self.dedup!r} is not one of true, false, auto")
         if self.nproc < 1 or self.threads < 0 or self.lr_base_batch < 1 or self.warmup_epochs < 0 \
-                or not self.resident_mb >= 0 or not self.rank_weight >= 0 or self.bn_recalibrate < 0:
+                or not self.resident_mb >= 0 or not self.rank_weight >= 0 or self.bn_recalibrate < 0 \
+                or self.rank_negatives < 0:
             raise ConfigError("train: nproc >= 1, threads >= 0, lr_base_batch >= 1, warmup_epochs >= 0, "
-                              "resident_mb >= 0, rank_weight >= 0 and bn_recalibrate >= 0 required")
+                              "resident_mb >= 0, rank_weight >= 0, bn_recalibrate >= 0 and rank_negatives >= 0 "
+                              "required")
 
     def use_dedup(self, device_type: str) -> bool:
         """On CPU encoding each distinct song once saves work; on CUDA the batch's changing song count

@@ -18,7 +18,7 @@ own stride of it, so the ranks' shares are disjoint and cover every pair of the 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -36,16 +36,22 @@ class Step:
     left: np.ndarray  # (p,) int64 index into ``songs`` of each pair's first song
     right: np.ndarray  # (p,) int64 ... and of its second song
     n_global: int  # pairs in the global batch, all ranks together
+    # catalog-scale listwise loss (learn.negatives), over the step's distinct songs np.unique(songs):
+    log_q: np.ndarray | None = None  # (U,) float32 log-probability of each being in a step; None: no correction
+    hits: np.ndarray | None = None  # (2, H) int64 listed training pairs among them (accidental hits); None: none
 
 
 def plan_epoch(pairs: PairData, batch_size: int, dedup: bool, rng: np.random.Generator | None,
-               rank: int = 0, world: int = 1) -> Iterator[Step]:
+               rank: int = 0, world: int = 1,
+               extend: Callable[[Step, np.random.Generator], Step] | None = None) -> Iterator[Step]:
     """The steps of one epoch for ``rank`` of ``world``; shuffled when ``rng`` is given.
 
     ``batch_size`` is the global batch. Pair sides are swapped at random in training so that ``concat``
     merges do not learn which side a song was listed on. A global batch that would leave a rank fewer
     than two pairs (batch norm needs two) is skipped by every rank alike. With one rank the draws and
-    batches are those of the single-process loop, so CPU runs repeat exactly.
+    batches are those of the single-process loop, so CPU runs repeat exactly. ``extend`` (e.g.
+    ``learn.negatives.add_negatives``) turns each planned step into another, drawing from ``rng`` in the
+    global plan's order (every rank draws alike).
     """
     order = rng.permutation(len(pairs)) if rng is not None else np.arange(len(pairs))
     for k in range(0, len(order), batch_size):
@@ -57,7 +63,8 @@ def plan_epoch(pairs: PairData, batch_size: int, dedup: bool, rng: np.random.Gen
         if len(rows) < 2 * world:
             continue
         mine = slice(rank, None, world)
-        yield step_for(rows[mine], src[mine], tgt[mine], dedup, len(rows))
+        step = step_for(rows[mine], src[mine], tgt[mine], dedup, len(rows))
+        yield step if extend is None else extend(step, rng)
 
 
 def step_for(rows: np.ndarray, src: np.ndarray, tgt: np.ndarray, dedup: bool, n_global: int) -> Step:

@@ -48,7 +48,8 @@ def loss_fn(kind: str, pred: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
 
 
 def listwise_loss(r: torch.Tensor, scale: torch.Tensor, left: torch.Tensor, right: torch.Tensor, y: torch.Tensor,
-                  slot_song: torch.Tensor | None = None, n_songs: int | None = None) -> torch.Tensor:
+                  slot_song: torch.Tensor | None = None, n_songs: int | None = None,
+                  log_q: torch.Tensor | None = None, hits: torch.Tensor | None = None) -> torch.Tensor:
     """In-batch listwise softmax with graded targets: for every batch song with a listed similar in the
     batch, cross-entropy between the Last.fm scores of its batch pairs (normalised to sum 1) and the
     softmax of ``scale`` x its ranking-space similarities to every other song of the batch.
@@ -56,17 +57,23 @@ def listwise_loss(r: torch.Tensor, scale: torch.Tensor, left: torch.Tensor, righ
     r: (U, D) ranking vectors; left/right: (P,) indices into r; y: (P,) targets (a score, or a 0/1
     label). When songs are encoded once per slot (no dedup), ``slot_song`` (U,) maps each slot to one of
     ``n_songs`` distinct songs, so a song is never its own negative. Mean over the songs with a positive
-    target (0 when none has one), with no host synchronisation."""
+    target (0 when none has one), no host synchronisation. At catalog scale (``learn.negatives``): ``log_q``
+    (n,) is subtracted from the logits (log-Q); ``hits`` (2, H), listed pairs given no target, are masked."""
     if slot_song is not None:
         r = r.new_zeros(n_songs, r.shape[1]).index_copy(0, slot_song, r)  # one row per song (copies are equal)
         left, right = slot_song[left], slot_song[right]
     n = r.shape[0]
     logits = (r @ r.T) * scale  # (n, n)
     eye = torch.eye(n, dtype=torch.bool, device=r.device)
-    logits = logits.masked_fill(eye, -1e4)
+    if log_q is not None:
+        logits = logits - log_q[None, :]
     t = torch.zeros_like(logits)
     t.index_put_((left, right), y.float(), accumulate=True)
     t.index_put_((right, left), y.float(), accumulate=True)
+    if hits is not None and hits.shape[1]:  # listed with the anchor, no target in this batch: not a negative
+        listed = torch.zeros_like(eye).index_put_(tuple(hits), torch.ones_like(hits[0], dtype=torch.bool))
+        eye = eye | (listed & (t == 0))
+    logits = logits.masked_fill(eye, -1e4)
     t = t.masked_fill(eye, 0.0)
     mass = t.sum(dim=1)  # (n,)
     rows = (mass > 0).float()
@@ -141,8 +148,11 @@ def train_steps(model: nn.Module, opt: torch.optim.Optimizer, batches: Iterable[
         if r is not None:
             dup = distinct_slots(step.songs)
             slot_song = torch.from_numpy(dup[0]).to(dev, non_blocking=True) if dup else None
+            log_q, hits = (None if a is None else torch.from_numpy(a).to(dev, non_blocking=True)
+                           for a in (step.log_q, step.hits))  # the catalog-scale loss (learn.negatives)
             rank = listwise_loss(r.float(), net.rank_scale(), batch["left"], batch["right"],
-                                 (rank_y if rank_y is not None else y)[rows], slot_song, dup[1] if dup else None)
+                                 (rank_y if rank_y is not None else y)[rows], slot_song, dup[1] if dup else None,
+                                 log_q, hits)
             total = loss + rank_weight * rank
             with torch.no_grad():
                 tot_rank += rank.detach().double() * len(step.rows)

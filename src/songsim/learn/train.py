@@ -12,6 +12,7 @@ import logging
 import random
 import time
 from dataclasses import dataclass, replace
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -38,6 +39,7 @@ from songsim.learn.loop import (
     recalibrate_batch_norm,
     train_steps,
 )
+from songsim.learn.negatives import RankSampler, add_negatives
 from songsim.learn.threads import CpuShare
 from songsim.models import registry
 from songsim.models.nets import Ensemble, build_model, param_counts
@@ -248,6 +250,10 @@ def _train(name, section, tcfg, songs, train_pairs, val_pairs, vocab_size, ckpt_
     y_train = torch.from_numpy(targets(task, train_pairs)).to(device)  # (N,) every pair's target
     rank_y = torch.from_numpy(train_pairs.score).to(device) if tcfg.rank_weight > 0 else None  # graded by the score
     dedup = tcfg.use_dedup(device.type)
+    sampler = None  # the catalog-scale listwise loss (learn.negatives), when the run asks for any of it
+    if tcfg.rank_weight > 0 and (tcfg.rank_negatives or tcfg.rank_logq or tcfg.rank_mask_hits):
+        sampler = RankSampler.build(train_pairs, len(songs), batch_size, tcfg.rank_negatives, tcfg.rank_logq,
+                                    tcfg.rank_mask_hits)
     net = model  # the module itself: checkpoints, validation; ``fwd`` runs the training steps
     fwd = (torch.nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda"
                                                       else None) if ranks.active else model)
@@ -266,7 +272,8 @@ def _train(name, section, tcfg, songs, train_pairs, val_pairs, vocab_size, ckpt_
         te = time.perf_counter()
         bar = tqdm(total=steps_per_epoch, desc=f"{name} epoch {epoch + 1}", unit="batch", mininterval=2,
                    leave=False, disable=not ranks.main)
-        steps = plan_epoch(train_pairs, batch_size, dedup, rng, ranks.rank, ranks.world)
+        steps = plan_epoch(train_pairs, batch_size, dedup, rng, ranks.rank, ranks.world,
+                           None if sampler is None else partial(add_negatives, sampler=sampler, dedup=dedup))
         tot = train_steps(fwd, opt, prepare(store, steps), y_train, loss_kind, amp, ranks.world, warmup,
                           epoch * steps_per_epoch, lambda b=bar: (b.update(), share.tick()), tcfg.rank_weight,
                           rank_y)
