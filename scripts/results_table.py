@@ -180,6 +180,53 @@ def missing_table(exp: dict) -> str:
     return "\n".join(out)
 
 
+def _by_query(r: dict) -> dict[str, tuple[float, str]]:
+    """A ranking block's per-query nDCG@10 and segment, by query track id."""
+    pq = r.get("per_query") or {}
+    return {t: (v, g) for t, v, g in zip(pq.get("track_ids", []), pq.get("ndcg@10", []), pq.get("segment", []))}
+
+
+def medium_table(exp: dict) -> str:
+    """A real-shaped world's run (``scripts/collect_world.py``): each regressor's pair and ranking figures and
+    how much of the catalog it embeds, then fused's ranking by query segment beside audio_siamese on the
+    very same queries (both rank every song with audio there), with a paired bootstrap of the difference."""
+    sys.path.insert(0, str(ROOT / "src"))
+    from songsim.core.ranking import paired_bootstrap
+
+    m, emb = exp["reports"], exp["embed"]
+    changed = ", ".join(f"`{k}: {v}`" for k, v in exp["params"].items())
+    out = [f"Run from commit `{exp['rev'][:7]}` with {changed} (everything else as committed).", "",
+           "| model (test set) | test pairs | MAE vs train median | queries | catalog | nDCG@10 | "
+           "best single baseline | hybrid | served vs exhaustive R@10 (C = 20) | test ECE | songs embedded |",
+           "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for k in REGRESSORS:
+        d, r = m[k], m[k]["retrieval"]
+        b = r["baselines"]
+        singles = {n: b[n]["ndcg@10"] for n in ("tfidf_cosine", "audio_mean_cosine") if n in b}
+        best = max(singles, key=singles.get)
+        e = emb[k]
+        out.append(f"| {k} ({d['set']}) | {d['test']['n']:,} | {pct(d['mae_improvement_over_train_median'])} | "
+                   f"{r['queries']:,} | {r['candidates_per_query'] + 1:,} | {fmt(r['model']['ndcg@10'])} | "
+                   f"{fmt(singles[best])} ({best}) | {fmt(b.get('hybrid', {}).get('ndcg@10'))} | "
+                   f"{fmt(r['served_vs_exhaustive_recall@10'].get('20'))} | {fmt(r['calibration']['ece'])} | "
+                   f"{e['kept']:,} of {e['read']:,} |")
+    fus, aud = m["fused"]["retrieval"], m["audio_siamese"]["retrieval"]
+    fq, aq = _by_query(fus), _by_query(aud)
+    out += ["", "| query segment | fused's queries | fused | mean audio | TF-IDF | hybrid | queries audio_siamese also "
+            "ranks | fused / audio_siamese there | fused - audio_siamese (95% interval) |",
+            "|---|---|---|---|---|---|---|---|---|"]
+    for seg, s in fus.get("segments", {}).items():
+        both = [t for t, (_, g) in fq.items() if g == seg and t in aq]
+        f_v, a_v = [fq[t][0] for t in both], [aq[t][0] for t in both]
+        bs = paired_bootstrap(f_v, a_v, seed=0) if both else {"diff": None}
+        ci = f"{bs['diff']:+.3f} ({bs['ci95'][0]:+.3f}, {bs['ci95'][1]:+.3f})" if bs["diff"] is not None else "–"
+        pair = f"{fmt(sum(f_v) / len(f_v))} / {fmt(sum(a_v) / len(a_v))}" if both else "–"
+        base = " | ".join(fmt(s.get(n, {}).get("ndcg@10")) for n in ("audio_mean_cosine", "tfidf_cosine", "hybrid"))
+        out.append(f"| {SEGMENT_NAMES[seg]} | {s['queries']:,} | {fmt(s['model']['ndcg@10'])} | {base} | "
+                   f"{len(both):,} | {pair} | {ci} |")
+    return "\n".join(out)
+
+
 def mm_mae(d: dict) -> float:
     """A model's MAE on the multimodal test pairs, where the four models compare: its ``test_multimodal``
     block, or its own test pairs when they are those (runs before audio and fused got their own sets)."""
@@ -567,6 +614,8 @@ def blocks(reports: Path = ROOT / "data" / "reports") -> dict[str, str]:
         "segments": segments_table(base),
         **({"missing": missing_table(json.loads((EXPERIMENTS / "missing_modality.json").read_text()))}
            if (EXPERIMENTS / "missing_modality.json").exists() else {}),
+        **({"medium": medium_table(json.loads((EXPERIMENTS / "medium-w7.json").read_text()))}
+           if (EXPERIMENTS / "medium-w7.json").exists() else {}),
         "seeds": note + seed_table(then, [("1", exp["seed1"]["reports"]), ("2", exp["seed2"]["reports"])]),
         "splits": note + split_table(then, exp["artist"]["reports"]),
         "threads": note + threads_table(then, exp["threads1"]["reports"]),

@@ -145,3 +145,40 @@ def paired_bootstrap(a: list[float] | np.ndarray, b: list[float] | np.ndarray, n
     means = d[rng.integers(0, len(d), size=(n, len(d)))].mean(axis=1)
     lo, hi = np.percentile(means, [2.5, 97.5])
     return {"diff": round(float(d.mean()), 6), "ci95": [round(float(lo), 6), round(float(hi), 6)], "resamples": n}
+
+
+SEGMENTS = ("both", "audio_only", "lyrics_only")  # queries by the modalities the query song has
+
+
+def query_segments(modalities: tuple[np.ndarray, np.ndarray], song_rows: np.ndarray) -> list[str]:
+    """The segment (``both``, ``audio_only``, ``lyrics_only``) of each song row, from ``(has_lyrics,
+    has_audio)`` per song row."""
+    has_l, has_a = (np.asarray(m, dtype=bool)[song_rows] for m in modalities)
+    return np.where(has_l & has_a, SEGMENTS[0], np.where(has_a, SEGMENTS[1], SEGMENTS[2])).tolist()
+
+
+def segment_results(accs: dict[str, RankingAccumulator], queries: np.ndarray, rows: np.ndarray,
+                    modalities: tuple[np.ndarray, np.ndarray], key: str, best: str, seed: int) -> dict:
+    """Per query segment (the query song has both modalities, audio only, lyrics only): its query count,
+    every ranker's mean nDCG and recall@10 over those queries (the same catalog), and the paired
+    bootstrap of the model against the single baseline best over all queries and against the hybrid.
+    The accumulators hold one value per query, in ``queries`` order (every query has a relevant song)."""
+    kinds = np.array(query_segments(modalities, rows[queries]))
+    out: dict = {}
+    for name in SEGMENTS:
+        sel = kinds == name
+        if not sel.any():
+            continue
+        seg: dict = {"queries": int(sel.sum())}
+        for n, acc in accs.items():
+            if len(acc.ndcg) != len(queries):  # the pair decoder ranks a subset: no per-segment figure
+                continue
+            seg[n] = {key: round(float(np.mean(np.asarray(acc.ndcg)[sel])), 6),
+                      "recall@10": round(float(np.mean(np.asarray(acc.recall[10])[sel])), 6)
+                      if 10 in acc.recall else None}
+        others = [best] + (["hybrid"] if "hybrid" in accs else [])
+        seg["bootstrap"] = {f"model_minus_{n}": paired_bootstrap(list(np.asarray(accs["model"].ndcg)[sel]),
+                                                                 list(np.asarray(accs[n].ndcg)[sel]), seed=seed)
+                            for n in others if len(accs[n].ndcg) == len(queries)}
+        out[name] = seg
+    return out

@@ -23,7 +23,16 @@ from scipy import sparse
 
 from songsim.core.config import EvaluateConfig, RetrievalConfig
 from songsim.core.metrics import apply_calibration, reliability
-from songsim.core.ranking import Judgments, RankingAccumulator, blocks, one_per_cell, paired_bootstrap, topk_overlap
+from songsim.core.ranking import (
+    Judgments,
+    RankingAccumulator,
+    blocks,
+    one_per_cell,
+    paired_bootstrap,
+    query_segments,
+    segment_results,
+    topk_overlap,
+)
 from songsim.judge.baselines import PAIR_BLOCK
 from songsim.learn.data import PairData, SongTable
 from songsim.learn.inference import encode_songs
@@ -93,37 +102,6 @@ def tune_hybrid(val: PairData, lyrics: np.ndarray, audio: np.ndarray, ecfg: Eval
         if score > best:
             best, best_w = score, w
     return best_w
-
-
-SEGMENTS = ("both", "audio_only", "lyrics_only")  # queries by the modalities the query song has
-
-
-def segment_results(accs: dict[str, RankingAccumulator], queries: np.ndarray, rows: np.ndarray,
-                    modalities: tuple[np.ndarray, np.ndarray], key: str, best: str, seed: int) -> dict:
-    """Per query segment (the query song has both modalities, audio only, lyrics only): its query count,
-    every ranker's mean nDCG and recall@10 over those queries (the same catalog), and the paired
-    bootstrap of the model against the single baseline best over all queries and against the hybrid.
-    The accumulators hold one value per query, in ``queries`` order (every query has a relevant song)."""
-    has_l, has_a = (np.asarray(m, dtype=bool)[rows[queries]] for m in modalities)
-    kind = np.where(has_l & has_a, 0, np.where(has_a, 1, 2))
-    out: dict = {}
-    for s, name in enumerate(SEGMENTS):
-        sel = kind == s
-        if not sel.any():
-            continue
-        seg: dict = {"queries": int(sel.sum())}
-        for n, acc in accs.items():
-            if len(acc.ndcg) != len(queries):  # the pair decoder ranks a subset: no per-segment figure
-                continue
-            seg[n] = {key: round(float(np.mean(np.asarray(acc.ndcg)[sel])), 6),
-                      "recall@10": round(float(np.mean(np.asarray(acc.recall[10])[sel])), 6)
-                      if 10 in acc.recall else None}
-        others = [best] + (["hybrid"] if "hybrid" in accs else [])
-        seg["bootstrap"] = {f"model_minus_{n}": paired_bootstrap(list(np.asarray(accs["model"].ndcg)[sel]),
-                                                                 list(np.asarray(accs[n].ndcg)[sel]), seed=seed)
-                            for n in others if len(accs[n].ndcg) == len(queries)}
-        out[name] = seg
-    return out
 
 
 def oracle_matrix(test: PairData, rows: np.ndarray, oracle: np.ndarray) -> sparse.csr_matrix:
@@ -234,6 +212,12 @@ def evaluate_ranking(model: PairModel, songs: SongTable, test: PairData, device:
     block["served_vs_exhaustive_recall@10"] = {str(c): round(topk_overlap(np.array(top[c]), ref_top), 6)
                                                for c in counts}
     block["served_candidates"] = min(rcfg.candidates, c_max)
+    # each query's nDCG under the model, by track id: two models ranking the same catalog (fused and
+    # audio_siamese on a world where every song has audio) compare query by query (a paired bootstrap)
+    block["per_query"] = {"track_ids": songs.ids(rows[queries]).tolist(),
+                          key: [round(x, 6) for x in accs["model"].ndcg]}
+    if modalities is not None:
+        block["per_query"]["segment"] = query_segments(modalities, rows[queries])
     curve = []
     for k in ecfg.recall_ks:
         row = {"k": k, "model": block["model"][f"recall@{k}"]}
