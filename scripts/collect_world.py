@@ -34,20 +34,22 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("workspace", type=Path)
     ap.add_argument("name")
+    ap.add_argument("--rev", help="the commit whose code ran (default: the workspace's HEAD)")
+    ap.add_argument("--note", default="", help="anything the record should say about the run")
     args = ap.parse_args()
     ws = args.workspace
     theirs = flat(yaml.safe_load((ws / "params.yaml").read_text()))
     ours = flat(yaml.safe_load((ROOT / "params.yaml").read_text()))
     changed = {k: v for k, v in theirs.items() if ours.get(k) != v}
-    rev = subprocess.run(["git", "-C", str(ws), "rev-parse", "HEAD"], capture_output=True, text=True,
-                         check=True).stdout.strip()
+    rev = args.rev or subprocess.run(["git", "-C", str(ws), "rev-parse", "HEAD"], capture_output=True, text=True,
+                                     check=True).stdout.strip()
     rep = ws / "data" / "reports"
 
     def load(name: str) -> dict:
         return json.loads((rep / f"{name}.json").read_text())
 
     fidelity = load("fidelity")
-    out = {"name": args.name, "rev": rev, "params": changed,
+    out = {"name": args.name, "rev": rev, "note": args.note, "params": changed,
            "reports": {m: load(f"evaluate_{m}") for m in MODELS},
            "train": {m: load(f"train_{m}") for m in MODELS},
            "embed": {m: load(f"embed_{m}") for m in EMBEDDED},

@@ -195,7 +195,8 @@ def medium_table(exp: dict) -> str:
 
     m, emb = exp["reports"], exp["embed"]
     changed = ", ".join(f"`{k}: {v}`" for k, v in exp["params"].items())
-    out = [f"Run from commit `{exp['rev'][:7]}` with {changed} (everything else as committed).", "",
+    out = [f"Run from commit `{exp['rev'][:7]}` with {changed} (everything else as committed)."
+           + (f" {exp['note']}" if exp.get("note") else ""), "",
            "| model (test set) | test pairs | MAE vs train median | queries | catalog | nDCG@10 | "
            "best single baseline | hybrid | served vs exhaustive R@10 (C = 20) | test ECE | songs embedded |",
            "|---|---|---|---|---|---|---|---|---|---|---|"]
