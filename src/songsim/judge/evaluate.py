@@ -81,8 +81,11 @@ def modality_masks(songs: SongTable, lyrics_path: str | Path,
     """``(has_lyrics, has_audio)`` per song of ``songs``, ``(S,)`` bool each, from the tables themselves
     (what the ranking's query segments read, whichever inputs the model loaded)."""
     ids = pa.array(songs.track_ids, pa.string())
-    lyr = pq.read_table(lyrics_path, columns=["track_id"], filters=pc.field("track_id").isin(ids)).column(0)
-    has_l = pc.is_in(ids, value_set=lyr.combine_chunks()).to_numpy(zero_copy_only=False)
+    if songs.has_lyrics is not None:  # a partial table knows already
+        has_l = songs.has_lyrics
+    else:
+        lyr = pq.read_table(lyrics_path, columns=["track_id"], filters=pc.field("track_id").isin(ids)).column(0)
+        has_l = pc.is_in(ids, value_set=lyr.combine_chunks()).to_numpy(zero_copy_only=False)
     if songs.has_audio is not None:
         has_a = songs.has_audio
     else:

@@ -80,6 +80,27 @@ def lyrics_arrays(t: pa.Table, idx: np.ndarray, bag_words: int = 0, chunk: int =
     return tokens, lengths, counts
 
 
+def lyrics_rows(t: pa.Table, ids: list[str], bag_words: int = 0
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray]:
+    """The model inputs of songs ``ids`` from a lyrics table ``t`` holding some of them, as
+    :func:`lyrics_arrays`, with all-zero rows (length 0) for the songs ``t`` lacks, and the ``(S,)`` bool
+    mask of those it has: ``(tokens, lengths, counts, have)``."""
+    order = {tid: i for i, tid in enumerate(t.column("track_id").to_pylist())}
+    have = np.array([x in order for x in ids], dtype=bool)
+    tok, ln, cnt = lyrics_arrays(t, np.array([order[x] for x in ids if x in order], dtype=np.int64), bag_words)
+    if have.all():
+        return tok, ln, cnt, have
+    tokens = np.zeros((len(ids), tok.shape[1]), dtype=tok.dtype)
+    tokens[have] = tok
+    lengths = np.zeros(len(ids), dtype=np.int32)
+    lengths[have] = ln
+    counts = None
+    if cnt is not None:
+        counts = np.zeros_like(tokens)
+        counts[have] = cnt
+    return tokens, lengths, counts, have
+
+
 def load_songs(track_ids: set[str], lyrics_path: str | Path | None, features_dir: str | Path | None,
                bag_words: int = 0, partial: bool = False) -> SongTable:
     """Load tokens (``bag_words``: as :func:`lyrics_arrays`) and/or audio for exactly ``track_ids``
@@ -89,22 +110,10 @@ def load_songs(track_ids: set[str], lyrics_path: str | Path | None, features_dir
     tokens = lengths = audio = counts = has_lyrics = has_audio = None
     if lyrics_path is not None:
         t = pq.read_table(lyrics_path, columns=lyrics_columns(bag_words), filters=pc.field("track_id").isin(ids))
-        order = {tid: i for i, tid in enumerate(t.column("track_id").to_pylist())}
-        have = np.array([x in order for x in ids], dtype=bool)
+        tokens, lengths, counts, have = lyrics_rows(t, ids, bag_words)  # zero rows for songs without lyrics
         if not have.all() and not partial:
             missing = [x for x, ok in zip(ids, have) if not ok]
             raise KeyError(f"{len(missing)} tracks have no lyrics in {lyrics_path}, e.g. {missing[0]}")
-        tok, ln, cnt = lyrics_arrays(t, np.array([order[x] for x in ids if x in order], dtype=np.int64), bag_words)
-        if have.all():
-            tokens, lengths, counts = tok, ln, cnt
-        else:  # zero rows for the songs without lyrics
-            tokens = np.zeros((len(ids), tok.shape[1]), dtype=tok.dtype)
-            tokens[have] = tok
-            lengths = np.zeros(len(ids), dtype=np.int32)
-            lengths[have] = ln
-            if cnt is not None:
-                counts = np.zeros_like(tokens)
-                counts[have] = cnt
         has_lyrics = have if partial else None
     if features_dir is not None:
         if partial:

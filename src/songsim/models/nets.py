@@ -392,19 +392,32 @@ class FusedModel(PairModel):
         has_l = ones if has_l is None else has_l.to(lyr.device)
         has_a = ones if has_a is None else has_a.to(lyr.device)
         if p > 0.0:  # hide one modality of some songs that have both
-            r = torch.rand(u, device=lyr.device)
+            hide_l, hide_a = self._hidden(u, p, lyr.device)
             both = has_l & has_a
-            has_l, has_a = has_l & ~(both & (r < p / 2)), has_a & ~(both & (r >= p / 2) & (r < p))
+            has_l, has_a = has_l & ~(both & hide_l), has_a & ~(both & hide_a)
         if self.cfg.missing != "predicted":  # a zero block: no term in the ranking score
             lyr_hat, aud_hat = torch.zeros_like(lyr), torch.zeros_like(aud)
         else:
-            lyr_hat = self.lyrics_from_audio(aud.float()).to(lyr.dtype)  # (U, D_lyrics) from the audio
-            aud_hat = F.normalize(self.audio_from_lyrics(lyr.float()), dim=-1).to(aud.dtype)  # (U, D_audio), unit
+            lyr_hat, aud_hat = self._stand_ins(lyr, aud)
         return torch.cat([torch.where(has_l[:, None], lyr, lyr_hat), torch.where(has_a[:, None], aud, aud_hat)],
                          dim=-1)
 
     def vector_blocks(self) -> list[int]:
         return [self.lyrics.out_dim, self.audio.out_dim]
+
+    @staticmethod
+    def _hidden(u: int, p: float, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+        """Modality dropout's draw: ``(U,)`` bool masks of the songs whose lyrics (share ``p / 2``) or
+        audio (another ``p / 2``) are hidden this step."""
+        r = torch.rand(u, device=device)
+        return r < p / 2, (r >= p / 2) & (r < p)
+
+    def _stand_ins(self, lyr: torch.Tensor, aud: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Each block predicted from the other: ``(U, D_lyrics)`` from the audio, ``(U, D_audio)`` unit
+        vectors from the lyrics, in the blocks' dtypes."""
+        lyr_hat = self.lyrics_from_audio(aud.float()).to(lyr.dtype)
+        aud_hat = F.normalize(self.audio_from_lyrics(lyr.float()), dim=-1).to(aud.dtype)
+        return lyr_hat, aud_hat
 
     def with_stand_ins(self, v: torch.Tensor) -> torch.Tensor:
         """``missing: decoder``: song vectors ``(U, D)`` whose zero blocks (a missing modality) are replaced
@@ -412,17 +425,16 @@ class FusedModel(PairModel):
         d = self.lyrics.out_dim
         lyr, aud = v[:, :d], v[:, d:]
         no_l, no_a = (lyr.abs().sum(-1) == 0)[:, None], (aud.abs().sum(-1) == 0)[:, None]  # (U, 1)
-        lyr_hat = self.lyrics_from_audio(aud.float()).to(v.dtype)
-        aud_hat = F.normalize(self.audio_from_lyrics(lyr.float()), dim=-1).to(v.dtype)
+        lyr_hat, aud_hat = self._stand_ins(lyr, aud)
         return torch.cat([torch.where(no_l, lyr_hat, lyr), torch.where(no_a, aud_hat, aud)], dim=-1)
 
     def pair_features(self, v: torch.Tensor, left: torch.Tensor, right: torch.Tensor) -> torch.Tensor:
         d = self.lyrics.out_dim
         if self.cfg.missing == "decoder":
             p = self.cfg.modality_dropout if self.training else 0.0
-            if p > 0.0:  # hide one block of some songs that have both, for the decoder only
-                r = torch.rand(v.shape[0], device=v.device)[:, None]  # (U, 1)
-                v = torch.cat([v[:, :d] * (r >= p / 2), v[:, d:] * ((r < p / 2) | (r >= p))], dim=-1)
+            if p > 0.0:  # hide one block of some songs, for the decoder only
+                hide_l, hide_a = self._hidden(v.shape[0], p, v.device)
+                v = torch.cat([v[:, :d] * ~hide_l[:, None], v[:, d:] * ~hide_a[:, None]], dim=-1)
             v = self.with_stand_ins(v)
         a, b = v[left], v[right]
         return torch.cat([merge_features(a[:, :d], b[:, :d], self.cfg.merge),

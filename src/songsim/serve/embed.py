@@ -31,7 +31,7 @@ from songsim.core.report import StageReport
 from songsim.core.schemas import N_FEAT
 from songsim.core.writers import ShardWriter, file_sha256
 from songsim.ingest.audio_shards import AudioShards
-from songsim.learn.data import SongTable, lyrics_arrays, lyrics_columns
+from songsim.learn.data import SongTable, lyrics_arrays, lyrics_columns, lyrics_rows
 from songsim.learn.inference import encode_songs
 from songsim.models.registry import ModelSpec
 
@@ -93,18 +93,7 @@ def _partial_batches(lyrics_path: str | Path, shards: AudioShards, columns: list
     only = {"lyrics_only": 0, "audio_only": 0}
     for ids, audio in shards.iter_shards():
         audio_ids.append(pa.array(ids, pa.string()))
-        t = _lyrics_of(lyrics_path, ids, columns)
-        have = {tid: i for i, tid in enumerate(t.column("track_id").to_pylist())}
-        mask = np.array([tid in have for tid in ids], dtype=bool)
-        tok, ln, cnt = lyrics_arrays(t, np.array([have[x] for x in ids if x in have], dtype=np.int64), bag_words)
-        tokens = np.zeros((len(ids), tok.shape[1]), dtype=tok.dtype)
-        tokens[mask] = tok
-        lengths = np.zeros(len(ids), dtype=np.int32)
-        lengths[mask] = ln
-        counts = None
-        if cnt is not None:
-            counts = np.zeros_like(tokens)
-            counts[mask] = cnt
+        tokens, lengths, counts, mask = lyrics_rows(_lyrics_of(lyrics_path, ids, columns), ids, bag_words)
         only["audio_only"] += int((~mask).sum())
         report.keep(len(ids))
         yield SongTable(ids, tokens, lengths, audio, counts, mask, np.ones(len(ids), dtype=bool))
