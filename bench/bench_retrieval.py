@@ -122,7 +122,8 @@ def catalog_served_recall(model: str = "fused", queries: int = 200,
     the model's exhaustive top-10 by the same function over every other catalog song, on the whole
     default-world catalog of the committed run."""
     from songsim.core.config import read_params
-    from songsim.serve.retrieval import Recommender, ranking_space
+    from songsim.serve.recommender import Recommender
+    from songsim.serve.retrieval import ranking_space
 
     rec = Recommender.from_params(read_params(ROOT / "params.yaml"), model, with_catalog=False)
     space = ranking_space(np.asarray(rec.vectors, dtype=np.float32), rec.blocks, rec.weights)

@@ -29,8 +29,10 @@ def run(stage: str, params_path: str, model: str | None = None) -> dict:
 
 def _hits_text(query: str, hits: list, fmt: str, header: bool) -> str:
     from songsim.serve.explain import why_text
+    from songsim.serve.recommender import shown_decimals
 
-    rows = [(query, h.rank, h.track_id, h.artist or "", h.title or "", round(h.score, 4), round(h.rank_score, 4))
+    d = shown_decimals(hits)  # 4, or more where two different ranking scores would show alike
+    rows = [(query, h.rank, h.track_id, h.artist or "", h.title or "", round(h.score, d), round(h.rank_score, d))
             for h in hits]
     cols = ("query", "rank", "track_id", "artist", "title", "score", "rank_score")
     explained = bool(hits) and hits[0].why is not None
@@ -53,23 +55,84 @@ def _hits_text(query: str, hits: list, fmt: str, header: bool) -> str:
     return "\n".join(lines)
 
 
+def _content(args: argparse.Namespace, rec):
+    """The song ``--lyrics``/``--bow``/``--h5`` describe (serve.content), or None when none is given."""
+    from pathlib import Path
+
+    from songsim.serve.content import Content, Vocabulary, decode_text, read_h5
+
+    if not (args.lyrics or args.bow or args.h5):
+        return None
+    content = Content()
+    if args.lyrics or args.bow:
+        vocab = Vocabulary(rec.explain_sources["vocab_path"])
+        if args.lyrics:
+            content.bag = vocab.from_text(decode_text(Path(args.lyrics).read_bytes(), args.lyrics), args.lyrics)
+        else:
+            where, line = "--bow", args.bow
+            if Path(args.bow).is_file():  # a file holding the line (comments and the vocabulary line skipped)
+                where = args.bow
+                lines = [x for x in decode_text(Path(args.bow).read_bytes(), where).splitlines()
+                         if x.strip() and not x.startswith(("#", "%"))]
+                line = lines[0] if len(lines) == 1 else "\n".join(lines)
+            content.bag = vocab.from_bow(line, where)
+    if args.h5:
+        content.audio = read_h5(args.h5, rec.content_config[1], args.h5)
+    return content
+
+
+def _content_account(info: dict) -> str:
+    parts = [f"asked by {' and '.join(info['modalities'])} on {info['model']}"]
+    lyr = info.get("lyrics", {})
+    if lyr.get("source") == "text":
+        parts.append(f"{lyr['words']} words read, {lyr['in_vocabulary']} in the vocabulary, "
+                     f"{lyr['not_in_vocabulary']} not" + (f" (e.g. {', '.join(lyr['examples_not_in_vocabulary'][:5])})"
+                                                        if lyr["not_in_vocabulary"] else ""))
+    if info.get("same_as"):
+        parts.append(f"this content is catalog song {info['same_as']} (left out, as when asked by id)")
+    parts.append(f"model loaded in {info['model_load_s']:.2f} s, song encoded in {info['encode_s']:.2f} s")
+    return "songsim similar: " + "; ".join(parts)
+
+
 def similar_main(args: argparse.Namespace) -> int:
-    """``songsim similar``: the k most similar catalog songs, from the model's index and scorer."""
+    """``songsim similar``: the k most similar catalog songs to a catalog song (by id: an index look-up,
+    no torch) or to a song given by its content (``--lyrics``/``--bow``/``--h5``: encoded by the model)."""
     from songsim.core.config import read_params
-    from songsim.serve.retrieval import Recommender, RetrievalError
+    from songsim.serve.recommender import Recommender, RetrievalError
 
     setup_logging(args.verbose)
     queries = [args.track_id] if args.track_id else []
     if args.queries:
         queries += [q.strip() for q in open(args.queries, encoding="utf-8") if q.strip()]
-    if not queries:
-        print("songsim similar: give a TRACK_ID or --queries FILE", file=sys.stderr)
+    by_content = bool(args.lyrics or args.bow or args.h5)
+    if by_content and queries:
+        print("songsim similar: give a TRACK_ID (or --queries) or content (--lyrics/--bow/--h5), not both",
+              file=sys.stderr)
+        return 2
+    if args.lyrics and args.bow:
+        print("songsim similar: --lyrics or --bow, not both (both are the song's words)", file=sys.stderr)
+        return 2
+    if not queries and not by_content:
+        print("songsim similar: give a TRACK_ID, --queries FILE, or the song's content (--lyrics FILE, --bow LINE, "
+              "--h5 FILE)", file=sys.stderr)
         return 2
     try:
         rec = Recommender.from_params(read_params(args.params), args.model)
     except (ConfigError, FileNotFoundError) as e:
         print(f"songsim similar: {e}", file=sys.stderr)
         return 2
+    if by_content:
+        from songsim.serve.content import ContentError  # reads .h5 files: h5py, only when asked by content
+
+        try:
+            hits, info = rec.similar_to(_content(args, rec), args.k, args.candidates, args.explain)
+        except (ContentError, OSError) as e:
+            print(f"songsim similar: {e}", file=sys.stderr)
+            return 2
+        print(_content_account(info), file=sys.stderr)
+        label = " + ".join(x for x in (args.lyrics or (args.bow and "bag of words"), args.h5) if x)
+        print(_hits_text(label, hits, args.format, header=True))
+        return 0
     failed = 0
     for n, q in enumerate(queries):
         try:
@@ -104,19 +167,29 @@ def main(argv: list[str] | None = None) -> int:
         "Each subcommand runs one pipeline stage; `dvc repro` runs them all in order.",
     )
     sub = parser.add_subparsers(dest="stage", required=True, metavar="STAGE")
+    chosen = next((a for a in (argv if argv is not None else sys.argv[1:]) if not a.startswith("-")), None)
     for spec in STAGES:  # the DVC stage name is an alias of the subcommand
         aliases = [spec.name] if spec.name != spec.alias else []
-        stage_parser(spec, sub.add_parser(spec.alias, aliases=aliases, help=spec.help))
+        stage = sub.add_parser(spec.alias, aliases=aliases, help=spec.help)
+        if chosen in (spec.alias, spec.name):  # only the stage run (its help reads the params file)
+            stage_parser(spec, stage)
     sim = sub.add_parser("similar", help="the songs most like a song (reads the index@<model> outputs)",
                          description="Rank the catalog songs most similar to TRACK_ID by the model's ranking function "
                          "(rank_score: weighted mean of per-modality cosines, served from an HNSW index over it); "
-                         "score: its calibrated estimate of the Last.fm score, in [0, 1].")
+                         "score: its calibrated estimate of the Last.fm score, in [0, 1]. A song outside the "
+                         "catalog is asked about by its content (--lyrics/--bow, --h5, or both): the model "
+                         "encodes it (torch is loaded; the time it takes is printed).")
     sim.add_argument("track_id", nargs="?", help="query track id (or use --queries)")
     sim.add_argument("-k", type=int, default=10, help="how many songs (default 10)")
     sim.add_argument("--model", default="fused", help="lyrics_regressor, audio_siamese or fused (default)")
     sim.add_argument("--exclude-same-artist", action="store_true", help="drop songs by the query's artist")
     sim.add_argument("--format", choices=("table", "json", "csv"), default="table")
     sim.add_argument("--queries", help="file with one track id per line")
+    sim.add_argument("--lyrics", metavar="FILE", help="ask by a song's lyrics: a plain-text (UTF-8) file, "
+                     "tokenised and stemmed as the musiXmatch words are")
+    sim.add_argument("--bow", metavar="LINE_OR_FILE", help="ask by a musiXmatch bag-of-words line "
+                     "(TRACK_ID,MXM_ID,idx:cnt,... or idx:cnt,...), or a file holding one")
+    sim.add_argument("--h5", metavar="FILE", help="ask by a song's audio: its MSD track file (.h5)")
     sim.add_argument("--candidates", type=int, default=None,
                      help="index neighbours fetched, ordered by the ranking score (default: params)")
     sim.add_argument("--explain", action="store_true",

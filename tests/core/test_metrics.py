@@ -50,9 +50,11 @@ def test_isotonic_calibration_is_monotone_and_round_trips():
     raw = rng.uniform(-1, 1, 2000)
     y = np.clip(0.5 * (raw + 1) ** 2 / 2 + rng.normal(0, 0.05, 2000), 0, 1)
     cal = fit_isotonic(raw, y)
-    grid = np.linspace(-1.5, 1.5, 50)  # beyond the fitted range too: flat there
+    grid = np.linspace(-1.5, 1.5, 50)  # beyond the fitted range too: the tails keep rising
     out = apply_calibration(grid, cal)
-    assert np.all(np.diff(out) >= 0) and out.min() >= 0 and out.max() <= 1
+    assert np.all(np.diff(out) > 0) and out.min() >= 0 and out.max() <= 1
+    fine = np.sort(rng.uniform(-1, 1, 5000))  # inside: no ties where the raw scores differ (a step map ties)
+    assert np.all(np.diff(apply_calibration(fine, cal)) > 0)
     assert np.abs(apply_calibration(raw, cal) - y).mean() < np.abs(np.clip(raw, 0, 1) - y).mean()
     assert all(isinstance(v, float) for v in cal["x"] + cal["y"])  # plain data for weights_only checkpoints
     assert np.array_equal(apply_calibration(np.array([-0.5, 0.5, 2.0]), None), [0.0, 0.5, 1.0])
@@ -66,3 +68,20 @@ def test_reliability_and_expected_calibration_error():
     assert ece == pytest.approx(0.05) and [r["pairs"] for r in rows] == [2, 2]
     ece_bad, _ = reliability(np.array([0.95, 0.95, 0.05, 0.05]), y, bins=10)
     assert ece_bad == pytest.approx(0.95)
+
+
+def test_calibration_tails_start_from_the_end_knots_and_stay_in_0_1():
+    from songsim.core.metrics import apply_calibration, calibration_knots
+
+    cal = {"x": [0.0, 0.2, 0.4, 0.6, 0.8, 1.0], "y": [0.1, 0.1, 0.3, 0.3, 0.9, 0.9]}  # three blocks
+    kx, ky = calibration_knots(cal)
+    assert kx.tolist() == pytest.approx([0.1, 0.5, 0.9]) and ky.tolist() == pytest.approx([0.1, 0.3, 0.9])
+    assert apply_calibration(kx, cal).tolist() == pytest.approx(ky.tolist())  # through the knots
+    eps = 1e-6  # continuous at the end knots, with the end segments' slopes (0.5 and 1.5)
+    assert (apply_calibration(np.array([0.1 - eps]), cal)[0] - 0.1) / -eps == pytest.approx(0.5, rel=1e-3)
+    assert (apply_calibration(np.array([0.9 + eps]), cal)[0] - 0.9) / eps == pytest.approx(1.5, rel=1e-3)
+    far = apply_calibration(np.array([-0.5, -0.1, 1.0, 1.05]), cal)
+    assert 0 < far[0] < far[1] < 0.1 and 0.9 < far[2] < far[3] < 1
+    assert apply_calibration(np.array([-50.0, 50.0]), cal).tolist() == pytest.approx([0.0, 1.0])
+    ends = {"x": [0.0, 0.5, 0.5, 1.0], "y": [0.0, 0.0, 1.0, 1.0]}  # blocks fitted at 0 and 1: tails still rise
+    assert np.all(np.diff(apply_calibration(np.linspace(-0.2, 1.2, 30), ends)) > 0)

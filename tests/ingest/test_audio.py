@@ -71,8 +71,8 @@ def _die_on_second_file(args):
 def test_a_dead_worker_fails_the_stage_clearly_instead_of_hanging(tiny_world, tmp_path, monkeypatch):
     from songsim.ingest import audio
 
-    monkeypatch.setattr(audio, "_ORIGINAL", audio._process_file, raising=False)
-    monkeypatch.setattr(audio, "_process_file", _die_on_second_file)
+    monkeypatch.setattr(audio, "_ORIGINAL", audio.audio_file_rows, raising=False)
+    monkeypatch.setattr(audio, "audio_file_rows", _die_on_second_file)
     with pytest.raises(RuntimeError, match="a worker process died"):
         chunk_audio(tiny_world / "msd", tmp_path / "audio", _cfg(workers=2))
 

@@ -17,7 +17,7 @@ from fastapi.testclient import TestClient  # noqa: E402
 
 from songsim.core.config import read_params  # noqa: E402
 from songsim.serve.app import create_app  # noqa: E402
-from songsim.serve.retrieval import Hit, MissingModality, UnknownTrack  # noqa: E402
+from songsim.serve.recommender import Hit, MissingModality, UnknownTrack  # noqa: E402
 from songsim.serve.runner import build_app  # noqa: E402
 from songsim.serve.service import MAX_BATCH, MAX_K, ModelSlot, SongSearch  # noqa: E402
 

@@ -10,7 +10,7 @@ import pytest
 
 from songsim.core.config import read_params
 from songsim.serve.explain import key_name, why_text
-from songsim.serve.retrieval import Recommender
+from songsim.serve.recommender import Recommender
 
 
 @pytest.fixture(scope="module")
@@ -32,20 +32,15 @@ def test_explanations_add_up_and_name_real_shared_words(rec, tiny_run):
         stem, _, word = line.rstrip("\n").partition("<SEP>")
         unstem[stem] = word
     id_of_word = {unstem.get(v["word"], v["word"]): v["id"] for v in vocab}
-    # the checks below run on these hits: shares shown (every term positive) and shared words found
-    assert any(all("share" in m for m in h.why["modalities"].values()) for h in hits)
+    # the checks below run on these hits: percentiles shown and shared words found
+    assert any(all("percentile" in m for m in h.why["modalities"].values()) for h in hits)
     assert any(h.why["shared_words"] for h in hits)
     for h in hits:
         mods = h.why["modalities"]
         assert set(mods) == {"lyrics", "audio"}
         assert sum(m["term"] for m in mods.values()) == pytest.approx(h.rank_score, abs=2e-4)
-        if all(m["term"] > 0 for m in mods.values()):
-            assert all("share" in m for m in mods.values())
-            assert sum(m["share"] for m in mods.values()) == pytest.approx(1.0, abs=2e-3)
-            for m in mods.values():
-                assert m["share"] == pytest.approx(m["term"] / h.rank_score, abs=2e-3)
-        elif any(m["term"] < 0 for m in mods.values()):
-            assert not any("share" in m for m in mods.values())
+        assert all(0 < m["percentile"] <= 100 for m in mods.values() if "missing" not in m)
+        assert h.why["words_by"] == "model"  # the fused model reads a bag: its learned word weights
         words = h.why["shared_words"]
         assert len(words) <= 5 and [w["weight"] for w in words] == sorted((w["weight"] for w in words), reverse=True)
         for w in words:  # a word both songs use, shown as the word (not the stem) where the map has one
@@ -56,19 +51,40 @@ def test_explanations_add_up_and_name_real_shared_words(rec, tiny_run):
     assert rec.similar(q, k=2)[0].why is None  # only when asked
 
 
-def test_shares_only_when_every_term_is_positive():
-    """Each modality's share of the ranking score, shown only when every term is positive and there are two."""
+def test_modality_percentiles_among_the_candidates():
+    """Each modality's term placed among the query's candidates (100: none closer), and a modality the
+    query or a result lacks marked as missing instead."""
     from songsim.serve.explain import Explainer
 
     ex = Explainer(None, None, None)  # no lyrics, no audio: the modality terms alone
-    terms = np.array([[0.3, 0.1], [0.4, -0.1], [0.0, 0.2]])
-    got = [w["modalities"] for w in ex.explain("TRQ", ["TRA", "TRB", "TRC"], terms, ["lyrics", "audio"])]
-    assert got == [{"lyrics": {"term": 0.3, "share": 0.75}, "audio": {"term": 0.1, "share": 0.25}},
-                   {"lyrics": {"term": 0.4}, "audio": {"term": -0.1}},
-                   {"lyrics": {"term": 0.0}, "audio": {"term": 0.2}}]
+    pool = np.array([[0.3, 0.1], [0.4, -0.1], [0.0, 0.2], [0.1, 0.0]])  # 4 candidates, (lyrics, audio)
+    got = [w["modalities"] for w in ex.explain("TRQ", ["TRA", "TRB"], pool[:2], ["lyrics", "audio"], pool)]
+    assert got == [{"lyrics": {"term": 0.3, "percentile": 75.0}, "audio": {"term": 0.1, "percentile": 75.0}},
+                   {"lyrics": {"term": 0.4, "percentile": 100.0}, "audio": {"term": -0.1, "percentile": 25.0}}]
+    assert why_text({"modalities": got[0]}) == "lyrics 75th pct / audio 75th pct"
+    lacking = ex.explain("TRQ", ["TRA", "TRB"], pool[:2], ["lyrics", "audio"], pool, {"lyrics": ["TRB"]})
+    assert lacking[1]["modalities"]["lyrics"] == {"term": 0.4, "missing": "result"}
+    assert why_text(lacking[1]) == "lyrics no lyrics in the result / audio 25th pct"
     one = ex.explain("TRQ", ["TRA"], np.array([[0.6]]), ["audio"])
-    assert one == [{"modalities": {"audio": {"term": 0.6}}}]  # one modality: no share
-    assert why_text({"modalities": got[0]}) == "lyrics 75% / audio 25%" and why_text({"modalities": got[1]}) == ""
+    assert one == [{"modalities": {"audio": {"term": 0.6, "percentile": 100.0}}}] and why_text(one[0]) == ""
+
+
+def test_words_weigh_by_the_models_learned_weights(tmp_path):
+    """A word the model learned to ignore ranks below one it weighs, however often both songs use it."""
+    import pyarrow as pa
+
+    from songsim.serve.explain import Explainer
+
+    vocab, lyrics = tmp_path / "vocab.parquet", tmp_path / "lyrics.parquet"
+    pq.write_table(pa.table({"id": pa.array([1, 2, 3], pa.int16()), "word": ["the", "love", "night"]}), vocab)
+    pq.write_table(pa.table({"track_id": ["TRQ", "TRA"], "word_ids": [[1, 2, 3], [1, 2, 3]],
+                             "counts": [[20, 2, 1], [30, 1, 3]]}), lyrics)
+    weights = np.array([[0.0, 0.01, 2.0, 1.0]], dtype=np.float32)  # 1 member; "the" nearly ignored
+    learned = Explainer(lyrics, vocab, None, word_weights=(weights, [0.5], 0))
+    why = learned.explain("TRQ", ["TRA"], np.array([[0.5]]), ["lyrics"])[0]
+    assert [w["word"] for w in why["shared_words"]] == ["love", "night", "the"] and why["words_by"] == "model"
+    tfidf = Explainer(lyrics, vocab, None).explain("TRQ", ["TRA"], np.array([[0.5]]), ["lyrics"])[0]
+    assert tfidf["shared_words"][0]["word"] == "the" and tfidf["words_by"] == "tfidf"  # raw frequency wins
 
 
 def test_key_names():

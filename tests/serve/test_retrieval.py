@@ -6,15 +6,8 @@ import torch
 import yaml
 
 from songsim.core.config import RetrievalConfig, read_params
-from songsim.serve.retrieval import (
-    MissingModality,
-    Recommender,
-    RetrievalError,
-    UnknownTrack,
-    ann_search,
-    build_index,
-    ranking_space,
-)
+from songsim.serve.recommender import MissingModality, Recommender, RetrievalError, UnknownTrack
+from songsim.serve.retrieval import ann_search, build_index, ranking_space
 
 CFG = RetrievalConfig(candidates=20, hnsw_m=16, ef_construction=40, ef_search=64, build_threads=1, batch_size=64)
 
@@ -142,3 +135,20 @@ def test_cli_similar_formats_and_batch_queries(tiny_run, tmp_path, capsys):
     assert main(["similar", q, "--model", "audio_siamese", "--format", "json", "--params", str(path)]) == 0
     rows = [yaml.safe_load(x) for x in capsys.readouterr().out.splitlines()]
     assert len(rows) == 10 and rows[0]["query"] == q and rows[0]["rank"] == 1
+
+
+def test_a_catalog_query_imports_neither_torch_nor_polars(tiny_run):
+    """``songsim similar <id>`` reads the index folder only (its manifest carries the ranking weights and the
+    calibration), so the command starts fast: no torch, no polars, no h5py (bench/README: its wall time)."""
+    import subprocess
+    import sys
+
+    path, _ = tiny_run
+    rec = Recommender.from_params(read_params(path), "fused")
+    code = ("import sys; from songsim.cli import main; rc = main(['similar', sys.argv[1], '-k', '3', '--params', "
+            "sys.argv[2]]); heavy = [m for m in ('torch', 'polars', 'h5py') if m in sys.modules]; "
+            "print('HEAVY', heavy); sys.exit(rc)")
+    out = subprocess.run([sys.executable, "-c", code, rec.ids[0], str(path)], capture_output=True, text=True,
+                         timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert "HEAVY []" in out.stdout and out.stdout.count(rec.ids[0]) == 1

@@ -19,7 +19,8 @@ import pytest
 
 from songsim.core.config import read_params, section
 from songsim.core.writers import write_json, write_table
-from songsim.serve.retrieval import IDS, INDEX, MANIFEST, VECTORS, Recommender, read_manifest
+from songsim.serve.recommender import Recommender
+from songsim.serve.retrieval import IDS, INDEX, MANIFEST, VECTORS, read_manifest
 from songsim.serve.service import ModelSlot, SongSearch
 
 

@@ -141,7 +141,7 @@ def row_cosine(a, b) -> np.ndarray:
 def fit_isotonic(raw: np.ndarray, y: np.ndarray) -> dict[str, list[float]]:
     """Monotone map from a raw ranking score to the expected Last.fm score, fitted by isotonic regression
     (non-decreasing, clipped to [0, 1] and to the fitted range). Plain lists, so it travels in a checkpoint
-    loaded with ``weights_only=True``; :func:`apply_calibration` evaluates it."""
+    loaded with ``weights_only=True``; :func:`apply_calibration` evaluates it (strictly increasing)."""
     from sklearn.isotonic import IsotonicRegression
 
     iso = IsotonicRegression(y_min=0.0, y_max=1.0, increasing=True, out_of_bounds="clip")
@@ -149,13 +149,46 @@ def fit_isotonic(raw: np.ndarray, y: np.ndarray) -> dict[str, list[float]]:
     return {"x": [float(v) for v in iso.X_thresholds_], "y": [float(v) for v in iso.y_thresholds_]}
 
 
+TAIL_SCALE = 0.05  # in ranking-score units: the slowest a calibration tail may approach 0 or 1
+CAL_MARGIN = 0.005  # knots are kept this far inside [0, 1]: an isotonic block fitted at 0 or 1 would flatten a tail
+
+
+def calibration_knots(cal: dict[str, list[float]]) -> tuple[np.ndarray, np.ndarray]:
+    """The knots of the strictly increasing map through an isotonic fit: one per fitted block (its
+    threshold pairs share a value), at the block's middle, with the block's value; blocks of one value
+    merged, values kept within ``CAL_MARGIN`` of 0 and 1. Between knots the map is linear, so scores that
+    differ in rank differ once calibrated."""
+    x, y = np.asarray(cal["x"], dtype=np.float64), np.asarray(cal["y"], dtype=np.float64)
+    y = np.clip(y, CAL_MARGIN, 1.0 - CAL_MARGIN)  # room for the tails to keep rising (see apply_calibration)
+    # a block is a run of equal fitted values: (first x + last x) / 2 -> its value
+    starts = np.flatnonzero(np.r_[True, np.diff(y) > 0])
+    ends = np.r_[starts[1:], len(y)] - 1
+    return (x[starts] + x[ends]) / 2, y[starts]
+
+
 def apply_calibration(raw: np.ndarray, cal: dict[str, list[float]] | None) -> np.ndarray:
-    """Calibrated scores of raw ranking scores (piecewise linear between the fitted thresholds; flat
-    outside them). Without a calibration, the raw scores clipped to [0, 1]."""
+    """Calibrated scores of raw ranking scores, strictly increasing in them (no two different ranking
+    scores share a calibrated score, up to floating point; an isotonic step function would tie whole
+    blocks): piecewise linear through :func:`calibration_knots`, and beyond the first and last knots an
+    exponential tail that leaves them with the end segments' slopes (or gentler) and tends to 0 and 1, so the scores
+    stay in [0, 1]. Without a calibration, the raw scores clipped to [0, 1]."""
     raw = np.asarray(raw, dtype=np.float64)
     if not cal or not cal.get("x"):
         return np.clip(raw, 0.0, 1.0)
-    return np.interp(raw, cal["x"], cal["y"])
+    kx, ky = calibration_knots(cal)
+    if len(kx) == 1:  # one block: nothing to order by; a slope of 1 through it
+        slope_lo = slope_hi = 1.0
+    else:
+        slope_lo = (ky[1] - ky[0]) / max(kx[1] - kx[0], 1e-12)
+        slope_hi = (ky[-1] - ky[-2]) / max(kx[-1] - kx[-2], 1e-12)
+    out = np.interp(raw, kx, ky)
+    lo, hi = raw < kx[0], raw > kx[-1]
+    # y0 exp((x - x0) / h): value y0 at x0, tending to 0; h = y0 / s keeps the end segment's slope s, unless
+    # that would leave the tail flat in floating point within a few hundredths (h at least TAIL_SCALE)
+    out[lo] = ky[0] * np.exp((raw[lo] - kx[0]) / max(ky[0] / slope_lo, TAIL_SCALE))
+    gap = 1.0 - ky[-1]  # 1 - gap exp(-(x - xn) / h): value yn at xn, tending to 1; h likewise
+    out[hi] = 1.0 - gap * np.exp(-(raw[hi] - kx[-1]) / max(gap / slope_hi, TAIL_SCALE))
+    return np.clip(out, 0.0, 1.0)
 
 
 def reliability(pred: np.ndarray, y: np.ndarray, bins: int = 10) -> tuple[float, list[dict]]:

@@ -96,7 +96,10 @@ def stored_problem(row: dict) -> str | None:
     return None
 
 
-def _process_file(args: tuple[Path, ChunkAudioConfig]) -> list[tuple[dict, dict] | BadRecord]:
+def audio_file_rows(args: tuple[Path, ChunkAudioConfig]) -> list[tuple[dict, dict] | BadRecord]:
+    """One MSD file's songs as (shard row, metadata row) pairs, or the BadRecords naming why not: every guard
+    of the stage (unsafe links and storage, oversized chunks, non-finite features), never an exception.
+    Used by chunk_audio and by queries that bring their own `.h5` file."""
     path, cfg = args
     if not path.exists():  # listed by list_msd, then removed before this stage read it
         return [BadRecord("missing_file", str(path), "no such file: removed since the tree was listed?")]
@@ -118,11 +121,11 @@ def _process_file(args: tuple[Path, ChunkAudioConfig]) -> list[tuple[dict, dict]
 
 
 def _process_files(batch: tuple[tuple[Path, ChunkAudioConfig], ...]) -> list[list[tuple[dict, dict] | BadRecord]]:
-    return [_process_file(args) for args in batch]
+    return [audio_file_rows(args) for args in batch]
 
 
 def bounded_map(pool: ProcessPoolExecutor, jobs, batch: int = 8, window: int = 64) -> Iterator[list]:
-    """``_process_file`` over ``jobs`` on ``pool``, results in order, ``batch`` files per task and at most
+    """``audio_file_rows`` over ``jobs`` on ``pool``, results in order, ``batch`` files per task and at most
     ``window`` tasks in flight: ``Executor.map`` would submit every file at once (one pending task each)."""
     pending: deque = deque()
     jobs = iter(jobs)
@@ -159,7 +162,7 @@ def chunk_audio(msd_root: str | Path, out_dir: str | Path, cfg: ChunkAudioConfig
         results = bounded_map(pool, jobs, window=16 * cfg.workers)
     else:
         pool = None
-        results = map(_process_file, jobs)
+        results = map(audio_file_rows, jobs)
     try:
         for recs in tqdm(results, total=n_files, desc="chunk_audio", unit="file", mininterval=2):
             for rec in recs:

@@ -35,9 +35,9 @@ from songsim.core.ranking import (
 )
 from songsim.judge.baselines import PAIR_BLOCK
 from songsim.learn.data import PairData, SongTable
-from songsim.learn.inference import encode_songs
+from songsim.learn.inference import encode_songs, score_all
 from songsim.models.nets import PairModel
-from songsim.serve.retrieval import ann_search, build_index, ranking_space, score_all
+from songsim.serve.retrieval import ann_search, build_index, ranking_space
 
 log = logging.getLogger(__name__)
 QUERY_BLOCK = 256  # queries ranked at once: memory O(QUERY_BLOCK x test catalog)

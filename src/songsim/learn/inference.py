@@ -92,3 +92,19 @@ def rank_scores(model: PairModel, pairs: PairData, songs: SongTable | SongStore,
     vecs, pos = encode_pair_songs(model, pairs, songs, batch_size, device, amp)
     r = model.rank_space(vecs).cpu().numpy()  # (S', D)
     return np.einsum("pd,pd->p", r[pos[pairs.src]], r[pos[pairs.tgt]]).astype(np.float32)
+
+
+@torch.no_grad()
+def score_all(model: PairModel, vecs: torch.Tensor, queries: np.ndarray, cands: np.ndarray,
+              batch: int = 65536) -> np.ndarray:
+    """Exhaustive scores ``(Q, C)`` of query rows against candidate rows of ``vecs`` (``(S, D)``), in
+    batches of ``batch`` (query, candidate) pairs built on the fly (memory: one batch, not Q x C indices)."""
+    model.eval()
+    n, width = len(queries) * len(cands), len(cands)
+    out = torch.empty(n)
+    for k in range(0, n, batch):
+        flat = np.arange(k, min(k + batch, n))
+        left = torch.from_numpy(queries[flat // width]).to(vecs.device)
+        right = torch.from_numpy(cands[flat % width]).to(vecs.device)
+        out[k:k + len(flat)] = model.score(vecs, left, right).float().cpu()
+    return out.numpy().reshape(len(queries), len(cands))

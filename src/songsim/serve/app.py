@@ -8,7 +8,7 @@ Endpoints (the OpenAPI schema is at ``/openapi.json``, browsable at ``/docs``):
 - ``GET /healthz``, ``GET /metrics`` (Prometheus text format)
 - ``GET /``: the page (plain HTML and a small script from ``serve/static``; nothing remote)
 
-Every answer is the :class:`~songsim.serve.retrieval.Recommender`'s, the function ``songsim similar`` and
+Every answer is the :class:`~songsim.serve.recommender.Recommender`'s, the function ``songsim similar`` and
 the ranking evaluation use. Bad input gets a 4xx JSON body ``{"error": <kind>, "detail": <message>, ...}``
 (the kinds are counted in ``/metrics``); a model name from a request only selects among the loaded
 models, so no request parameter ever reaches a file path.
@@ -31,7 +31,7 @@ from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from songsim.serve.metrics import Metrics, MetricsMiddleware, ORJSONResponse
-from songsim.serve.retrieval import MissingModality, UnknownTrack
+from songsim.serve.recommender import MissingModality, UnknownTrack
 from songsim.serve.service import (
     MAX_BATCH,
     MAX_K,

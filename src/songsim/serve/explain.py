@@ -1,16 +1,21 @@
-"""Why two songs match: the ranking score split by modality, the shared words that weigh most, and the
-audio facets that agree.
+"""Why two songs match: each modality's part of the ranking score and where it stands among the query's
+candidates, the shared words that weigh most under the model, and the audio facets that agree.
 
 - ``modalities``: each modality's term ``w_m cos_m`` of the ranking score (the function that ordered the
-  list), and its share of their sum (the shares are left out when a term is negative);
-- ``shared_words``: the words both songs use that contribute most to their TF-IDF cosine (the product of
-  the two TF-IDF weights, document frequencies over the whole lyrics catalog), shown as real words
-  through the official stem -> word map when one is given (``raw.mxm_reverse_mapping``), else as stems;
+  list) and its ``percentile`` among the query's candidates (the songs the index fetched for it; 100: no
+  candidate matches the query closer in that modality), so two modalities compare on one scale; a
+  modality the query or the song lacks is marked ``missing`` instead;
+- ``shared_words``: the words both songs use that weigh most in their lyrics match. With a bag-of-words
+  encoder (``word_weights``: the model's learned weight of each word, and the power its counts are raised
+  to) a word weighs its share of one song's pooled words times its share of the other's, averaged over
+  the ensemble's members, so a word the model learned to ignore ranks low however often it occurs
+  (``words_by``: ``model``); otherwise the product of the two TF-IDF weights (``words_by``: ``tfidf``). Shown as
+  real words through the official stem -> word map when one is given (``raw.mxm_reverse_mapping``);
 - ``audio``: cosines of the two songs' mean timbre and mean chroma vectors, their keys and modes, and
   their tempi (from the audio shards).
 
-The lyrics table is read once for the document frequencies (the ``word_ids`` column, streamed) and then
-per explained song, filtered at read time; nothing else is held in memory.
+The lyrics table is read per explained song, filtered at read time (and once whole, streamed, for the
+TF-IDF document frequencies when the model has no word weights); nothing else is held in memory.
 """
 
 from __future__ import annotations
@@ -39,11 +44,13 @@ class Explainer:
     """Explanations of (query, result) pairs for one catalog."""
 
     def __init__(self, lyrics_path: str | Path | None, vocab_path: str | Path | None, audio_dir: str | Path | None,
-                 reverse_mapping: str | Path | None = None, top_words: int = 5):
+                 reverse_mapping: str | Path | None = None, top_words: int = 5,
+                 word_weights: tuple[np.ndarray, list[float], int] | None = None):
         self.lyrics_path = Path(lyrics_path) if lyrics_path else None
         self.top_words = top_words
         self.words: list[str] = []
         self.idf: np.ndarray | None = None
+        self.word_weights = word_weights  # (K, V + 1) learned weights, K count powers, distinct words read
         if self.lyrics_path is not None and vocab_path:
             vocab = pq.read_table(vocab_path, columns=["id", "word"])
             ids, stems = vocab.column("id").to_numpy(), vocab.column("word").to_pylist()
@@ -51,51 +58,97 @@ class Explainer:
             self.words = [""] * (int(ids.max()) + 1)
             for i, s in zip(ids, stems):
                 self.words[int(i)] = unstem.get(s, s)
-            df = np.zeros(len(self.words), dtype=np.int64)
-            n = 0
-            for batch in pq.ParquetFile(self.lyrics_path).iter_batches(columns=["word_ids"]):
-                flat = batch.column(0).values.to_numpy(zero_copy_only=False)
-                df += np.bincount(flat, minlength=len(df))[:len(df)]
-                n += batch.num_rows
-            self.idf = np.log((1 + n) / (1 + df)) + 1.0
+            if word_weights is None:
+                self.idf = self._idf()
         self.audio = AudioShards(audio_dir) if audio_dir else None
 
-    def _bags(self, ids: list[str]) -> dict[str, dict[int, float]]:
-        """TF-IDF weights (L2-normalised) of the songs' bags of words, by track id."""
+    @property
+    def has_words(self) -> bool:
+        return bool(self.words) and (self.idf is not None or self.word_weights is not None)
+
+    def _idf(self) -> np.ndarray:
+        df = np.zeros(len(self.words), dtype=np.int64)
+        n = 0
+        for batch in pq.ParquetFile(self.lyrics_path).iter_batches(columns=["word_ids"]):
+            flat = batch.column(0).values.to_numpy(zero_copy_only=False)
+            df += np.bincount(flat, minlength=len(df))[:len(df)]
+            n += batch.num_rows
+        return np.log((1 + n) / (1 + df)) + 1.0
+
+    def _bags(self, ids: list[str], given: dict[str, tuple[list, list]] | None = None
+              ) -> dict[str, dict[int, np.ndarray]]:
+        """Each song's words -> their weight in it, ``(K,)`` per word: its share of the song's pooled words
+        under each member's learned weights, or its L2-normalised TF-IDF weight (``K`` = 1). ``given``:
+        songs not in the catalog, by id: (word ids, counts)."""
+        given = given or {}
         t = pq.read_table(self.lyrics_path, columns=["track_id", "word_ids", "counts"],
-                          filters=pc.field("track_id").isin(ids))
+                          filters=pc.field("track_id").isin([x for x in ids if x not in given]))
         out = {}
-        for tid, w, c in zip(t.column("track_id").to_pylist(), t.column("word_ids").to_pylist(),
-                             t.column("counts").to_pylist()):
-            v = np.asarray(c, dtype=np.float64) * self.idf[np.asarray(w, dtype=np.int64)]
-            v /= max(np.linalg.norm(v), 1e-12)
-            out[tid] = dict(zip(w, v))
+        rows = zip(t.column("track_id").to_pylist(), t.column("word_ids").to_pylist(), t.column("counts").to_pylist())
+        for tid, w, c in [*rows, *((tid, w, c) for tid, (w, c) in given.items())]:
+            w, c = np.asarray(w, dtype=np.int64), np.asarray(c, dtype=np.float64)
+            if self.word_weights is None:
+                v = (c * self.idf[w])[None, :]  # (1, n)
+                v /= max(np.linalg.norm(v), 1e-12)
+            else:
+                weights, powers, read = self.word_weights
+                if read:  # the encoder reads the most frequent ``read`` words (ties: vocabulary order)
+                    keep = np.lexsort((w, -c))[:read]
+                    w, c = w[keep], c[keep]
+                v = weights[:, w] * c[None, :] ** np.asarray(powers)[:, None]  # (K, n)
+                v /= np.maximum(v.sum(axis=1, keepdims=True), 1e-12)
+            out[tid] = dict(zip(w.tolist(), v.T))
         return out
 
-    def _facets(self, ids: list[str]) -> dict[str, dict]:
+    def _facets(self, ids: list[str], given: dict[str, tuple[dict, np.ndarray]] | None = None) -> dict[str, dict]:
+        """Tempo, key, mode and mean timbre / chroma of songs; ``given``: songs not in the catalog, by id:
+        (their shard row, their ``(24, T)`` frames)."""
+        given = given or {}
+        ids = [x for x in ids if x not in given]
         t = self.audio.read(ids, columns=["track_id", "tempo", "key", "mode"])
         arrays = self.audio.audio(ids).astype(np.float32).mean(axis=2)  # (n, 24): mean timbre then chroma
         meta = {r["track_id"]: r for r in t.to_pylist()}
-        return {tid: {**meta[tid], "timbre": arrays[i, :12], "chroma": arrays[i, 12:]} for i, tid in enumerate(ids)}
+        out = {tid: {**meta[tid], "timbre": arrays[i, :12], "chroma": arrays[i, 12:]} for i, tid in enumerate(ids)}
+        for tid, (row, frames) in given.items():
+            mean = frames.astype(np.float32).mean(axis=1)  # (24,)
+            out[tid] = {"tempo": row["tempo"], "key": row["key"], "mode": row["mode"], "timbre": mean[:12],
+                        "chroma": mean[12:]}
+        return out
 
-    def explain(self, query: str, results: list[str], terms: np.ndarray, modalities: list[str]) -> list[dict]:
-        """One explanation per result. ``terms`` ``(R, M)``: each modality's term of the ranking score."""
-        use_words = self.idf is not None and "lyrics" in modalities
-        use_audio = self.audio is not None and "audio" in modalities
-        bags = self._bags([query, *results]) if use_words else {}
-        facets = self._facets([query, *results]) if use_audio else {}
+    def explain(self, query: str, results: list[str], terms: np.ndarray, modalities: list[str],
+                pool: np.ndarray | None = None, missing: dict[str, list[str]] | None = None,
+                content=None) -> list[dict]:
+        """One explanation per result. ``terms`` ``(R, M)``: each modality's term of the ranking score;
+        ``pool`` ``(C, M)``: the same for every candidate the query's results were picked from (default:
+        the results); ``missing``: modality -> ``"query"`` or the result ids that lack it; ``content``:
+        the query's own (``serve.content.Content``) when it is not a catalog song."""
+        pool = terms if pool is None else pool
+        missing = missing or {}
+        use_words = self.has_words and "lyrics" in modalities and "query" not in missing.get("lyrics", ())
+        use_audio = self.audio is not None and "audio" in modalities and "query" not in missing.get("audio", ())
+        bag = content.bag if content is not None else None
+        sound = content.audio if content is not None else None
+        bags = self._bags([query, *results], {query: (bag.word_ids, bag.counts)} if bag else None) if use_words else {}
+        facets = (self._facets([query, *results], {query: (sound.row, sound.frames(self.audio.frames))}
+                               if sound else None) if use_audio else {})
         out = []
         for k, tid in enumerate(results):
-            row = terms[k]
-            why: dict = {"modalities": {m: {"term": round(float(x), 4)} for m, x in zip(modalities, row)}}
-            if len(modalities) > 1 and (row > 0).all():
-                for m, x in zip(modalities, row):
-                    why["modalities"][m]["share"] = round(float(x / row.sum()), 3)
-            if use_words:
+            why: dict = {"modalities": {}}
+            for j, m in enumerate(modalities):
+                lacks = missing.get(m, ())
+                entry: dict = {"term": round(float(terms[k, j]), 4)}
+                if "query" in lacks or tid in lacks:
+                    entry["missing"] = "query" if "query" in lacks else "result"
+                else:  # where it stands among the candidates, in this modality alone
+                    entry["percentile"] = round(100.0 * float((pool[:, j] <= terms[k, j]).mean()), 1)
+                why["modalities"][m] = entry
+            if use_words and tid not in missing.get("lyrics", ()):
                 q, c = bags.get(query, {}), bags.get(tid, {})
-                shared = sorted(((q[w] * c[w], w) for w in q.keys() & c.keys()), reverse=True)[:self.top_words]
-                why["shared_words"] = [{"word": self.words[w], "weight": round(float(x), 4)} for x, w in shared]
-            if use_audio:
+                shared = sorted(((float((q[w] * c[w]).mean()), w) for w in q.keys() & c.keys()), reverse=True)
+                why["shared_words"] = [{"word": self.words[w], "weight": round(x, 6)}
+                                       for x, w in shared[:self.top_words]]
+                why["words_by"] = "model" if self.word_weights is not None else "tfidf"
+            if use_audio and tid in facets:
                 a, b = facets[query], facets[tid]
                 why["audio"] = {"timbre_cosine": round(_cos(a["timbre"], b["timbre"]), 3),
                                 "chroma_cosine": round(_cos(a["chroma"], b["chroma"]), 3),
@@ -110,8 +163,9 @@ def why_text(why: dict) -> str:
     """One line of an explanation, for the table output."""
     parts = []
     mods = why["modalities"]
-    if all("share" in v for v in mods.values()) and len(mods) > 1:
-        parts.append(" / ".join(f"{m} {100 * v['share']:.0f}%" for m, v in mods.items()))
+    if len(mods) > 1 or any("missing" in v for v in mods.values()):
+        parts.append(" / ".join(f"{m} no {m} in the {v['missing']}" if "missing" in v else
+                                f"{m} {_ordinal(v['percentile'])} pct" for m, v in mods.items()))
     if why.get("shared_words"):
         parts.append("words: " + ", ".join(w["word"] for w in why["shared_words"]))
     if "audio" in why:
@@ -120,3 +174,8 @@ def why_text(why: dict) -> str:
         parts.append(f"timbre {a['timbre_cosine']:.2f}, chroma {a['chroma_cosine']:.2f}, key {key}, "
                      f"tempo {a['tempi_bpm'][0]:.0f} vs {a['tempi_bpm'][1]:.0f} bpm")
     return "; ".join(parts)
+
+
+def _ordinal(p: float) -> str:
+    n = int(round(p))
+    return f"{n}{'th' if 10 <= n % 100 <= 20 else {1: 'st', 2: 'nd', 3: 'rd'}.get(n % 10, 'th')}"

@@ -14,7 +14,8 @@ from pathlib import Path
 
 from songsim.core.config import read_params, section
 from songsim.models import MODELS
-from songsim.serve.retrieval import MANIFEST, Recommender, read_catalog
+from songsim.serve.recommender import Recommender, read_catalog
+from songsim.serve.retrieval import MANIFEST
 from songsim.serve.service import ModelSlot, SongSearch
 
 log = logging.getLogger(__name__)

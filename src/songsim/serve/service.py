@@ -23,7 +23,8 @@ from pathlib import Path
 import polars as pl
 
 from songsim.core.writers import file_sha256
-from songsim.serve.retrieval import MANIFEST, Recommender
+from songsim.serve.recommender import Recommender, shown_decimals
+from songsim.serve.retrieval import MANIFEST
 
 log = logging.getLogger(__name__)
 
@@ -206,8 +207,9 @@ def check_k(k: object) -> int:
 
 
 def hits_json(hits: list) -> list[dict]:
+    d = shown_decimals(hits, least=6)  # no two different ranking scores shown alike
     return [{"rank": h.rank, "track_id": h.track_id, "artist": h.artist, "title": h.title,
-             "score": round(float(h.score), 6), "rank_score": round(float(h.rank_score), 6)}
+             "score": round(float(h.score), d), "rank_score": round(float(h.rank_score), d)}
             | ({"why": h.why} if h.why is not None else {}) for h in hits]
 
 

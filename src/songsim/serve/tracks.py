@@ -1,9 +1,10 @@
 """The track ids of an index folder and their metadata, held in Arrow arrays: row <-> track id, the
 artist and title of a row, the known ids spelled most like an unknown one.
 
-No Python object per song: loading a rebuilt index of a million songs is then Arrow and polars work
-(which lets go of the GIL), so a service that loads it in a thread keeps answering meanwhile, and a
-look-up is a binary search over the sorted ids (about 20 probes at 1M songs).
+No Python object per song: loading a rebuilt index of a million songs is then Arrow work (which lets
+go of the GIL; no polars, whose import alone would cost ``songsim similar`` a good part of its start),
+so a service that loads it in a thread keeps answering meanwhile, and a look-up is a binary search
+over the sorted ids (about 20 probes at 1M songs).
 """
 
 from __future__ import annotations
@@ -13,9 +14,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
-import polars as pl
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.parquet as pq
 
 META = ("artist_id", "artist", "title")
 
@@ -32,10 +33,9 @@ class TrackTable:
         n = len(self._ids)
         self._meta: dict[str, pa.Array] = {c: pa.nulls(n, pa.string()) for c in META}
         if songs_path is not None and Path(songs_path).exists():
-            songs = pl.read_parquet(songs_path, columns=["track_id", *META]).unique("track_id", keep="first")
-            joined = pl.DataFrame({"track_id": pl.Series(self._ids)}).join(songs, on="track_id", how="left",
-                                                                            maintain_order="left")
-            self._meta = {c: joined[c].to_arrow().cast(pa.string()) for c in META}
+            songs = pq.read_table(songs_path, columns=["track_id", *META])
+            at = pc.index_in(self._ids, value_set=songs.column("track_id"))  # a song's first row; null: unknown
+            self._meta = {c: songs.column(c).combine_chunks().cast(pa.string()).take(at) for c in META}
         self.meta = _MetaView(self)
 
     def __len__(self) -> int:

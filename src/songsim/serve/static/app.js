@@ -35,15 +35,24 @@ function songButton(s) {
     songLabel(s));
 }
 
+function ordinal(n) {
+  const tail = n % 100 >= 10 && n % 100 <= 20 ? "th" : ({ 1: "st", 2: "nd", 3: "rd" })[n % 10] || "th";
+  return `${n}${tail}`;
+}
+
 function whyNode(why) {
   if (!why) return null;
   const parts = el("div", { class: "why" });
   const mods = Object.entries(why.modalities || {});
-  if (mods.length > 1 && mods.every(([, v]) => v.share !== undefined)) {
-    for (const [m, v] of mods) {
-      parts.append(el("span", { class: `share ${m}`, style: `width:${Math.round(60 * v.share)}px`, title: `${m} ${Math.round(100 * v.share)}%` }));
+  // each modality's similarity as a percentile among the query's candidates (a bar of up to 60 px)
+  for (const [m, v] of mods) {
+    if (v.missing) {
+      parts.append(el("span", { class: "missing" }, `${m}: none in the ${v.missing} `));
+      continue;
     }
-    parts.append(" " + mods.map(([m, v]) => `${m} ${Math.round(100 * v.share)}%`).join(" / "));
+    parts.append(el("span", { class: `share ${m}`, style: `width:${Math.round(0.6 * v.percentile)}px`,
+      title: `${m}: closer than ${Math.round(v.percentile)}% of the candidates` }));
+    parts.append(` ${m} ${ordinal(Math.round(v.percentile))} pct `);
   }
   if (why.shared_words && why.shared_words.length) {
     parts.append(el("span", { class: "words" }, `; words: ${why.shared_words.map((w) => w.word).join(", ")}`));
