@@ -183,7 +183,11 @@ def test_bad_input_gets_a_clear_4xx_never_a_500(client, rec, monkeypatch):
     assert missing["models"] == ["lyrics_regressor", "fused"] and missing["missing"] == ["audio"]
     assert client.get("/similar", params={"track_id": rec.ids[0], "model": "nope"}).json()["models"] == [
         "audio_siamese", "fused", "lyrics_regressor"]
-    assert client.put("/similar").status_code == 405
+    put = client.put("/similar")  # the methods of every route of the path, not only the first one's
+    assert put.status_code == 405 and put.json()["error"] == "method_not_allowed"
+    assert put.headers["allow"] == "GET, POST"
+    trace = client.request("TRACE", "/healthz")
+    assert trace.status_code == 405 and trace.headers["allow"] == "GET"
 
 
 def test_a_body_without_a_length_is_bounded_too(client, rec):

@@ -29,6 +29,7 @@ from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from songsim.serve.metrics import Metrics, MetricsMiddleware, ORJSONResponse
 from songsim.serve.retrieval import MissingModality, UnknownTrack
@@ -111,7 +112,13 @@ def create_app(slots: dict[str, ModelSlot], default_model: str, search: SongSear
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, e: StarletteHTTPException):
         kind = {404: "not_found", 405: "method_not_allowed"}.get(e.status_code, "http_error")
-        return refused(RequestError(e.status_code, kind, str(e.detail)))
+        resp = refused(RequestError(e.status_code, kind, str(e.detail)))
+        resp.headers.update(e.headers or {})
+        if e.status_code == 405:  # every method the path takes: the router's own Allow names one route's (not POST)
+            allowed = {m for r in app.router.routes if getattr(r, "methods", None)
+                       and r.matches(request.scope)[0] != Match.NONE for m in r.methods}
+            resp.headers["Allow"] = ", ".join(sorted(allowed))
+        return resp
 
     @app.exception_handler(Exception)
     async def _internal(request: Request, e: Exception):  # never a traceback to the client
