@@ -126,7 +126,7 @@ def _bad_requests(rec) -> list[tuple[str, str, dict, int, str]]:
     lyrics_only = sorted(rec.catalog["lyrics"] - rec.catalog["audio"])[0]
     return [
         ("unknown id", "GET", {"params": {"track_id": q[:-1] + ("0" if q[-1] != "0" else "1")}}, 404, "unknown_track"),
-        ("missing modality", "GET", {"params": {"track_id": lyrics_only, "model": "audio_siamese"}}, 422,
+        ("missing modality", "GET", {"params": {"track_id": lyrics_only, "model": "audio_siamese"}}, 404,
          "missing_modality"),
         ("k = 0", "GET", {"params": {"track_id": q, "k": 0}}, 422, "bad_k"),
         ("k too large", "GET", {"params": {"track_id": q, "k": MAX_K + 1}}, 422, "bad_k"),
@@ -141,10 +141,13 @@ def _bad_requests(rec) -> list[tuple[str, str, dict, int, str]]:
         ("blank id", "GET", {"params": {"track_id": "   "}}, 422, "bad_track_id"),
         ("very long search", "SEARCH", {"params": {"q": "x" * 5000}}, 422, "query_too_long"),
         ("search limit 0", "SEARCH", {"params": {"q": "a", "limit": 0}}, 422, "bad_limit"),
-        ("oversized batch", "POST", {"json": {"track_ids": [q] * (MAX_BATCH + 1)}}, 413, "batch_too_large"),
+        ("oversized batch", "POST", {"json": {"track_ids": [q] * (MAX_BATCH + 1)}}, 422, "batch_too_large"),
+        ("k not an integer in a batch", "POST", {"json": {"track_ids": [q], "k": True}}, 422, "invalid_request"),
         ("empty batch", "POST", {"json": {"track_ids": []}}, 422, "empty_batch"),
         ("malformed JSON", "POST", {"content": b'{"track_ids": [', "headers": {"content-type": "application/json"}},
          400, "malformed_json"),
+        ("body not UTF-8", "POST", {"content": b'{"track_ids": ["\xff"]}',
+                                    "headers": {"content-type": "application/json"}}, 400, "malformed_json"),
         ("ids not a list", "POST", {"json": {"track_ids": "TRAAA"}}, 422, "invalid_request"),
         ("batch k out of range", "POST", {"json": {"track_ids": [q], "k": 1000}}, 422, "bad_k"),
         ("body too large", "POST", {"content": b"[" + b"1," * 40_000 + b"1]",
@@ -183,7 +186,11 @@ def test_bad_input_gets_a_clear_4xx_never_a_500(client, rec, monkeypatch):
     assert missing["models"] == ["lyrics_regressor", "fused"] and missing["missing"] == ["audio"]
     assert client.get("/similar", params={"track_id": rec.ids[0], "model": "nope"}).json()["models"] == [
         "audio_siamese", "fused", "lyrics_regressor"]
-    assert client.put("/similar").status_code == 405
+    put = client.put("/similar")  # the methods of every route of the path, not only the first one's
+    assert put.status_code == 405 and put.json()["error"] == "method_not_allowed"
+    assert put.headers["allow"] == "GET, POST"
+    trace = client.request("TRACE", "/healthz")
+    assert trace.status_code == 405 and trace.headers["allow"] == "GET"
 
 
 def test_a_body_without_a_length_is_bounded_too(client, rec):

@@ -11,29 +11,33 @@ Endpoints (the OpenAPI schema is at ``/openapi.json``, browsable at ``/docs``):
 Every answer is the :class:`~songsim.serve.recommender.Recommender`'s, the function ``songsim similar`` and
 the ranking evaluation use. Bad input gets a 4xx JSON body ``{"error": <kind>, "detail": <message>, ...}``
 (the kinds are counted in ``/metrics``); a model name from a request only selects among the loaded
-models, so no request parameter ever reaches a file path.
+models, so no request parameter ever reaches a file path. The schema declares every bound the service
+enforces and every refusal with its body (:mod:`songsim.serve.contract`), and a fuzzer holds it to that.
 """
 
-from __future__ import annotations
-
+# no ``from __future__ import annotations``: FastAPI reads the endpoints' annotations, and two of them are types
+# made per app (the served models' names, an enum of the schema)
 import asyncio
 import logging
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Annotated, Literal
 
 from fastapi import FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, Response
 from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST
-from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
+from songsim.serve import contract
 from songsim.serve.metrics import Metrics, MetricsMiddleware, ORJSONResponse
 from songsim.serve.recommender import MissingModality, UnknownTrack
 from songsim.serve.service import (
     MAX_BATCH,
+    MAX_ID_LEN,
     MAX_K,
     MAX_QUERY_LEN,
     MAX_SEARCH,
@@ -41,7 +45,6 @@ from songsim.serve.service import (
     RequestError,
     SongSearch,
     Watcher,
-    check_k,
     check_track_id,
     hits_json,
     song_json,
@@ -50,16 +53,6 @@ from songsim.serve.service import (
 log = logging.getLogger(__name__)
 
 STATIC = Path(__file__).resolve().parent / "static"
-
-
-class BatchQuery(BaseModel):
-    """Body of ``POST /similar``."""
-
-    track_ids: list[str] = Field(description=f"query track ids (at most {MAX_BATCH})")
-    k: int = Field(10, description=f"results per query, 1..{MAX_K}")
-    model: str | None = Field(None, description="model name (default: the service's default model)")
-    exclude_same_artist: bool = False
-    explain: bool = False
 
 
 def create_app(slots: dict[str, ModelSlot], default_model: str, search: SongSearch,
@@ -91,6 +84,13 @@ def create_app(slots: dict[str, ModelSlot], default_model: str, search: SongSear
                   description="Content-based song similarity from lyrics and audio: the songs most like a song.")
     metrics = Metrics(slots)
     app.state.slots, app.state.metrics = slots, metrics
+    served = tuple(sorted(slots))
+    Served = Literal[served]  # the schema's enum of the model names a request may give
+    # a song the default model serves, as the schema's example (for /docs' "try it out", and for the fuzzer: a
+    # generated track id names no song, so without it no answer's body would be checked against the schema)
+    ids = slots[default_model].current.rec.ids
+    example = str(ids[0]) if len(ids) else None
+    BatchQuery = contract.batch_query(served, example)
 
     def refused(e: RequestError) -> ORJSONResponse:
         metrics.errors.labels(e.kind).inc()
@@ -102,30 +102,25 @@ def create_app(slots: dict[str, ModelSlot], default_model: str, search: SongSear
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, e: RequestValidationError):
-        errs = e.errors()
-        if any(err.get("type") == "json_invalid" for err in errs):
-            return refused(RequestError(400, "malformed_json", "the request body is not valid JSON"))
-        detail = "; ".join(f"{'.'.join(str(x) for x in err.get('loc', ()))}: {err.get('msg')}" for err in errs)
-        return refused(RequestError(422, "invalid_request", detail[:500]))
+        return refused(contract.validation_refusal(e.errors(), list(served)))
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, e: StarletteHTTPException):
-        kind = {404: "not_found", 405: "method_not_allowed"}.get(e.status_code, "http_error")
-        return refused(RequestError(e.status_code, kind, str(e.detail)))
+        # FastAPI's 400: a JSON body it could not decode (not UTF-8), malformed JSON all the same
+        kind = {400: "malformed_json", 404: "not_found", 405: "method_not_allowed"}.get(e.status_code, "http_error")
+        resp = refused(RequestError(e.status_code, kind, str(e.detail)))
+        resp.headers.update(e.headers or {})
+        if e.status_code == 405:  # every method the path takes: the router's own Allow names one route's (not POST)
+            allowed = {m for r in app.router.routes if getattr(r, "methods", None)
+                       and r.matches(request.scope)[0] != Match.NONE for m in r.methods}
+            resp.headers["Allow"] = ", ".join(sorted(allowed))
+        return resp
 
     @app.exception_handler(Exception)
     async def _internal(request: Request, e: Exception):  # never a traceback to the client
         log.exception("internal error on %s", request.url.path)
         metrics.errors.labels("internal").inc()
         return ORJSONResponse({"error": "internal", "detail": "internal error (logged by the service)"}, 500)
-
-    def slot_of(model: str | None) -> ModelSlot:
-        name = default_model if model is None else model
-        if name not in slots:
-            shown = name if len(name) <= 40 else name[:40] + "..."
-            raise RequestError(422, "unknown_model", f"model {shown!r} is not served here",
-                               models=sorted(slots))
-        return slots[name]
 
     def answer(slot: ModelSlot, track_id: str, k: int, exclude_same_artist: bool, explain: bool) -> dict:
         rec = slot.current.rec  # one recommender for the whole answer, even if a reload swaps it now
@@ -134,7 +129,8 @@ def create_app(slots: dict[str, ModelSlot], default_model: str, search: SongSear
         except UnknownTrack as e:
             raise RequestError(404, "unknown_track", str(e), closest=e.closest) from None
         except MissingModality as e:
-            raise RequestError(422, "missing_modality", str(e), missing=e.missing, models=e.can_serve) from None
+            # 404, not 422: the request is well formed (the schema accepts it), the model's index lacks the song
+            raise RequestError(404, "missing_modality", str(e), missing=e.missing, models=e.can_serve) from None
         except OSError as e:  # the explanation reads lyrics/audio, which a rebuild may be rewriting
             raise RequestError(503, "explain_unavailable", f"explanations unavailable for now: {e}") from None
         return {"query": song_json(rec, track_id), "model": slot.name, "k": k, "results": hits_json(hits)}
@@ -142,16 +138,22 @@ def create_app(slots: dict[str, ModelSlot], default_model: str, search: SongSear
     # answers are computed on their own thread (``answer_threads``): faiss and NumPy release the GIL, so one
     # request's index search overlaps with the event loop's HTTP work for the others (1M songs, 2 cores:
     # 1.5x the answers per second of answering on the event loop; bench/README.md)
-    @app.get("/similar", summary="The k songs most like a song")
-    async def similar_get(track_id: str = Query(..., description="query track id"),
-                          k: int = Query(10, description=f"results, 1..{MAX_K}"),
-                          model: str | None = Query(None, description="model (default: the service's)"),
+    # every bound below is in the schema, and checked by FastAPI; a value outside one gets the kind it has
+    # always had (``contract.validation_refusal``)
+    @app.get("/similar", summary="The k songs most like a song", response_model=contract.Similar,
+             responses=contract.refusals("SimilarRefused", "unknown_track", "missing_modality", "bad_track_id",
+                                         "bad_k", "unknown_model", "invalid_request", "explain_unavailable"))
+    async def similar_get(track_id: str = Query(..., min_length=1, max_length=MAX_ID_LEN,
+                                                pattern=contract.TRACK_ID_PATTERN, description="query track id",
+                                                examples=[example] if example else None),
+                          k: int = Query(10, ge=1, le=MAX_K, description=f"results, 1..{MAX_K}"),
+                          model: Annotated[Served, Query(description="model (default: the service's)")] = default_model,
                           exclude_same_artist: bool = False, explain: bool = False):
-        args = (slot_of(model), check_track_id(track_id), check_k(k), exclude_same_artist, explain)
+        args = (slots[model], check_track_id(track_id), k, exclude_same_artist, explain)
         return ORJSONResponse(await off_loop(answer, *args))
 
     def batch(body: BatchQuery) -> dict:
-        slot, k = slot_of(body.model), check_k(body.k)
+        slot, k = slots[body.model or default_model], body.k
         out = []
         for tid in body.track_ids:
             try:
@@ -162,29 +164,28 @@ def create_app(slots: dict[str, ModelSlot], default_model: str, search: SongSear
                             **e.extra})
         return {"model": slot.name, "k": k, "queries": out}
 
-    @app.post("/similar", summary=f"The k songs most like each of several songs (at most {MAX_BATCH})")
+    @app.post("/similar", summary=f"The k songs most like each of several songs (at most {MAX_BATCH})",
+              response_model=contract.Batch,
+              responses=contract.refusals("BatchRefused", "malformed_json", "body_too_large", "empty_batch",
+                                          "batch_too_large", "bad_k", "unknown_model", "invalid_request"))
     async def similar_post(body: BatchQuery):
-        if len(body.track_ids) > MAX_BATCH:
-            raise RequestError(413, "batch_too_large", f"{len(body.track_ids)} track ids; at most {MAX_BATCH}")
-        if not body.track_ids:
-            raise RequestError(422, "empty_batch", "track_ids is empty")
         return ORJSONResponse(await off_loop(batch, body))
 
-    @app.get("/search", summary="Songs whose track id, artist or title contains q")
-    async def search_get(q: str = Query(..., description=f"text to look for (at most {MAX_QUERY_LEN} characters)"),
-                         limit: int = Query(20, description=f"results, 1..{MAX_SEARCH}")):
-        if len(q) > MAX_QUERY_LEN:
-            raise RequestError(422, "query_too_long", f"q is {len(q)} characters; at most {MAX_QUERY_LEN}")
-        if not 1 <= limit <= MAX_SEARCH:
-            raise RequestError(422, "bad_limit", f"limit must be from 1 to {MAX_SEARCH}, got {limit}")
-        return {"q": q, "results": search.search(q, limit)}
+    @app.get("/search", summary="Songs whose track id, artist or title contains q", response_model=contract.Search,
+             responses=contract.refusals("SearchRefused", "query_too_long", "bad_limit", "invalid_request"))
+    async def search_get(q: str = Query(..., max_length=MAX_QUERY_LEN, description="text to look for"),
+                         limit: int = Query(20, ge=1, le=MAX_SEARCH, description=f"results, 1..{MAX_SEARCH}")):
+        return ORJSONResponse({"q": q, "results": search.search(q, limit)})
 
-    @app.get("/healthz", summary="Liveness and what is served")
+    @app.get("/healthz", summary="Liveness and what is served", response_model=contract.Health,
+             responses=contract.refusals("HealthRefused"))
     async def healthz():
-        return {"status": "ok", "default_model": default_model,
-                "models": {name: slot.status() for name, slot in slots.items()}}
+        return ORJSONResponse({"status": "ok", "default_model": default_model,
+                               "models": {name: slot.status() for name, slot in slots.items()}})
 
-    @app.get("/metrics", summary="Prometheus metrics", response_class=Response)
+    @app.get("/metrics", summary="Prometheus metrics", response_class=Response,
+             responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}},
+                        **contract.refusals("MetricsRefused")})
     async def prometheus():
         return Response(metrics.render(), media_type=CONTENT_TYPE_LATEST)
 

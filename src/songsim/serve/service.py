@@ -200,12 +200,6 @@ def check_track_id(track_id: object) -> str:
     return track_id.strip()
 
 
-def check_k(k: object) -> int:
-    if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= MAX_K:
-        raise RequestError(422, "bad_k", f"k must be an integer from 1 to {MAX_K}, got {k!r}")
-    return k
-
-
 def hits_json(hits: list) -> list[dict]:
     d = shown_decimals(hits, least=6)  # no two different ranking scores shown alike
     return [{"rank": h.rank, "track_id": h.track_id, "artist": h.artist, "title": h.title,
