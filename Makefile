@@ -58,6 +58,7 @@ bench: $(STAMP)
 	$(PY) bench/bench_memory.py
 	$(PY) bench/bench_scale.py
 	$(PY) bench/bench_dvc_tree.py
+	$(PY) bench/bench_cli.py
 	$(PY) bench/bench_train.py
 	$(PY) bench/bench_lstm.py
 	$(PY) bench/bench_parallel.py --models lyrics_regressor --epochs 2

@@ -206,6 +206,76 @@ def test_a_body_without_a_length_is_bounded_too(client, rec):
     assert small.status_code == 200 and len(small.json()["queries"][0]["results"]) == 10
 
 
+def _raw_h5(params: dict, track_id: str) -> bytes:
+    from pathlib import Path
+
+    t = track_id
+    return (Path(params["raw"]["msd"]) / t[2] / t[3] / t[4] / f"{t}.h5").read_bytes()
+
+
+def test_asking_by_content_over_http(client, rec, tiny_run):
+    """POST /similar/content: a song's own audio and words answer as its id; lyrics text alone too."""
+    import base64
+
+    _, params = tiny_run
+    q = next(t for t in rec.ids if rec.similar(t, 1) and rec.catalog["audio"] and t in rec.catalog["audio"]
+             and t in rec.catalog["lyrics"])
+    from songsim.ingest.readers.mxm import MxmReader
+
+    line = next(f"{r.track_id},{r.mxm_id}," + ",".join(f"{i}:{c}" for i, c in zip(r.word_ids, r.counts))
+                for r in MxmReader(params["raw"]["mxm"]) if getattr(r, "track_id", None) == q)
+    body = {"bow": line, "h5_base64": base64.b64encode(_raw_h5(params, q)).decode(), "k": 5, "explain": True}
+    r = client.post("/similar/content", json=body)
+    assert r.status_code == 200, r.text[:300]
+    got = r.json()
+    assert got["query"]["same_as"] == q and got["query"]["modalities"] == ["lyrics", "audio"]
+    by_id = client.get("/similar", params={"track_id": q, "k": 5}).json()
+    assert [h["track_id"] for h in got["results"]] == [h["track_id"] for h in by_id["results"]]
+    assert "why" in got["results"][0] and "percentile" in got["results"][0]["why"]["modalities"]["audio"]
+    text = client.post("/similar/content", json={"lyrics": "love you tonight, my heart — zzyzx", "k": 3}).json()
+    assert len(text["results"]) == 3 and text["query"]["lyrics"]["examples_not_in_vocabulary"] == ["zzyzx"]
+    assert text["query"]["same_as"] is None and text["query"]["modalities"] == ["lyrics"]
+
+
+def test_hostile_content_gets_a_4xx_and_the_service_keeps_answering(client, rec, tiny_run, tmp_path):
+    import base64
+
+    import h5py
+
+    _, params = tiny_run
+    data = _raw_h5(params, next(t for t in rec.ids if t in rec.catalog["audio"]))
+    linked = tmp_path / "linked.h5"
+    linked.write_bytes(data)
+    with h5py.File(linked, "r+") as f:  # the song's analysis group now leaves the file
+        del f["analysis"]
+        f["analysis"] = h5py.ExternalLink("/etc/passwd", "/analysis")
+    b64 = lambda b: base64.b64encode(b).decode()  # noqa: E731
+    cases = [
+        ("truncated .h5", {"h5_base64": b64(data[: len(data) // 3])}, 422, "bad_h5"),
+        ("linked .h5", {"h5_base64": b64(linked.read_bytes())}, 422, "bad_h5"),
+        ("not base64", {"h5_base64": "%%%"}, 422, "bad_h5"),
+        ("10 MB of lyrics", {"lyrics": "love " * 2_000_000}, 422, "content_too_large"),
+        ("an empty bag", {"bow": ""}, 422, "empty_lyrics"),
+        ("a bag out of the vocabulary", {"bow": "1:2,999999:1"}, 422, "bad_bow"),
+        ("no word known", {"lyrics": "zzyzx qwxv"}, 422, "no_known_words"),
+        ("nothing given", {"k": 3}, 422, "no_content"),
+        ("lyrics and a bag", {"lyrics": "love", "bow": "1:1"}, 422, "no_content"),
+        ("lyrics alone for the audio model", {"lyrics": "love you", "model": "audio_siamese"}, 422,
+         "modality_not_given"),
+    ]
+    for name, body, status, kind in cases:
+        r = client.post("/similar/content", json=body)
+        assert (r.status_code, r.json()["error"]) == (status, kind), (name, r.text[:300])
+        assert "Traceback" not in r.text and "/etc/passwd" not in r.json()["detail"], name
+    latin1 = client.post("/similar/content", content=b'{"lyrics": "caf\xe9"}'.replace(b"\\xe9", b"\xe9"),
+                         headers={"content-type": "application/json"})
+    assert latin1.status_code == 400 and latin1.json()["error"] == "malformed_json"
+    huge = client.post("/similar/content", content=b"x" * (13 * 2**20), headers={"content-type": "application/json"})
+    assert huge.status_code == 413 and huge.json()["error"] == "body_too_large"
+    assert client.post("/similar/content", json={"lyrics": "love"}).json()["query"]["modalities"] == ["lyrics"]
+    assert client.get("/healthz").status_code == 200
+
+
 def test_page_is_served_and_loads_nothing_remote(client):
     html = client.get("/")
     assert html.status_code == 200 and "text/html" in html.headers["content-type"]

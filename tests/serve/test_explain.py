@@ -64,13 +64,14 @@ def test_modality_percentiles_among_the_candidates():
     assert why_text({"modalities": got[0]}) == "lyrics 75th pct / audio 75th pct"
     lacking = ex.explain("TRQ", ["TRA", "TRB"], pool[:2], ["lyrics", "audio"], pool, {"lyrics": ["TRB"]})
     assert lacking[1]["modalities"]["lyrics"] == {"term": 0.4, "missing": "result"}
-    assert why_text(lacking[1]) == "lyrics no lyrics in the result / audio 25th pct"
+    assert why_text(lacking[1]) == "no lyrics in the result / audio 25th pct"
     one = ex.explain("TRQ", ["TRA"], np.array([[0.6]]), ["audio"])
     assert one == [{"modalities": {"audio": {"term": 0.6, "percentile": 100.0}}}] and why_text(one[0]) == ""
 
 
-def test_words_weigh_by_the_models_learned_weights(tmp_path):
-    """A word the model learned to ignore ranks below one it weighs, however often both songs use it."""
+def test_words_are_those_the_model_says_carry_the_match(tmp_path):
+    """With the model's word effects, a frequent word that carries nothing is not shown, and the words come
+    heaviest first; without them, TF-IDF (raw frequency) puts the frequent word first."""
     import pyarrow as pa
 
     from songsim.serve.explain import Explainer
@@ -79,12 +80,37 @@ def test_words_weigh_by_the_models_learned_weights(tmp_path):
     pq.write_table(pa.table({"id": pa.array([1, 2, 3], pa.int16()), "word": ["the", "love", "night"]}), vocab)
     pq.write_table(pa.table({"track_id": ["TRQ", "TRA"], "word_ids": [[1, 2, 3], [1, 2, 3]],
                              "counts": [[20, 2, 1], [30, 1, 3]]}), lyrics)
-    weights = np.array([[0.0, 0.01, 2.0, 1.0]], dtype=np.float32)  # 1 member; "the" nearly ignored
-    learned = Explainer(lyrics, vocab, None, word_weights=(weights, [0.5], 0))
-    why = learned.explain("TRQ", ["TRA"], np.array([[0.5]]), ["lyrics"])[0]
-    assert [w["word"] for w in why["shared_words"]] == ["love", "night", "the"] and why["words_by"] == "model"
+    asked = []
+
+    def effects(query, results):  # what the recommender computes with the model (the drop in the lyrics term)
+        asked.append((query, results))
+        return [{1: -0.01, 2: 0.2, 3: 0.05}]
+
+    why = Explainer(lyrics, vocab, None, word_effects=effects).explain("TRQ", ["TRA"], np.array([[0.5]]), ["lyrics"])[0]
+    assert [w["word"] for w in why["shared_words"]] == ["love", "night"] and why["words_by"] == "model"
+    assert asked == [(([1, 2, 3], [20, 2, 1]), [([1, 2, 3], [30, 1, 3])])]
     tfidf = Explainer(lyrics, vocab, None).explain("TRQ", ["TRA"], np.array([[0.5]]), ["lyrics"])[0]
-    assert tfidf["shared_words"][0]["word"] == "the" and tfidf["words_by"] == "tfidf"  # raw frequency wins
+    assert tfidf["shared_words"][0]["word"] == "the" and tfidf["words_by"] == "tfidf"
+
+
+def test_word_effects_are_the_drop_in_the_lyrics_term(rec, tiny_run):
+    """A shown word's weight is what removing it from both songs takes from their lyrics term, as the
+    model encodes the two bags with and without it."""
+    _, params = tiny_run
+    q = rec.ids[0]
+    hit = next(h for h in rec.similar(q, k=5, explain=True) if h.why.get("shared_words"))
+    t = pq.read_table(params["paths"]["lyrics"], columns=["track_id", "word_ids", "counts"],
+                      filters=pc.field("track_id").isin([q, hit.track_id])).to_pylist()
+    bags = {r["track_id"]: (r["word_ids"], r["counts"]) for r in t}
+    effects = rec._word_effects(bags[q], [bags[hit.track_id]])[0]
+    shown = hit.why["shared_words"]
+    best = max(effects.values())
+    assert shown[0]["weight"] == pytest.approx(best, abs=1e-6) and all(w["weight"] > 0 for w in shown)
+    assert set(effects) == set(bags[q][0]) & set(bags[hit.track_id][0])
+    lyr = rec._modality_columns("lyrics")  # the drop is measured against the pair's own lyrics term
+    row = rec.ids.row
+    pair = rec.index.reconstruct(row(q))[lyr] @ rec.index.reconstruct(row(hit.track_id))[lyr]
+    assert hit.why["modalities"]["lyrics"]["term"] == pytest.approx(pair, abs=2e-4)
 
 
 def test_key_names():

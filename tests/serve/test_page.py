@@ -23,6 +23,13 @@ CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic
                   "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 
 
+def h5_of(params: dict, track_id: str):
+    from pathlib import Path
+
+    t = track_id
+    return Path(params["raw"]["msd"]) / t[2] / t[3] / t[4] / f"{t}.h5"
+
+
 def _need(why: str):
     if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
         pytest.fail(f"CI=true but {why}")
@@ -128,6 +135,16 @@ def test_search_open_and_click_a_neighbour_in_chromium(tiny_run):
             page.click("#search-form button[type=submit]")
             page.wait_for_selector("#search-results li:has-text('no song matches')")
             assert page.locator("#status").inner_text() == ""
+            # a song outside the catalog, by its lyrics and its MSD file (the query song's own, so the answer
+            # is the one asked by id, and the page says which catalog song that content is)
+            page.click("#content-panel summary")
+            page.fill("#lyrics", "love you tonight my heart")
+            page.set_input_files("#h5", str(h5_of(tiny_run[1], query)))
+            page.click("#content-form button[type=submit]")
+            page.wait_for_function("document.getElementById('query-song').textContent === 'the song you gave'")
+            assert "model fused" in page.locator("#query-meta").inner_text()
+            scores = page.locator("#neighbours li .score").all_inner_texts()
+            assert len(scores) == 10 and len(set(scores)) == 10  # no two shown alike where the ranking differs
             assert remote == [], f"the page asked for remote URLs: {remote}"
         finally:
             browser.close()

@@ -26,7 +26,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-import pyarrow as pa
 import pyarrow.parquet as pq
 
 from songsim.core.config import ChunkAudioConfig
@@ -139,6 +138,8 @@ class Vocabulary:
             raise ContentError("too_large", f"{where}: {len(line):,} characters; at most {MAX_LYRICS_BYTES:,}")
         if "\n" in line:
             raise ContentError("bad_bow", f"{where}: one musiXmatch line expected, got several")
+        if not line:
+            raise ContentError("empty_lyrics", f"{where}: the bag holds no words")
         full = line if is_track_id(line.split(",", 1)[0]) else f"{QUERY_ID},0,{line}"
         rec = parse_track_line(full, self.size, where, "query")
         if isinstance(rec, BadRecord):
@@ -175,58 +176,3 @@ def read_h5(data: bytes | str | Path, cfg: ChunkAudioConfig, where: str = "h5") 
         raise ContentError("bad_h5", f"{where}: holds {len(got)} songs; give the file of one track")
     row, meta = got[0]
     return Audio(row, meta)
-
-
-def bag_table(bag: Bag, track_id: str, max_len: int, tokens: np.ndarray, length: int) -> pa.Table:
-    """The bag as a one-row lyrics table (the columns ``learn.data.lyrics_rows`` reads)."""
-    return pa.table({"track_id": [track_id], "word_ids": [bag.word_ids], "counts": [bag.counts],
-                     "tokens": pa.array([tokens.tolist()], pa.list_(pa.int16(), max_len)), "length": [length]})
-
-
-def content_table(content: Content, spec, bag_words: int, expand, chunk: ChunkAudioConfig):
-    """The asked song as the one-row ``SongTable`` model ``spec`` encodes, read as the pipeline reads a
-    catalog song (``expand``: ``ExpandLyricsConfig``, the word sequence of a BiLSTM; ``chunk``: the
-    frames). A model that stands in for a missing modality (``spec.partial``) takes either; another
-    needs every modality it reads."""
-    import zlib
-
-    from songsim.ingest.lyrics import expand_tokens
-    from songsim.learn.data import SongTable, lyrics_rows
-
-    needs = [m for m, used in (("lyrics", spec.uses_lyrics), ("audio", spec.uses_audio)) if used]
-    given = [m for m in needs if m in content.modalities()]
-    lacking = [m for m in needs if m not in given]
-    if not given or (lacking and not spec.partial):
-        raise ContentError("missing_modality", f"model {spec.name} reads {' and '.join(needs)}: give "
-                           + " and ".join({"lyrics": "lyrics (text or a bag of words)", "audio": "an .h5 file"}[m]
-                                          for m in lacking))
-    tokens = lengths = counts = audio = has_lyrics = has_audio = None
-    if spec.uses_lyrics:
-        if content.bag is not None:
-            tid = content.bag.report.get("track_id", QUERY_ID)  # a catalog song's own shuffle, if any
-            rng = (np.random.default_rng([expand.seed, zlib.crc32(tid.encode())])
-                   if expand.word_order == "shuffle" else None)
-            seq, n = expand_tokens(content.bag.word_ids, content.bag.counts, expand.max_len, rng)
-            t = bag_table(content.bag, QUERY_ID, expand.max_len, seq, n)
-            tokens, lengths, counts, _ = lyrics_rows(t, [QUERY_ID], bag_words)
-        else:  # a partial model's song without lyrics: an all-zero row, masked
-            tokens, lengths = np.zeros((1, 1), dtype=np.int16), np.zeros(1, dtype=np.int32)
-            counts = np.zeros((1, 1), dtype=np.int16) if bag_words else None
-        has_lyrics = np.array([content.bag is not None])
-    if spec.uses_audio:
-        dtype = np.float16 if chunk.float16 else np.float32
-        audio = (content.audio.frames(chunk.frames)[None] if content.audio is not None
-                 else np.zeros((1, 2 * N_FEAT, chunk.frames))).astype(dtype)
-        has_audio = np.array([content.audio is not None])
-    if not spec.partial:
-        has_lyrics = has_audio = None
-    return SongTable([QUERY_ID], tokens, lengths, audio, counts, has_lyrics, has_audio)
-
-
-def encode_content(model, spec, content: Content, expand, chunk: ChunkAudioConfig) -> np.ndarray:
-    """The asked song's vector ``(D,)`` under ``model`` (torch; what ``embed`` computes for a catalog song)."""
-    from songsim.learn.inference import encode_songs
-
-    table = content_table(content, spec, spec.bag_words(model.cfg), expand, chunk)
-    device = next(model.parameters()).device
-    return encode_songs(model, table, np.arange(1), 1, device).cpu().numpy()[0]

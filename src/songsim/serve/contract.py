@@ -4,7 +4,8 @@ its ``error`` kind, its body), and the request validation error each declared bo
 An independent fuzzer holds the service to this schema (schemathesis, ``tests/serve/test_contract.py``), so
 what a client reads at ``/openapi.json`` is what the service does: a request the schema accepts is answered
 (or is about a song the index does not hold: 404), one it rejects is refused with a 4xx the schema declares,
-and the body of every refusal is the model declared for its status.
+and the body of every refusal is the model declared for its status (over 250 lines: the whole contract,
+every kind and every body, reads in one place).
 """
 
 from __future__ import annotations
@@ -15,7 +16,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, create_model
 
-from songsim.serve.metrics import MAX_BODY
+from songsim.serve.content import MAX_H5_BYTES, MAX_LYRICS_BYTES
+from songsim.serve.metrics import MAX_BODY, MAX_CONTENT_BODY
 from songsim.serve.service import MAX_BATCH, MAX_ID_LEN, MAX_K, MAX_QUERY_LEN, MAX_SEARCH, RequestError
 
 TRACK_ID_PATTERN = r"\S"  # not blank: what ``check_track_id`` refuses (Python's ``\S`` and ``str.strip`` agree)
@@ -41,8 +43,20 @@ KINDS = {
     "bad_limit": Kind(422, f"`limit` not from 1 to {MAX_SEARCH}"),
     "invalid_request": Kind(422, "a parameter missing or of the wrong type (the detail says which)"),
     "malformed_json": Kind(400, "the body is not JSON"),
-    "body_too_large": Kind(413, f"a body over {MAX_BODY // 1024} KiB, announced or sent chunked"),
+    "body_too_large": Kind(413, f"a body over {MAX_BODY // 1024} KiB ({MAX_CONTENT_BODY // 2**20} MiB for "
+                                f"content), announced or sent chunked"),
     "explain_unavailable": Kind(503, "the files an explanation reads are being rebuilt"),
+    # a song asked about by its content (POST /similar/content): what JSON Schema cannot say about it
+    "no_content": Kind(422, "neither lyrics, a bag of words nor an .h5 file given, or both lyrics and a bag"),
+    "content_too_large": Kind(422, f"lyrics or a bag over {MAX_LYRICS_BYTES:,} characters, an .h5 file over "
+                                   f"{MAX_H5_BYTES // 2**20} MiB"),
+    "empty_lyrics": Kind(422, "lyrics or a bag with no words in them"),
+    "no_known_words": Kind(422, "lyrics none of whose words is in the musiXmatch vocabulary"),
+    "bad_bow": Kind(422, "a bag of words that is not a musiXmatch line (the detail says what is wrong, where)"),
+    "bad_h5": Kind(422, "an .h5 file that is not base64, not HDF5, truncated, not one MSD track, or unsafe "
+                        "(links, external storage; the guards of chunk_audio)"),
+    "modality_not_given": Kind(422, "content the model cannot read: it needs a modality the request lacks",
+                               ("models",)),
     "internal": Kind(500, "an internal error, logged by the service (never a traceback)"),
     # answered by the router, for requests no operation of the schema takes
     "not_found": Kind(404, "a path the service does not have"),
@@ -73,6 +87,9 @@ def bound_refusal(field: str, error: str, value: Any, served: list[str]) -> Requ
         return RequestError(422, "unknown_model", f"model {shown!r} is not served here", models=served)
     if field == "q":
         return RequestError(422, "query_too_long", f"q is {len(value)} characters; at most {MAX_QUERY_LEN}")
+    if field in ("lyrics", "bow", "h5_base64"):
+        return RequestError(422, "content_too_large", f"{field} is {len(value):,} characters; at most "
+                                                      f"{MAX_H5_B64 if field == 'h5_base64' else MAX_LYRICS_BYTES:,}")
     return None
 
 
@@ -133,6 +150,23 @@ class Similar(Answer):
     results: list[Neighbour]
 
 
+class Asked(Answer):
+    """What a content query was read as."""
+
+    modalities: list[Literal["lyrics", "audio"]]
+    same_as: str | None = Field(description="the catalog song with this very content (left out of the results)")
+    lyrics: dict[str, Any] | None = Field(None, description="words read, in the vocabulary and not (lyrics text)")
+    model_load_s: float
+    encode_s: float
+
+
+class SimilarToContent(Answer):
+    query: Asked
+    model: str
+    k: int
+    results: list[Neighbour]
+
+
 class Queried(Answer):
     track_id: str
 
@@ -184,6 +218,40 @@ def json_integer(value: Any) -> Any:
     if isinstance(value, bool | str):
         raise ValueError("must be an integer")
     return value
+
+
+MAX_H5_B64 = 4 * ((MAX_H5_BYTES + 2) // 3)  # base64 characters of the largest .h5 file taken
+
+
+def _absent(schema: dict) -> None:
+    """A field that is left out when not given: no ``null`` default in the schema (null is not a value of it)."""
+    schema.pop("default", None)
+
+
+def content_query(served: tuple[str, ...]) -> type[BaseModel]:
+    """The body of ``POST /similar/content``: lyrics text or a bag of words, and/or an MSD file in base64;
+    the model follows what is given (its default, fused, reads either or both). Strict as ``batch_query``."""
+
+    class ContentQuery(BaseModel):
+        # what is given: lyrics or a bag, and/or an .h5 file (absent, not null, when not given); the schema
+        # says so (anyOf / not), the service checks it (``no_content``)
+        model_config = ConfigDict(strict=True, json_schema_extra={
+            "anyOf": [{"required": ["lyrics"]}, {"required": ["bow"]}, {"required": ["h5_base64"]}],
+            "not": {"required": ["lyrics", "bow"]},
+            "examples": [{"lyrics": "I don't want to dance tonight\nmy heart is crying", "k": 5, "explain": True}]})
+
+        lyrics: str = Field(None, max_length=MAX_LYRICS_BYTES, json_schema_extra=_absent, description=(  # type: ignore[assignment]
+            "the song's lyrics as plain text: tokenised and stemmed as the musiXmatch words are"))
+        bow: str = Field(None, max_length=MAX_LYRICS_BYTES, json_schema_extra=_absent, description=(  # type: ignore[assignment]
+            "or its bag of words: a musiXmatch line (TRACK_ID,MXM_ID,idx:cnt,...) or its idx:cnt,... part"))
+        h5_base64: str = Field(None, max_length=MAX_H5_B64, json_schema_extra=_absent, description=(  # type: ignore[assignment]
+            f"its MSD track file (.h5, at most {MAX_H5_BYTES // 2**20} MiB), base64-encoded"))
+        k: Annotated[int, BeforeValidator(json_integer)] = Field(10, ge=1, le=MAX_K, strict=False,
+                                                                 description=f"results, 1..{MAX_K}")
+        model: Literal[served] | None = Field(None, description="model name (default: the service's)")  # type: ignore[valid-type]
+        explain: bool = False
+
+    return ContentQuery
 
 
 def batch_query(served: tuple[str, ...], example: str | None = None) -> type[BaseModel]:

@@ -10,8 +10,7 @@ the report counts how many had only one (``lyrics_only``, ``audio_only``).
 
 Output: ``<embeddings>/<model>/part-*.parquet`` (``track_id``, fixed-size float32 ``vector``) and
 ``manifest.json`` (model, checkpoint sha256, dim, vector blocks, ranking weights, the calibration of the
-ranking score, count, and the lyrics encoder's learned word weights in ``word_weights.npy`` when it reads a
-bag): what serving and its explanations need besides the vectors, so serving a catalog song needs no torch.
+ranking score, count): what serving needs besides the vectors, so serving a catalog song needs no torch.
 """
 
 from __future__ import annotations
@@ -31,7 +30,7 @@ from songsim.core.checkpoint import load_checkpoint, model_spec, pick_device
 from songsim.core.config import section
 from songsim.core.report import StageReport
 from songsim.core.schemas import N_FEAT
-from songsim.core.writers import ShardWriter, atomic_path, file_sha256
+from songsim.core.writers import ShardWriter, file_sha256
 from songsim.ingest.audio_shards import AudioShards
 from songsim.learn.data import SongTable, lyrics_arrays, lyrics_columns, lyrics_rows
 from songsim.learn.inference import encode_songs
@@ -115,27 +114,6 @@ def _partial_batches(lyrics_path: str | Path, shards: AudioShards, columns: list
     report.extra.update(only)
 
 
-WORD_WEIGHTS = "word_weights.npy"  # (K, V + 1) float32: each member's learned weight of each word (bag encoders)
-
-
-def learned_word_weights(model, spec: ModelSpec) -> tuple[np.ndarray, list[float], int] | None:
-    """What a bag-of-words lyrics encoder (``BagEncoder``) weighs a word by, per ensemble member: the weights
-    ``(K, V + 1)`` (softplus of its learned word weight), the power its counts are raised to (1: the token
-    sequence repeats a word as often as it occurs), and how many distinct words a song is read with (0: the
-    token sequence). None when the model reads no bag (a BiLSTM, or no lyrics): explanations then fall
-    back to TF-IDF."""
-    import torch.nn.functional as F
-
-    members = list(getattr(model, "members", [model]))
-    encs = [spec.encoder(m, "lyrics") for m in members]
-    if any(e is None or not hasattr(e, "word_weight") for e in encs):
-        return None
-    weights = np.stack([F.softplus(e.word_weight.weight.detach().float().cpu()).squeeze(-1).numpy() for e in encs])
-    counts = encs[0].cfg.input == "counts"
-    powers = [float(e.count_logit.detach().sigmoid()) if counts else 1.0 for e in encs]
-    return weights.astype(np.float32), powers, encs[0].cfg.words_read
-
-
 def embed(name: str, ckpt: str | Path, lyrics_path: str | Path, audio_dir: str | Path, out_dir: str | Path,
           batch_size: int, device_name: str, amp: bool) -> StageReport:
     """Encode the catalog with model ``name``'s checkpoint; writes the shards and their manifest."""
@@ -154,15 +132,9 @@ def embed(name: str, ckpt: str | Path, lyrics_path: str | Path, audio_dir: str |
         vecs = encode_songs(model, songs, np.arange(len(songs)), batch_size, device, use_amp).cpu().numpy()
         for tid, v in zip(songs.track_ids, vecs):
             writer.add({"track_id": tid, "vector": v})
-    words = learned_word_weights(model, spec)
-    if words is not None:
-        with atomic_path(Path(out_dir) / WORD_WEIGHTS) as tmp, open(tmp, "wb") as fh:
-            np.save(fh, words[0])
     manifest = writer.write_manifest({"model": name, "checkpoint_sha256": file_sha256(ckpt), "dim": dim,
                                       "blocks": blocks, "rank_weights": model.rank_weights().tolist(),
-                                      "calibration": state.get("calibration"), "count": report.kept,
-                                      "word_weights": None if words is None else {
-                                          "file": WORD_WEIGHTS, "count_power": words[1], "bag_words": words[2]}})
+                                      "calibration": state.get("calibration"), "count": report.kept})
     report.extra.update({"dim": dim, "shards": len(manifest["shards"]), "device": str(device)})
     log.info("embed %s: %d songs encoded, dropped %s", name, report.kept, dict(report.drops))
     return report

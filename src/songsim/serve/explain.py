@@ -5,12 +5,12 @@ candidates, the shared words that weigh most under the model, and the audio face
   list) and its ``percentile`` among the query's candidates (the songs the index fetched for it; 100: no
   candidate matches the query closer in that modality), so two modalities compare on one scale; a
   modality the query or the song lacks is marked ``missing`` instead;
-- ``shared_words``: the words both songs use that weigh most in their lyrics match. With a bag-of-words
-  encoder (``word_weights``: the model's learned weight of each word, and the power its counts are raised
-  to) a word weighs its share of one song's pooled words times its share of the other's, averaged over
-  the ensemble's members, so a word the model learned to ignore ranks low however often it occurs
-  (``words_by``: ``model``); otherwise the product of the two TF-IDF weights (``words_by``: ``tfidf``). Shown as
-  real words through the official stem -> word map when one is given (``raw.mxm_reverse_mapping``);
+- ``shared_words``: the words both songs use that carry most of their lyrics match under the model
+  (``word_effects``, given by the recommender, which runs the model: how much the pair's lyrics term of
+  the ranking score drops when the word leaves both songs; only words whose removal lowers it are shown,
+  ``words_by``: ``model``), or without a model the product of the two TF-IDF weights (``words_by``:
+  ``tfidf``). Shown as real words through the official stem -> word map when one is given
+  (``raw.mxm_reverse_mapping``);
 - ``audio``: cosines of the two songs' mean timbre and mean chroma vectors, their keys and modes, and
   their tempi (from the audio shards).
 
@@ -20,6 +20,7 @@ TF-IDF document frequencies when the model has no word weights); nothing else is
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -45,12 +46,12 @@ class Explainer:
 
     def __init__(self, lyrics_path: str | Path | None, vocab_path: str | Path | None, audio_dir: str | Path | None,
                  reverse_mapping: str | Path | None = None, top_words: int = 5,
-                 word_weights: tuple[np.ndarray, list[float], int] | None = None):
+                 word_effects: Callable[[tuple, list], list[dict]] | None = None):
         self.lyrics_path = Path(lyrics_path) if lyrics_path else None
         self.top_words = top_words
         self.words: list[str] = []
         self.idf: np.ndarray | None = None
-        self.word_weights = word_weights  # (K, V + 1) learned weights, K count powers, distinct words read
+        self.word_effects = word_effects  # (query bag, result bags) -> per result {word id: effect}
         if self.lyrics_path is not None and vocab_path:
             vocab = pq.read_table(vocab_path, columns=["id", "word"])
             ids, stems = vocab.column("id").to_numpy(), vocab.column("word").to_pylist()
@@ -58,13 +59,13 @@ class Explainer:
             self.words = [""] * (int(ids.max()) + 1)
             for i, s in zip(ids, stems):
                 self.words[int(i)] = unstem.get(s, s)
-            if word_weights is None:
+            if word_effects is None:
                 self.idf = self._idf()
         self.audio = AudioShards(audio_dir) if audio_dir else None
 
     @property
     def has_words(self) -> bool:
-        return bool(self.words) and (self.idf is not None or self.word_weights is not None)
+        return bool(self.words) and (self.idf is not None or self.word_effects is not None)
 
     def _idf(self) -> np.ndarray:
         df = np.zeros(len(self.words), dtype=np.int64)
@@ -76,28 +77,33 @@ class Explainer:
         return np.log((1 + n) / (1 + df)) + 1.0
 
     def _bags(self, ids: list[str], given: dict[str, tuple[list, list]] | None = None
-              ) -> dict[str, dict[int, np.ndarray]]:
-        """Each song's words -> their weight in it, ``(K,)`` per word: its share of the song's pooled words
-        under each member's learned weights, or its L2-normalised TF-IDF weight (``K`` = 1). ``given``:
-        songs not in the catalog, by id: (word ids, counts)."""
+              ) -> dict[str, tuple[list, list]]:
+        """Each song's bag (word ids, counts), read from the lyrics table; ``given``: songs not in it, by id."""
         given = given or {}
         t = pq.read_table(self.lyrics_path, columns=["track_id", "word_ids", "counts"],
                           filters=pc.field("track_id").isin([x for x in ids if x not in given]))
-        out = {}
         rows = zip(t.column("track_id").to_pylist(), t.column("word_ids").to_pylist(), t.column("counts").to_pylist())
-        for tid, w, c in [*rows, *((tid, w, c) for tid, (w, c) in given.items())]:
-            w, c = np.asarray(w, dtype=np.int64), np.asarray(c, dtype=np.float64)
-            if self.word_weights is None:
-                v = (c * self.idf[w])[None, :]  # (1, n)
-                v /= max(np.linalg.norm(v), 1e-12)
-            else:
-                weights, powers, read = self.word_weights
-                if read:  # the encoder reads the most frequent ``read`` words (ties: vocabulary order)
-                    keep = np.lexsort((w, -c))[:read]
-                    w, c = w[keep], c[keep]
-                v = weights[:, w] * c[None, :] ** np.asarray(powers)[:, None]  # (K, n)
-                v /= np.maximum(v.sum(axis=1, keepdims=True), 1e-12)
-            out[tid] = dict(zip(w.tolist(), v.T))
+        return {tid: (w, c) for tid, w, c in rows} | dict(given)
+
+    def _shared_words(self, query: str, results: list[str], bags: dict[str, tuple[list, list]]) -> list[list]:
+        """Per result, (weight, word id) of the words it shares with the query, heaviest first."""
+        q = bags.get(query)
+        if q is None:
+            return [[] for _ in results]
+        if self.word_effects is not None:
+            effects = self.word_effects(q, [bags.get(tid) for tid in results])
+            return [sorted(((x, w) for w, x in eff.items() if x > 0), reverse=True) for eff in effects]
+
+        def tfidf(bag: tuple[list, list]) -> dict[int, float]:
+            w = np.asarray(bag[0], dtype=np.int64)
+            v = np.asarray(bag[1], dtype=np.float64) * self.idf[w]
+            return dict(zip(w.tolist(), (v / max(np.linalg.norm(v), 1e-12)).tolist()))
+
+        qv = tfidf(q)
+        out = []
+        for tid in results:
+            cv = tfidf(bags[tid]) if tid in bags else {}
+            out.append(sorted(((qv[w] * cv[w], w) for w in qv.keys() & cv.keys()), reverse=True))
         return out
 
     def _facets(self, ids: list[str], given: dict[str, tuple[dict, np.ndarray]] | None = None) -> dict[str, dict]:
@@ -129,6 +135,9 @@ class Explainer:
         bag = content.bag if content is not None else None
         sound = content.audio if content is not None else None
         bags = self._bags([query, *results], {query: (bag.word_ids, bag.counts)} if bag else None) if use_words else {}
+        lacking = set(missing.get("lyrics", ()))
+        words = self._shared_words(query, [t for t in results if t not in lacking], bags) if use_words else []
+        words_of = dict(zip([t for t in results if t not in lacking], words))
         facets = (self._facets([query, *results], {query: (sound.row, sound.frames(self.audio.frames))}
                                if sound else None) if use_audio else {})
         out = []
@@ -142,12 +151,10 @@ class Explainer:
                 else:  # where it stands among the candidates, in this modality alone
                     entry["percentile"] = round(100.0 * float((pool[:, j] <= terms[k, j]).mean()), 1)
                 why["modalities"][m] = entry
-            if use_words and tid not in missing.get("lyrics", ()):
-                q, c = bags.get(query, {}), bags.get(tid, {})
-                shared = sorted(((float((q[w] * c[w]).mean()), w) for w in q.keys() & c.keys()), reverse=True)
-                why["shared_words"] = [{"word": self.words[w], "weight": round(x, 6)}
-                                       for x, w in shared[:self.top_words]]
-                why["words_by"] = "model" if self.word_weights is not None else "tfidf"
+            if use_words and tid in words_of:
+                why["shared_words"] = [{"word": self.words[w], "weight": round(float(x), 6)}
+                                       for x, w in words_of[tid][:self.top_words]]
+                why["words_by"] = "model" if self.word_effects is not None else "tfidf"
             if use_audio and tid in facets:
                 a, b = facets[query], facets[tid]
                 why["audio"] = {"timbre_cosine": round(_cos(a["timbre"], b["timbre"]), 3),
@@ -164,7 +171,7 @@ def why_text(why: dict) -> str:
     parts = []
     mods = why["modalities"]
     if len(mods) > 1 or any("missing" in v for v in mods.values()):
-        parts.append(" / ".join(f"{m} no {m} in the {v['missing']}" if "missing" in v else
+        parts.append(" / ".join(f"no {m} in the {v['missing']}" if "missing" in v else
                                 f"{m} {_ordinal(v['percentile'])} pct" for m, v in mods.items()))
     if why.get("shared_words"):
         parts.append("words: " + ", ".join(w["word"] for w in why["shared_words"]))

@@ -13,7 +13,9 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 from songsim.serve.service import ModelSlot
 
 MAX_BODY = 64 * 1024  # bytes of a POST body
-ENDPOINTS = ("/similar", "/search", "/healthz", "/metrics", "/")
+MAX_CONTENT_BODY = 12 * 2**20  # ... of a content query's (an .h5 file of up to 8 MiB in base64, and lyrics)
+BODY_LIMITS = {"/similar/content": MAX_CONTENT_BODY}  # paths with a limit of their own
+ENDPOINTS = ("/similar", "/similar/content", "/search", "/healthz", "/metrics", "/")
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 
 
@@ -66,15 +68,16 @@ class MetricsMiddleware:
 
         headers = dict(scope.get("headers") or [])
         length = headers.get(b"content-length")
-        too_large = length is not None and (not length.isdigit() or int(length) > MAX_BODY)
+        limit = BODY_LIMITS.get(path, MAX_BODY)
+        too_large = length is not None and (not length.isdigit() or int(length) > limit)
         if not too_large and length is None and b"chunked" in headers.get(b"transfer-encoding", b""):
-            # no length announced: read the body here, at most MAX_BODY + 1 bytes, and hand it on
+            # no length announced: read the body here, at most limit + 1 bytes, and hand it on
             body, more = b"", True
-            while more and len(body) <= MAX_BODY:
+            while more and len(body) <= limit:
                 message = await receive()
                 body += message.get("body", b"")
                 more = message.get("more_body", False)
-            too_large = len(body) > MAX_BODY
+            too_large = len(body) > limit
             replay = [{"type": "http.request", "body": body, "more_body": False}]
 
             async def receive():  # noqa: F811 - the app reads the body already received
@@ -82,7 +85,7 @@ class MetricsMiddleware:
         try:
             if too_large:
                 self.metrics.errors.labels("body_too_large").inc()
-                resp = ORJSONResponse({"error": "body_too_large", "detail": f"request body over {MAX_BODY} bytes"},
+                resp = ORJSONResponse({"error": "body_too_large", "detail": f"request body over {limit} bytes"},
                                       413)
                 await resp(scope, receive, send_wrapped)
             else:

@@ -7,6 +7,7 @@ content (``serve.content``: the model encodes it), with explanations (``serve.ex
 from __future__ import annotations
 
 import logging
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -115,6 +116,7 @@ class Recommender:
         self.meta = self.ids.meta  # meta[track_id] / meta.get(...): (artist id, artist, title)
         self.checkpoint, self.device_name = Path(checkpoint), device
         self._model = None  # loaded (with torch) only to encode songs given by their content
+        self._model_lock = threading.Lock()
         self.blocks = self.manifest["blocks"]  # the ranking space, as the embed stage wrote it: no torch
         self.weights = self.manifest.get("rank_weights") or [1.0 / len(self.blocks)] * len(self.blocks)
         self.calibration = self.manifest.get("calibration")  # isotonic fit rank score -> Last.fm score (validation)
@@ -153,11 +155,12 @@ class Recommender:
     @property
     def model(self):
         """The checkpoint's model (imports torch): only content queries need it."""
-        if self._model is None:
-            from songsim.core.checkpoint import load_checkpoint, pick_device
+        with self._model_lock:  # answers run on threads: load it once
+            if self._model is None:
+                from songsim.core.checkpoint import load_checkpoint, pick_device
 
-            self._model, _ = load_checkpoint(self.checkpoint, pick_device(self.device_name))
-            self._model.eval()
+                model, _ = load_checkpoint(self.checkpoint, pick_device(self.device_name))
+                self._model = model.eval()
         return self._model
 
     def _check(self, track_id: str) -> int:
@@ -199,7 +202,8 @@ class Recommender:
         answer, as when it is asked by id, and named in the returned account (``same_as``)."""
         import time
 
-        from songsim.serve.content import QUERY_ID, encode_content
+        from songsim.serve.content import QUERY_ID
+        from songsim.serve.encoding import encode_content
 
         spec = MODELS[self.name]
         t0 = time.perf_counter()
@@ -244,11 +248,21 @@ class Recommender:
             self._explain(explain[0], out, cand, top, q, explain[1])
         return out
 
-    def _word_weights(self) -> tuple[np.ndarray, list[float], int] | None:
-        info = self.manifest.get("word_weights")
-        if not info:
-            return None
-        return np.load(self.index_dir / info["file"]), info["count_power"], int(info["bag_words"])
+    def _word_effects(self, query: tuple[list, list], results: list[tuple[list, list] | None]) -> list[dict]:
+        """Per result, what each word it shares with the query does to their lyrics match under the model
+        (``serve.encoding.word_effects``)."""
+        from songsim.serve.encoding import word_effects
+
+        return word_effects(self.model, MODELS[self.name], self.blocks, self.weights, self._modality_columns("lyrics"),
+                            self.content_config, query, results)
+
+    def _modality_columns(self, modality: str) -> np.ndarray:
+        """Columns of the ranking space that hold ``modality``'s blocks (every ensemble member's)."""
+        spec = MODELS[self.name]
+        modalities = [m for m, used in (("lyrics", spec.uses_lyrics), ("audio", spec.uses_audio)) if used]
+        edges = np.cumsum([0, *self.blocks])
+        return np.concatenate([np.arange(a, b) for i, (a, b) in enumerate(zip(edges[:-1], edges[1:]))
+                               if modalities[i % len(modalities)] == modality])
 
     def _explain(self, query: str, hits: list[Hit], cand: np.ndarray, top: np.ndarray, q: np.ndarray,
                  content=None) -> None:
@@ -258,7 +272,8 @@ class Recommender:
 
         if self._explainer is None:
             sources = self.explain_sources or {"lyrics_path": None, "vocab_path": None, "audio_dir": None}
-            self._explainer = Explainer(**sources, word_weights=self._word_weights())
+            words = self._word_effects if MODELS[self.name].uses_lyrics and self.content_config else None
+            self._explainer = Explainer(**sources, word_effects=words)
         spec = MODELS[self.name]
         modalities = [m for m, used in (("lyrics", spec.uses_lyrics), ("audio", spec.uses_audio)) if used]
         edges = np.cumsum([0, *self.blocks])

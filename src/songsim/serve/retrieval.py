@@ -17,15 +17,13 @@ Index folder (stage ``index@<model>``): ``index.faiss`` (HNSW over the ranking v
 ``vectors.npy`` (the raw song vectors; memory-mapped, not read per query: the ranking vectors of a query
 and its candidates are the ones the index holds), ``ids.parquet`` (row -> track id), ``manifest.json``
 (vector blocks, ranking weights, calibration: what serving needs, so serving a catalog song needs no
-torch) and, for a model that reads lyrics as a bag, ``word_weights.npy`` (its learned word weights, for
-explanations).
+torch).
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import shutil
 from pathlib import Path
 
 import faiss
@@ -98,13 +96,9 @@ def write_index(out_dir: str | Path, embeddings_dir: str | Path, cfg: RetrievalC
     with atomic_path(out / VECTORS) as tmp, open(tmp, "wb") as fh:
         np.save(fh, vecs.astype(np.float32))
     write_table(pa.table({"track_id": ids}), out / IDS)
-    words = manifest.get("word_weights")
-    if words:  # the lyrics encoder's learned word weights, for explanations
-        with atomic_path(out / words["file"]) as tmp:
-            shutil.copyfile(emb / words["file"], tmp)
     info = {"model": manifest["model"], "checkpoint_sha256": manifest["checkpoint_sha256"], "songs": len(table),
             "dim": manifest["dim"], "blocks": manifest["blocks"], "rank_weights": manifest.get("rank_weights"),
-            "calibration": manifest.get("calibration"), "word_weights": manifest.get("word_weights"),
+            "calibration": manifest.get("calibration"),
             "index": "HNSW (inner product over the ranking space)",
             "hnsw_m": cfg.hnsw_m, "ef_construction": cfg.ef_construction, "ef_search": cfg.ef_search}
     write_json(out / MANIFEST, info)

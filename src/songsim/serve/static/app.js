@@ -91,18 +91,57 @@ async function openSong(trackId, push = true) {
   if (push) history.pushState({ trackId }, "", `#track=${encodeURIComponent(trackId)}&model=${encodeURIComponent(currentModel())}`);
   try {
     const body = await getJSON(`/similar?${params}`);
-    $("query-panel").hidden = false;
-    $("query-song").textContent = songLabel(body.query);
-    $("query-song").dataset.track = body.query.track_id;
-    $("query-meta").textContent = `${body.query.track_id} · model ${body.model}`;
-    const list = $("neighbours");
-    list.replaceChildren();
-    for (const h of body.results) {
-      list.append(el("li", { "data-track": h.track_id },
-        el("span", { class: "score" }, h.score.toFixed(3)),
-        el("span", { class: "bar", style: `width:${Math.max(2, Math.round(120 * h.score))}px` }),
-        songButton(h), " ", el("span", { class: "tid" }, h.track_id), whyNode(h.why)));
-    }
+    showAnswer(body, songLabel(body.query), `${body.query.track_id} · model ${body.model}`, body.query.track_id);
+  } catch (e) { setStatus(e.message); }
+}
+
+// the fewest decimals (3 or more) at which no two results with different rank scores show the same score
+function shownDecimals(results) {
+  for (let d = 3; d < 12; d++) {
+    if (results.every((h, i) => i === 0 || results[i - 1].rank_score === h.rank_score
+      || results[i - 1].score.toFixed(d) !== h.score.toFixed(d))) return d;
+  }
+  return 12;
+}
+
+function showAnswer(body, title, meta, trackId) {
+  $("query-panel").hidden = false;
+  $("query-song").textContent = title;
+  if (trackId) $("query-song").dataset.track = trackId; else delete $("query-song").dataset.track;
+  $("query-meta").textContent = meta;
+  const list = $("neighbours");
+  list.replaceChildren();
+  const d = shownDecimals(body.results);
+  for (const h of body.results) {
+    list.append(el("li", { "data-track": h.track_id },
+      el("span", { class: "score" }, h.score.toFixed(d)),
+      el("span", { class: "bar", style: `width:${Math.max(2, Math.round(120 * h.score))}px` }),
+      songButton(h), " ", el("span", { class: "tid" }, h.track_id), whyNode(h.why)));
+  }
+}
+
+function base64Of(file) {
+  return new Promise((resolve, reject) => {
+    const reader = new FileReader();
+    reader.onload = () => resolve(String(reader.result).split(",", 2)[1] || "");
+    reader.onerror = () => reject(new Error(`could not read ${file.name}`));
+    reader.readAsDataURL(file);
+  });
+}
+
+async function askByContent() {
+  setStatus("");
+  const body = { k: Number($("k").value || "10"), model: currentModel(), explain: $("explain").checked };
+  const lyrics = $("lyrics").value, file = $("h5").files[0];
+  if (lyrics.trim()) body.lyrics = lyrics;
+  try {
+    if (file) body.h5_base64 = await base64Of(file);
+    const answer = await getJSON("/similar/content", { method: "POST", headers: { "content-type": "application/json" },
+      body: JSON.stringify(body) });
+    const q = answer.query, lyr = q.lyrics;
+    const what = [lyr ? `lyrics: ${lyr.in_vocabulary} of ${lyr.words} words in the vocabulary` : null,
+      file ? `audio: ${file.name}` : null, q.same_as ? `this is catalog song ${q.same_as}` : null].filter(Boolean);
+    showAnswer(answer, "the song you gave", `${what.join(" · ")} · model ${answer.model}`, null);
   } catch (e) { setStatus(e.message); }
 }
 
@@ -121,6 +160,7 @@ async function init() {
     $("model").value = state.defaultModel;
   } catch (e) { setStatus(`service not ready: ${e.message}`); }
   $("search-form").addEventListener("submit", (ev) => { ev.preventDefault(); runSearch($("q").value); });
+  $("content-form").addEventListener("submit", (ev) => { ev.preventDefault(); askByContent(); });
   $("model").addEventListener("change", () => { const t = $("query-song").dataset.track; if (t) openSong(t); });
   window.addEventListener("popstate", fromHash);
   fromHash();

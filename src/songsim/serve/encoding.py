@@ -1,0 +1,122 @@
+"""The model's inputs for songs asked about by their content (``serve.content``), read as the pipeline reads
+a catalog song: a query's own song table, the lyrics-only variants explanations compare, and the query's
+vector (torch, imported here only when a function runs).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pyarrow as pa
+
+from songsim.core.config import ChunkAudioConfig
+from songsim.core.schemas import N_FEAT
+from songsim.serve.content import QUERY_ID, Bag, Content, ContentError
+
+
+def lyrics_inputs(bags: list[Bag], bag_words: int, expand) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """Bags as a lyrics encoder's inputs ``(tokens, lengths, counts)``, read as the pipeline reads catalog
+    songs (``learn.data.lyrics_arrays``; the word sequence of ``expand_lyrics`` for a BiLSTM, a catalog
+    song's own word shuffle where the bag names its track)."""
+    import zlib
+
+    from songsim.ingest.lyrics import expand_tokens
+    from songsim.learn.data import lyrics_arrays
+
+    seqs, lens = [], []
+    for bag in bags:
+        tid = bag.report.get("track_id", QUERY_ID)
+        rng = np.random.default_rng([expand.seed, zlib.crc32(tid.encode())]) if expand.word_order == "shuffle" else None
+        seq, n = expand_tokens(bag.word_ids, bag.counts, expand.max_len, rng)
+        seqs.append(seq.tolist())
+        lens.append(n)
+    t = pa.table({"word_ids": [b.word_ids for b in bags], "counts": [b.counts for b in bags],
+                  "tokens": pa.array(seqs, pa.list_(pa.int16(), expand.max_len)), "length": lens})
+    return lyrics_arrays(t, np.arange(len(bags)), bag_words)
+
+
+def bags_table(bags: list[Bag], spec, bag_words: int, expand, chunk: ChunkAudioConfig):
+    """Lyrics-only songs as one ``SongTable`` a model reading lyrics encodes (a partial model's audio
+    masked as missing): the rows explanations compare."""
+    from songsim.learn.data import SongTable
+
+    tokens, lengths, counts = lyrics_inputs(bags, bag_words, expand)
+    n = len(bags)
+    audio = np.zeros((n, 2 * N_FEAT, chunk.frames), dtype=np.float16) if spec.uses_audio else None
+    masks = (np.ones(n, dtype=bool), np.zeros(n, dtype=bool)) if spec.partial else (None, None)
+    return SongTable([f"{QUERY_ID}{i}" for i in range(n)], tokens, lengths, audio, counts, *masks)
+
+
+def content_table(content: Content, spec, bag_words: int, expand, chunk: ChunkAudioConfig):
+    """The asked song as the one-row ``SongTable`` model ``spec`` encodes, read as the pipeline reads a
+    catalog song (``expand``: ``ExpandLyricsConfig``, the word sequence of a BiLSTM; ``chunk``: the
+    frames). A model that stands in for a missing modality (``spec.partial``) takes either; another
+    needs every modality it reads."""
+    from songsim.learn.data import SongTable
+
+    needs = [m for m, used in (("lyrics", spec.uses_lyrics), ("audio", spec.uses_audio)) if used]
+    given = [m for m in needs if m in content.modalities()]
+    lacking = [m for m in needs if m not in given]
+    if not given or (lacking and not spec.partial):
+        raise ContentError("missing_modality", f"model {spec.name} reads {' and '.join(needs)}: give "
+                           + " and ".join({"lyrics": "lyrics (text or a bag of words)", "audio": "an .h5 file"}[m]
+                                          for m in lacking))
+    tokens = lengths = counts = audio = has_lyrics = has_audio = None
+    if spec.uses_lyrics:
+        if content.bag is not None:
+            tokens, lengths, counts = lyrics_inputs([content.bag], bag_words, expand)
+        else:  # a partial model's song without lyrics: an all-zero row, masked
+            tokens, lengths = np.zeros((1, 1), dtype=np.int16), np.zeros(1, dtype=np.int32)
+            counts = np.zeros((1, 1), dtype=np.int16) if bag_words else None
+        has_lyrics = np.array([content.bag is not None])
+    if spec.uses_audio:
+        dtype = np.float16 if chunk.float16 else np.float32
+        audio = (content.audio.frames(chunk.frames)[None] if content.audio is not None
+                 else np.zeros((1, 2 * N_FEAT, chunk.frames))).astype(dtype)
+        has_audio = np.array([content.audio is not None])
+    if not spec.partial:
+        has_lyrics = has_audio = None
+    return SongTable([QUERY_ID], tokens, lengths, audio, counts, has_lyrics, has_audio)
+
+
+def encode_content(model, spec, content: Content, expand, chunk: ChunkAudioConfig) -> np.ndarray:
+    """The asked song's vector ``(D,)`` under ``model`` (torch; what ``embed`` computes for a catalog song)."""
+    from songsim.learn.inference import encode_songs
+
+    table = content_table(content, spec, spec.bag_words(model.cfg), expand, chunk)
+    device = next(model.parameters()).device
+    return encode_songs(model, table, np.arange(1), 1, device).cpu().numpy()[0]
+
+
+def word_effects(model, spec, blocks: list[int], weights: list[float], lyrics: np.ndarray, config: tuple,
+                 query: tuple[list, list], results: list[tuple[list, list] | None]) -> list[dict[int, float]]:
+    """For each result, what each word it shares with the query does to their lyrics match under the model:
+    the drop in the pair's lyrics term of the ranking score (columns ``lyrics`` of the ranking space of
+    ``blocks`` and ``weights``) when the word leaves both songs; a larger drop, a word carrying more of the
+    match. Bags are (word ids, counts); ``config``: (ExpandLyricsConfig, ChunkAudioConfig). One forward pass
+    of the model over every variant."""
+    from songsim.learn.inference import encode_songs
+    from songsim.serve.retrieval import ranking_space
+
+    def without(bag: tuple[list, list], w: int) -> Bag:
+        i = bag[0].index(w)
+        return Bag(bag[0][:i] + bag[0][i + 1:], bag[1][:i] + bag[1][i + 1:])
+
+    rows, plan = [Bag(*query)], []
+    for bag in results:
+        shared = sorted(set(query[0]) & set(bag[0])) if bag is not None else []
+        plan.append((len(rows), shared))
+        rows += [Bag(*bag)] if bag is not None else []
+        rows += [without(query, w) for w in shared] + [without(bag, w) for w in shared]
+    rows = [r if r.word_ids else Bag([0], [1]) for r in rows]  # a song whose only word left: padding alone
+    table = bags_table(rows, spec, spec.bag_words(model.cfg), *config)
+    device = next(model.parameters()).device
+    space = ranking_space(encode_songs(model, table, np.arange(len(rows)), 4096, device).cpu().numpy(),
+                          blocks, weights)[:, lyrics]  # (rows, lyrics columns)
+    out = []
+    for start, shared in plan:
+        n = len(shared)
+        pair = space[0] @ space[start] if n else 0.0  # the pair's lyrics term
+        q_less = space[start + 1:start + 1 + n]  # (n, ...) the query without each shared word
+        c_less = space[start + 1 + n:start + 1 + 2 * n]  # the result without it
+        out.append(dict(zip(shared, (pair - (q_less * c_less).sum(1)).tolist())) if n else {})
+    return out
