@@ -301,11 +301,16 @@ class StubRec:
     """What a slot's recommender offers the app: ids, metadata, ``similar`` (the songs after the query, in id
     order, scores going down), and the counts ``check_complete`` compares. ``fail`` is raised by ``similar``."""
 
-    def __init__(self, ids, fail: Exception | None = None):
-        self.ids, self.fail, self.calls = list(ids), fail, []
+    neighbours = None  # no precomputed lists: check_complete has nothing more to compare
+
+    def __init__(self, ids, fail: Exception | None = None, lookup: bool = False):
+        self.ids, self.fail, self.calls, self.lookup = list(ids), fail, [], lookup
         self.manifest, self.index, self.vectors = {"songs": len(ids)}, type("I", (), {"ntotal": len(ids)}), \
             np.zeros((len(ids), 2))
         self.meta = {t: (f"AR{t}", f"artist {t}", f"title {t}") for t in ids}
+
+    def by_lookup(self, k, candidates=None):  # answers read from neighbour lists (``lookup``), or searched
+        return self.lookup
 
     def similar(self, track_id, k=10, exclude_same_artist=False, candidates=None, explain=False):
         self.calls.append({"track_id": track_id, "k": k, "exclude_same_artist": exclude_same_artist,
@@ -355,6 +360,16 @@ def test_answers_are_the_recommenders_computed_on_the_answer_threads(tmp_path, t
                                                        "status": 404, "detail": None, "closest": IDS[:2]}
     on_pool = [x["thread"].startswith("songsim-answer") for x in rec.calls]
     assert on_pool == [threads > 0] * 3  # 0: on the event loop itself
+
+
+def test_a_lookup_is_answered_on_the_event_loop_and_a_search_on_the_answer_thread(tmp_path):
+    """An answer read from the neighbour lists is cheaper than the hand-off to a thread: the app answers it on
+    the event loop; an explanation (the model runs) or a search through the index goes to the thread."""
+    rec = StubRec(IDS, lookup=True)
+    with TestClient(_stub_app(tmp_path, {"fused": rec}, watch_interval=0, answer_threads=1)) as c:
+        assert c.get("/similar", params={"track_id": "TR0002", "k": 3}).status_code == 200
+        assert c.get("/similar", params={"track_id": "TR0002", "k": 3, "explain": "true"}).status_code == 200
+    assert [x["thread"].startswith("songsim-answer") for x in rec.calls] == [False, True]
 
 
 def test_the_index_watcher_runs_while_the_app_does(tmp_path):

@@ -152,3 +152,26 @@ def test_a_catalog_query_imports_neither_torch_nor_polars(tiny_run):
                          timeout=120)
     assert out.returncode == 0, out.stderr
     assert "HEAVY []" in out.stdout and out.stdout.count(rec.ids[0]) == 1
+
+
+def test_the_precomputed_answers_are_the_live_ones(tiny_run):
+    """The index stage computes every song's answer once (neighbours.npy): read back, it is what the
+    recommender computes live through the index, with or without other artists only, explained alike."""
+    path, _ = tiny_run
+    rec = Recommender.from_params(read_params(path), "fused")
+    assert rec.neighbours is not None and rec.neighbours.shape == (len(rec.ids), min(len(rec.ids) - 1, rec.candidates))
+    same = 0
+    for tid in list(rec.ids)[:80]:
+        listed = rec.similar(tid, 10)
+        row = rec.ids.row(tid)
+        q = rec.index.reconstruct(row)
+        live = rec._rank(q, 10, None, row, None, None)  # the live path: the index searched now
+        assert [h.track_id for h in listed] == [h.track_id for h in live]
+        assert [h.rank_score for h in listed] == pytest.approx([h.rank_score for h in live], abs=1e-5)
+        mine = rec.artist_of(tid)
+        other = rec.similar(tid, 10, exclude_same_artist=True)
+        assert [h.track_id for h in other] == [h.track_id for h in rec._rank(q, 10, None, row, mine, None)]
+        same += 1
+    hits = rec.similar(rec.ids[0], 3, explain=True)
+    assert all(h.why and "percentile" in next(iter(h.why["modalities"].values())) for h in hits)
+    assert same == 80

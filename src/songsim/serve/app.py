@@ -4,6 +4,7 @@ Endpoints (the OpenAPI schema is at ``/openapi.json``, browsable at ``/docs``):
 
 - ``GET /similar?track_id=...&k=10&model=fused&exclude_same_artist=false&explain=false``
 - ``POST /similar`` with ``{"track_ids": [...], "k": 10, "model": "fused", ...}`` (at most ``MAX_BATCH`` ids)
+- ``POST /similar/content`` with ``{"lyrics": ..., "h5_base64": ..., "k": 10, ...}``: a song by its content
 - ``GET /search?q=...&limit=20``: substring search over track id, artist and title
 - ``GET /healthz``, ``GET /metrics`` (Prometheus text format)
 - ``GET /``: the page (plain HTML and a small script from ``serve/static``; nothing remote)
@@ -18,8 +19,6 @@ enforces and every refusal with its body (:mod:`songsim.serve.contract`), and a 
 # no ``from __future__ import annotations``: FastAPI reads the endpoints' annotations, and two of them are types
 # made per app (the served models' names, an enum of the schema)
 import asyncio
-import base64
-import binascii
 import logging
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
@@ -34,8 +33,8 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
-from songsim.models import MODELS
 from songsim.serve import contract
+from songsim.serve.content_api import VocabularyCache, answer_content
 from songsim.serve.metrics import Metrics, MetricsMiddleware, ORJSONResponse
 from songsim.serve.recommender import MissingModality, UnknownTrack
 from songsim.serve.service import (
@@ -153,6 +152,11 @@ def create_app(slots: dict[str, ModelSlot], default_model: str, search: SongSear
                           model: Annotated[Served, Query(description="model (default: the service's)")] = default_model,
                           exclude_same_artist: bool = False, explain: bool = False):
         args = (slots[model], check_track_id(track_id), k, exclude_same_artist, explain)
+        if not explain and slots[model].current.rec.by_lookup(k):
+            # a look-up in the precomputed neighbour lists: answered on the event loop itself, where it costs
+            # less than handing it to a thread and back (the thread holds the GIL for all of it; measured in
+            # bench/README.md, songsim serve under load)
+            return ORJSONResponse(answer(*args))
         return ORJSONResponse(await off_loop(answer, *args))
 
     def batch(body: BatchQuery) -> dict:
@@ -175,41 +179,11 @@ def create_app(slots: dict[str, ModelSlot], default_model: str, search: SongSear
         return ORJSONResponse(await off_loop(batch, body))
 
     ContentQuery = contract.content_query(served)
-    vocab: dict = {}  # the vocabulary, read on the first content query
+    vocab = VocabularyCache()
 
     def by_content(body: ContentQuery) -> dict:
-        from songsim.serve.content import Content, ContentError, Vocabulary, read_h5
-
         slot = slots[body.model or default_model]
-        rec = slot.current.rec
-        if not (body.lyrics is not None or body.bow is not None or body.h5_base64 is not None):
-            raise RequestError(422, "no_content", "give lyrics, bow or h5_base64 (lyrics or bow, and/or h5_base64)")
-        if body.lyrics is not None and body.bow is not None:
-            raise RequestError(422, "no_content", "lyrics or bow, not both: both are the song's words")
-        try:
-            content = Content()
-            if body.lyrics is not None or body.bow is not None:
-                if "v" not in vocab:
-                    vocab["v"] = Vocabulary(rec.explain_sources["vocab_path"])
-                content.bag = (vocab["v"].from_text(body.lyrics, "lyrics") if body.lyrics is not None
-                               else vocab["v"].from_bow(body.bow, "bow"))
-            if body.h5_base64 is not None:
-                try:
-                    data = base64.b64decode(body.h5_base64, validate=True)
-                except (binascii.Error, ValueError) as e:  # not base64, or not ASCII at all
-                    raise ContentError("bad_h5", f"h5_base64: not base64 ({e})") from None
-                content.audio = read_h5(data, rec.content_config[1], "h5_base64")
-            hits, info = rec.similar_to(content, body.k, None, body.explain)
-        except ContentError as e:
-            if e.kind == "missing_modality":
-                can = [m for m in served if MODELS[m].serves("lyrics" in content.modalities(),
-                                                             "audio" in content.modalities())]
-                raise RequestError(422, "modality_not_given", str(e), models=can) from None
-            raise RequestError(422, {"too_large": "content_too_large"}.get(e.kind, e.kind), str(e)) from None
-        except OSError as e:
-            raise RequestError(503, "explain_unavailable", f"explanations unavailable for now: {e}") from None
-        query = {k: info.get(k) for k in ("modalities", "same_as", "lyrics", "model_load_s", "encode_s")}
-        return {"query": query, "model": slot.name, "k": body.k, "results": hits_json(hits)}
+        return answer_content(slot, vocab, served, body.lyrics, body.bow, body.h5_base64, body.k, body.explain)
 
     @app.post("/similar/content", summary="The k songs most like a song given by its lyrics and/or audio",
               response_model=contract.SimilarToContent,

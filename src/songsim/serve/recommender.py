@@ -22,6 +22,8 @@ from songsim.serve.retrieval import (
     IDS,
     INDEX,
     MANIFEST,
+    NEIGHBOUR_SCORES,
+    NEIGHBOURS,
     VECTORS,
     ann_search,
     known_model,
@@ -121,6 +123,11 @@ class Recommender:
         self.weights = self.manifest.get("rank_weights") or [1.0 / len(self.blocks)] * len(self.blocks)
         self.calibration = self.manifest.get("calibration")  # isotonic fit rank score -> Last.fm score (validation)
         self.candidates, self.ef_search = candidates, ef_search
+        # every song's answer, computed by the index stage (memory-mapped): a query by id is a look-up
+        self.neighbours = self.neighbour_scores = None
+        if (d / NEIGHBOURS).exists() and (d / NEIGHBOUR_SCORES).exists():
+            self.neighbours = np.load(d / NEIGHBOURS, mmap_mode="r")  # (N, C) int32 rows, best first; -1: none
+            self.neighbour_scores = np.load(d / NEIGHBOUR_SCORES, mmap_mode="r")  # (N, C) their ranking scores
         self._catalog = catalog  # modality -> track ids that have it (for clear errors); read on first need
         self._catalog_paths: tuple | None = None
         self.content_config: tuple | None = None  # (ExpandLyricsConfig, ChunkAudioConfig): to read asked content
@@ -190,9 +197,38 @@ class Recommender:
         """The ``k`` catalog songs the model finds most similar to ``track_id``, best first; with ``explain``,
         each hit says why (``Hit.why``: modality percentiles, shared words, agreeing audio facets)."""
         row = self._check(track_id)
-        q = self.index.reconstruct_batch(np.array([row], dtype=np.int64))[0]  # (D,) its ranking vector, as indexed
         mine = _artist(self.ids.meta_of(row)) if exclude_same_artist else None
+        if self.by_lookup(k, candidates):
+            return self._listed(row, k, mine, (track_id, None) if explain else None)
+        q = self.index.reconstruct_batch(np.array([row], dtype=np.int64))[0]  # (D,) its ranking vector, as indexed
         return self._rank(q, k, candidates, row, mine, (track_id, None) if explain else None)
+
+    def by_lookup(self, k: int, candidates: int | None = None) -> bool:
+        """Whether a query by id for ``k`` songs is answered from the precomputed neighbour lists (a look-up
+        of a few microseconds, no index search) rather than through the index."""
+        return (self.neighbours is not None and candidates in (None, self.candidates) and k <= self.candidates
+                and self.neighbours.shape[1] == min(len(self.ids) - 1, self.candidates))
+
+    def _listed(self, row: int, k: int, mine: str | None, explain: tuple | None) -> list[Hit]:
+        """The answer the index stage computed for song ``row`` (what ``_rank`` computes live), read back."""
+        ids = np.asarray(self.neighbours[row], dtype=np.int64)
+        raw = np.asarray(self.neighbour_scores[row], dtype=np.float32)
+        keep = ids >= 0
+        if mine is not None:
+            _, artist_ids, artists, _ = self.ids.take(ids[keep])
+            keep[keep] = [_artist(m) != mine for m in zip(artist_ids, artists)]
+        ids, raw = ids[keep], raw[keep]
+        if not len(ids):
+            return []
+        top = np.arange(min(k, len(ids)))
+        tids, _, artists, titles = self.ids.take(ids[top])
+        shown = apply_calibration(raw[top], self.calibration)
+        out = [Hit(r, tid, artist, title, float(s), float(x))
+               for r, (tid, artist, title, s, x) in enumerate(zip(tids, artists, titles, shown, raw[top]), 1)]
+        if explain is not None:
+            q = self.index.reconstruct(int(row))
+            self._explain(explain[0], out, self.index.reconstruct_batch(ids), top, q, explain[1])
+        return out
 
     def similar_to(self, content, k: int = 10, candidates: int | None = None,
                    explain: bool = False) -> tuple[list[Hit], dict]:

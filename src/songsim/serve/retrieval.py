@@ -17,7 +17,9 @@ Index folder (stage ``index@<model>``): ``index.faiss`` (HNSW over the ranking v
 ``vectors.npy`` (the raw song vectors; memory-mapped, not read per query: the ranking vectors of a query
 and its candidates are the ones the index holds), ``ids.parquet`` (row -> track id), ``manifest.json``
 (vector blocks, ranking weights, calibration: what serving needs, so serving a catalog song needs no
-torch).
+torch), and every song's answer computed once (``neighbours.npy``, ``neighbour_scores.npy``: its
+``retrieval.candidates`` candidates, best first, with their ranking scores; memory-mapped), so a query by
+id is a look-up.
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ from songsim.models import registry
 log = logging.getLogger(__name__)
 
 INDEX, VECTORS, IDS, MANIFEST = "index.faiss", "vectors.npy", "ids.parquet", "manifest.json"
+NEIGHBOURS, NEIGHBOUR_SCORES = "neighbours.npy", "neighbour_scores.npy"
 
 
 def ranking_space(vecs: np.ndarray, blocks: list[int], weights: list[float] | None = None) -> np.ndarray:
@@ -81,6 +84,33 @@ def ann_search(index: faiss.Index, queries: np.ndarray, k: int, ef_search: int) 
     return ids
 
 
+def neighbour_lists(index: faiss.Index, cfg: RetrievalConfig, batch: int = 256) -> tuple[np.ndarray, np.ndarray]:
+    """Every song's answer, computed once: ``(N, C)`` int32 rows of its ``C`` = min(N - 1,
+    ``cfg.candidates``) candidates, best first, and ``(N, C)`` float32 ranking scores (row -1 and NaN where
+    fewer exist). Exactly what a query by id computes (the HNSW's ``C + 1`` nearest under ``ef_search``,
+    itself left out, ordered by the exact ranking score, ties to the lower row), so serving a catalog song
+    is a look-up. Queries in batches (faiss searches a batch on every thread it has)."""
+    n = index.ntotal
+    c = max(0, min(n - 1, cfg.candidates))
+    rows = np.full((n, c), -1, dtype=np.int32)
+    scores = np.full((n, c), np.nan, dtype=np.float32)
+    for start in range(0, n, batch):
+        q_rows = np.arange(start, min(n, start + batch), dtype=np.int64)
+        q = index.reconstruct_batch(q_rows)  # (B, D) the queries' ranking vectors, as indexed
+        found = ann_search(index, q, c + 1, cfg.ef_search)  # (B, C + 1)
+        found = np.where((found < 0) | (found == q_rows[:, None]), np.iinfo(np.int64).max, found)
+        found = np.sort(found, axis=1)[:, :c]  # ascending rows, the query and the missing at the end
+        valid = found != np.iinfo(np.int64).max
+        cand = index.reconstruct_batch(np.where(valid, found, 0).ravel()).reshape(len(q), c, -1)  # (B, C, D)
+        raw = np.where(valid, np.einsum("bcd,bd->bc", cand, q), -np.inf)
+        order = np.argsort(-raw, axis=1, kind="stable")  # by score, ties to the lower row
+        best = np.take_along_axis(found, order, 1)
+        ok = np.take_along_axis(valid, order, 1)
+        rows[q_rows] = np.where(ok, best, -1)
+        scores[q_rows] = np.where(ok, np.take_along_axis(raw, order, 1), np.nan)
+    return rows, scores
+
+
 def write_index(out_dir: str | Path, embeddings_dir: str | Path, cfg: RetrievalConfig) -> dict:
     """Stage body of ``index@<model>``: read the embed shards, build and write the index folder."""
     emb = Path(embeddings_dir)
@@ -96,11 +126,16 @@ def write_index(out_dir: str | Path, embeddings_dir: str | Path, cfg: RetrievalC
     with atomic_path(out / VECTORS) as tmp, open(tmp, "wb") as fh:
         np.save(fh, vecs.astype(np.float32))
     write_table(pa.table({"track_id": ids}), out / IDS)
+    rows, scores = neighbour_lists(index, cfg)
+    for name, arr in ((NEIGHBOURS, rows), (NEIGHBOUR_SCORES, scores)):
+        with atomic_path(out / name) as tmp, open(tmp, "wb") as fh:
+            np.save(fh, arr)
     info = {"model": manifest["model"], "checkpoint_sha256": manifest["checkpoint_sha256"], "songs": len(table),
             "dim": manifest["dim"], "blocks": manifest["blocks"], "rank_weights": manifest.get("rank_weights"),
             "calibration": manifest.get("calibration"),
             "index": "HNSW (inner product over the ranking space)",
-            "hnsw_m": cfg.hnsw_m, "ef_construction": cfg.ef_construction, "ef_search": cfg.ef_search}
+            "hnsw_m": cfg.hnsw_m, "ef_construction": cfg.ef_construction, "ef_search": cfg.ef_search,
+            "neighbours": int(rows.shape[1])}
     write_json(out / MANIFEST, info)
     return info
 

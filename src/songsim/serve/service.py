@@ -57,6 +57,8 @@ def check_complete(rec: Recommender, checkpoint: Path | None) -> None:
     """Raise when a freshly loaded index folder does not hold one complete build."""
     n = int(rec.manifest["songs"])
     got = {"index": int(rec.index.ntotal), "vectors": int(rec.vectors.shape[0]), "ids": len(rec.ids)}
+    if rec.neighbours is not None:  # each song's precomputed answer, one row per song
+        got |= {"neighbours": int(rec.neighbours.shape[0]), "neighbour_scores": int(rec.neighbour_scores.shape[0])}
     if any(v != n for v in got.values()):
         raise ValueError(f"index folder half written: manifest says {n} songs, found {got}")
     want = rec.manifest.get("checkpoint_sha256")
@@ -210,3 +212,4 @@ def hits_json(hits: list) -> list[dict]:
 def song_json(rec: Recommender, track_id: str) -> dict:
     _, artist, title = rec.meta.get(track_id, (None, None, None))
     return {"track_id": track_id, "artist": artist, "title": title}
+
