@@ -20,7 +20,7 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 demo: $(STAMP)
-	@echo "songsim: dvc repro on the default synthetic world (about 4.5 minutes on 2 CPU cores)"
+	@echo "songsim: dvc repro on the default synthetic world (about 6.5 minutes on 2 CPU cores)"
 	dvc repro
 	@echo
 	@$(PY) scripts/results_table.py

@@ -202,3 +202,27 @@ def test_ensemble_scores_and_ranks_by_its_members_mean():
         Ensemble(members[:1])
     # a checkpoint of it rebuilds it: build_model(..., members=3) has the same state_dict keys
     assert build_model("fused", cfg, 30, members=3).state_dict().keys() == ens.state_dict().keys()
+
+
+def test_decoder_dropout_never_hides_the_only_block_of_a_partial_song():
+    """``missing: decoder`` hides one block of songs that have both, for the pair decoder; a song with one
+    modality keeps it (hiding it would leave the decoder stand-ins predicted from nothing)."""
+    import dataclasses
+
+    cfg = dataclasses.replace(FusedConfig(lyrics=ENC, audio=AUD, dense=(8, 4)), missing="decoder",
+                              modality_dropout=0.99)
+    m = build_model("fused", cfg, vocab_size=30).train()
+    d = m.lyrics.out_dim
+    torch.manual_seed(0)
+    v = torch.randn(3, sum(m.vector_blocks()))
+    v[1, d:] = 0.0  # lyrics only
+    v[2, :d] = 0.0  # audio only
+    whole = m.eval().pair_features(v, torch.tensor([1, 2]), torch.tensor([1, 2]))  # nothing hidden
+    m.train()
+    hidden_both = 0
+    for _ in range(50):
+        feats = m.pair_features(v, torch.tensor([1, 2, 0]), torch.tensor([1, 2, 0]))
+        assert torch.equal(feats[:2], whole)  # the partial songs' features: never touched by the dropout
+        hidden_both += not torch.equal(feats[2], m.eval().pair_features(v, torch.tensor([0]), torch.tensor([0]))[0])
+        m.train()
+    assert hidden_both > 40  # the song with both is hidden nearly every time at this rate

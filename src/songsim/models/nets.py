@@ -432,9 +432,10 @@ class FusedModel(PairModel):
         d = self.lyrics.out_dim
         if self.cfg.missing == "decoder":
             p = self.cfg.modality_dropout if self.training else 0.0
-            if p > 0.0:  # hide one block of some songs, for the decoder only
+            if p > 0.0:  # hide one block of some songs that have both, for the decoder only
                 hide_l, hide_a = self._hidden(v.shape[0], p, v.device)
-                v = torch.cat([v[:, :d] * ~hide_l[:, None], v[:, d:] * ~hide_a[:, None]], dim=-1)
+                both = (v[:, :d].abs().sum(-1) > 0) & (v[:, d:].abs().sum(-1) > 0)  # (U,) a partial song keeps its one
+                v = torch.cat([v[:, :d] * ~(hide_l & both)[:, None], v[:, d:] * ~(hide_a & both)[:, None]], dim=-1)
             v = self.with_stand_ins(v)
         a, b = v[left], v[right]
         return torch.cat([merge_features(a[:, :d], b[:, :d], self.cfg.merge),
