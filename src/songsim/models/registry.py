@@ -41,6 +41,11 @@ class ModelSpec:
     def uses_audio(self) -> bool:
         return self.audio is not None
 
+    @property
+    def modalities(self) -> list[str]:
+        """What the model reads, in the order of its vector blocks: ``lyrics``, ``audio``, or both."""
+        return [m for m, used in (("lyrics", self.uses_lyrics), ("audio", self.uses_audio)) if used]
+
     def lyrics_config(self, cfg: Any) -> Any:
         """The lyrics encoder's config inside this model's config, or None."""
         return getattr(cfg, self.lyrics) if self.lyrics else None

@@ -22,16 +22,18 @@ def lyrics_inputs(bags: list[Bag], bag_words: int, expand) -> tuple[np.ndarray, 
     from songsim.ingest.lyrics import expand_tokens
     from songsim.learn.data import lyrics_arrays
 
-    seqs, lens = [], []
-    for bag in bags:
-        tid = bag.report.get("track_id", QUERY_ID)
-        rng = np.random.default_rng([expand.seed, zlib.crc32(tid.encode())]) if expand.word_order == "shuffle" else None
-        seq, n = expand_tokens(bag.word_ids, bag.counts, expand.max_len, rng)
-        seqs.append(seq.tolist())
-        lens.append(n)
-    t = pa.table({"word_ids": [b.word_ids for b in bags], "counts": [b.counts for b in bags],
-                  "tokens": pa.array(seqs, pa.list_(pa.int16(), expand.max_len)), "length": lens})
-    return lyrics_arrays(t, np.arange(len(bags)), bag_words)
+    columns = {"word_ids": [b.word_ids for b in bags], "counts": [b.counts for b in bags]}
+    if not bag_words:  # the encoder reads the word sequence (lyrics_arrays reads the bag's columns otherwise)
+        seqs, lens = [], []
+        for bag in bags:
+            tid = bag.report.get("track_id", QUERY_ID)
+            rng = (np.random.default_rng([expand.seed, zlib.crc32(tid.encode())])
+                   if expand.word_order == "shuffle" else None)
+            seq, n = expand_tokens(bag.word_ids, bag.counts, expand.max_len, rng)
+            seqs.append(seq.tolist())
+            lens.append(n)
+        columns |= {"tokens": pa.array(seqs, pa.list_(pa.int16(), expand.max_len)), "length": lens}
+    return lyrics_arrays(pa.table(columns), np.arange(len(bags)), bag_words)
 
 
 def bags_table(bags: list[Bag], spec, bag_words: int, expand, chunk: ChunkAudioConfig):
@@ -53,7 +55,7 @@ def content_table(content: Content, spec, bag_words: int, expand, chunk: ChunkAu
     needs every modality it reads."""
     from songsim.learn.data import SongTable
 
-    needs = [m for m, used in (("lyrics", spec.uses_lyrics), ("audio", spec.uses_audio)) if used]
+    needs = spec.modalities
     given = [m for m in needs if m in content.modalities()]
     lacking = [m for m in needs if m not in given]
     if not given or (lacking and not spec.partial):

@@ -175,7 +175,7 @@ class Recommender:
         if row is not None:
             return row
         spec = MODELS[self.name]
-        needs = [m for m, used in (("lyrics", spec.uses_lyrics), ("audio", spec.uses_audio)) if used]
+        needs = spec.modalities
         known = [m for m in ("lyrics", "audio") if track_id in self.catalog.get(m, ())]
         if known:
             missing = [m for m in needs if m not in known]
@@ -220,15 +220,8 @@ class Recommender:
         ids, raw = ids[keep], raw[keep]
         if not len(ids):
             return []
-        top = np.arange(min(k, len(ids)))
-        tids, _, artists, titles = self.ids.take(ids[top])
-        shown = apply_calibration(raw[top], self.calibration)
-        out = [Hit(r, tid, artist, title, float(s), float(x))
-               for r, (tid, artist, title, s, x) in enumerate(zip(tids, artists, titles, shown, raw[top]), 1)]
-        if explain is not None:
-            q = self.index.reconstruct(int(row))
-            self._explain(explain[0], out, self.index.reconstruct_batch(ids), top, q, explain[1])
-        return out
+        q = self.index.reconstruct(int(row)) if explain is not None else None
+        return self._hits(ids, raw, np.arange(min(k, len(ids))), q, explain)
 
     def similar_to(self, content, k: int = 10, candidates: int | None = None,
                    explain: bool = False) -> tuple[list[Hit], dict]:
@@ -275,12 +268,19 @@ class Recommender:
         order = np.sort(ids)  # ties in the ranking score go to the lower row, as in an exhaustive ranking
         cand = self.index.reconstruct_batch(order)  # (C, D) the candidates' ranking vectors the index holds
         raw = cand @ q  # (C,) the ranking score, exactly what the index approximates
-        top = np.argsort(-raw, kind="stable")[:k]
+        return self._hits(order, raw, np.argsort(-raw, kind="stable")[:k], q, explain, cand)
+
+    def _hits(self, rows: np.ndarray, raw: np.ndarray, top: np.ndarray, q: np.ndarray | None,
+              explain: tuple | None, cand: np.ndarray | None = None) -> list[Hit]:
+        """The answer: candidates ``rows`` with ranking scores ``raw``, the hits at ``top`` in rank order,
+        their calibrated scores and metadata; with ``explain`` (query id, its content or None), why each
+        matches (``cand``: the candidates' ranking vectors, read from the index when not given)."""
+        tids, _, artists, titles = self.ids.take(rows[top])
         shown = apply_calibration(raw[top], self.calibration)
-        tids, _, artists, titles = self.ids.take(order[top])
         out = [Hit(r, tid, artist, title, float(s), float(raw[j]))
                for r, (tid, artist, title, s, j) in enumerate(zip(tids, artists, titles, shown, top), 1)]
         if explain is not None and out:
+            cand = self.index.reconstruct_batch(rows) if cand is None else cand
             self._explain(explain[0], out, cand, top, q, explain[1])
         return out
 
@@ -295,7 +295,7 @@ class Recommender:
     def _modality_columns(self, modality: str) -> np.ndarray:
         """Columns of the ranking space that hold ``modality``'s blocks (every ensemble member's)."""
         spec = MODELS[self.name]
-        modalities = [m for m, used in (("lyrics", spec.uses_lyrics), ("audio", spec.uses_audio)) if used]
+        modalities = spec.modalities
         edges = np.cumsum([0, *self.blocks])
         return np.concatenate([np.arange(a, b) for i, (a, b) in enumerate(zip(edges[:-1], edges[1:]))
                                if modalities[i % len(modalities)] == modality])
@@ -311,7 +311,7 @@ class Recommender:
             words = self._word_effects if MODELS[self.name].uses_lyrics and self.content_config else None
             self._explainer = Explainer(**sources, word_effects=words)
         spec = MODELS[self.name]
-        modalities = [m for m, used in (("lyrics", spec.uses_lyrics), ("audio", spec.uses_audio)) if used]
+        modalities = spec.modalities
         edges = np.cumsum([0, *self.blocks])
         parts = [(a, b) for a, b in zip(edges[:-1], edges[1:])]  # K members x M modalities, member by member
 
