@@ -6,6 +6,10 @@ PY := $(VENV)/bin/python
 BIN := $(abspath $(VENV))/bin
 STAMP := $(VENV)/.installed-stamp
 export PATH := $(BIN):$(PATH)
+# Bytecode is compiled on first import, into the venv's own cache (no __pycache__ beside any source), not
+# for every module at install: pip compiling all of torch & co was half of the install (bench/README.md)
+export PYTHONPYCACHEPREFIX := $(abspath $(VENV))/.pycache
+unexport PYTHONDONTWRITEBYTECODE
 
 .PHONY: install browser demo test test-fast lint docs bench ablation results robustness robustness-fresh clean
 
@@ -13,14 +17,14 @@ $(STAMP): pyproject.toml
 	@echo "songsim: creating $(VENV) and installing torch, DVC, faiss, ... (a few minutes the first time)"
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install -q --disable-pip-version-check --upgrade pip
-	$(PY) -m pip install -q --disable-pip-version-check -e '.[dev]'
+	$(PY) -m pip install -q --disable-pip-version-check --no-compile -e '.[dev]'
 	$(PY) scripts/offline_plots_template.py
 	touch $(STAMP)
 
 install: $(STAMP)
 
 demo: $(STAMP)
-	@echo "songsim: dvc repro on the default synthetic world (about 6.5 minutes on 2 CPU cores)"
+	@echo "songsim: dvc repro on the default synthetic world (about 4.5 minutes on 2 CPU cores)"
 	dvc repro
 	@echo
 	@$(PY) scripts/results_table.py

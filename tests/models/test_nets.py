@@ -226,3 +226,40 @@ def test_decoder_dropout_never_hides_the_only_block_of_a_partial_song():
         hidden_both += not torch.equal(feats[2], m.eval().pair_features(v, torch.tensor([0]), torch.tensor([0]))[0])
         m.train()
     assert hidden_both > 40  # the song with both is hidden nearly every time at this rate
+
+
+def test_bag_encoder_embeds_only_real_tokens_yet_is_the_padded_weighted_mean():
+    """The encoder embeds the N real tokens of a batch, not its (U, L) padded slots: the same song vectors
+    and the same gradients as the weighted mean over the padded tensor, and a song without words (all
+    padding) is the head of a zero mean."""
+    import torch.nn.functional as F
+
+    from songsim.models.nets import lyrics_encoder
+
+    cfg = LyricsEncoderConfig(embedding_dim=8, dropout=0.0, kind="bag", bag_dim=6, input="counts")
+    torch.manual_seed(0)
+    enc = lyrics_encoder(cfg, 40).eval()
+    with torch.no_grad():
+        enc.word_weight.weight.normal_(0.5, 0.5)
+        enc.count_logit.fill_(0.3)
+    tokens = torch.randint(1, 41, (9, 12))
+    lengths = torch.tensor([12, 0, 3, 7, 1, 12, 5, 0, 9])
+    tokens[torch.arange(12)[None, :] >= lengths[:, None]] = 0
+    counts = torch.randint(1, 6, (9, 12)).float() * (tokens > 0)
+
+    def padded_mean(e):  # the (U, L, E) formulation
+        w = F.softplus(e.word_weight(tokens).squeeze(-1)) * (tokens > 0)
+        w = w * counts.clamp_min(1.0).pow(torch.sigmoid(e.count_logit))
+        pooled = (w[..., None] * e.embedding(tokens)).sum(1) / w.sum(1, keepdim=True).clamp_min(1e-6)
+        return e.head(pooled)
+
+    out, ref = enc(tokens, lengths, counts), padded_mean(enc)
+    torch.testing.assert_close(out, ref)
+    torch.testing.assert_close(out[1], enc.head(torch.zeros(8)))  # no words: the head of a zero mean
+    grads = []
+    for f in (lambda: enc(tokens, lengths, counts), lambda: padded_mean(enc)):
+        enc.zero_grad()
+        (f() ** 2).sum().backward()
+        grads.append({n: p.grad.clone() for n, p in enc.named_parameters()})
+    for n in grads[0]:
+        torch.testing.assert_close(grads[0][n], grads[1][n], msg=n)
