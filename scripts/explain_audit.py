@@ -8,6 +8,16 @@ CLI's own (``Recommender.similar(..., explain=True)``), the scores as the table 
 (``shown_decimals``). Stopwords: scikit-learn's English list (``ENGLISH_STOP_WORDS``, 318 words), matched
 against the shown word and its stem. The same audit with the TF-IDF words (the explanation before issue 34)
 runs on the same answers, for comparison.
+
+Two diagnostics say where the stopwords come from:
+
+- ``word_signal``: how much of the words' signal across songs the stopwords carry, in the world's
+  musiXmatch files (``raw.mxm``) and in the genuine sample (``fidelity.reference_mxm``), by one estimator:
+  a word's excess variance across songs beyond a multinomial draw at its overall rate (``kappa``, the
+  squared coefficient of variation of its song-level rate), times its rate; songs of at least 20 words;
+- ``model_word_weights``: the learned per-word weights of the model's bag encoder (softplus, 1 at the
+  start of training), stopwords against the other words, and the stopwords' share of the pooled mass of
+  an average song (weight x count^power over the training lyrics).
 """
 
 from __future__ import annotations
@@ -43,6 +53,72 @@ def audit(rec, queries: list[str], stop: frozenset[str]) -> dict:
             "stopword_share": round(stop_words / words, 4) if words else None, "tied_scores": ties}
 
 
+def stop_stems(stop: frozenset[str]) -> frozenset[str]:
+    """The stopwords and their Porter2 stems (the vocabulary holds stems)."""
+    import snowballstemmer
+
+    stem = snowballstemmer.stemmer("english").stemWord
+    return stop | {stem(w) for w in stop}
+
+
+def word_signal(path: str | Path, stop: frozenset[str], min_words: int = 20) -> dict:
+    """Stopwords' share of the words' mass and of their excess variance across songs (see the docstring),
+    streamed over the musiXmatch file(s) or .db at ``path``."""
+    from songsim.ingest.readers.mxm import MxmReader, MxmTrack
+
+    reader = MxmReader(path)
+    v = len(reader.vocab) + 1
+    s_c, s_c2, s_lc = np.zeros(v), np.zeros(v), np.zeros(v)  # per word: sum c, sum c^2, sum L c
+    s_l = s_l2 = songs = 0.0
+    for t in reader:
+        if not isinstance(t, MxmTrack):
+            continue
+        w, c = np.asarray(t.word_ids), np.asarray(t.counts, dtype=np.float64)
+        length = c.sum()
+        if length < min_words:
+            continue
+        songs += 1
+        s_l, s_l2 = s_l + length, s_l2 + length ** 2
+        s_c[w] += c
+        s_c2[w] += c ** 2
+        s_lc[w] += length * c
+    rate = s_c / s_l
+    excess = s_c2 - 2 * rate * s_lc + rate ** 2 * s_l2 - s_c  # sum over songs of (c - L p)^2 - c
+    kappa = np.maximum(excess / np.maximum(rate ** 2 * s_l2, 1e-300), 0.0)
+    signal = rate * kappa
+    is_stop = np.array([False] + [w in stop for w in reader.vocab])
+    return {"songs": int(songs), "stopword_share_of_words": round(float(rate[is_stop].sum()), 4),
+            "stopword_share_of_signal": round(float(signal[is_stop].sum() / signal.sum()), 4)}
+
+
+def model_word_weights(model, vocab_words: list[str], lyrics_path: str | Path, stop: frozenset[str]) -> dict:
+    """The bag encoder's learned word weights (every ensemble member's), stopwords against the others."""
+    import torch
+    import torch.nn.functional as F
+
+    pq_file = pq.ParquetFile(lyrics_path)
+    out = []
+    for name, mod in model.named_modules():
+        if not hasattr(mod, "word_weight") or not hasattr(mod, "count_logit"):
+            continue
+        weight = F.softplus(mod.word_weight.weight.detach().squeeze(-1)).numpy()  # (V + 1,)
+        power = float(torch.sigmoid(mod.count_logit.detach()))
+        mass = np.zeros(len(weight))
+        for batch in pq_file.iter_batches(columns=["word_ids", "counts"]):
+            w = batch.column(0).values.to_numpy(zero_copy_only=False)
+            c = batch.column(1).values.to_numpy(zero_copy_only=False).astype(np.float64)
+            mass += np.bincount(w, weights=c ** power, minlength=len(weight))[:len(weight)]
+        mass *= weight
+        is_stop = np.array([w in stop for w in vocab_words] + [False] * (len(weight) - len(vocab_words)))
+        real = np.arange(len(weight)) > 0
+        out.append({"encoder": name, "count_power": round(power, 3),
+                    "weight_stopwords": round(float(weight[is_stop & real].mean()), 3),
+                    "weight_other_words": round(float(weight[~is_stop & real].mean()), 3),
+                    "weight_range": [round(float(weight[real].min()), 3), round(float(weight[real].max()), 3)],
+                    "stopword_share_of_pooled_mass": round(float(mass[is_stop].sum() / mass.sum()), 4)})
+    return {"encoders": out}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", default="fused")
@@ -70,8 +146,18 @@ def main() -> None:
 
     rec._explainer = Explainer(**rec.explain_sources)  # the same answers, TF-IDF words (as before issue 34)
     tfidf = audit(rec, queries, stop)
+    stems = stop_stems(stop)
+    vocab = pq.read_table(section(params, "paths").vocab, columns=["id", "word"])
+    vocab_words = [""] * (int(vocab.column("id").to_numpy().max()) + 1)
+    for i, w in zip(vocab.column("id").to_pylist(), vocab.column("word").to_pylist()):
+        vocab_words[i] = w
+    signal = {"world": word_signal(params["raw"]["mxm"], stems)}
+    reference = Path(params["fidelity"]["reference_mxm"])
+    signal["genuine_sample"] = word_signal(reference, stems) if reference.exists() else f"{reference} absent"
     out = {"model": args.model, "queries": len(queries), "seed": args.seed,
-           "stopwords": "sklearn ENGLISH_STOP_WORDS (318 words)", "model_word_effects": learned, "tfidf": tfidf}
+           "stopwords": "sklearn ENGLISH_STOP_WORDS (318 words)", "model_word_effects": learned, "tfidf": tfidf,
+           "word_signal": signal,
+           "model_word_weights": model_word_weights(rec.model, vocab_words, section(params, "paths").lyrics, stems)}
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(out, indent=2) + "\n")
     json.dump(out, sys.stdout, indent=2)
