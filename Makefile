@@ -11,7 +11,7 @@ export PATH := $(BIN):$(PATH)
 export PYTHONPYCACHEPREFIX := $(abspath $(VENV))/.pycache
 unexport PYTHONDONTWRITEBYTECODE
 
-.PHONY: install browser demo test test-fast lint docs bench ablation results robustness robustness-fresh clean
+.PHONY: install browser demo test test-fast lint docs bench ablation results robustness robustness-fresh robustness-medium learning-curve clean
 
 $(STAMP): pyproject.toml
 	@echo "songsim: creating $(VENV) and installing torch, DVC, faiss, ... (a few minutes the first time)"
@@ -82,6 +82,22 @@ robustness: $(STAMP)
 # held-out worlds: never run while the defaults were chosen; summarised apart (robustness_fresh.json)
 robustness-fresh: $(STAMP)
 	$(PY) scripts/robustness.py --prefix fresh --worlds 41 43 47 53 59 61 67 71 73 79 83 89 --train-seeds 0
+	$(PY) scripts/results_table.py --write
+
+# real-shaped medium worlds (published coverage: lyrics for 23.8% of tracks, audio for all; 10% of the pairs):
+# one world at a time, about 20 minutes each on 2 cores; recorded as data/experiments/shaped-w<W>-s0.json
+MEDIUM_SHAPE := --size medium --set synth.coverage.lastfm=0.943 --set synth.coverage.lists=0.62 \
+  --set synth.coverage.lyrics=0.238 --set synth.coverage.audio=1.0 --set synth.coverage.mxm_test=0.114
+robustness-medium: $(STAMP)
+	$(PY) scripts/robustness.py --prefix shaped --worlds 7 11 13 $(MEDIUM_SHAPE) --set splits.data_fraction=0.1
+	$(PY) scripts/results_table.py --write
+
+# what more training data buys on medium world 11: 10% and 30% of the harness's training pairs beside
+# robustness-medium's run of that world (plots/learning_curve.csv; dvc plots show draws it)
+learning-curve: $(STAMP)
+	$(PY) scripts/robustness.py --prefix curve1 --worlds 11 $(MEDIUM_SHAPE) --set splits.data_fraction=0.01
+	$(PY) scripts/robustness.py --prefix curve3 --worlds 11 $(MEDIUM_SHAPE) --set splits.data_fraction=0.03
+	$(PY) scripts/learning_curve.py curve1-w11-s0 curve3-w11-s0 shaped-w11-s0
 	$(PY) scripts/results_table.py --write
 
 # the generated blocks of README.md and docs/*.md: results tables (from the committed reports and the

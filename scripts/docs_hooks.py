@@ -3,7 +3,8 @@
 - ``bench/README.md`` is served as the page ``bench.md`` (one file, read by GitHub and the site alike);
 - the figures a reader would rather look at than read are rendered at build time, offline (vl-convert),
   from the committed DVC plot data: learning curves (``dvclive/<model>/plots/metrics``), reliability and
-  recall@k (``plots/<model>/``), the fidelity quantile curves (``plots/fidelity/``). They are generated
+  recall@k (``plots/<model>/``), the fidelity quantile curves (``plots/fidelity/``), the learning
+  curve over the amount of training data (``plots/learning_curve.csv``). They are generated
   files of the site, never committed, so they cannot go stale.
 """
 
@@ -89,6 +90,18 @@ def fidelity(statistic: str) -> dict | None:
                   "quantile", statistic)
 
 
+def data_curve(metric: str, title: str) -> dict | None:
+    """The regression models' test ``metric`` against the share of training pairs (``plots/learning_curve.csv``,
+    ``scripts/learning_curve.py``)."""
+    f = ROOT / "plots" / "learning_curve.csv"
+    if not f.exists():
+        return None
+    values = [{"fraction": float(r["data_fraction"]), "value": float(r[f"{m}_{metric}"]), "series": m}
+              for r in _rows(f) for m in MODELS[1:]]
+    return _chart(title, values, "fraction", "value", "series", "splits.data_fraction (share of the training pairs)",
+                  title.split(":")[0])
+
+
 def figures() -> dict[str, dict]:
     """Every figure of the site by file name (``img/<name>.svg``), as a Vega-Lite spec."""
     out: dict[str, dict | None] = {}
@@ -96,6 +109,8 @@ def figures() -> dict[str, dict]:
         out[f"curves_{m}"] = learning_curves(m)
         out[f"reliability_{m}"] = reliability(m)
         out[f"recall_{m}"] = recall_at_k(m)
+    out["learning_curve_ndcg"] = data_curve("ndcg", "test-catalog nDCG@10: against the training pairs kept")
+    out["learning_curve_mae"] = data_curve("mae", "test MAE: against the training pairs kept")
     for f in sorted((ROOT / "plots" / "fidelity").glob("*.csv")):
         out[f"fidelity_{f.stem}"] = fidelity(f.stem)
     return {k: v for k, v in out.items() if v is not None}

@@ -195,7 +195,8 @@ def medium_table(exp: dict) -> str:
 
     m, emb = exp["reports"], exp["embed"]
     changed = ", ".join(f"`{k}: {v}`" for k, v in exp["params"].items())
-    out = [f"Run from commit `{exp['rev'][:7]}` with {changed} (everything else as committed)."
+    out = [f"Run from commit `{exp.get('baseline', exp['rev'])[:7]}` with {changed} (everything else as "
+           "committed)."
            + (f" {exp['note']}" if exp.get("note") else ""), "",
            "| model (test set) | test pairs | MAE vs train median | queries | catalog | nDCG@10 | "
            "best single baseline | hybrid | served vs exhaustive R@10 (C = 20) | test ECE | songs embedded |",
@@ -225,6 +226,63 @@ def medium_table(exp: dict) -> str:
         base = " | ".join(fmt(s.get(n, {}).get("ndcg@10")) for n in ("audio_mean_cosine", "tfidf_cosine", "hybrid"))
         out.append(f"| {SEGMENT_NAMES[seg]} | {s['queries']:,} | {fmt(s['model']['ndcg@10'])} | {base} | "
                    f"{len(both):,} | {pair} | {ci} |")
+    return "\n".join(out)
+
+
+def medium_harness_table(runs: list[dict]) -> str:
+    """Real-shaped medium worlds (``make robustness-medium``, and ``scripts/collect_world.py`` runs): one row a
+    world, fused's ranking over its whole test catalog against the baselines and, on the audio-only queries
+    (three in four there), against ``audio_siamese`` on the very same queries (paired bootstrap)."""
+    sys.path.insert(0, str(ROOT / "src"))
+    from songsim.core.ranking import paired_bootstrap
+
+    out = ["| world | commit | queries / catalog | fused nDCG@10 | best single baseline | fused / best single | "
+           "fused / hybrid | fused - best single, 95% lower bound | audio-only queries: fused - audio_siamese "
+           "(95% interval) | fused / mean audio there | served vs exhaustive R@10 (C = 20) | fused test ECE | "
+           "fused embeds | training time (4 models) |", "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    committed_seed = yaml.safe_load((ROOT / "params.yaml").read_text())["synth"]["seed"]
+    for exp in runs:
+        m = exp["reports"]
+        fus, aud = m["fused"]["retrieval"], m["audio_siamese"]["retrieval"]
+        b = fus["baselines"]
+        singles = {n: b[n]["ndcg@10"] for n in ("tfidf_cosine", "audio_mean_cosine")}
+        best = max(singles, key=singles.get)
+        low = fus.get("bootstrap", {}).get(f"model_minus_{best}", {}).get("ci95", [None])[0]
+        fq, aq = _by_query(fus), _by_query(aud)
+        both = [t for t, (_, g) in fq.items() if g == "audio_only" and t in aq]
+        bs = paired_bootstrap([fq[t][0] for t in both], [aq[t][0] for t in both], seed=0) if both else None
+        seg = fus.get("segments", {}).get("audio_only", {})
+        vs_mean = (seg["model"]["ndcg@10"] / seg["audio_mean_cosine"]["ndcg@10"]
+                   if seg and seg["audio_mean_cosine"]["ndcg@10"] else None)
+        e = exp["embed"]["fused"]
+        world = exp["params"].get("synth.seed", committed_seed)  # a run of the committed seed does not change it
+        secs = sum(exp["train"][k]["seconds"] for k in MODELS) if "train" in exp else None
+        out.append(
+            f"| {world} | `{exp.get('baseline', exp['rev'])[:7]}` | "
+            f"{fus['queries']:,} / {fus['candidates_per_query'] + 1:,} | "
+            f"{fmt(fus['model']['ndcg@10'])} | {fmt(singles[best])} ({best}) | "
+            f"{fus['model']['ndcg@10'] / singles[best]:.2f}x | "
+            f"{fus['model']['ndcg@10'] / b['hybrid']['ndcg@10']:.2f}x | "
+            f"{'–' if low is None else f'{low:+.3f}'} | "
+            + (f"{bs['diff']:+.3f} ({bs['ci95'][0]:+.3f}, {bs['ci95'][1]:+.3f}) on {len(both):,}" if bs else "–")
+            + f" | {'–' if vs_mean is None else f'{vs_mean:.2f}x'} | "
+            f"{fmt(fus['served_vs_exhaustive_recall@10'].get('20'))} | {fmt(fus['calibration']['ece'])} | "
+            f"{e['kept']:,} of {e['read']:,} | {'–' if secs is None else f'{secs / 60:.0f} min'} |")
+    return "\n".join(out)
+
+
+def learning_curve_table(path: Path) -> str:
+    """``plots/learning_curve.csv`` (``scripts/learning_curve.py``): each regression model's training pairs,
+    test MAE and test-catalog nDCG@10 at each share of the training pairs kept."""
+    import csv
+
+    rows = list(csv.DictReader(path.open()))
+    out = ["| `splits.data_fraction` | " + " | ".join(f"{m}: pairs / MAE / nDCG@10" for m in REGRESSORS) + " |",
+           "|---|" + "---|" * len(REGRESSORS)]
+    for r in rows:
+        out.append(f"| {float(r['data_fraction']):g} | " + " | ".join(
+            f"{int(r[f'{m}_train_pairs']):,} / {float(r[f'{m}_mae']):.4f} / {float(r[f'{m}_ndcg']):.3f}"
+            for m in REGRESSORS) + " |")
     return "\n".join(out)
 
 
@@ -379,7 +437,9 @@ def collect(names: list[str]) -> None:
                                   check=True).stdout.strip()
         rec = {"name": name, "rev": rev, "baseline": baseline,
                "params": {k: v for k, v in new.items() if old.get(k) != v},
-               "reports": {m: json.loads(git_show(rev, f"data/reports/evaluate_{m}.json")) for m in MODELS}}
+               "reports": {m: json.loads(git_show(rev, f"data/reports/evaluate_{m}.json")) for m in MODELS},
+               "train": {m: json.loads(git_show(rev, f"data/reports/train_{m}.json")) for m in MODELS},
+               "embed": {m: json.loads(git_show(rev, f"data/reports/embed_{m}.json")) for m in REGRESSORS}}
         (EXPERIMENTS / f"{name}.json").write_text(json.dumps(rec, indent=1) + "\n")
         print(f"recorded {name} ({rev[:7]}): {rec['params']}")
 
@@ -615,8 +675,14 @@ def blocks(reports: Path = ROOT / "data" / "reports") -> dict[str, str]:
         "segments": segments_table(base),
         **({"missing": missing_table(json.loads((EXPERIMENTS / "missing_modality.json").read_text()))}
            if (EXPERIMENTS / "missing_modality.json").exists() else {}),
-        **({"medium": medium_table(json.loads((EXPERIMENTS / "medium-w7.json").read_text()))}
-           if (EXPERIMENTS / "medium-w7.json").exists() else {}),
+        **({"medium": medium_table(json.loads(one.read_text()))}
+           if (one := next((p for p in (EXPERIMENTS / "shaped-w7-s0.json", EXPERIMENTS / "medium-w7.json")
+                            if p.exists()), None)) else {}),
+        **({"medium-harness": medium_harness_table([json.loads(p.read_text()) for p in medium])}
+           if (medium := sorted(EXPERIMENTS.glob("shaped-w*.json"), key=lambda p: int(p.stem.split("-w")[1][:-3])))
+           else {}),
+        **({"learning-curve": learning_curve_table(curve)}
+           if (curve := ROOT / "plots" / "learning_curve.csv").exists() else {}),
         "seeds": note + seed_table(then, [("1", exp["seed1"]["reports"]), ("2", exp["seed2"]["reports"])]),
         "splits": note + split_table(then, exp["artist"]["reports"]),
         "threads": note + threads_table(then, exp["threads1"]["reports"]),
