@@ -92,30 +92,33 @@ def word_signal(path: str | Path, stop: frozenset[str], min_words: int = 20) -> 
 
 
 def model_word_weights(model, vocab_words: list[str], lyrics_path: str | Path, stop: frozenset[str]) -> dict:
-    """The bag encoder's learned word weights (every ensemble member's), stopwords against the others."""
+    """The bag encoder's learned word weights (every ensemble member's), stopwords against the others; the
+    training lyrics are read once for all members."""
     import torch
     import torch.nn.functional as F
 
-    pq_file = pq.ParquetFile(lyrics_path)
+    encoders = [(name, F.softplus(mod.word_weight.weight.detach().squeeze(-1)).numpy(),  # (V + 1,)
+                 float(torch.sigmoid(mod.count_logit.detach())))
+                for name, mod in model.named_modules() if hasattr(mod, "word_weight") and hasattr(mod, "count_logit")]
+    if not encoders:
+        return {"encoders": []}
+    size = len(encoders[0][1])
+    mass = [np.zeros(size) for _ in encoders]  # per encoder: sum over songs of count^power, per word
+    for batch in pq.ParquetFile(lyrics_path).iter_batches(columns=["word_ids", "counts"]):
+        w = batch.column(0).values.to_numpy(zero_copy_only=False)
+        c = batch.column(1).values.to_numpy(zero_copy_only=False).astype(np.float64)
+        for acc, (_, _, power) in zip(mass, encoders):
+            acc += np.bincount(w, weights=c ** power, minlength=size)[:size]
+    is_stop = np.array([w in stop for w in vocab_words] + [False] * (size - len(vocab_words)))
+    real = np.arange(size) > 0
     out = []
-    for name, mod in model.named_modules():
-        if not hasattr(mod, "word_weight") or not hasattr(mod, "count_logit"):
-            continue
-        weight = F.softplus(mod.word_weight.weight.detach().squeeze(-1)).numpy()  # (V + 1,)
-        power = float(torch.sigmoid(mod.count_logit.detach()))
-        mass = np.zeros(len(weight))
-        for batch in pq_file.iter_batches(columns=["word_ids", "counts"]):
-            w = batch.column(0).values.to_numpy(zero_copy_only=False)
-            c = batch.column(1).values.to_numpy(zero_copy_only=False).astype(np.float64)
-            mass += np.bincount(w, weights=c ** power, minlength=len(weight))[:len(weight)]
-        mass *= weight
-        is_stop = np.array([w in stop for w in vocab_words] + [False] * (len(weight) - len(vocab_words)))
-        real = np.arange(len(weight)) > 0
+    for (name, weight, power), acc in zip(encoders, mass):
+        pooled = acc * weight
         out.append({"encoder": name, "count_power": round(power, 3),
                     "weight_stopwords": round(float(weight[is_stop & real].mean()), 3),
                     "weight_other_words": round(float(weight[~is_stop & real].mean()), 3),
                     "weight_range": [round(float(weight[real].min()), 3), round(float(weight[real].max()), 3)],
-                    "stopword_share_of_pooled_mass": round(float(mass[is_stop].sum() / mass.sum()), 4)})
+                    "stopword_share_of_pooled_mass": round(float(pooled[is_stop].sum() / pooled.sum()), 4)})
     return {"encoders": out}
 
 

@@ -186,13 +186,29 @@ def _by_query(r: dict) -> dict[str, tuple[float, str]]:
     return {t: (v, g) for t, v, g in zip(pq.get("track_ids", []), pq.get("ndcg@10", []), pq.get("segment", []))}
 
 
+def _best_single(baselines: dict) -> tuple[str, float]:
+    """The better single-modality baseline of a ranking block (TF-IDF or mean audio) and its nDCG@10."""
+    singles = {n: baselines[n]["ndcg@10"] for n in ("tfidf_cosine", "audio_mean_cosine") if n in baselines}
+    best = max(singles, key=singles.get)
+    return best, singles[best]
+
+
+def _fused_vs_audio(m: dict[str, dict], segment: str) -> tuple[list[float], list[float], dict | None]:
+    """fused's and audio_siamese's nDCG@10 on the very queries of ``segment`` both rank, and the paired bootstrap
+    of fused minus audio_siamese over them (None without such queries)."""
+    sys.path.insert(0, str(ROOT / "src"))
+    from songsim.core.ranking import paired_bootstrap
+
+    fq, aq = _by_query(m["fused"]["retrieval"]), _by_query(m["audio_siamese"]["retrieval"])
+    both = [t for t, (_, g) in fq.items() if g == segment and t in aq]
+    f_v, a_v = [fq[t][0] for t in both], [aq[t][0] for t in both]
+    return f_v, a_v, (paired_bootstrap(f_v, a_v, seed=0) if both else None)
+
+
 def medium_table(exp: dict) -> str:
     """A real-shaped world's run (``scripts/collect_world.py``): each regressor's pair and ranking figures and
     how much of the catalog it embeds, then fused's ranking by query segment beside audio_siamese on the
     very same queries (both rank every song with audio there), with a paired bootstrap of the difference."""
-    sys.path.insert(0, str(ROOT / "src"))
-    from songsim.core.ranking import paired_bootstrap
-
     m, emb = exp["reports"], exp["embed"]
     changed = ", ".join(f"`{k}: {v}`" for k, v in exp["params"].items())
     out = [f"Run from commit `{exp.get('baseline', exp['rev'])[:7]}` with {changed} (everything else as "
@@ -204,28 +220,24 @@ def medium_table(exp: dict) -> str:
     for k in REGRESSORS:
         d, r = m[k], m[k]["retrieval"]
         b = r["baselines"]
-        singles = {n: b[n]["ndcg@10"] for n in ("tfidf_cosine", "audio_mean_cosine") if n in b}
-        best = max(singles, key=singles.get)
+        best, best_ndcg = _best_single(b)
         e = emb[k]
         out.append(f"| {k} ({d['set']}) | {d['test']['n']:,} | {pct(d['mae_improvement_over_train_median'])} | "
                    f"{r['queries']:,} | {r['candidates_per_query'] + 1:,} | {fmt(r['model']['ndcg@10'])} | "
-                   f"{fmt(singles[best])} ({best}) | {fmt(b.get('hybrid', {}).get('ndcg@10'))} | "
+                   f"{fmt(best_ndcg)} ({best}) | {fmt(b.get('hybrid', {}).get('ndcg@10'))} | "
                    f"{fmt(r['served_vs_exhaustive_recall@10'].get('20'))} | {fmt(r['calibration']['ece'])} | "
                    f"{e['kept']:,} of {e['read']:,} |")
-    fus, aud = m["fused"]["retrieval"], m["audio_siamese"]["retrieval"]
-    fq, aq = _by_query(fus), _by_query(aud)
+    fus = m["fused"]["retrieval"]
     out += ["", "| query segment | fused's queries | fused | mean audio | TF-IDF | hybrid | queries audio_siamese also "
             "ranks | fused / audio_siamese there | fused - audio_siamese (95% interval) |",
             "|---|---|---|---|---|---|---|---|---|"]
     for seg, s in fus.get("segments", {}).items():
-        both = [t for t, (_, g) in fq.items() if g == seg and t in aq]
-        f_v, a_v = [fq[t][0] for t in both], [aq[t][0] for t in both]
-        bs = paired_bootstrap(f_v, a_v, seed=0) if both else {"diff": None}
-        ci = f"{bs['diff']:+.3f} ({bs['ci95'][0]:+.3f}, {bs['ci95'][1]:+.3f})" if bs["diff"] is not None else "–"
-        pair = f"{fmt(sum(f_v) / len(f_v))} / {fmt(sum(a_v) / len(a_v))}" if both else "–"
+        f_v, a_v, bs = _fused_vs_audio(m, seg)
+        ci = f"{bs['diff']:+.3f} ({bs['ci95'][0]:+.3f}, {bs['ci95'][1]:+.3f})" if bs else "–"
+        pair = f"{fmt(sum(f_v) / len(f_v))} / {fmt(sum(a_v) / len(a_v))}" if bs else "–"
         base = " | ".join(fmt(s.get(n, {}).get("ndcg@10")) for n in ("audio_mean_cosine", "tfidf_cosine", "hybrid"))
         out.append(f"| {SEGMENT_NAMES[seg]} | {s['queries']:,} | {fmt(s['model']['ndcg@10'])} | {base} | "
-                   f"{len(both):,} | {pair} | {ci} |")
+                   f"{len(f_v):,} | {pair} | {ci} |")
     return "\n".join(out)
 
 
@@ -233,9 +245,6 @@ def medium_harness_table(runs: list[dict]) -> str:
     """Real-shaped medium worlds (``make robustness-medium``, and ``scripts/collect_world.py`` runs): one row a
     world, fused's ranking over its whole test catalog against the baselines and, on the audio-only queries
     (three in four there), against ``audio_siamese`` on the very same queries (paired bootstrap)."""
-    sys.path.insert(0, str(ROOT / "src"))
-    from songsim.core.ranking import paired_bootstrap
-
     out = ["| world | commit | queries / catalog | fused nDCG@10 | best single baseline | fused / best single | "
            "fused / hybrid | fused - best single, 95% lower bound | audio-only queries: fused - audio_siamese "
            "(95% interval) | fused / mean audio there | served vs exhaustive R@10 (C = 20) | fused test ECE | "
@@ -243,14 +252,11 @@ def medium_harness_table(runs: list[dict]) -> str:
     committed_seed = yaml.safe_load((ROOT / "params.yaml").read_text())["synth"]["seed"]
     for exp in runs:
         m = exp["reports"]
-        fus, aud = m["fused"]["retrieval"], m["audio_siamese"]["retrieval"]
+        fus = m["fused"]["retrieval"]
         b = fus["baselines"]
-        singles = {n: b[n]["ndcg@10"] for n in ("tfidf_cosine", "audio_mean_cosine")}
-        best = max(singles, key=singles.get)
+        best, best_ndcg = _best_single(b)
         low = fus.get("bootstrap", {}).get(f"model_minus_{best}", {}).get("ci95", [None])[0]
-        fq, aq = _by_query(fus), _by_query(aud)
-        both = [t for t, (_, g) in fq.items() if g == "audio_only" and t in aq]
-        bs = paired_bootstrap([fq[t][0] for t in both], [aq[t][0] for t in both], seed=0) if both else None
+        both, _, bs = _fused_vs_audio(m, "audio_only")
         seg = fus.get("segments", {}).get("audio_only", {})
         vs_mean = (seg["model"]["ndcg@10"] / seg["audio_mean_cosine"]["ndcg@10"]
                    if seg and seg["audio_mean_cosine"]["ndcg@10"] else None)
@@ -260,8 +266,8 @@ def medium_harness_table(runs: list[dict]) -> str:
         out.append(
             f"| {world} | `{exp.get('baseline', exp['rev'])[:7]}` | "
             f"{fus['queries']:,} / {fus['candidates_per_query'] + 1:,} | "
-            f"{fmt(fus['model']['ndcg@10'])} | {fmt(singles[best])} ({best}) | "
-            f"{fus['model']['ndcg@10'] / singles[best]:.2f}x | "
+            f"{fmt(fus['model']['ndcg@10'])} | {fmt(best_ndcg)} ({best}) | "
+            f"{fus['model']['ndcg@10'] / best_ndcg:.2f}x | "
             f"{fus['model']['ndcg@10'] / b['hybrid']['ndcg@10']:.2f}x | "
             f"{'–' if low is None else f'{low:+.3f}'} | "
             + (f"{bs['diff']:+.3f} ({bs['ci95'][0]:+.3f}, {bs['ci95'][1]:+.3f}) on {len(both):,}" if bs else "–")
