@@ -19,7 +19,7 @@ else
     for units in "[128,64]" "[256,128]"; do
       for dropout in 0.3 0.4 0.5; do
         for l2 in 0.0 0.0001; do
-          dvc exp run "$T" --queue -S "$M.encoder.kind=bilstm" -S "$M.encoder.input=tokens" \
+          dvc exp run "$T" --queue -S "$M.encoder.kind=bilstm" -S "$M.encoder.input=tokens" -S "$M.encoder.stopwords=none" \
             -S "$M.encoder.freeze_embeddings=$frozen" -S "$M.encoder.lstm_units=$units" \
             -S "$M.dropout=$dropout" -S "$M.l2=$l2"
         done

@@ -57,7 +57,7 @@ def shrink_params(base: dict, root: Path | None, size: str = "tiny") -> dict:
         if name != "lyrics_classifier":
             enc.update(embedding_dim=8, glove_init=False)  # the classifier keeps the GloVe path under test
         else:  # ... and the published BiLSTM over expand_lyrics' sequences (the demo's encoders read bags)
-            enc.update(kind="bilstm", input="tokens")
+            enc.update(kind="bilstm", input="tokens", stopwords="none")
     for name in ("audio_siamese", "fused"):
         enc = p[name]["model"].get("encoder") or p[name]["model"]["audio"]
         enc.update(conv_channels=[4, 8, 8], dense=[16], embed_dim=8)

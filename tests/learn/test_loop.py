@@ -8,7 +8,8 @@ import pytest
 import torch
 
 from songsim.learn.batches import SongStore, plan_epoch
-from songsim.learn.loop import LrRule, init_output_bias, listwise_loss, prepare, recalibrate_batch_norm, train_steps
+from songsim.learn.loop import LrRule, listwise_loss, prepare, recalibrate_batch_norm, train_steps
+from songsim.learn.setup import init_output_bias
 from songsim.models.configs import AudioEncoderConfig, AudioSiameseConfig
 from tests.helpers import random_pairs as _pairs
 from tests.helpers import random_songs as _songs

@@ -12,6 +12,7 @@ from songsim.core.checkpoint import load_checkpoint
 from songsim.core.config import ConfigError, model_section, section
 from songsim.learn.data import load_pairs, load_songs, split_track_ids
 from songsim.learn.inference import predict
+from songsim.core.stopwords import stopword_ids
 from songsim.learn.train import train
 from songsim.models import MODELS
 from tests.helpers import live_history
@@ -36,12 +37,17 @@ def _setup(tiny_run, name):
             sec, section(params, "train"))
 
 
+def _stop_ids(params) -> np.ndarray:
+    """The tiny world's function-word ids (``encoder.stopwords: english``, as the train stage gives them)."""
+    return stopword_ids(pq.read_table(params["paths"]["vocab"]).column("word").to_pylist())
+
+
 def _run(tmp_path, tiny_run, name="lyrics_regressor", epochs=2, tag="a", **train_kw):
     params, songs, tr, va, vocab, sec, tcfg = _setup(tiny_run, name)
     sec = _optim(sec, epochs=epochs)
     tcfg = dataclasses.replace(tcfg, **train_kw) if train_kw else tcfg
     res = train(name, sec, tcfg, songs, tr, va, vocab, tmp_path / f"{tag}.pt", tmp_path / f"{tag}.last.pt",
-                tmp_path / f"{tag}_live")
+                tmp_path / f"{tag}_live", stop_ids=_stop_ids(params))
     return res, songs, va
 
 
@@ -123,7 +129,7 @@ def test_resume_after_interruption_matches_uninterrupted(tmp_path, tiny_run):
     state["fingerprint"] = fingerprint("lyrics_regressor", sec3, tcfg, tr)
     torch.save(state, tmp_path / "part.last.pt")
     resumed = train("lyrics_regressor", sec3, tcfg, songs, tr, va, vocab, tmp_path / "part.pt",
-                    tmp_path / "part.last.pt", tmp_path / "part_live")
+                    tmp_path / "part.last.pt", tmp_path / "part_live", stop_ids=_stop_ids(params))
     assert resumed.resumed_from == 1 and resumed.epochs_run == 3
     expected = [h["train_loss"] for h in full.history]
     # the resumed run's DVCLive files hold the whole run, restored epochs included
@@ -186,7 +192,7 @@ def test_kill_then_resume_under_dvc_still_writes_the_best_checkpoint(tmp_path, t
     torch.save(state, tmp_path / "part.last.pt")
     (tmp_path / "part.pt").unlink()  # what DVC does to an output before running its stage
     resumed = train("lyrics_regressor", sec3, tcfg, songs, tr, va, vocab, tmp_path / "part.pt",
-                    tmp_path / "part.last.pt", tmp_path / "part_live")
+                    tmp_path / "part.last.pt", tmp_path / "part_live", stop_ids=_stop_ids(params))
     assert resumed.resumed_from == 2 and (tmp_path / "part.pt").exists()
     model, ck = load_checkpoint(tmp_path / "part.pt")
     assert ck["epoch"] == full.best_epoch == resumed.best_epoch
@@ -235,7 +241,8 @@ def test_interrupted_ensemble_keeps_the_members_it_finished(tmp_path, tiny_run, 
 
     params, songs, tr, va, vocab, sec, tcfg = _setup(tiny_run, "lyrics_regressor")
     sec = _optim(sec, epochs=2, members=2)
-    full = train("lyrics_regressor", sec, tcfg, songs, tr, va, vocab, tmp_path / "f.pt", tmp_path / "f.last.pt")
+    full = train("lyrics_regressor", sec, tcfg, songs, tr, va, vocab, tmp_path / "f.pt", tmp_path / "f.last.pt",
+                 stop_ids=_stop_ids(params))
     real, calls = train_mod._train, []
 
     def killed_at_member_2(*args):
@@ -246,10 +253,12 @@ def test_interrupted_ensemble_keeps_the_members_it_finished(tmp_path, tiny_run, 
 
     monkeypatch.setattr(train_mod, "_train", killed_at_member_2)
     with pytest.raises(KeyboardInterrupt):
-        train("lyrics_regressor", sec, tcfg, songs, tr, va, vocab, tmp_path / "k.pt", tmp_path / "k.last.pt")
+        train("lyrics_regressor", sec, tcfg, songs, tr, va, vocab, tmp_path / "k.pt", tmp_path / "k.last.pt",
+              stop_ids=_stop_ids(params))
     assert train_mod.member_path(tmp_path / "k.pt", 0).exists() and not (tmp_path / "k.pt").exists()
     calls.clear()
-    resumed = train("lyrics_regressor", sec, tcfg, songs, tr, va, vocab, tmp_path / "k.pt", tmp_path / "k.last.pt")
+    resumed = train("lyrics_regressor", sec, tcfg, songs, tr, va, vocab, tmp_path / "k.pt", tmp_path / "k.last.pt",
+                    stop_ids=_stop_ids(params))
     assert resumed.resumed_from == 2 and resumed.epochs_run == 4
     assert resumed.best_metric == pytest.approx(full.best_metric, abs=1e-6)
     assert len(calls) == 1  # member 2 only

@@ -45,7 +45,8 @@ def test_model_configs_raise_value_error_and_the_params_layer_names_the_key():
     params = {"lyrics_regressor": {"model": {"encoder": {"embedding_dim": 8, "glove_init": False,
                                                          "freeze_embeddings": False, "lstm_units": [4],
                                                          "dropout": 1.5, "packed": True, "kind": "bilstm",
-                                                         "bag_dim": 8, "input": "tokens", "bag_words": 16},
+                                                         "bag_dim": 8, "input": "tokens", "bag_words": 16,
+                                                         "word_prior": "none", "stopwords": "none"},
                                              "merge": ["concat"], "dense": [4], "dropout": 0.1, "l2": 0.0},
                                    "optim": {"lr": 0.1, "epochs": 1, "batch_size": 2, "scheduler": "none",
                                              "t_max": 1, "eta_min": 0.0, "members": 1}}}

@@ -1,6 +1,6 @@
 """The inner training loop, shared by ``train`` and ``bench/bench_train.py``: optimiser steps over
-prepared batches with no host synchronisation, the loss, the learning-rate rule for large batches and the
-model set-up done before the first step (GloVe rows, audio normalisation, the output's starting level).
+prepared batches with no host synchronisation, the loss and the learning-rate rule for large batches (the
+model set-up done before the first step is in ``learn.setup``).
 
 Nothing inside an epoch waits for the device: loss and absolute-error totals accumulate in device
 tensors and are read once, after the epoch. The host prepares step ``k + 1`` while the device still runs
@@ -19,11 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from songsim.core.config import ConfigError
 from songsim.learn.batches import SongStore, Step
-from songsim.learn.data import SongTable
-from songsim.models import registry
-from songsim.models.nets import PairModel
 
 Prepared = tuple[dict[str, torch.Tensor], torch.Tensor, Step]  # (model inputs, pair rows on device, step)
 
@@ -178,31 +174,6 @@ def train_steps(model: nn.Module, opt: torch.optim.Optimizer, batches: Iterable[
     return {"loss": tot_loss, "rank": tot_rank, "abs": tot_abs, "n": n, "steps": k}
 
 
-def fit_audio_normalisation(spec: registry.ModelSpec, model: PairModel, songs: SongTable, rows: np.ndarray) -> None:
-    """Per-channel mean/std of the training songs' frames, stored in the audio encoder's buffers."""
-    enc = spec.encoder(model, "audio")
-    if enc is None or songs.audio is None:
-        return
-    if songs.has_audio is not None:  # a partial table: only the songs with audio (the others are zeros)
-        rows = rows[songs.has_audio[rows]]
-    x = songs.audio[rows].astype(np.float32)  # (S, 24, T)
-    mean = x.mean(axis=(0, 2))
-    std = x.std(axis=(0, 2))
-    enc.set_normalisation(torch.from_numpy(mean), torch.from_numpy(std))
-
-
-def init_output_bias(model: PairModel, target: np.ndarray, loss_kind: str) -> float:
-    """Start the decoder's sigmoid output at the constant its loss fits best, so the first steps learn
-    features instead of walking the output level down from 0.5: the targets' median (``l1``), their mean
-    (``mse``, ``huber``) or the share of positives (``classification``), kept in [0.01, 0.99].
-    ``target``: ``(N,)`` the training pairs' targets. Returns the starting level."""
-    level = float(np.median(target)) if loss_kind == "l1" else float(np.mean(target))
-    level = min(max(level, 0.01), 0.99)
-    with torch.no_grad():
-        model.decoder.net[-1].bias.fill_(math.log(level / (1.0 - level)))  # sigmoid(bias) = level
-    return level
-
-
 @torch.no_grad()
 def recalibrate_batch_norm(model: nn.Module, batches: Iterable[Prepared], max_batches: int) -> int:
     """Re-estimate every batch-norm layer's running mean and variance as the plain average over up to
@@ -231,20 +202,3 @@ def recalibrate_batch_norm(model: nn.Module, batches: Iterable[Prepared], max_ba
         m.momentum = mom
     model.train(was_training)
     return n
-
-
-def init_embeddings(spec: registry.ModelSpec, model: PairModel, glove) -> dict | None:
-    """Copy GloVe vectors into the lyrics embedding where the encoder asks for it."""
-    enc = spec.encoder(model, "lyrics")
-    if enc is None or not enc.cfg.glove_init:
-        return None
-    if glove is None:
-        raise ConfigError("encoder.glove_init is true but raw.glove is empty")
-    if glove.dim != enc.cfg.embedding_dim:
-        raise ConfigError(f"encoder.embedding_dim is {enc.cfg.embedding_dim} but GloVe vectors have {glove.dim}")
-    with torch.no_grad():
-        w = enc.embedding.weight
-        found = torch.from_numpy(glove.found)
-        w[found] = torch.from_numpy(glove.vectors)[found]
-        w[0] = 0.0
-    return glove.coverage

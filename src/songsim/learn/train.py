@@ -29,17 +29,9 @@ from songsim.learn.batches import SongStore, plan_epoch
 from songsim.learn.data import PairData, SongTable, load_pairs, load_songs, split_track_ids
 from songsim.learn.inference import predict, rank_scores, targets, val_catalog_ndcg
 from songsim.learn.live import EpochLog
-from songsim.learn.loop import (
-    LrRule,
-    fit_audio_normalisation,
-    init_embeddings,
-    init_output_bias,
-    loss_fn,
-    prepare,
-    recalibrate_batch_norm,
-    train_steps,
-)
+from songsim.learn.loop import LrRule, loss_fn, prepare, recalibrate_batch_norm, train_steps
 from songsim.learn.negatives import RankSampler, add_negatives
+from songsim.learn.setup import fit_audio_normalisation, fit_word_prior, init_embeddings, init_output_bias
 from songsim.learn.threads import CpuShare
 from songsim.models import registry
 from songsim.models.nets import Ensemble, build_model, param_counts
@@ -67,7 +59,8 @@ class TrainResult:
 
 def train(name: str, section: ModelSection, tcfg: TrainConfig, songs: SongTable, train_pairs: PairData,
           val_pairs: PairData, vocab_size: int, ckpt_path: str | Path, last_path: str | Path,
-          live_dir: str | Path | None = None, glove=None, val_ranking: tuple[float, int] = (0.5, 10)) -> TrainResult:
+          live_dir: str | Path | None = None, glove=None, val_ranking: tuple[float, int] = (0.5, 10),
+          stop_ids: np.ndarray | None = None) -> TrainResult:
     """Train ``name``; writes the best checkpoint, a resumable last checkpoint and, when ``live_dir`` is
     given, the per-epoch metrics through DVCLive (:class:`EpochLog`). ``val_ranking``: the relevant score
     and k of the validation catalog's nDCG@k (logged every epoch; the selection metric with
@@ -84,7 +77,7 @@ def train(name: str, section: ModelSection, tcfg: TrainConfig, songs: SongTable,
     try:
         with CpuShare(tcfg.threads) as share:
             args = (name, section, tcfg, songs, train_pairs, val_pairs, vocab_size, Path(ckpt_path), Path(last_path),
-                    live, glove, ranks, device, share, t0, val_ranking)
+                    live, glove, ranks, device, share, t0, val_ranking, stop_ids)
             return _train(*args) if section.optim.members == 1 else _train_members(*args)
     finally:
         live.close()
@@ -119,7 +112,7 @@ def _finished_member(name: str, section: ModelSection, tcfg: TrainConfig, pairs:
 
 def _train_members(name, section, tcfg, songs, train_pairs, val_pairs, vocab_size, ckpt_path, last_path, live,
                    glove, ranks: distributed.Ranks, device: torch.device, share: CpuShare, t0: float,
-                   val_ranking: tuple[float, int]) -> TrainResult:
+                   val_ranking: tuple[float, int], stop_ids: np.ndarray | None) -> TrainResult:
     """``optim.members`` > 1: train each member as a model of its own (its own seed, early stopping and
     checkpoints, resumable), then write the :class:`Ensemble` of their best weights to ``ckpt_path``, with
     its validation metric and the calibration of its ranking score; the members' files are removed."""
@@ -139,7 +132,7 @@ def _train_members(name, section, tcfg, songs, train_pairs, val_pairs, vocab_siz
         else:
             log.info("%s: training member %d of %d (train seed %d)", name, m + 1, k, mcfg.seed)
         res = done or _train(name, section, mcfg, songs, train_pairs, val_pairs, vocab_size, mckpt, mlast, live,
-                             glove, ranks, device, share, time.perf_counter(), val_ranking)
+                             glove, ranks, device, share, time.perf_counter(), val_ranking, stop_ids)
         results.append(res)
         restored += len(res.history) if done is not None else res.resumed_from
         history += [row | {"member": m} for row in res.history]
@@ -174,7 +167,7 @@ def _train_members(name, section, tcfg, songs, train_pairs, val_pairs, vocab_siz
 
 def _train(name, section, tcfg, songs, train_pairs, val_pairs, vocab_size, ckpt_path, last_path, live: EpochLog,
            glove, ranks: distributed.Ranks, device: torch.device, share: CpuShare, t0: float,
-           val_ranking: tuple[float, int]) -> TrainResult:
+           val_ranking: tuple[float, int], stop_ids: np.ndarray | None) -> TrainResult:
     spec = registry.get(name)
     task = spec.task
     loss_kind = task if task == "classification" else tcfg.regression_loss
@@ -191,6 +184,9 @@ def _train(name, section, tcfg, songs, train_pairs, val_pairs, vocab_size, ckpt_
     coverage = init_embeddings(spec, model, glove)
     train_rows = np.unique(np.concatenate([train_pairs.src, train_pairs.tgt]))
     fit_audio_normalisation(spec, model, songs, train_rows)
+    prior = fit_word_prior(spec, model, songs, train_rows, stop_ids)
+    if prior is not None:
+        log.info("%s: fixed word weights %s", name, prior)
     if tcfg.output_init == "prior":
         level = init_output_bias(model, targets(task, train_pairs), loss_kind)
         log.info("%s: output starts at %.4f (the %s of the training targets)", name, level,
@@ -360,18 +356,24 @@ def run(params: dict, model: str) -> dict:
     songs, pair_sets = shared.training_data(load, model)  # once per machine under torchrun
     train_pairs, val_pairs = pair_sets["train"], pair_sets["val"]
     vocab = pq.read_table(paths.vocab).column("word").to_pylist()
-    glove = None
+    glove = stop_ids = None
     enc_cfg = spec.lyrics_config(sec.model)
-    if enc_cfg is not None and enc_cfg.glove_init and raw.glove:
-        from songsim.ingest.readers.glove import match_glove
+    if enc_cfg is not None and ((enc_cfg.glove_init and raw.glove) or enc_cfg.stopwords != "none"):
         from songsim.ingest.readers.mxm import read_reverse_mapping
 
         words = read_reverse_mapping(raw.mxm_reverse_mapping) if raw.mxm_reverse_mapping else None
-        glove = match_glove(raw.glove, vocab, words)
+        if enc_cfg.glove_init and raw.glove:
+            from songsim.ingest.readers.glove import match_glove
+
+            glove = match_glove(raw.glove, vocab, words)
+        if enc_cfg.stopwords != "none":
+            from songsim.core.stopwords import stopword_ids
+
+            stop_ids = stopword_ids(vocab, words)
     ecfg: EvaluateConfig = section(params, "evaluate")
     try:
         res = train(model, sec, tcfg, songs, train_pairs, val_pairs, len(vocab), files["ckpt"], files["last"],
-                    files["live"], glove, (ecfg.relevant_score, ecfg.ndcg_k))
+                    files["live"], glove, (ecfg.relevant_score, ecfg.ndcg_k), stop_ids)
     finally:
         shared.release(model)
     out = {
@@ -380,6 +382,7 @@ def run(params: dict, model: str) -> dict:
         "train_pairs": len(train_pairs), "val_pairs": len(val_pairs), "songs": len(songs),
         "mean_pairs_per_s": round(float(np.mean([h["pairs_per_s"] for h in res.history])), 1) if res.history else None,
         "param_counts": res.params, "glove_coverage": glove.coverage if glove is not None else None,
+        "stopwords": len(stop_ids) if stop_ids is not None else None,
         "global_batch": sec.optim.batch_size, "members": sec.optim.members,
         **({k: res.history[-1][k] for k in ("processes", "threads")} if res.history else {}),
     }

@@ -34,6 +34,9 @@ class LyricsEncoderConfig:
     input: str = "tokens"  # tokens: expand_lyrics' word sequence (max_len, truncated) | counts: every
     # distinct word of the song with its count (kind bag only), up to bag_words words, most frequent first
     bag_words: int = 512  # input counts: at most this many distinct words per song, most frequent first
+    word_prior: str = "none"  # kind bag: none | idf: each word's weight also times its inverse document
+    # frequency over the training songs, log((1 + S) / (1 + df)), fixed (a word in every song weighs ~0)
+    stopwords: str = "none"  # kind bag: none | english: English function words (core.stopwords) weigh 0
 
     @property
     def words_read(self) -> int:
@@ -49,7 +52,18 @@ class LyricsEncoderConfig:
             raise ValueError(f"encoder.input: tokens, or counts with kind bag (got {self.input!r}, kind {self.kind!r})")
         if self.bag_words < 1:
             raise ValueError(f"encoder.bag_words must be >= 1, got {self.bag_words}")
+        if self.word_prior not in ("none", "idf") or (self.word_prior != "none" and self.kind != "bag"):
+            raise ValueError(f"encoder.word_prior: none, or idf with kind bag (got {self.word_prior!r}, "
+                             f"kind {self.kind!r})")
+        if self.stopwords not in ("none", "english") or (self.stopwords != "none" and self.kind != "bag"):
+            raise ValueError(f"encoder.stopwords: none, or english with kind bag (got {self.stopwords!r}, "
+                             f"kind {self.kind!r})")
         _check_dropout("encoder", self.dropout)
+
+    @property
+    def fixed_word_weights(self) -> bool:
+        """Whether the bag encoder also weighs each word by a fixed prior (``word_prior``, ``stopwords``)."""
+        return self.word_prior != "none" or self.stopwords != "none"
 
     @property
     def out_dim(self) -> int:

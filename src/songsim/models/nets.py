@@ -70,7 +70,11 @@ class BagEncoder(nn.Module):
     tokens, then a two-layer MLP. Word order plays no part: the musiXmatch lyrics are bags of words.
 
     With ``input: counts`` the tokens are the song's distinct words and each is weighted also by its
-    count to a learned power in [0, 1] (0: presence, 1: raw term frequency; starts at 0.5)."""
+    count to a learned power in [0, 1] (0: presence, 1: raw term frequency; starts at 0.5). With
+    ``word_prior: idf`` or ``stopwords: english`` each weight is also multiplied by a fixed per-word prior
+    (the ``word_prior`` buffer, saved with the weights, set by ``learn.setup.fit_word_prior``): the word's
+    IDF over the training songs, so a word that every song uses adds almost nothing, as in TF-IDF; 0 for
+    a function word, which then plays no part in the song's vector."""
 
     def __init__(self, cfg: LyricsEncoderConfig, vocab_size: int):
         super().__init__()
@@ -79,6 +83,8 @@ class BagEncoder(nn.Module):
         self.embedding.weight.requires_grad_(not cfg.freeze_embeddings)
         self.word_weight = nn.Embedding(vocab_size + 1, 1)  # softplus(0.5413) = 1.0
         nn.init.constant_(self.word_weight.weight, 0.5413)
+        if cfg.fixed_word_weights:
+            self.register_buffer("word_prior", torch.ones(vocab_size + 1))  # (V + 1,)
         if cfg.input == "counts":
             self.count_logit = nn.Parameter(torch.zeros(()))  # sigmoid: the power of the counts
         self.dropout = nn.Dropout(cfg.dropout)
@@ -94,6 +100,8 @@ class BagEncoder(nn.Module):
         song, slot = (tokens > 0).nonzero(as_tuple=True)  # (N,), (N,)
         tok = tokens[song, slot]  # (N,)
         w = F.softplus(self.word_weight(tok).squeeze(-1))  # (N,)
+        if self.cfg.fixed_word_weights:
+            w = w * self.word_prior[tok]
         if self.cfg.input == "counts":
             if counts is None:
                 raise ValueError("BagEncoder(input=counts) needs the batch's counts (load_songs(bag_words=...))")

@@ -7,7 +7,8 @@ candidates, the shared words that weigh most under the model, and the audio face
   modality the query or the song lacks is marked ``missing`` instead;
 - ``shared_words``: the words both songs use that carry most of their lyrics match under the model
   (``word_effects``, given by the recommender, which runs the model: how much the pair's lyrics term of
-  the ranking score drops when the word leaves both songs; only words whose removal lowers it are shown,
+  the ranking score drops when the word leaves both songs; only words whose removal lowers it, by more than
+  float rounding (``MIN_EFFECT``), are shown,
   ``words_by``: ``model``), or without a model the product of the two TF-IDF weights (``words_by``:
   ``tfidf``). Shown as real words through the official stem -> word map when one is given
   (``raw.mxm_reverse_mapping``);
@@ -30,6 +31,7 @@ import pyarrow.parquet as pq
 from songsim.ingest.audio_shards import AudioShards
 from songsim.ingest.readers.mxm import read_reverse_mapping
 
+MIN_EFFECT = 1e-6  # a word's effect at or below this is float32 rounding of the ranking space, not a match
 KEYS = ("C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B")
 
 
@@ -92,7 +94,7 @@ class Explainer:
             return [[] for _ in results]
         if self.word_effects is not None:
             effects = self.word_effects(q, [bags.get(tid) for tid in results])
-            return [sorted(((x, w) for w, x in eff.items() if x > 0), reverse=True) for eff in effects]
+            return [sorted(((x, w) for w, x in eff.items() if x > MIN_EFFECT), reverse=True) for eff in effects]
 
         def tfidf(bag: tuple[list, list]) -> dict[int, float]:
             w = np.asarray(bag[0], dtype=np.int64)

@@ -1,0 +1,90 @@
+"""The model set-up done before the first training step: GloVe rows in the lyrics embedding, the audio
+encoder's frame normalisation, the bag encoder's fixed word prior and the output's starting level, each
+from the training songs or pairs only."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+
+from songsim.core.config import ConfigError
+from songsim.learn.data import SongTable
+from songsim.models import registry
+from songsim.models.nets import PairModel
+
+
+def fit_audio_normalisation(spec: registry.ModelSpec, model: PairModel, songs: SongTable, rows: np.ndarray) -> None:
+    """Per-channel mean/std of the training songs' frames, stored in the audio encoder's buffers."""
+    enc = spec.encoder(model, "audio")
+    if enc is None or songs.audio is None:
+        return
+    if songs.has_audio is not None:  # a partial table: only the songs with audio (the others are zeros)
+        rows = rows[songs.has_audio[rows]]
+    x = songs.audio[rows].astype(np.float32)  # (S, 24, T)
+    mean = x.mean(axis=(0, 2))
+    std = x.std(axis=(0, 2))
+    enc.set_normalisation(torch.from_numpy(mean), torch.from_numpy(std))
+
+
+def fit_word_prior(spec: registry.ModelSpec, model: PairModel, songs: SongTable, rows: np.ndarray,
+                   stop_ids: np.ndarray | None = None) -> dict | None:
+    """The bag encoder's fixed word prior (``encoder.word_prior``, ``encoder.stopwords``): each word's
+    ``log((1 + S) / (1 + df))`` over the training ``rows`` (``word_prior: idf``; S the training songs
+    with lyrics, df how many of them use the word, so a word no training song uses gets the largest
+    value) or 1, and 0 for the vocabulary ids ``stop_ids`` (``stopwords: english``). Returns a summary
+    for the train report, or None when the encoder has no prior."""
+    enc = spec.encoder(model, "lyrics")
+    if enc is None or not getattr(enc.cfg, "fixed_word_weights", False):
+        return None
+    size = enc.word_prior.shape[0]
+    prior = np.ones(size)
+    out: dict = {}
+    if enc.cfg.word_prior == "idf":
+        if songs.tokens is None or songs.counts is None:
+            raise ConfigError("encoder.word_prior: idf needs the bag input (encoder.input: counts)")
+        if songs.has_lyrics is not None:
+            rows = rows[songs.has_lyrics[rows]]
+        tok = songs.tokens[rows].astype(np.int64).ravel()  # distinct words per song: a count is a song count
+        df = np.bincount(tok[tok > 0], minlength=size)[:size]
+        prior = np.log((1.0 + len(rows)) / (1.0 + df))
+        out["idf_songs"] = int(len(rows))
+    if enc.cfg.stopwords != "none":
+        if stop_ids is None:
+            raise ConfigError(f"encoder.stopwords: {enc.cfg.stopwords} needs the vocabulary's stopword ids")
+        prior[stop_ids[stop_ids < size]] = 0.0
+        out["stopwords"] = int((stop_ids < size).sum())
+    prior[0] = 0.0
+    with torch.no_grad():
+        enc.word_prior.copy_(torch.from_numpy(prior.astype(np.float32)))
+    return out
+
+
+def init_output_bias(model: PairModel, target: np.ndarray, loss_kind: str) -> float:
+    """Start the decoder's sigmoid output at the constant its loss fits best, so the first steps learn
+    features instead of walking the output level down from 0.5: the targets' median (``l1``), their mean
+    (``mse``, ``huber``) or the share of positives (``classification``), kept in [0.01, 0.99].
+    ``target``: ``(N,)`` the training pairs' targets. Returns the starting level."""
+    level = float(np.median(target)) if loss_kind == "l1" else float(np.mean(target))
+    level = min(max(level, 0.01), 0.99)
+    with torch.no_grad():
+        model.decoder.net[-1].bias.fill_(math.log(level / (1.0 - level)))  # sigmoid(bias) = level
+    return level
+
+
+def init_embeddings(spec: registry.ModelSpec, model: PairModel, glove) -> dict | None:
+    """Copy GloVe vectors into the lyrics embedding where the encoder asks for it."""
+    enc = spec.encoder(model, "lyrics")
+    if enc is None or not enc.cfg.glove_init:
+        return None
+    if glove is None:
+        raise ConfigError("encoder.glove_init is true but raw.glove is empty")
+    if glove.dim != enc.cfg.embedding_dim:
+        raise ConfigError(f"encoder.embedding_dim is {enc.cfg.embedding_dim} but GloVe vectors have {glove.dim}")
+    with torch.no_grad():
+        w = enc.embedding.weight
+        found = torch.from_numpy(glove.found)
+        w[found] = torch.from_numpy(glove.vectors)[found]
+        w[0] = 0.0
+    return glove.coverage
