@@ -6,8 +6,10 @@ and whether two results of one answer with different ranking scores ever show th
 Queries: a seeded sample of the test songs of the model's split set that its index holds. The answer is the
 CLI's own (``Recommender.similar(..., explain=True)``), the scores as the table shows them
 (``shown_decimals``). Stopwords: scikit-learn's English list (``ENGLISH_STOP_WORDS``, 318 words), matched
-against the shown word and its stem. The same audit with the TF-IDF words (the explanation before issue 34)
-runs on the same answers, for comparison.
+against the shown word. It is not the list the lyrics encoders leave out (``encoder.stopwords: english``,
+``songsim.core.stopwords.FUNCTION_WORDS``, a shorter list of our own); the words of that list are counted
+too (``function_words_shown``). The same audit with the TF-IDF words (the explanation before issue 34) runs
+on the same answers, for comparison.
 
 Two diagnostics say where the stopwords come from:
 
@@ -25,6 +27,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -33,10 +36,12 @@ import pyarrow.parquet as pq
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def audit(rec, queries: list[str], stop: frozenset[str]) -> dict:
+def audit(rec, queries: list[str], stop: frozenset[str], also: frozenset[str] = frozenset()) -> dict:
+    """The answers' words on ``stop`` (and, as ``also_shown``, on the list ``also``) and their tied scores."""
     from songsim.serve.recommender import shown_decimals
 
-    words = stop_words = ties = answers = 0
+    words = stop_words = also_words = ties = answers = 0
+    which: Counter[str] = Counter()
     for q in queries:
         hits = rec.similar(q, 10, explain=True)
         if not hits:
@@ -49,8 +54,12 @@ def audit(rec, queries: list[str], stop: frozenset[str]) -> dict:
             for w in h.why.get("shared_words", []):
                 words += 1
                 stop_words += w["word"].lower() in stop
-    return {"answers": answers, "words_shown": words, "stopwords_shown": stop_words,
-            "stopword_share": round(stop_words / words, 4) if words else None, "tied_scores": ties}
+                which.update([w["word"].lower()] if w["word"].lower() in stop else [])
+                also_words += w["word"].lower() in also
+    out = {"answers": answers, "words_shown": words, "stopwords_shown": stop_words,
+           "stopword_share": round(stop_words / words, 4) if words else None, "tied_scores": ties,
+           "stopwords_most_shown": dict(which.most_common(8))}
+    return out | ({"function_words_shown": also_words} if also else {})
 
 
 def stop_stems(stop: frozenset[str]) -> frozenset[str]:
@@ -92,13 +101,17 @@ def word_signal(path: str | Path, stop: frozenset[str], min_words: int = 20) -> 
 
 
 def model_word_weights(model, vocab_words: list[str], lyrics_path: str | Path, stop: frozenset[str]) -> dict:
-    """The bag encoder's learned word weights (every ensemble member's), stopwords against the others; the
-    training lyrics are read once for all members."""
+    """The bag encoder's word weights (every ensemble member's): the learned weight times the fixed prior
+    (``encoder.word_prior``, ``encoder.stopwords``) where the encoder has one, stopwords against the others;
+    the training lyrics are read once for all members."""
     import torch
     import torch.nn.functional as F
 
-    encoders = [(name, F.softplus(mod.word_weight.weight.detach().squeeze(-1)).numpy(),  # (V + 1,)
-                 float(torch.sigmoid(mod.count_logit.detach())))
+    def weight(mod) -> np.ndarray:  # (V + 1,)
+        w = F.softplus(mod.word_weight.weight.detach().squeeze(-1))
+        return (w * mod.word_prior if hasattr(mod, "word_prior") else w).numpy()
+
+    encoders = [(name, weight(mod), float(torch.sigmoid(mod.count_logit.detach())))
                 for name, mod in model.named_modules() if hasattr(mod, "word_weight") and hasattr(mod, "count_logit")]
     if not encoders:
         return {"encoders": []}
@@ -132,19 +145,22 @@ def main() -> None:
     args = ap.parse_args()
     from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
 
-    from songsim.core.config import read_params, section
+    from songsim.core.config import model_section, read_params, section
+    from songsim.core.stopwords import FUNCTION_WORDS
     from songsim.models import MODELS
     from songsim.serve.recommender import Recommender
 
     params = read_params(args.params)
     rec = Recommender.from_params(params, args.model)
+    spec = MODELS[args.model]
+    enc = spec.lyrics_config(model_section(params, args.model, spec.config).model)
     test = pq.read_table(Path(section(params, "paths").splits) / MODELS[args.model].split_set / "test.parquet")
     songs = sorted(set(test.column("src").to_pylist()) | set(test.column("tgt").to_pylist()))
     songs = [t for t in songs if t in rec.ids]
     rng = np.random.default_rng(args.seed)
     queries = sorted(rng.choice(songs, size=min(args.queries, len(songs)), replace=False).tolist())
     stop = frozenset(ENGLISH_STOP_WORDS)
-    learned = audit(rec, queries, stop)
+    learned = audit(rec, queries, stop, FUNCTION_WORDS)
     from songsim.serve.explain import Explainer
 
     rec._explainer = Explainer(**rec.explain_sources)  # the same answers, TF-IDF words (as before issue 34)
@@ -158,7 +174,11 @@ def main() -> None:
     reference = Path(params["fidelity"]["reference_mxm"])
     signal["genuine_sample"] = word_signal(reference, stems) if reference.exists() else f"{reference} absent"
     out = {"model": args.model, "queries": len(queries), "seed": args.seed,
-           "stopwords": "sklearn ENGLISH_STOP_WORDS (318 words)", "model_word_effects": learned, "tfidf": tfidf,
+           "stopwords": "sklearn ENGLISH_STOP_WORDS (318 words)",
+           "function_words": f"songsim.core.stopwords.FUNCTION_WORDS ({len(FUNCTION_WORDS)} words; what "
+                             f"encoder.stopwords: english leaves out)",
+           "encoder": {k: getattr(enc, k) for k in ("stopwords", "word_prior")} if enc is not None else None,
+           "model_word_effects": learned, "tfidf": tfidf,
            "word_signal": signal,
            "model_word_weights": model_word_weights(rec.model, vocab_words, section(params, "paths").lyrics, stems)}
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)

@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import re
+import statistics
 import subprocess
 import sys
 from pathlib import Path
@@ -477,6 +478,28 @@ START_SETS = (("b1024", "the defaults then"), ("prior", "prior start"),
               ("priorbn", "prior start, BN recalibration, longer"))
 
 
+# the lyrics encoders with every word, then with English function words left out (encoder.stopwords)
+STOP_SETS = (("stopnone", "every word"), ("stopeng", "function words left out"))
+
+
+def paired_change(runs: dict[str, dict[str, dict[str, dict]]], before: str, after: str) -> str:
+    """One line per model: the mean change from setting ``before`` to ``after`` over the worlds that ran
+    both, with its standard deviation and its range (nDCG@10 and MAE; the classifier's accuracy)."""
+    worlds = [w for w, r in runs.items() if before in r and after in r]
+    if len(worlds) < 2:
+        return ""
+    rows = [("lyrics_classifier", "accuracy", lambda r: r["test"]["accuracy"])]
+    for m in ("lyrics_regressor", "audio_siamese", "fused"):
+        rows += [(m, "nDCG@10", lambda r: r["retrieval"]["model"]["ndcg@10"]), (m, "MAE", lambda r: r["test"]["mae"])]
+    out = [f"| model | metric | mean change over {len(worlds)} worlds (sd) | worst / best world |", "|---|---|---|---|"]
+    for m, metric, get in rows:
+        d = [get(runs[w][after][m]) - get(runs[w][before][m]) for w in worlds]
+        worst, best = (max(d), min(d)) if metric == "MAE" else (min(d), max(d))
+        out.append(f"| {m} | {metric} | {statistics.mean(d):+.4f} ({statistics.stdev(d):.4f}) | "
+                   f"{worst:+.4f} / {best:+.4f} |")
+    return "\n".join(out)
+
+
 def settings_table(runs: dict[str, dict[str, dict[str, dict]]], sets: tuple[tuple[str, str], ...], what: str,
                    classifier: bool = False) -> str:
     """Settings compared on the same worlds and train seed: ``runs[world][prefix]`` are the evaluation
@@ -664,7 +687,7 @@ def reader_table(result: dict) -> str:
 def blocks(reports: Path = ROOT / "data" / "reports") -> dict[str, str]:
     """Every generated README block, by name."""
     base = load_reports(reports)
-    rank, start = set_runs(RANK_SETS), set_runs(START_SETS)  # settings compared world by world (read once each)
+    rank, start, stop = set_runs(RANK_SETS), set_runs(START_SETS), set_runs(STOP_SETS)  # world by world
     exp = {n: load_experiment(n) for n in ("seed1", "seed2", "artist", "threads1", "frozen-emb", "dropout-0.5",
                                            "no-l2", "bilstm", "bag-tokens")}
     rev, then, params = baseline_of(list(exp.values()))  # what these one-change experiments changed from
@@ -704,6 +727,8 @@ def blocks(reports: Path = ROOT / "data" / "reports") -> dict[str, str]:
         if (EXPERIMENTS / "reader_reference.json").exists() else {}) | (
         {"rank-loss": settings_table(rank, RANK_SETS, "rank_weight ")} if rank else {}) | (
         {"start": settings_table(start, START_SETS, "", classifier=True)} if start else {}) | (
+        {"stopwords": paired_change(stop, *(p for p, _ in STOP_SETS)) + "\n\n"
+                      + settings_table(stop, STOP_SETS, "", classifier=True)} if stop else {}) | (
         {"ensemble": settings_table(ens, ENSEMBLE_SETS, "")} if (ens := ensemble_runs()) else {})
 
 

@@ -217,7 +217,7 @@ PAGE_SOURCES = {
     "data.md": ("bench/README.md", "bench/bench_lastfm_full.py", "data/reports/*.json", "src/songsim/ingest/**/*.py",
                 "tests/ingest/readers/test_glove.py"),
     "models.md": ("data/reports/*.json", "data/experiments/robustness*.json", "bench/README.md", "tests/test_docs.py",
-                  "tests/ingest/readers/test_glove.py"),
+                  "tests/ingest/readers/test_glove.py", "tests/core/test_stopwords.py"),
     "adding-a-model.md": ("src/songsim/models/*.py", "tests/test_dvc_e2e.py"),
     "evaluation.md": ("data/reports/evaluate_*.json", "src/songsim/judge/*.py"),
     "glossary.md": ("src/songsim/judge/*.py", "scripts/robustness.py"),

@@ -87,6 +87,21 @@ def test_listwise_loss_prefers_the_listed_similar():
     assert float(listwise_loss(near, scale, left, right, torch.zeros(2))) == 0.0
 
 
+def test_anchor_norm_ranks_a_song_lacking_a_modality_at_a_full_songs_temperature():
+    """anchor_norm divides each anchor's logits by its squared norm (the weight of the modalities it has):
+    unit rows are unchanged; rows all of squared norm c rank as unit rows at scale / c; a short row
+    (audio only, w_audio 0.3) no longer softens its own softmax."""
+    left, right, y = torch.tensor([0, 2]), torch.tensor([1, 3]), torch.tensor([0.9, 0.4])
+    unit = torch.nn.functional.normalize(torch.tensor([[1.0, 0.0], [0.9, 0.1], [0.0, 1.0], [-1.0, 0.2]]), dim=1)
+    scale = torch.tensor(10.0)
+    plain = listwise_loss(unit, scale, left, right, y)
+    assert float(listwise_loss(unit, scale, left, right, y, anchor_norm=True)) == pytest.approx(float(plain))
+    short = unit * math.sqrt(0.3)
+    assert float(listwise_loss(short, scale, left, right, y, anchor_norm=True)) == pytest.approx(
+        float(listwise_loss(short, scale / 0.3, left, right, y)), rel=1e-5)
+    assert listwise_loss(short, scale, left, right, y, anchor_norm=True) < listwise_loss(short, scale, left, right, y)
+
+
 def test_listwise_loss_never_takes_a_song_for_its_own_negative():
     from songsim.learn.loop import distinct_slots
 

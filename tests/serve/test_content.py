@@ -8,7 +8,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from songsim.core.config import read_params, section
-from songsim.ingest.readers.mxm import MxmReader
+from songsim.core.stopwords import stopword_ids
+from songsim.ingest.readers.mxm import MxmReader, read_reverse_mapping
 from songsim.serve.content import (
     MAX_H5_BYTES,
     MAX_LYRICS_BYTES,
@@ -166,7 +167,13 @@ def test_content_the_model_cannot_read_is_refused(tiny_run):
         rec.similar_to(Content(vocab.from_bow("1:3,2:1"), None))
     assert e.value.kind == "missing_modality" and ".h5" in str(e.value)
     fused = Recommender.from_params(read_params(path), "fused")
-    hits, info = fused.similar_to(Content(vocab.from_bow("1:3,2:1"), None), k=5, explain=True)
+    stems = pq.read_table(params["paths"]["vocab"]).column("word").to_pylist()
+    stop = set(stopword_ids(stems, read_reverse_mapping(params["raw"]["mxm_reverse_mapping"])).tolist())
+    a, b = [i for i in range(1, len(stems) + 1) if i not in stop][:2]  # two content words
+    with pytest.raises(ContentError) as e:  # function words only: fused leaves them out (encoder.stopwords)
+        fused.similar_to(Content(vocab.from_bow("1:3,2:1"), None))
+    assert e.value.kind == "empty_lyrics" and "leaves out" in str(e.value)
+    hits, info = fused.similar_to(Content(vocab.from_bow(f"{a}:3,{b}:1"), None), k=5, explain=True)
     assert len(hits) == 5 and info["same_as"] is None and info["modalities"] == ["lyrics"]
     assert hits[0].why["modalities"]["audio"] == {"term": 0.0, "missing": "query"}  # a lyrics-only query
     assert [h.rank_score for h in hits] == sorted((h.rank_score for h in hits), reverse=True)

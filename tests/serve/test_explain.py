@@ -77,14 +77,15 @@ def test_words_are_those_the_model_says_carry_the_match(tmp_path):
     from songsim.serve.explain import Explainer
 
     vocab, lyrics = tmp_path / "vocab.parquet", tmp_path / "lyrics.parquet"
-    pq.write_table(pa.table({"id": pa.array([1, 2, 3], pa.int16()), "word": ["the", "love", "night"]}), vocab)
+    pq.write_table(pa.table({"id": pa.array([1, 2, 3, 4], pa.int16()), "word": ["the", "love", "night", "of"]}),
+                   vocab)
     pq.write_table(pa.table({"track_id": ["TRQ", "TRA"], "word_ids": [[1, 2, 3], [1, 2, 3]],
                              "counts": [[20, 2, 1], [30, 1, 3]]}), lyrics)
     asked = []
 
     def effects(query, results):  # what the recommender computes with the model (the drop in the lyrics term)
         asked.append((query, results))
-        return [{1: -0.01, 2: 0.2, 3: 0.05}]
+        return [{1: -0.01, 2: 0.2, 3: 0.05, 4: 4e-8}]  # word 4: float rounding of a word weighing 0, not shown
 
     why = Explainer(lyrics, vocab, None, word_effects=effects).explain("TRQ", ["TRA"], np.array([[0.5]]), ["lyrics"])[0]
     assert [w["word"] for w in why["shared_words"]] == ["love", "night"] and why["words_by"] == "model"

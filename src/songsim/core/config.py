@@ -228,6 +228,7 @@ class TrainConfig:
     rank_negatives: int  # songs sampled uniformly from the training catalog per step, extra listwise candidates
     rank_logq: bool  # log-Q correction of the listwise logits (each song's chance of being in a step)
     rank_mask_hits: bool  # mask listed training pairs that are not this batch's targets (accidental hits)
+    rank_anchor_norm: bool  # each anchor's listwise logits over the weight of the modalities it has (see loop)
     output_init: str  # prior (the decoder's output starts at the constant its loss fits) | zero (sigmoid(0) = 0.5)
     bn_recalibrate: int  # training batches that re-estimate batch-norm statistics before each validation; 0 = off
 

@@ -45,7 +45,8 @@ def loss_fn(kind: str, pred: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
 
 def listwise_loss(r: torch.Tensor, scale: torch.Tensor, left: torch.Tensor, right: torch.Tensor, y: torch.Tensor,
                   slot_song: torch.Tensor | None = None, n_songs: int | None = None,
-                  log_q: torch.Tensor | None = None, hits: torch.Tensor | None = None) -> torch.Tensor:
+                  log_q: torch.Tensor | None = None, hits: torch.Tensor | None = None,
+                  anchor_norm: bool = False) -> torch.Tensor:
     """In-batch listwise softmax with graded targets: for every batch song with a listed similar in the
     batch, cross-entropy between the Last.fm scores of its batch pairs (normalised to sum 1) and the
     softmax of ``scale`` x its ranking-space similarities to every other song of the batch.
@@ -54,12 +55,19 @@ def listwise_loss(r: torch.Tensor, scale: torch.Tensor, left: torch.Tensor, righ
     label). When songs are encoded once per slot (no dedup), ``slot_song`` (U,) maps each slot to one of
     ``n_songs`` distinct songs, so a song is never its own negative. Mean over the songs with a positive
     target (0 when none has one), no host synchronisation. At catalog scale (``learn.negatives``): ``log_q``
-    (n,) is subtracted from the logits (log-Q); ``hits`` (2, H), listed pairs given no target, are masked."""
+    (n,) is subtracted from the logits (log-Q); ``hits`` (2, H), listed pairs given no target, are masked.
+
+    ``anchor_norm``: each anchor's row of logits is divided by its squared norm, the summed weight of the
+    modalities the anchor has (1 for a song with all of them, ``w_audio`` for a song with audio only), so a
+    song lacking a modality ranks the batch at the same temperature as a full song. A query's order is the
+    same either way (one positive factor per query): only the training signal changes."""
     if slot_song is not None:
         r = r.new_zeros(n_songs, r.shape[1]).index_copy(0, slot_song, r)  # one row per song (copies are equal)
         left, right = slot_song[left], slot_song[right]
     n = r.shape[0]
     logits = (r @ r.T) * scale  # (n, n)
+    if anchor_norm:
+        logits = logits / (r * r).sum(dim=1).clamp_min(1e-6)[:, None]
     eye = torch.eye(n, dtype=torch.bool, device=r.device)
     if log_q is not None:
         logits = logits - log_q[None, :]
@@ -119,7 +127,7 @@ def prepare(store: SongStore, steps: Iterable[Step]) -> Iterable[Prepared]:
 def train_steps(model: nn.Module, opt: torch.optim.Optimizer, batches: Iterable[Prepared], y: torch.Tensor,
                 loss_kind: str, amp: bool, world: int = 1, lr_mult: Callable[[int], float] | None = None,
                 first_step: int = 0, on_step: Callable[[], object] | None = None, rank_weight: float = 0.0,
-                rank_y: torch.Tensor | None = None) -> dict:
+                rank_y: torch.Tensor | None = None, rank_anchor_norm: bool = False) -> dict:
     """One pass of optimiser steps. ``y`` (N,) float32: the targets of every pair, on the device.
 
     With ``rank_weight`` > 0 the step's loss adds ``rank_weight`` x :func:`listwise_loss` on the batch's
@@ -148,7 +156,7 @@ def train_steps(model: nn.Module, opt: torch.optim.Optimizer, batches: Iterable[
                            for a in (step.log_q, step.hits))  # the catalog-scale loss (learn.negatives)
             rank = listwise_loss(r.float(), net.rank_scale(), batch["left"], batch["right"],
                                  (rank_y if rank_y is not None else y)[rows], slot_song, dup[1] if dup else None,
-                                 log_q, hits)
+                                 log_q, hits, rank_anchor_norm)
             total = loss + rank_weight * rank
             with torch.no_grad():
                 tot_rank += rank.detach().double() * len(step.rows)

@@ -272,7 +272,7 @@ def _train(name, section, tcfg, songs, train_pairs, val_pairs, vocab_size, ckpt_
                            None if sampler is None else partial(add_negatives, sampler=sampler, dedup=dedup))
         tot = train_steps(fwd, opt, prepare(store, steps), y_train, loss_kind, amp, ranks.world, warmup,
                           epoch * steps_per_epoch, lambda b=bar: (b.update(), share.tick()), tcfg.rank_weight,
-                          rank_y)
+                          rank_y, tcfg.rank_anchor_norm)
         bar.close()
         sums = distributed.all_sum(torch.stack([tot["loss"], tot["abs"], tot["rank"]]), ranks).tolist()  # one sync
         n_seen = int(distributed.all_sum(torch.tensor([tot["n"]], device=device), ranks).item())

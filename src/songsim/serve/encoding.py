@@ -84,6 +84,14 @@ def encode_content(model, spec, content: Content, expand, chunk: ChunkAudioConfi
     """The asked song's vector ``(D,)`` under ``model`` (torch; what ``embed`` computes for a catalog song)."""
     from songsim.learn.inference import encode_songs
 
+    prior = next((m.word_prior for m in model.modules() if hasattr(m, "word_prior")), None)  # (V + 1,)
+    if content.bag is not None and prior is not None:
+        ids = np.asarray(content.bag.word_ids, dtype=np.int64)
+        ids = ids[(ids > 0) & (ids < len(prior))]
+        if not (prior.detach().cpu().numpy()[ids] > 0).any():
+            raise ContentError("empty_lyrics", "every word of the lyrics is one the model leaves out (the function "
+                               "words of encoder.stopwords, or words of IDF 0): give lyrics with content words, or "
+                               "ask by the .h5 alone")
     table = content_table(content, spec, spec.bag_words(model.cfg), expand, chunk)
     device = next(model.parameters()).device
     return encode_songs(model, table, np.arange(1), 1, device).cpu().numpy()[0]
