@@ -10,9 +10,9 @@ import torch
 
 from songsim.core.checkpoint import load_checkpoint
 from songsim.core.config import ConfigError, model_section, section
+from songsim.core.stopwords import stopword_ids
 from songsim.learn.data import load_pairs, load_songs, split_track_ids
 from songsim.learn.inference import predict
-from songsim.core.stopwords import stopword_ids
 from songsim.learn.train import train
 from songsim.models import MODELS
 from tests.helpers import live_history
