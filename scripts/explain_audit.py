@@ -33,6 +33,8 @@ from pathlib import Path
 import numpy as np
 import pyarrow.parquet as pq
 
+from songsim.core.stopwords import stop_stems
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -60,14 +62,6 @@ def audit(rec, queries: list[str], stop: frozenset[str], also: frozenset[str] = 
            "stopword_share": round(stop_words / words, 4) if words else None, "tied_scores": ties,
            "stopwords_most_shown": dict(which.most_common(8))}
     return out | ({"function_words_shown": also_words} if also else {})
-
-
-def stop_stems(stop: frozenset[str]) -> frozenset[str]:
-    """The stopwords and their Porter2 stems (the vocabulary holds stems)."""
-    import snowballstemmer
-
-    stem = snowballstemmer.stemmer("english").stemWord
-    return stop | {stem(w) for w in stop}
 
 
 def word_signal(path: str | Path, stop: frozenset[str], min_words: int = 20) -> dict:

@@ -4,7 +4,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
-from explain_audit import stop_stems, word_signal  # noqa: E402
+from explain_audit import word_signal  # noqa: E402
 
 
 def _mxm(path: Path, rows: list[str]) -> Path:
@@ -20,8 +20,7 @@ def test_a_word_at_one_rate_in_every_song_carries_no_signal(tmp_path):
     assert out == {"songs": 40, "stopword_share_of_words": 0.5, "stopword_share_of_signal": 0.0}
 
 
-def test_songs_under_min_words_are_left_out_and_stopwords_match_as_stems(tmp_path):
+def test_songs_under_min_words_are_left_out(tmp_path):
     rows = ["1:50,2:50" if i % 2 else "1:50,3:50" for i in range(40)] + ["1:10"] * 10  # 10 short songs
     out = word_signal(_mxm(tmp_path / "mxm_dataset_test.txt", rows), frozenset({"the"}))
     assert out["songs"] == 40 and out["stopword_share_of_words"] == 0.5
-    assert {"the", "becaus"} <= stop_stems(frozenset({"the", "because"}))  # the vocabulary holds stems

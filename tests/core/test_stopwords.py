@@ -1,6 +1,10 @@
 """The function-word list and its ids in a stemmed vocabulary."""
 
-from songsim.core.stopwords import FUNCTION_WORDS, stopword_ids
+from songsim.core.stopwords import FUNCTION_WORDS, stop_stems, stopword_ids
+
+
+def test_stop_stems_hold_the_words_and_their_stems():
+    assert {"the", "becaus"} <= stop_stems(frozenset({"the", "because"}))  # the vocabulary holds stems
 
 
 def test_stems_match_by_the_stem_by_the_stem_of_a_listed_word_and_by_the_word_they_stand_for():

@@ -30,14 +30,19 @@ not very too also just only then there here when where why how thus hence theref
 """.split())
 
 
-def stopword_ids(vocab: list[str], words: dict[str, str] | None = None,
-                 stop: frozenset[str] = FUNCTION_WORDS) -> np.ndarray:
-    """Vocabulary ids (``vocab[i]`` has id ``i + 1``) of the stems that are function words: the stem is in
-    ``stop``, is the Porter2 stem of a word in it, or stands for one (``words``: musiXmatch's reverse
-    mapping, stem -> word). Sorted int64."""
+def stop_stems(stop: frozenset[str]) -> frozenset[str]:
+    """The words of ``stop`` and their Porter2 stems (the musiXmatch vocabulary holds stems)."""
     import snowballstemmer
 
     stem = snowballstemmer.stemmer("english").stemWord
-    stems = set(stop) | {stem(w) for w in stop}
+    return stop | {stem(w) for w in stop}
+
+
+def stopword_ids(vocab: list[str], words: dict[str, str] | None = None,
+                 stop: frozenset[str] = FUNCTION_WORDS) -> np.ndarray:
+    """Vocabulary ids (``vocab[i]`` has id ``i + 1``) of the stems that are function words: the stem is in
+    ``stop``, is the Porter2 stem of a word in it (:func:`stop_stems`), or stands for one (``words``:
+    musiXmatch's reverse mapping, stem -> word). Sorted int64."""
+    stems = stop_stems(stop)
     words = words or {}
     return np.array([i for i, s in enumerate(vocab, 1) if s in stems or words.get(s, s) in stop], dtype=np.int64)

@@ -36,7 +36,7 @@ def fit_word_prior(spec: registry.ModelSpec, model: PairModel, songs: SongTable,
     value) or 1, and 0 for the vocabulary ids ``stop_ids`` (``stopwords: english``). Returns a summary
     for the train report, or None when the encoder has no prior."""
     enc = spec.encoder(model, "lyrics")
-    if enc is None or not getattr(enc.cfg, "fixed_word_weights", False):
+    if enc is None or not enc.cfg.fixed_word_weights:
         return None
     size = enc.word_prior.shape[0]
     prior = np.ones(size)
