@@ -85,11 +85,12 @@ robustness-fresh: $(STAMP)
 	$(PY) scripts/results_table.py --write
 
 # real-shaped medium worlds (published coverage: lyrics for 23.8% of tracks, audio for all; 10% of the pairs):
-# one world at a time, about 20 minutes each on 2 cores; recorded as data/experiments/shaped-w<W>-s0.json
+# one world at a time, about 20 minutes each on 2 cores; recorded as data/experiments/realshape-w<W>-s0.json
+# (realshape: since fused starts its audio tower from audio_siamese; shaped-w<W>-s0: the runs before)
 MEDIUM_SHAPE := --size medium --set synth.coverage.lastfm=0.943 --set synth.coverage.lists=0.62 \
   --set synth.coverage.lyrics=0.238 --set synth.coverage.audio=1.0 --set synth.coverage.mxm_test=0.114
 robustness-medium: $(STAMP)
-	$(PY) scripts/robustness.py --prefix shaped --worlds 7 11 13 $(MEDIUM_SHAPE) --set splits.data_fraction=0.1
+	$(PY) scripts/robustness.py --prefix realshape --worlds 7 11 13 $(MEDIUM_SHAPE) --set splits.data_fraction=0.1
 	$(PY) scripts/results_table.py --write
 
 # what more training data buys on medium world 11: 10% and 30% of the harness's training pairs beside

@@ -35,6 +35,8 @@ def params_file(base: dict, tag: str, model: str, epochs: int, **train) -> Path:
         p["paths"][k] = str(OUT / "parallel" / tag / k)
     p["train"].update({"device": "cpu", "patience": epochs, **train})  # default: no early stop, all epochs run
     p[model]["optim"]["epochs"] = epochs
+    if model == "fused":  # its whole network trains, as in the recorded figures (no trained audio model here)
+        p[model]["model"].update(audio_init="none", freeze_audio=False)
     f = OUT / "parallel" / f"{tag}.yaml"
     f.parent.mkdir(parents=True, exist_ok=True)
     f.write_text(yaml.safe_dump(p, sort_keys=False))

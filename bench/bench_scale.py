@@ -46,7 +46,7 @@ from common import OUT, ensure_world, save  # noqa: E402
 ROOT = Path(__file__).resolve().parents[1]
 MODELS = ("lyrics_classifier", "lyrics_regressor", "audio_siamese", "fused")
 PLAN = (["extract_pairs", "expand_lyrics", "list_msd", "chunk_audio", "build_splits"]
-        + [f"train@{m}" for m in MODELS] + [f"evaluate@{m}" for m in MODELS]
+        + [f"train@{m}" for m in MODELS[:-1]] + ["train_fused"] + [f"evaluate@{m}" for m in MODELS]
         + [f"{s}@{m}" for s in ("embed", "index") for m in MODELS[1:]])
 
 PEAK = "import re; print('VmHWM', re.search(r'VmHWM:\\s+(\\d+)', open('/proc/self/status').read()).group(1))"

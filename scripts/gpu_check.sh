@@ -20,6 +20,7 @@ import sys, yaml
 size = sys.argv[1]
 p = yaml.safe_load(open("params.yaml"))
 p["train"]["device"] = "cuda"
+p["fused"]["model"].update(audio_init="none", freeze_audio=False)  # the whole network trains, as recorded before
 if size == "published":
     p["fused"]["model"]["lyrics"]["lstm_units"] = [256, 128]
 for k in ("models", "metrics", "plots", "reports"):

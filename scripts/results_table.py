@@ -278,6 +278,33 @@ def medium_harness_table(runs: list[dict]) -> str:
     return "\n".join(out)
 
 
+def warm_start_table(sets: tuple[tuple[str, str], ...]) -> str:
+    """fused's audio tower and ranking mixture, setting by setting on the real-shaped medium worlds (runs
+    ``<prefix>-w<W>-s0``): fused's nDCG@10 over the whole test catalog, and beside ``audio_siamese`` on the very
+    queries of each segment (paired bootstrap of the difference), with fused's pair MAE."""
+    out = ["| world | fused's audio tower, ranking mixture | fused nDCG@10 | fused / best single baseline | "
+           "both modalities: fused - audio_siamese (95% interval) | audio only: fused - audio_siamese (95% "
+           "interval) | lyrics share of the mixture | fused MAE |", "|---|---|---|---|---|---|---|---|"]
+    worlds = sorted({int(f.stem.split("-w")[1][:-3]) for p, _ in sets for f in EXPERIMENTS.glob(f"{p}-w*-s0.json")})
+    for w in worlds:
+        for prefix, label in sets:
+            if not (EXPERIMENTS / f"{prefix}-w{w}-s0.json").exists():
+                continue
+            exp = load_experiment(f"{prefix}-w{w}-s0")
+            m = exp["reports"]
+            fus = m["fused"]["retrieval"]
+            _, best_ndcg = _best_single(fus["baselines"])
+            cells = []
+            for seg in ("both", "audio_only"):
+                _, _, bs = _fused_vs_audio(m, seg)
+                cells.append(f"{bs['diff']:+.3f} ({bs['ci95'][0]:+.3f}, {bs['ci95'][1]:+.3f})" if bs else "–")
+            share = sum(fus["rank_weights"][0::2])
+            out.append(f"| {w} | {label} (`{prefix}`) | {fmt(fus['model']['ndcg@10'])} | "
+                       f"{fus['model']['ndcg@10'] / best_ndcg:.2f}x | {' | '.join(cells)} | {share:.2f} | "
+                       f"{m['fused']['test']['mae']:.4f} |")
+    return "\n".join(out)
+
+
 def learning_curve_table(path: Path) -> str:
     """``plots/learning_curve.csv`` (``scripts/learning_curve.py``): each regression model's training pairs,
     test MAE and test-catalog nDCG@10 at each share of the training pairs kept."""
@@ -480,6 +507,12 @@ START_SETS = (("b1024", "the defaults then"), ("prior", "prior start"),
 
 # the lyrics encoders with every word, then with English function words left out (encoder.stopwords)
 STOP_SETS = (("stopnone", "every word"), ("stopeng", "function words left out"))
+# fused's audio tower trained with it (the defaults before 2026-12-05) against started from audio_siamese's and
+# kept frozen: on the development worlds (stopeng: the previous defaults) and the real-shaped medium worlds
+WARM_SETS = (("stopeng", "trained in fused, learned mixture"), ("devmix", "audio_siamese's, mixture chosen on val"))
+WARM_MEDIUM_SETS = (("shaped", "trained in fused, learned mixture"), ("warm", "audio_siamese's, learned mixture"),
+                    ("realshape", "audio_siamese's, mixture chosen on val"))
+MEDIUM_PREFIX = "realshape"  # make robustness-medium's runs since fused starts from audio_siamese (before: shaped)
 
 
 def paired_change(runs: dict[str, dict[str, dict[str, dict]]], before: str, after: str) -> str:
@@ -688,6 +721,7 @@ def blocks(reports: Path = ROOT / "data" / "reports") -> dict[str, str]:
     """Every generated README block, by name."""
     base = load_reports(reports)
     rank, start, stop = set_runs(RANK_SETS), set_runs(START_SETS), set_runs(STOP_SETS)  # world by world
+    warm, warm_medium = set_runs(WARM_SETS), set_runs(WARM_MEDIUM_SETS)
     exp = {n: load_experiment(n) for n in ("seed1", "seed2", "artist", "threads1", "frozen-emb", "dropout-0.5",
                                            "no-l2", "bilstm", "bag-tokens")}
     rev, then, params = baseline_of(list(exp.values()))  # what these one-change experiments changed from
@@ -705,10 +739,11 @@ def blocks(reports: Path = ROOT / "data" / "reports") -> dict[str, str]:
         **({"missing": missing_table(json.loads((EXPERIMENTS / "missing_modality.json").read_text()))}
            if (EXPERIMENTS / "missing_modality.json").exists() else {}),
         **({"medium": medium_table(json.loads(one.read_text()))}
-           if (one := next((p for p in (EXPERIMENTS / "shaped-w7-s0.json", EXPERIMENTS / "medium-w7.json")
+           if (one := next((p for p in (EXPERIMENTS / f"{MEDIUM_PREFIX}-w7-s0.json", EXPERIMENTS / "medium-w7.json")
                             if p.exists()), None)) else {}),
         **({"medium-harness": medium_harness_table([json.loads(p.read_text()) for p in medium])}
-           if (medium := sorted(EXPERIMENTS.glob("shaped-w*.json"), key=lambda p: int(p.stem.split("-w")[1][:-3])))
+           if (medium := sorted(EXPERIMENTS.glob(f"{MEDIUM_PREFIX}-w*.json"),
+                                key=lambda p: int(p.stem.split("-w")[1][:-3])))
            else {}),
         **({"learning-curve": learning_curve_table(curve)}
            if (curve := ROOT / "plots" / "learning_curve.csv").exists() else {}),
@@ -729,7 +764,10 @@ def blocks(reports: Path = ROOT / "data" / "reports") -> dict[str, str]:
         {"start": settings_table(start, START_SETS, "", classifier=True)} if start else {}) | (
         {"stopwords": paired_change(stop, *(p for p, _ in STOP_SETS)) + "\n\n"
                       + settings_table(stop, STOP_SETS, "", classifier=True)} if stop else {}) | (
-        {"ensemble": settings_table(ens, ENSEMBLE_SETS, "")} if (ens := ensemble_runs()) else {})
+        {"ensemble": settings_table(ens, ENSEMBLE_SETS, "")} if (ens := ensemble_runs()) else {}) | (
+        {"warm-start": paired_change(warm, *(p for p, _ in WARM_SETS)) + "\n\n"
+                       + settings_table(warm, WARM_SETS, "audio tower ")} if warm else {}) | (
+        {"warm-start-medium": warm_start_table(WARM_MEDIUM_SETS)} if warm_medium else {})
 
 
 BLOCK = re.compile(r"<!-- results:(?P<name>[\w-]+) -->\n(?P<body>.*?)\n?<!-- /results:(?P=name) -->", re.S)

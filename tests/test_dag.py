@@ -50,11 +50,36 @@ def test_templates_and_params_exist(dvc_yaml, params):
             _lookup(params, p)
 
 
+def _trained(dvc_yaml) -> dict[str, str]:
+    """``{model: split set}`` of every training stage: the ``train`` foreach's items, and a model's own
+    ``train_<model>`` stage (one that depends on another model's checkpoint, which an item cannot add)."""
+    out = {k: v["set"] for k, v in dvc_yaml["stages"]["train"]["foreach"].items()}
+    for name, st in dvc_yaml["stages"].items():
+        if name.startswith("train_"):
+            model = name.removeprefix("train_")
+            assert model not in out and st["cmd"] == f"python stages/train.py --model {model}", name
+            out[model] = re.search(r"\$\{paths\.splits\}/(\w+)/train\.parquet", " ".join(st["deps"])).group(1)
+    return out
+
+
 def test_model_stages_match_registry(dvc_yaml):
-    for stage in ("train", "evaluate"):
-        fe = dvc_yaml["stages"][stage]["foreach"]
-        assert set(fe) == set(MODELS)
-        assert {k: v["set"] for k, v in fe.items()} == {n: s.split_set for n, s in MODELS.items()}
+    want = {n: s.split_set for n, s in MODELS.items()}
+    assert _trained(dvc_yaml) == want
+    assert {k: v["set"] for k, v in dvc_yaml["stages"]["evaluate"]["foreach"].items()} == want
+
+
+def test_train_fused_is_the_train_stage_plus_the_audio_model(dvc_yaml):
+    """``train_fused`` is ``train@fused`` written out (so the two cannot drift), plus the audio model's
+    checkpoint its audio tower starts from and the split params the train stage checks for that."""
+    text = yaml.safe_dump(dvc_yaml["stages"]["train"]["do"])
+    body = yaml.safe_load(text.replace("${key}", "fused").replace("${item.set}", MODELS["fused"].split_set))
+    own = dvc_yaml["stages"]["train_fused"]
+    assert own["cmd"] == body["cmd"] and own["outs"] == body["outs"] and own["metrics"] == body["metrics"]
+    assert [d for d in own["deps"] if d not in body["deps"]] == ["${paths.models}/audio_siamese.pt"]
+    assert set(body["deps"]) <= set(own["deps"])
+    assert [p for p in own["params"] if p not in body["params"]] == ["splits.mode", "splits.audio_ratios",
+                                                                     "splits.catalog_ratios"]
+    assert set(body["params"]) <= set(own["params"])
 
 
 def test_regression_models_are_embedded_and_indexed(dvc_yaml):

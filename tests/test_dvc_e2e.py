@@ -102,7 +102,8 @@ def test_repro_noop_experiment_and_compare(repo):
         _sh(fetched, "dvc", "artifacts", "get", str(repo), m, "-o", f"{m}.pt")
         assert (fetched / f"{m}.pt").read_bytes() == (repo / "models" / f"{m}.pt").read_bytes()
 
-    # changing one model's param re-runs only that model's stages
+    # changing one model's param re-runs only that model's stages, and fused's, whose audio tower starts
+    # as the audio model's (fused.model.audio_init)
     params = yaml.safe_load((repo / "params.yaml").read_text())
     params["audio_siamese"]["optim"]["lr"] = 0.003
     (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
@@ -112,7 +113,7 @@ def test_repro_noop_experiment_and_compare(repo):
     third = _sh(repo, "dvc", "repro")
     ran = set(re.findall(r"Running stage '([^']+)'", third.stdout))
     assert ran == {"list_msd", "train@audio_siamese", "evaluate@audio_siamese", "embed@audio_siamese",
-                   "index@audio_siamese"}
+                   "index@audio_siamese", "train_fused", "evaluate@fused", "embed@fused", "index@fused"}
     _sh(repo, "git", "add", "-A")
     _sh(repo, "git", "commit", "-qm", "audio lr")
 

@@ -1,14 +1,17 @@
 """The model set-up before the first step: the bag encoder's fixed word weights (IDF over the training
-songs, function words at 0)."""
+songs, function words at 0), and fused's audio tower started from the trained audio model."""
 
+import dataclasses
 import math
 
 import numpy as np
 import pytest
 import torch
 
+from songsim.core.checkpoint import load_checkpoint
+from songsim.core.config import ConfigError, section
 from songsim.learn.data import SongTable
-from songsim.learn.setup import fit_word_prior
+from songsim.learn.setup import audio_tower_states, check_warm_start_splits, fit_word_prior
 from songsim.models import registry
 from songsim.models.configs import LyricsEncoderConfig, LyricsRegressorConfig
 from songsim.models.nets import build_model
@@ -82,3 +85,30 @@ def test_function_words_weigh_zero_and_the_rest_keep_their_prior():
     plain = _model("none", "english")
     fit_word_prior(registry.get("lyrics_regressor"), plain, _songs(), np.arange(3), np.array([2]))
     assert plain.encoder.word_prior.tolist() == [0.0, 1.0, 0.0] + [1.0] * 7  # no idf: 1, function words 0
+
+
+def test_audio_tower_states_are_the_trained_audio_models_encoders(tmp_path, tiny_run):
+    _, params = tiny_run
+    path = f"{params['paths']['models']}/audio_siamese.pt"
+    model, _ = load_checkpoint(path)
+    cfg = model.cfg.encoder
+    states = audio_tower_states(path, cfg)
+    assert len(states) == len(model.members) == params["audio_siamese"]["optim"]["members"]
+    for state, member in zip(states, model.members):
+        own = member.encoder.state_dict()
+        assert state.keys() == own.keys() and "feat_mean" in state  # the frame normalisation comes with it
+        assert all(torch.equal(state[k], own[k]) for k in own)
+    with pytest.raises(ConfigError, match="embed_dim"):  # another architecture cannot take these weights
+        audio_tower_states(path, dataclasses.replace(cfg, embed_dim=cfg.embed_dim + 1))
+    with pytest.raises(ConfigError, match="train it first"):
+        audio_tower_states(tmp_path / "missing.pt", cfg)
+
+
+def test_a_warm_start_needs_splits_that_keep_every_track_in_one_split(base_params):
+    cfg = section(base_params, "splits")
+    check_warm_start_splits(cfg, "catalog", "audio")  # equal ratios, track mode: every track one split
+    check_warm_start_splits(dataclasses.replace(cfg, mode="artist"), "catalog", "audio")
+    with pytest.raises(ConfigError, match="splits.mode: pair"):
+        check_warm_start_splits(dataclasses.replace(cfg, mode="pair"), "catalog", "audio")
+    with pytest.raises(ConfigError, match="differ"):
+        check_warm_start_splits(dataclasses.replace(cfg, audio_ratios=(0.8, 0.1, 0.1)), "catalog", "audio")

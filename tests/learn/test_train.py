@@ -12,7 +12,8 @@ from songsim.core.checkpoint import load_checkpoint
 from songsim.core.config import ConfigError, model_section, section
 from songsim.core.stopwords import stopword_ids
 from songsim.learn.data import load_pairs, load_songs, split_track_ids
-from songsim.learn.inference import predict
+from songsim.learn.inference import MIX_SHARES, predict, val_catalog_ndcg
+from songsim.learn.setup import audio_tower_states
 from songsim.learn.train import train
 from songsim.models import MODELS
 from tests.helpers import live_history
@@ -42,13 +43,57 @@ def _stop_ids(params) -> np.ndarray:
     return stopword_ids(pq.read_table(params["paths"]["vocab"]).column("word").to_pylist())
 
 
+def _audio_init(params, sec):
+    """The tiny run's trained audio towers, when ``sec`` (fused) starts from them (as the train stage does)."""
+    if getattr(sec.model, "audio_init", "none") == "none":
+        return None
+    return audio_tower_states(f"{params['paths']['models']}/audio_siamese.pt", sec.model.audio)
+
+
 def _run(tmp_path, tiny_run, name="lyrics_regressor", epochs=2, tag="a", **train_kw):
     params, songs, tr, va, vocab, sec, tcfg = _setup(tiny_run, name)
     sec = _optim(sec, epochs=epochs)
     tcfg = dataclasses.replace(tcfg, **train_kw) if train_kw else tcfg
     res = train(name, sec, tcfg, songs, tr, va, vocab, tmp_path / f"{tag}.pt", tmp_path / f"{tag}.last.pt",
-                tmp_path / f"{tag}_live", stop_ids=_stop_ids(params))
+                tmp_path / f"{tag}_live", stop_ids=_stop_ids(params), audio_init=_audio_init(params, sec))
     return res, songs, va
+
+
+def test_fused_keeps_the_audio_tower_it_starts_from(tmp_path, tiny_run):
+    """``audio_init: audio_siamese`` with ``freeze_audio``: the trained fused model's audio tower is the audio
+    model's member 0, weight for weight, so an audio-only song is ranked by that model's audio vector."""
+    params, songs, tr, va, vocab, sec, tcfg = _setup(tiny_run, "fused")
+    warm = _audio_init(params, sec)
+    assert warm is not None and sec.model.freeze_audio
+    train("fused", sec, tcfg, songs, tr, va, vocab, tmp_path / "w.pt", tmp_path / "w.last.pt",
+          stop_ids=_stop_ids(params), audio_init=warm)
+    model, state = load_checkpoint(tmp_path / "w.pt")
+    own = model.audio.state_dict()
+    assert all(torch.equal(own[k], v) for k, v in warm[0].items())
+    assert state["param_counts"]["trainable"] == state["param_counts"]["total"] - state["param_counts"]["audio"]
+    with pytest.raises(ConfigError, match="audio_init"):  # asked for but not given: never a random tower
+        train("fused", sec, tcfg, songs, tr, va, vocab, tmp_path / "x.pt", tmp_path / "x.last.pt",
+              stop_ids=_stop_ids(params))
+
+
+def test_fused_ranking_mixture_is_chosen_on_validation(tmp_path, tiny_run):
+    """``train.rank_mix: val``: the saved model ranks the validation catalog as well as the best candidate
+    mixture (the learned one among them), and exactly with the one it reports; ``learned`` keeps the
+    listwise loss's; a one-block model has none to choose."""
+    res, songs, va = _run(tmp_path, tiny_run, "fused", epochs=1, tag="v", rank_mix="val")
+    mix = res.rank_mix
+    assert mix is not None and "learned" in mix["val_ndcg"] and len(mix["val_ndcg"]) == 1 + len(MIX_SHARES)
+    assert mix["val_ndcg"][mix["choice"]] == max(mix["val_ndcg"].values())
+    model, state = load_checkpoint(tmp_path / "v.pt")
+    assert state["rank_mix"] == mix
+    got = val_catalog_ndcg(model, va, songs, 64, torch.device("cpu"), False, 0.5, 10)
+    assert got == pytest.approx(mix["val_ndcg"][mix["choice"]], abs=1e-6)
+    if mix["choice"] != "learned":
+        assert float(model.rank_weights()[0].detach()) == pytest.approx(float(mix["choice"]), abs=1e-6)
+    kept, *_ = _run(tmp_path, tiny_run, "fused", epochs=1, tag="l", rank_mix="learned")
+    assert kept.rank_mix is None
+    audio, *_ = _run(tmp_path, tiny_run, "audio_siamese", epochs=1, tag="a", rank_mix="val")
+    assert audio.rank_mix is None
 
 
 def test_smoke_train_and_weights_only_checkpoint(tmp_path, tiny_run):

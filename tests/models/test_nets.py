@@ -263,3 +263,23 @@ def test_bag_encoder_embeds_only_real_tokens_yet_is_the_padded_weighted_mean():
         grads.append({n: p.grad.clone() for n, p in enc.named_parameters()})
     for n in grads[0]:
         torch.testing.assert_close(grads[0][n], grads[1][n], msg=n)
+
+
+def test_a_frozen_audio_tower_stays_fixed_and_in_eval_mode():
+    """``freeze_audio``: no audio parameter trains, and the tower's batch norm and dropout stay in eval mode
+    while the rest of the model trains, so a step sees the song vectors the trained model serves."""
+    import dataclasses
+
+    cfg = dataclasses.replace(FusedConfig(lyrics=ENC, audio=AUD, dense=(8, 4)), audio_init="audio_siamese",
+                              freeze_audio=True)
+    m = build_model("fused", cfg, vocab_size=30).train()
+    assert not m.audio.training and m.lyrics.training and m.decoder.training
+    assert not any(p.requires_grad for p in m.audio.parameters())
+    assert all(p.requires_grad for p in m.lyrics.parameters())
+    assert param_counts(m)["trainable"] == param_counts(m)["total"] - param_counts(m)["audio"]
+    m.eval()
+    assert not m.audio.training and not m.lyrics.training
+    with pytest.raises(ValueError, match="freeze_audio"):
+        dataclasses.replace(cfg, audio_init="none").validate()
+    with pytest.raises(ValueError, match="audio_init"):
+        dataclasses.replace(cfg, audio_init="lyrics").validate()

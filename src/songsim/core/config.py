@@ -229,6 +229,7 @@ class TrainConfig:
     rank_logq: bool  # log-Q correction of the listwise logits (each song's chance of being in a step)
     rank_mask_hits: bool  # mask listed training pairs that are not this batch's targets (accidental hits)
     rank_anchor_norm: bool  # each anchor's listwise logits over the weight of the modalities it has (see loop)
+    rank_mix: str  # learned (the listwise loss's mixture of modality cosines) | val (chosen on validation nDCG)
     output_init: str  # prior (the decoder's output starts at the constant its loss fits) | zero (sigmoid(0) = 0.5)
     bn_recalibrate: int  # training batches that re-estimate batch-norm statistics before each validation; 0 = off
 
@@ -237,6 +238,7 @@ class TrainConfig:
         _choice("train.regression_loss", self.regression_loss, REGRESSION_LOSSES)
         _choice("train.lr_scaling", self.lr_scaling, ("none", "linear", "sqrt"))
         _choice("train.select_on", self.select_on, ("pair", "ndcg"))
+        _choice("train.rank_mix", self.rank_mix, ("learned", "val"))
         _choice("train.output_init", self.output_init, ("prior", "zero"))
         if isinstance(self.dedup, str) and self.dedup != "auto":
             raise ConfigError(f"train.dedup: {self.dedup!r} is not one of true, false, auto")

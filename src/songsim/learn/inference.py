@@ -12,7 +12,11 @@ import torch
 from songsim.core.ranking import Judgments, catalog_ndcg
 from songsim.learn.batches import SongStore
 from songsim.learn.data import PairData, SongTable
-from songsim.models.nets import PairModel
+from songsim.models.nets import Ensemble, PairModel
+
+# the first block's (lyrics') share of the ranking score tried by ``choose_rank_mix``; never 0 or 1, so a song
+# with one modality is still ranked by it among the songs that have it
+MIX_SHARES = (0.02, 0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8)
 
 
 def to_device(batch: dict[str, torch.Tensor], device: torch.device) -> dict[str, torch.Tensor]:
@@ -82,6 +86,42 @@ def val_catalog_ndcg(model: PairModel, pairs: PairData, songs: SongTable | SongS
     judged = Judgments(pairs.src, pairs.tgt, pairs.score, pairs.labelled, rows, relevant_score)
     space = model.rank_space(encode_songs(model, songs, rows, batch_size, device, amp)).cpu().numpy()  # (T, D)
     return catalog_ndcg(space, judged, k)
+
+
+@torch.no_grad()
+def choose_rank_mix(model: PairModel, pairs: PairData, songs: SongTable | SongStore, batch_size: int,
+                    device: torch.device, amp: bool, relevant_score: float, k: int) -> dict | None:
+    """``train.rank_mix: val``: of the learned mixture of a two-block model's modality cosines (an ensemble:
+    each member's) and the shared shares :data:`MIX_SHARES`, keep the one whose ranking space ranks the
+    validation catalog best (nDCG@k; the learned one on a tie). The listwise loss learns the mixture on
+    training pairs, where a tower that fits them closely looks better than it ranks songs it never saw.
+    Sets the model's ``rank_mix`` in place; returns each candidate's nDCG@k and the choice, or None for a
+    one-block model or a catalog with nothing to rank."""
+    members = list(model.members) if isinstance(model, Ensemble) else [model]
+    if len(members[0].vector_blocks()) != 2:
+        return None
+    model.eval()
+    rows = np.unique(np.concatenate([pairs.src, pairs.tgt]))
+    judged = Judgments(pairs.src, pairs.tgt, pairs.score, pairs.labelled, rows, relevant_score)
+    vecs = encode_songs(model, songs, rows, batch_size, device, amp)  # (T, D): the mixture is not in them
+
+    def ndcg() -> float | None:
+        return catalog_ndcg(model.rank_space(vecs).cpu().numpy(), judged, k)
+
+    learned = [m.rank_mix.detach().clone() for m in members]
+    tried = {"learned": ndcg()}
+    if tried["learned"] is None:
+        return None
+    for share in MIX_SHARES:
+        for m in members:
+            m.rank_mix.copy_(torch.log(torch.tensor([share, 1.0 - share], device=m.rank_mix.device)))
+        tried[f"{share:g}"] = ndcg()
+    choice = max(tried, key=lambda c: (tried[c], c == "learned"))
+    for m, w in zip(members, learned):
+        m.rank_mix.copy_(w if choice == "learned" else torch.log(torch.tensor(
+            [float(choice), 1.0 - float(choice)], device=w.device)))
+    return {"choice": choice, "lyrics_share": round(float(model.rank_weights()[0::2].sum()), 4),
+            "val_ndcg": {c: round(v, 6) for c, v in tried.items()}}
 
 
 @torch.no_grad()

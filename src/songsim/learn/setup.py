@@ -1,18 +1,21 @@
 """The model set-up done before the first training step: GloVe rows in the lyrics embedding, the audio
 encoder's frame normalisation, the bag encoder's fixed word prior and the output's starting level, each
-from the training songs or pairs only."""
+from the training songs or pairs only; or the audio tower of a trained audio model (fused's
+``audio_init``), whose training songs must be training songs of the model it starts."""
 
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import numpy as np
 import torch
 
-from songsim.core.config import ConfigError
+from songsim.core.checkpoint import load_checkpoint
+from songsim.core.config import ConfigError, SplitsConfig, to_dict
 from songsim.learn.data import SongTable
 from songsim.models import registry
-from songsim.models.nets import PairModel
+from songsim.models.nets import Ensemble, PairModel
 
 
 def fit_audio_normalisation(spec: registry.ModelSpec, model: PairModel, songs: SongTable, rows: np.ndarray) -> None:
@@ -88,3 +91,33 @@ def init_embeddings(spec: registry.ModelSpec, model: PairModel, glove) -> dict |
         w[found] = torch.from_numpy(glove.vectors)[found]
         w[0] = 0.0
     return glove.coverage
+
+
+def check_warm_start_splits(cfg: SplitsConfig, own_set: str, warm_set: str) -> None:
+    """A model may start from one trained on another split set only when no song (or pair) of its own
+    validation or test split was a training song of the other: the sets must split tracks (or artists) by
+    the same ratios, which put every track in the same split of every set (``learn.splits``)."""
+    ratios = {s: getattr(cfg, f"{s}_ratios") for s in (own_set, warm_set)}
+    if cfg.mode == "pair":
+        raise ConfigError(f"splits.mode: pair splits each set's pairs at random, so the {warm_set} model's "
+                          f"training pairs include {own_set} test pairs; set fused.model.audio_init: none")
+    if ratios[own_set] != ratios[warm_set]:
+        raise ConfigError(f"splits.{own_set}_ratios {list(ratios[own_set])} and splits.{warm_set}_ratios "
+                          f"{list(ratios[warm_set])} differ, so songs of one set's test split train the other; "
+                          f"make them equal or set fused.model.audio_init: none")
+
+
+def audio_tower_states(path: str | Path, audio_cfg) -> list[dict[str, torch.Tensor]]:
+    """The audio encoders' weights (frame normalisation included) of the trained audio model at ``path``,
+    one per ensemble member, for a model whose audio encoder config ``audio_cfg`` must be the same."""
+    if not Path(path).exists():
+        raise ConfigError(f"fused.model.audio_init: audio_siamese, but {path} does not exist: train it first "
+                          f"(dvc repro train@audio_siamese)")
+    model, state = load_checkpoint(path)
+    members = list(model.members) if isinstance(model, Ensemble) else [model]
+    theirs, ours = to_dict(members[0].cfg.encoder), to_dict(audio_cfg)
+    if theirs != ours:
+        diff = {k: (v, ours.get(k)) for k, v in theirs.items() if ours.get(k) != v}
+        raise ConfigError(f"fused.model.audio must equal {state['model']}.model.encoder to start from {path}; "
+                          f"differs in (theirs, ours): {diff}")
+    return [{k: v.detach().clone() for k, v in m.encoder.state_dict().items()} for m in members]

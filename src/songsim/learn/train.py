@@ -21,17 +21,24 @@ import torch
 from tqdm import tqdm
 
 from songsim.core.checkpoint import finish_checkpoints, load_checkpoint, model_spec, pick_device, save_checkpoint
-from songsim.core.config import EvaluateConfig, ModelSection, TrainConfig, model_section, section, to_dict
+from songsim.core.config import ConfigError, EvaluateConfig, ModelSection, TrainConfig, model_section, section, to_dict
 from songsim.core.metrics import STOP_METRIC, fit_isotonic, mae, stop_metric
 from songsim.core.writers import write_json
 from songsim.learn import distributed, shared
 from songsim.learn.batches import SongStore, plan_epoch
 from songsim.learn.data import PairData, SongTable, load_pairs, load_songs, split_track_ids
-from songsim.learn.inference import predict, rank_scores, targets, val_catalog_ndcg
+from songsim.learn.inference import choose_rank_mix, predict, rank_scores, targets, val_catalog_ndcg
 from songsim.learn.live import EpochLog
 from songsim.learn.loop import LrRule, loss_fn, prepare, recalibrate_batch_norm, train_steps
 from songsim.learn.negatives import RankSampler, add_negatives
-from songsim.learn.setup import fit_audio_normalisation, fit_word_prior, init_embeddings, init_output_bias
+from songsim.learn.setup import (
+    audio_tower_states,
+    check_warm_start_splits,
+    fit_audio_normalisation,
+    fit_word_prior,
+    init_embeddings,
+    init_output_bias,
+)
 from songsim.learn.threads import CpuShare
 from songsim.models import registry
 from songsim.models.nets import Ensemble, build_model, param_counts
@@ -39,9 +46,14 @@ from songsim.models.nets import Ensemble, build_model, param_counts
 log = logging.getLogger(__name__)
 
 
-def fingerprint(name: str, section: ModelSection, tcfg: TrainConfig, pairs: PairData) -> str:
+def fingerprint(name: str, section: ModelSection, tcfg: TrainConfig, pairs: PairData,
+                audio_init: dict[str, torch.Tensor] | None = None) -> str:
+    """What makes two runs the same run (a last checkpoint resumes only its own): settings, pairs and the
+    audio tower a run starts from."""
     h = hashlib.sha256(json.dumps([name, to_dict(section), to_dict(tcfg)], sort_keys=True).encode())
     h.update(pairs.src.tobytes() + pairs.tgt.tobytes() + pairs.score.tobytes())
+    for key in sorted(audio_init or {}):
+        h.update(key.encode() + audio_init[key].detach().cpu().contiguous().numpy().tobytes())
     return h.hexdigest()[:16]
 
 
@@ -55,19 +67,26 @@ class TrainResult:
     params: dict[str, int]
     resumed_from: int
     seconds: float
+    rank_mix: dict | None = None  # train.rank_mix: val: the mixture chosen and each candidate's validation nDCG
 
 
 def train(name: str, section: ModelSection, tcfg: TrainConfig, songs: SongTable, train_pairs: PairData,
           val_pairs: PairData, vocab_size: int, ckpt_path: str | Path, last_path: str | Path,
           live_dir: str | Path | None = None, glove=None, val_ranking: tuple[float, int] = (0.5, 10),
-          stop_ids: np.ndarray | None = None) -> TrainResult:
+          stop_ids: np.ndarray | None = None, audio_init: list[dict[str, torch.Tensor]] | None = None
+          ) -> TrainResult:
     """Train ``name``; writes the best checkpoint, a resumable last checkpoint and, when ``live_dir`` is
     given, the per-epoch metrics through DVCLive (:class:`EpochLog`). ``val_ranking``: the relevant score
     and k of the validation catalog's nDCG@k (logged every epoch; the selection metric with
-    ``train.select_on: ndcg``).
+    ``train.select_on: ndcg``). ``audio_init``: audio encoder weights to start the audio tower from, one per
+    trained audio member (ensemble member ``m`` starts from ``audio_init[m % len(audio_init)]``).
 
     Under torchrun (``distributed.setup``) every rank calls this; rank 0 alone validates and writes."""
     t0 = time.perf_counter()
+    warm_from = getattr(section.model, "audio_init", "none")
+    if (warm_from != "none") != (audio_init is not None):
+        raise ConfigError(f"{name}.model.audio_init is {warm_from!r} but the audio tower weights were "
+                          f"{'not ' if audio_init is None else ''}given (learn.setup.audio_tower_states)")
     if len(train_pairs) < 2 or len(val_pairs) < 1:
         raise ValueError(f"{name}: {len(train_pairs)} training and {len(val_pairs)} validation pairs; need at least "
                          f"2 and 1 (see the build_splits report)")
@@ -78,7 +97,9 @@ def train(name: str, section: ModelSection, tcfg: TrainConfig, songs: SongTable,
         with CpuShare(tcfg.threads) as share:
             args = (name, section, tcfg, songs, train_pairs, val_pairs, vocab_size, Path(ckpt_path), Path(last_path),
                     live, glove, ranks, device, share, t0, val_ranking, stop_ids)
-            return _train(*args) if section.optim.members == 1 else _train_members(*args)
+            if section.optim.members == 1:
+                return _train(*args, audio_init=audio_init[0] if audio_init else None, choose_mix=True)
+            return _train_members(*args, audio_init=audio_init)
     finally:
         live.close()
         distributed.teardown(ranks)
@@ -98,13 +119,13 @@ def member_path(path: Path, member: int) -> Path:
 
 
 def _finished_member(name: str, section: ModelSection, tcfg: TrainConfig, pairs: PairData, ckpt: Path,
-                     last: Path) -> TrainResult | None:
+                     last: Path, audio_init: dict[str, torch.Tensor] | None) -> TrainResult | None:
     """A member an interrupted ensemble run already finished (its best checkpoint and its last checkpoint
     marked complete, of this very run's settings and pairs), so the resumed run does not train it again."""
     if not (ckpt.exists() and last.exists()):
         return None
     state = torch.load(last, map_location="cpu", weights_only=True)
-    if not state.get("complete") or state.get("fingerprint") != fingerprint(name, section, tcfg, pairs):
+    if not state.get("complete") or state.get("fingerprint") != fingerprint(name, section, tcfg, pairs, audio_init):
         return None
     hist = state["history"]
     return TrainResult(state["best_epoch"], float(state["best"]), "", len(hist), hist, {}, len(hist), 0.0)
@@ -112,7 +133,8 @@ def _finished_member(name: str, section: ModelSection, tcfg: TrainConfig, pairs:
 
 def _train_members(name, section, tcfg, songs, train_pairs, val_pairs, vocab_size, ckpt_path, last_path, live,
                    glove, ranks: distributed.Ranks, device: torch.device, share: CpuShare, t0: float,
-                   val_ranking: tuple[float, int], stop_ids: np.ndarray | None) -> TrainResult:
+                   val_ranking: tuple[float, int], stop_ids: np.ndarray | None,
+                   audio_init: list[dict[str, torch.Tensor]] | None = None) -> TrainResult:
     """``optim.members`` > 1: train each member as a model of its own (its own seed, early stopping and
     checkpoints, resumable), then write the :class:`Ensemble` of their best weights to ``ckpt_path``, with
     its validation metric and the calibration of its ranking score; the members' files are removed."""
@@ -121,7 +143,8 @@ def _train_members(name, section, tcfg, songs, train_pairs, val_pairs, vocab_siz
     for m in range(k):
         mcfg = replace(tcfg, seed=member_seed(tcfg.seed, m, k))
         mckpt, mlast = member_path(ckpt_path, m), member_path(last_path, m)
-        done = distributed.from_main(_finished_member(name, section, mcfg, train_pairs, mckpt, mlast)
+        warm = audio_init[m % len(audio_init)] if audio_init else None
+        done = distributed.from_main(_finished_member(name, section, mcfg, train_pairs, mckpt, mlast, warm)
                                      if ranks.main else None, ranks)
         live.offset = len(history)  # the DVCLive steps run on through the members
         if done is not None:
@@ -132,18 +155,20 @@ def _train_members(name, section, tcfg, songs, train_pairs, val_pairs, vocab_siz
         else:
             log.info("%s: training member %d of %d (train seed %d)", name, m + 1, k, mcfg.seed)
         res = done or _train(name, section, mcfg, songs, train_pairs, val_pairs, vocab_size, mckpt, mlast, live,
-                             glove, ranks, device, share, time.perf_counter(), val_ranking, stop_ids)
+                             glove, ranks, device, share, time.perf_counter(), val_ranking, stop_ids, warm)
         results.append(res)
         restored += len(res.history) if done is not None else res.resumed_from
         history += [row | {"member": m} for row in res.history]
     live.offset = 0
     task = registry.get(name).task
     metric_name = "ndcg" if tcfg.select_on == "ndcg" else STOP_METRIC[task][0]
-    value, counts = float("nan"), {}
+    value, counts, mix = float("nan"), {}, None
     if ranks.main:
         ens = Ensemble([load_checkpoint(member_path(ckpt_path, m), device)[0] for m in range(k)]).to(device)
         store = SongStore(songs, device, tcfg.resident_mb, width_multiple=1 if device.type == "cpu" else 32)
         amp = tcfg.amp and device.type == "cuda"
+        if tcfg.rank_mix == "val":
+            mix = choose_rank_mix(ens, val_pairs, store, tcfg.eval_batch_size, device, amp, *val_ranking)
         if metric_name == "ndcg":
             value = val_catalog_ndcg(ens, val_pairs, store, tcfg.eval_batch_size, device, amp, *val_ranking) or 0.0
         else:
@@ -154,20 +179,24 @@ def _train_members(name, section, tcfg, songs, train_pairs, val_pairs, vocab_siz
         save_checkpoint(ckpt_path, ens, name, section, vocab_size, {
             "epoch": [r.best_epoch for r in results], "val": {metric_name: value}, "param_counts": counts,
             "member_seeds": [member_seed(tcfg.seed, m, k) for m in range(k)],
-            "member_val": [r.best_metric for r in results], "calibration": fit_isotonic(raw, val_pairs.score)})
+            "member_val": [r.best_metric for r in results], "calibration": fit_isotonic(raw, val_pairs.score),
+            "rank_mix": mix})
         for m in range(k):
             member_path(ckpt_path, m).unlink(missing_ok=True)
             member_path(last_path, m).unlink(missing_ok=True)
         log.info("%s: ensemble of %d members, validation %s %.6f (members: %s)", name, k, metric_name, value,
                  ", ".join(f"{r.best_metric:.6f}" for r in results))
-    value = distributed.from_main(value, ranks)
+    value, mix = distributed.from_main((value, mix), ranks)
     return TrainResult([r.best_epoch for r in results], value, metric_name, len(history), history, counts,
-                       restored, round(time.perf_counter() - t0, 2))
+                       restored, round(time.perf_counter() - t0, 2), mix)
 
 
 def _train(name, section, tcfg, songs, train_pairs, val_pairs, vocab_size, ckpt_path, last_path, live: EpochLog,
            glove, ranks: distributed.Ranks, device: torch.device, share: CpuShare, t0: float,
-           val_ranking: tuple[float, int], stop_ids: np.ndarray | None) -> TrainResult:
+           val_ranking: tuple[float, int], stop_ids: np.ndarray | None,
+           audio_init: dict[str, torch.Tensor] | None = None, choose_mix: bool = False) -> TrainResult:
+    """One model's training run; ``choose_mix``: the run trains the final model (not an ensemble member),
+    so it also chooses the ranking mixture (``train.rank_mix``)."""
     spec = registry.get(name)
     task = spec.task
     loss_kind = task if task == "classification" else tcfg.regression_loss
@@ -183,7 +212,10 @@ def _train(name, section, tcfg, songs, train_pairs, val_pairs, vocab_size, ckpt_
     model = build_model(name, section.model, vocab_size)
     coverage = init_embeddings(spec, model, glove)
     train_rows = np.unique(np.concatenate([train_pairs.src, train_pairs.tgt]))
-    fit_audio_normalisation(spec, model, songs, train_rows)
+    if audio_init is not None:  # a trained tower, with the frame normalisation it was trained under
+        spec.encoder(model, "audio").load_state_dict(audio_init)
+    else:
+        fit_audio_normalisation(spec, model, songs, train_rows)
     prior = fit_word_prior(spec, model, songs, train_rows, stop_ids)
     if prior is not None:
         log.info("%s: fixed word weights %s", name, prior)
@@ -210,7 +242,7 @@ def _train(name, section, tcfg, songs, train_pairs, val_pairs, vocab_size, ckpt_
              if section.optim.scheduler == "cosine" else None)
     steps_per_epoch = -(-len(train_pairs) // batch_size)
     warmup = rule.warmup(batch_size, steps_per_epoch)
-    fp = fingerprint(name, section, tcfg, train_pairs)
+    fp = fingerprint(name, section, tcfg, train_pairs, audio_init)
     history: list[dict] = []
     start_epoch, best, best_epoch, bad_epochs = 0, None, -1, 0
     best_state: dict | None = None  # the best epoch's weights, also kept in last.pt
@@ -318,19 +350,24 @@ def _train(name, section, tcfg, songs, train_pairs, val_pairs, vocab_size, ckpt_
                 "fingerprint": fp, "epoch": epoch, "best": best, "best_epoch": best_epoch, "bad_epochs": bad_epochs,
                 "history": history, "optimizer": opt.state_dict(), "best_state": best_state,
                 "scheduler": sched.state_dict() if sched is not None else {}, "complete": False})
+    mix = None
     if ranks.main:
         extra = None
         if best_state is not None:  # the best weights' ranking score, calibrated on the validation pairs
             net.load_state_dict(best_state)
+            if choose_mix and tcfg.rank_mix == "val":
+                mix = choose_rank_mix(net, val_pairs, store, tcfg.eval_batch_size, device, amp, *val_ranking)
+                best_state = {k: v.detach().clone() for k, v in net.state_dict().items()}
             raw = rank_scores(net, val_pairs, store, tcfg.eval_batch_size, device, amp)
-            extra = best_extra(best_epoch, best) | {"calibration": fit_isotonic(raw, val_pairs.score)}
+            extra = best_extra(best_epoch, best) | {"calibration": fit_isotonic(raw, val_pairs.score),
+                                                   "rank_mix": mix}
         finish_checkpoints(net, name, section, vocab_size, ckpt_path, last_path, extra, best_state)
     if coverage:
         log.info("%s GloVe coverage: %s", name, coverage)
     if best is None or not np.isfinite(best):
         raise ValueError(f"{name}: no epoch gave a finite validation {metric_name} ({best}); nothing to keep")
     return TrainResult(best_epoch, float(best), metric_name, len(history), history, counts, resumed_from,
-                       round(time.perf_counter() - t0, 2))
+                       round(time.perf_counter() - t0, 2), distributed.from_main(mix, ranks))
 
 
 def run(params: dict, model: str) -> dict:
@@ -371,9 +408,13 @@ def run(params: dict, model: str) -> dict:
 
             stop_ids = stopword_ids(vocab, words)
     ecfg: EvaluateConfig = section(params, "evaluate")
+    audio_init, warm_from = None, getattr(sec.model, "audio_init", "none")
+    if warm_from != "none":
+        check_warm_start_splits(section(params, "splits"), spec.split_set, registry.get(warm_from).split_set)
+        audio_init = audio_tower_states(paths.model_files(warm_from)["ckpt"], sec.model.audio)
     try:
         res = train(model, sec, tcfg, songs, train_pairs, val_pairs, len(vocab), files["ckpt"], files["last"],
-                    files["live"], glove, (ecfg.relevant_score, ecfg.ndcg_k), stop_ids)
+                    files["live"], glove, (ecfg.relevant_score, ecfg.ndcg_k), stop_ids, audio_init)
     finally:
         shared.release(model)
     out = {
@@ -384,6 +425,9 @@ def run(params: dict, model: str) -> dict:
         "param_counts": res.params, "glove_coverage": glove.coverage if glove is not None else None,
         "stopwords": len(stop_ids) if stop_ids is not None else None,
         "global_batch": sec.optim.batch_size, "members": sec.optim.members,
+        "rank_mix": res.rank_mix,
+        "audio_init": None if audio_init is None else {
+            "from": warm_from, "members": len(audio_init), "frozen": bool(sec.model.freeze_audio)},
         **({k: res.history[-1][k] for k in ("processes", "threads")} if res.history else {}),
     }
     if distributed.main_process():

@@ -144,6 +144,7 @@ class AudioSiameseConfig(_PairHead):
 
 
 MISSING = ("predicted", "zero", "decoder")  # FusedConfig.missing: where a missing modality gets a stand-in
+AUDIO_INIT = ("none", "audio_siamese")  # FusedConfig.audio_init: where the audio tower's weights start
 
 
 @dataclass(frozen=True)
@@ -162,6 +163,8 @@ class FusedConfig(_PairHead):
     missing: str = "predicted"  # a missing modality's vector: predicted (from the other) | zero | decoder (zero
     # in the song vector and the ranking space, predicted from the other inside the pair decoder)
     stand_in: int = 128  # hidden width of the networks predicting a missing modality's vector from the other's
+    audio_init: str = "none"  # none: random | audio_siamese: the trained audio model's encoder (member k from k)
+    freeze_audio: bool = False  # keep the started audio tower fixed (weights, batch norm, no dropout)
 
     def validate(self) -> None:
         self._check("fused.model")
@@ -171,3 +174,8 @@ class FusedConfig(_PairHead):
             raise ValueError(f"fused.model.missing: one of {', '.join(MISSING)}, got {self.missing!r}")
         if self.stand_in < 1:
             raise ValueError(f"fused.model.stand_in: at least 1, got {self.stand_in}")
+        if self.audio_init not in AUDIO_INIT:
+            raise ValueError(f"fused.model.audio_init: one of {', '.join(AUDIO_INIT)}, got {self.audio_init!r}")
+        if self.freeze_audio and self.audio_init == "none":
+            raise ValueError("fused.model.freeze_audio: true needs a trained tower to keep (audio_init: "
+                             "audio_siamese); a frozen random tower would rank by noise")

@@ -377,6 +377,16 @@ class FusedModel(PairModel):
         d = merged_dim(dl, cfg.merge) + merged_dim(da, cfg.merge)
         self.decoder = Decoder(d, cfg.dense, cfg.dropout)
         self._init_ranking()
+        if cfg.freeze_audio:
+            self.audio.requires_grad_(False)
+
+    def train(self, mode: bool = True) -> FusedModel:
+        """``freeze_audio``: the audio tower stays in eval mode (running batch-norm statistics, no dropout),
+        so a training step sees the very song vectors the trained model serves."""
+        super().train(mode)
+        if self.cfg.freeze_audio:
+            self.audio.eval()
+        return self
 
     def _audio(self, audio: torch.Tensor, has: torch.Tensor | None) -> torch.Tensor:
         # audio: (U, 24, T); has: (U,) bool or None -> (U, D_audio), zeros where a song has no audio (the
