@@ -151,6 +151,10 @@ def main() -> None:
     for name in args.models:
         spec = MODELS[name]
         sec = model_section(params, name, spec.config)
+        if getattr(sec.model, "audio_init", "none") != "none":  # times fused's whole network, as recorded
+            from dataclasses import replace
+
+            sec = replace(sec, model=replace(sec.model, audio_init="none", freeze_audio=False))
         if args.lstm_units:
             from dataclasses import replace
 

@@ -135,6 +135,9 @@ def test_prior_output_start_and_batch_norm_recalibration(tmp_path, tiny_run):
     model, _ = load_checkpoint(tmp_path / "a.pt")
     p = predict(model, va, songs, 64, torch.device("cpu"))
     assert np.abs(p - va.score).mean() == pytest.approx(res.best_metric, abs=1e-5)
+    # the frozen audio tower keeps the batch-norm statistics it was trained with: recalibration leaves it be
+    warm = _audio_init(tiny_run[1], _setup(tiny_run, "fused")[5])[0]
+    assert all(torch.equal(model.audio.state_dict()[k], v) for k, v in warm.items())
     for bad in ({"output_init": "mean"}, {"bn_recalibrate": -1}):
         with pytest.raises(ConfigError, match=next(iter(bad))):
             dataclasses.replace(section(tiny_run[1], "train"), **bad).validate()

@@ -189,16 +189,18 @@ def recalibrate_batch_norm(model: nn.Module, batches: Iterable[Prepared], max_ba
     With a few dozen steps per epoch the exponential running averages lag weights that move fast, so
     validation (eval mode) would read statistics of earlier weights: the output level jumps from epoch to
     epoch and the best epoch is picked on that noise. The random state is forked (dropout masks here do
-    not shift training's). Returns the batches used; a model without batch norm is left untouched."""
-    bns = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
-    if not bns or max_batches <= 0:
-        return 0
+    not shift training's). Returns the batches used; a model without batch norm is left untouched, and so is
+    a part the model keeps in eval mode while it trains (a frozen tower: its statistics are part of it)."""
     was_training = model.training
+    model.train()
+    bns = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.training]
+    if not bns or max_batches <= 0:
+        model.train(was_training)
+        return 0
     momenta = [m.momentum for m in bns]
     for m in bns:
         m.reset_running_stats()
         m.momentum = None  # cumulative average over the batches below
-    model.train()
     n = 0
     with torch.random.fork_rng(devices=[]):
         for batch, _, _ in batches:
