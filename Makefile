@@ -98,7 +98,7 @@ robustness-medium: $(STAMP)
 learning-curve: $(STAMP)
 	$(PY) scripts/robustness.py --prefix curve1 --worlds 11 $(MEDIUM_SHAPE) --set splits.data_fraction=0.01
 	$(PY) scripts/robustness.py --prefix curve3 --worlds 11 $(MEDIUM_SHAPE) --set splits.data_fraction=0.03
-	$(PY) scripts/learning_curve.py curve1-w11-s0 curve3-w11-s0 shaped-w11-s0
+	$(PY) scripts/learning_curve.py curve1-w11-s0 curve3-w11-s0 realshape-w11-s0
 	$(PY) scripts/results_table.py --write
 
 # the generated blocks of README.md and docs/*.md: results tables (from the committed reports and the

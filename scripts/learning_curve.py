@@ -1,7 +1,7 @@
 """What more training data buys: the regression models' test nDCG@10 and MAE against the number of training
 pairs, from recorded runs of one world that differ only in ``splits.data_fraction`` (issue 33).
 
-    python scripts/learning_curve.py curve1-w11-s0 curve3-w11-s0 shaped-w11-s0
+    python scripts/learning_curve.py curve1-w11-s0 curve3-w11-s0 realshape-w11-s0
 
 Each name is a run recorded in ``data/experiments/<name>.json`` (``scripts/robustness.py`` records them;
 ``make learning-curve`` queues the medium world's). The runs must share every param but the fraction, so
