@@ -12,7 +12,7 @@ import torch
 from songsim.core.ranking import Judgments, catalog_ndcg
 from songsim.learn.batches import SongStore
 from songsim.learn.data import PairData, SongTable
-from songsim.models.nets import Ensemble, PairModel
+from songsim.models.nets import PairModel, members_of
 
 # the first block's (lyrics') share of the ranking score tried by ``choose_rank_mix``; never 0 or 1, so a song
 # with one modality is still ranked by it among the songs that have it
@@ -81,11 +81,16 @@ def val_catalog_ndcg(model: PairModel, pairs: PairData, songs: SongTable | SongS
                      device: torch.device, amp: bool, relevant_score: float, k: int) -> float | None:
     """nDCG@k of ranking the songs of ``pairs`` (the validation catalog) for each other by the ranking
     space, graded by the Last.fm scores of the listed pairs: what model selection on ranking reads."""
-    model.eval()
+    vecs, judged = _catalog(model, pairs, songs, batch_size, device, amp, relevant_score)
+    return catalog_ndcg(model.rank_space(vecs).cpu().numpy(), judged, k)
+
+
+def _catalog(model: PairModel, pairs: PairData, songs: SongTable | SongStore, batch_size: int,
+             device: torch.device, amp: bool, relevant_score: float) -> tuple[torch.Tensor, Judgments]:
+    """The songs of ``pairs`` (a catalog to rank) encoded ``(T, D)``, and the judgments of ranking them."""
     rows = np.unique(np.concatenate([pairs.src, pairs.tgt]))
     judged = Judgments(pairs.src, pairs.tgt, pairs.score, pairs.labelled, rows, relevant_score)
-    space = model.rank_space(encode_songs(model, songs, rows, batch_size, device, amp)).cpu().numpy()  # (T, D)
-    return catalog_ndcg(space, judged, k)
+    return encode_songs(model, songs, rows, batch_size, device, amp), judged
 
 
 @torch.no_grad()
@@ -97,29 +102,25 @@ def choose_rank_mix(model: PairModel, pairs: PairData, songs: SongTable | SongSt
     training pairs, where a tower that fits them closely looks better than it ranks songs it never saw.
     Sets the model's ``rank_mix`` in place; returns each candidate's nDCG@k and the choice, or None for a
     one-block model or a catalog with nothing to rank."""
-    members = list(model.members) if isinstance(model, Ensemble) else [model]
+    members = members_of(model)
     if len(members[0].vector_blocks()) != 2:
         return None
-    model.eval()
-    rows = np.unique(np.concatenate([pairs.src, pairs.tgt]))
-    judged = Judgments(pairs.src, pairs.tgt, pairs.score, pairs.labelled, rows, relevant_score)
-    vecs = encode_songs(model, songs, rows, batch_size, device, amp)  # (T, D): the mixture is not in them
-
-    def ndcg() -> float | None:
-        return catalog_ndcg(model.rank_space(vecs).cpu().numpy(), judged, k)
-
-    learned = [m.rank_mix.detach().clone() for m in members]
-    tried = {"learned": ndcg()}
-    if tried["learned"] is None:
-        return None
-    for share in MIX_SHARES:
-        for m in members:
-            m.rank_mix.copy_(torch.log(torch.tensor([share, 1.0 - share], device=m.rank_mix.device)))
-        tried[f"{share:g}"] = ndcg()
+    vecs, judged = _catalog(model, pairs, songs, batch_size, device, amp, relevant_score)  # the mixture is not in vecs
+    # each candidate: every member's rank_mix logits
+    candidates = {"learned": [m.rank_mix.detach().clone() for m in members]} | {
+        f"{share:g}": [torch.log(torch.tensor([share, 1.0 - share], device=m.rank_mix.device)) for m in members]
+        for share in MIX_SHARES}
+    tried: dict[str, float] = {}
+    for name, logits in candidates.items():  # "learned" first: the model is left as it was when it is None
+        for m, w in zip(members, logits):
+            m.rank_mix.copy_(w)
+        value = catalog_ndcg(model.rank_space(vecs).cpu().numpy(), judged, k)
+        if value is None:  # no validation song has a relevant similar: nothing to choose by
+            return None
+        tried[name] = value
     choice = max(tried, key=lambda c: (tried[c], c == "learned"))
-    for m, w in zip(members, learned):
-        m.rank_mix.copy_(w if choice == "learned" else torch.log(torch.tensor(
-            [float(choice), 1.0 - float(choice)], device=w.device)))
+    for m, w in zip(members, candidates[choice]):
+        m.rank_mix.copy_(w)
     return {"choice": choice, "lyrics_share": round(float(model.rank_weights()[0::2].sum()), 4),
             "val_ndcg": {c: round(v, 6) for c, v in tried.items()}}
 

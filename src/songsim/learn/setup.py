@@ -15,7 +15,7 @@ from songsim.core.checkpoint import load_checkpoint
 from songsim.core.config import ConfigError, SplitsConfig, to_dict
 from songsim.learn.data import SongTable
 from songsim.models import registry
-from songsim.models.nets import Ensemble, PairModel
+from songsim.models.nets import PairModel, members_of
 
 
 def fit_audio_normalisation(spec: registry.ModelSpec, model: PairModel, songs: SongTable, rows: np.ndarray) -> None:
@@ -114,7 +114,7 @@ def audio_tower_states(path: str | Path, audio_cfg) -> list[dict[str, torch.Tens
         raise ConfigError(f"fused.model.audio_init: audio_siamese, but {path} does not exist: train it first "
                           f"(dvc repro train@audio_siamese)")
     model, state = load_checkpoint(path)
-    members = list(model.members) if isinstance(model, Ensemble) else [model]
+    members = members_of(model)
     theirs, ours = to_dict(members[0].cfg.encoder), to_dict(audio_cfg)
     if theirs != ours:
         diff = {k: (v, ours.get(k)) for k, v in theirs.items() if ours.get(k) != v}

@@ -516,11 +516,16 @@ def build_model(name: str, cfg, vocab_size: int, members: int = 1) -> PairModel:
     return cls(cfg, vocab_size)
 
 
+def members_of(model: PairModel) -> list[PairModel]:
+    """The single models an :class:`Ensemble` averages, or the model itself."""
+    return list(model.members) if isinstance(model, Ensemble) else [model]
+
+
 def param_counts(model: nn.Module) -> dict[str, int]:
     """Trainable + frozen parameter counts per top-level block (an :class:`Ensemble`'s: its members' blocks
     summed), and the total."""
     counts: dict[str, int] = {}
-    for m in (model.members if isinstance(model, Ensemble) else [model]):
+    for m in members_of(model):
         for name, child in m.named_children():
             counts[name] = counts.get(name, 0) + sum(p.numel() for p in child.parameters())
         own = sum(p.numel() for p in m.parameters(recurse=False))  # a PairModel's: the ranking mixture and scale
