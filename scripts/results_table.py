@@ -624,13 +624,14 @@ def runs_provenance(runs: list[str]) -> str:
 
 def main_provenance(reports: Path) -> str:
     """Which commit last changed the committed run's reports, when, and how it trained (the train reports)."""
-    out = subprocess.run(["git", "log", "-1", "--format=%h %ad", "--date=short", "--",
+    # the full hash, cut here: `%h`'s length grows with the clone's object count, so two clones disagreed
+    out = subprocess.run(["git", "log", "-1", "--format=%H %ad", "--date=short", "--",
                           *(str(reports / f"evaluate_{m}.json") for m in MODELS)],
                          cwd=ROOT, capture_output=True, text=True).stdout.split()
     train = [json.loads((reports / f"train_{m}.json").read_text()) for m in MODELS
              if (reports / f"train_{m}.json").exists()]
     how = ", ".join(sorted({f"{t.get('processes', 1)} process, {t.get('threads', '?')} CPU threads" for t in train}))
-    where = f"commit `{out[0]}` ({out[1]})" if len(out) == 2 else "uncommitted reports"
+    where = f"commit `{out[0][:7]}` ({out[1]})" if len(out) == 2 else "uncommitted reports"
     return (f"The committed run: reports from {where}, trained with {how} (the train reports), on the project's "
             f"2-core CPU development machine.\n\n")
 

@@ -110,3 +110,14 @@ def test_reader_table_adds_the_word_model_readers_and_the_classifier_runs():
     assert "lyrics_classifier: runs / reader (word model) / ceiling" in table
     assert "| +7.5 / +8.0 / +11.0, +11.5 |" in table
     assert "the reader of the word model on 0 of 1" in table
+
+
+@pytest.mark.parametrize("abbrev", ["7", "12"])
+def test_provenance_does_not_depend_on_the_clones_hash_length(monkeypatch, abbrev):
+    """git's short hash grows with a clone's object count: a CI clone printed 7 digits where ours printed 8."""
+    reports = ROOT / "data" / "reports"
+    expected = results_table.main_provenance(reports)
+    monkeypatch.setenv("GIT_CONFIG_COUNT", "1")
+    monkeypatch.setenv("GIT_CONFIG_KEY_0", "core.abbrev")
+    monkeypatch.setenv("GIT_CONFIG_VALUE_0", abbrev)
+    assert results_table.main_provenance(reports) == expected
