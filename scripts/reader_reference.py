@@ -1,19 +1,23 @@
 """Reader references over the robustness worlds: where a pair-MAE claim fails, is it the model or the inputs?
 
     python scripts/reader_reference.py --worlds 3 11 19 23 31 7
+    python scripts/reader_reference.py --worlds 7 11 13 --size medium --set synth.coverage.lyrics=0.238 ...
+        --prefixes realshape --out data/experiments/reader_reference_medium.json     (make reader-medium)
 
 For each world seed: the world and its splits are built in a temporary folder with the stages' own code
-(synth_world, extract_pairs, expand_lyrics, chunk_audio, build_splits; every other param as in
-params.yaml), then, for the lyrics regressor and the audio model on their test pairs (MAE against the
-train median, as the evaluation reports it): the modality ceiling (the latent factors themselves: an upper
-bound) and the reader reference (``songsim.judge.reader``: a ridge reader of the inputs taught by the
-latent factors, then the ceiling's pair model: a level a reader of the inputs does reach; for the lyrics
-three, of the bag of words, of the words' mean GloVe vector, and of the world's own model of the words:
-the factors' maximum a posteriori estimate, ``likelihood_features``); and the lyrics classifier's ceiling as the
-evaluation estimates it and fitted harder (accuracy over the majority class). The models'
-own figures come from the recorded harness runs (``data/experiments/rob-w<W>-s<S>.json``) and the
-committed run (world 7). Writes ``data/experiments/reader_reference.json``; ``scripts/results_table.py
---write README.md`` renders it. About a minute per world on 2 cores.
+(synth_world, extract_pairs, expand_lyrics, chunk_audio, build_splits; ``--size`` and each ``--set
+KEY=VALUE`` as the harness's runs of those worlds had them, every other param as in params.yaml), then,
+for the lyrics regressor and the audio model on the test pairs of the split set each trains on
+(``models.registry``; MAE against the train median, as the evaluation reports it): the modality ceiling
+(the latent factors themselves: an upper bound) and the reader reference (``songsim.judge.reader``: a
+ridge reader of the inputs taught by the latent factors, then the ceiling's pair model: a level a reader
+of the inputs does reach; for the lyrics three, of the bag of words, of the words' mean GloVe vector, and
+of the world's own model of the words: the factors' maximum a posteriori estimate,
+``likelihood_features``); and the lyrics classifier's ceiling as the evaluation estimates it and fitted
+harder (accuracy over the majority class). The models' own figures come from the recorded harness runs
+(``data/experiments/<prefix>-w<W>-s<S>.json``, ``--prefixes``) and, without ``--size`` or ``--set``, the
+committed run (world 7). Writes ``--out`` (``data/experiments/reader_reference.json``);
+``scripts/results_table.py --write`` renders it. About a minute per default-size world on 2 cores.
 """
 
 from __future__ import annotations
@@ -32,13 +36,26 @@ import yaml
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import results_table as rt  # noqa: E402
 
-MODELS = {"lyrics_regressor": ("lyrics", True, False), "audio_siamese": ("multimodal", False, True)}
+MODELS = {"lyrics_regressor": (True, False), "audio_siamese": (False, True)}  # reads (lyrics, audio)
+PREFIXES = ("rob", "fresh", "unseen")
 STAGES = ("synth", "extract-pairs", "expand-lyrics", "list-msd", "chunk-audio", "build-splits")
 
 
-def world_params(root: Path, seed: int) -> Path:
-    """params.yaml with ``synth.seed`` set and every path under ``root``."""
+def world_params(root: Path, seed: int, size: str | None = None, overrides: tuple[str, ...] = ()) -> Path:
+    """params.yaml with ``synth.seed`` (and ``synth.size``) set, each ``KEY=VALUE`` override applied (as
+    ``dvc exp run -S`` does: the value read as YAML), and every path under ``root``."""
     p = copy.deepcopy(yaml.safe_load((rt.ROOT / "params.yaml").read_text()))
+    for o in overrides:
+        key, _, value = o.partition("=")
+        *parents, leaf = key.split(".")
+        node = p
+        for k in parents:
+            node = node[k]
+        if leaf not in node:
+            raise SystemExit(f"--set {o}: params.yaml has no {key}")
+        node[leaf] = yaml.safe_load(value)
+    if size:
+        p["synth"]["size"] = size
     raw_dir = p["paths"]["raw_dir"]
     p["paths"] = {k: str(root / v) for k, v in p["paths"].items()}
     p["raw"] = {k: (str(root / v) if isinstance(v, str) and v.startswith(raw_dir) else v) for k, v in p["raw"].items()}
@@ -94,8 +111,8 @@ def measure(params: dict) -> dict:
     from songsim.models import MODELS as SPECS
 
     out, words = {}, None
-    for name, (split_set, lyrics, audio) in MODELS.items():
-        d = Path(params["paths"]["splits"]) / split_set
+    for name, (lyrics, audio) in MODELS.items():
+        d = Path(params["paths"]["splits"]) / SPECS[name].split_set  # the pairs the model trains and is tested on
         ids = split_track_ids(*(d / f"{s}.parquet" for s in ("train", "val", "test")))
         songs = load_songs(ids, None, params["paths"]["audio"] if audio else None)
         train, test = (load_pairs(d / f"{s}.parquet", songs) for s in ("train", "test"))
@@ -158,12 +175,13 @@ def classifier_ceilings(params: dict, words: tuple[list[str], np.ndarray] | None
     return out
 
 
-def model_runs(world: int, committed_world: int) -> dict[str, dict[str, float]]:
+def model_runs(world: int, committed_world: int | None, prefixes: tuple[str, ...] = PREFIXES
+               ) -> dict[str, dict[str, float]]:
     """The models' MAE vs the train median on ``world`` (and the classifier's accuracy over the majority,
-    points): each recorded harness run (development ``rob-``, held-out ``fresh-`` and ``unseen-`` worlds),
-    and the committed run."""
+    points): each recorded harness run named ``<prefix>-w<world>-s*`` (by default the development ``rob-``,
+    held-out ``fresh-`` and ``unseen-`` worlds), and the committed run when ``world`` is its world."""
     runs = {}
-    for prefix in ("rob", "fresh", "unseen"):  # the committed settings' runs only (not comparisons of other settings)
+    for prefix in prefixes:  # the committed settings' runs only (not comparisons of other settings)
         for path in sorted(rt.EXPERIMENTS.glob(f"{prefix}-w{world}-s*.json")):
             runs[path.stem] = json.loads(path.read_text())["reports"]
     if world == committed_world:
@@ -177,27 +195,35 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--worlds", type=int, nargs="+", default=[3, 11, 19, 23, 31, 7])
     ap.add_argument("--out", type=Path, default=rt.EXPERIMENTS / "reader_reference.json")
+    ap.add_argument("--size", choices=["tiny", "default", "medium", "large"], help="synth.size of every world")
+    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                    help="a param override of every world (as scripts/robustness.py --set); repeatable")
+    ap.add_argument("--prefixes", nargs="+", default=list(PREFIXES),
+                    help="the harness runs (<prefix>-w<W>-s<S>) whose models are set beside the readers")
     ap.add_argument("--add", action="store_true", help="keep the worlds already in --out (measure only the others; "
                     "every world's model runs are read again)")
     args = ap.parse_args()
     logging.basicConfig(level=logging.WARNING)
     from songsim.cli import run
 
-    committed = yaml.safe_load((rt.ROOT / "params.yaml").read_text())["synth"]["seed"]
-    result = {"worlds": {}}
+    # the committed run sits beside its world only when the worlds are built as it was (no size or override)
+    params = yaml.safe_load((rt.ROOT / "params.yaml").read_text())
+    committed = None if args.size or args.set else params["synth"]["seed"]
+    prefixes = tuple(args.prefixes)
+    result = {"worlds": {}, "size": args.size, "set": args.set, "prefixes": list(prefixes)}
     if args.add and args.out.exists():
         result = json.loads(args.out.read_text())
         for w, row in result["worlds"].items():
-            row["models"] = model_runs(int(w), committed)
+            row["models"] = model_runs(int(w), committed, prefixes)
     for w in args.worlds:
         if str(w) in result["worlds"]:
             continue
         with tempfile.TemporaryDirectory(prefix=f"songsim-reader-w{w}-") as tmp:
-            path = world_params(Path(tmp), w)
+            path = world_params(Path(tmp), w, args.size, tuple(args.set))
             for stage in STAGES:
                 run(stage, str(path))
             row = measure(yaml.safe_load(path.read_text()))
-        row["models"] = model_runs(w, committed)
+        row["models"] = model_runs(w, committed, prefixes)
         result["worlds"][str(w)] = row
         print(f"world {w}: {json.dumps(row)}", flush=True)
     args.out.write_text(json.dumps(result, indent=1) + "\n")
