@@ -11,7 +11,7 @@ export PATH := $(BIN):$(PATH)
 export PYTHONPYCACHEPREFIX := $(abspath $(VENV))/.pycache
 unexport PYTHONDONTWRITEBYTECODE
 
-.PHONY: install browser demo test test-fast lint docs bench ablation results robustness robustness-fresh robustness-medium learning-curve clean
+.PHONY: install browser demo test test-fast lint docs bench ablation results robustness robustness-fresh robustness-medium reader-medium learning-curve clean
 
 $(STAMP): pyproject.toml
 	@echo "songsim: creating $(VENV) and installing torch, DVC, faiss, ... (a few minutes the first time)"
@@ -85,20 +85,28 @@ robustness-fresh: $(STAMP)
 	$(PY) scripts/results_table.py --write
 
 # real-shaped medium worlds (published coverage: lyrics for 23.8% of tracks, audio for all; 10% of the pairs):
-# one world at a time, about 20 minutes each on 2 cores; recorded as data/experiments/realshape-w<W>-s0.json
-# (realshape: since fused starts its audio tower from audio_siamese; shaped-w<W>-s0: the runs before)
+# one world at a time, about 20 minutes each on 2 cores; recorded as data/experiments/realsteps-w<W>-s0.json
+# (realsteps: since train.min_epoch_steps; realshape-w<W>-s0: since fused starts its audio tower from
+# audio_siamese; shaped-w<W>-s0: the runs before)
 MEDIUM_SHAPE := --size medium --set synth.coverage.lastfm=0.943 --set synth.coverage.lists=0.62 \
   --set synth.coverage.lyrics=0.238 --set synth.coverage.audio=1.0 --set synth.coverage.mxm_test=0.114
 robustness-medium: $(STAMP)
-	$(PY) scripts/robustness.py --prefix realshape --worlds 7 11 13 $(MEDIUM_SHAPE) --set splits.data_fraction=0.1
+	$(PY) scripts/robustness.py --prefix realsteps --worlds 7 11 13 $(MEDIUM_SHAPE) --set splits.data_fraction=0.1
 	$(PY) scripts/results_table.py --write
 
-# what more training data buys on medium world 11: 10% and 30% of the harness's training pairs beside
+# each model against the best reader of its inputs on robustness-medium's worlds, built as its runs were
+# (data/experiments/reader_reference_medium.json; the 90% claim in docs/robustness.md)
+reader-medium: $(STAMP)
+	$(PY) scripts/reader_reference.py --worlds 7 11 13 $(MEDIUM_SHAPE) --set splits.data_fraction=0.1 \
+	  --prefixes realsteps --out data/experiments/reader_reference_medium.json
+	$(PY) scripts/results_table.py --write
+
+# what more training data buys on medium world 11: 1% and 3% of its training pairs beside
 # robustness-medium's run of that world (plots/learning_curve.csv; dvc plots show draws it)
 learning-curve: $(STAMP)
 	$(PY) scripts/robustness.py --prefix curve1 --worlds 11 $(MEDIUM_SHAPE) --set splits.data_fraction=0.01
 	$(PY) scripts/robustness.py --prefix curve3 --worlds 11 $(MEDIUM_SHAPE) --set splits.data_fraction=0.03
-	$(PY) scripts/learning_curve.py curve1-w11-s0 curve3-w11-s0 realshape-w11-s0
+	$(PY) scripts/learning_curve.py curve1-w11-s0 curve3-w11-s0 realsteps-w11-s0
 	$(PY) scripts/results_table.py --write
 
 # the generated blocks of README.md and docs/*.md: results tables (from the committed reports and the

@@ -223,7 +223,7 @@ PAGE_SOURCES = {
     "glossary.md": ("src/songsim/judge/*.py", "scripts/robustness.py"),
     "results.md": ("data/reports/*.json", "bench/README.md", "docs/references.md",
                    "tests/test_docs.py"),
-    "robustness.md": ("data/experiments/robustness*.json", "data/experiments/reader_reference.json",
+    "robustness.md": ("data/experiments/robustness*.json", "data/experiments/reader_reference*.json",
                       "scripts/reader_reference.py", "src/songsim/synth/*.py"),
     "serving.md": ("bench/README.md", "data/reports/*.json", "src/songsim/serve/*.py", "src/songsim/cli.py",
                    "tests/serve/test_content.py", "data/experiments/explain_audit.json",

@@ -121,3 +121,19 @@ def test_provenance_does_not_depend_on_the_clones_hash_length(monkeypatch, abbre
     monkeypatch.setenv("GIT_CONFIG_KEY_0", "core.abbrev")
     monkeypatch.setenv("GIT_CONFIG_VALUE_0", abbrev)
     assert results_table.main_provenance(reports) == expected
+
+
+def test_reader_share_counts_runs_against_the_best_reader_of_their_world():
+    lyr = {"reader_vs_median_pct": -20.0, "reader_likelihood_vs_median_pct": -30.0, "ceiling_vs_median_pct": -35.0}
+    clf = {"ceiling_evaluation_over_majority_points": 11.0, "ceiling_harder_over_majority_points": 11.5,
+           "reader_likelihood_over_majority_points": 10.0}
+    runs = {"a-w1-s0": {"lyrics_regressor": -27.0, "audio_siamese": -10.0, "lyrics_classifier": 9.0},  # 0.90 each
+            "a-w1-s1": {"lyrics_regressor": -26.9, "audio_siamese": -8.9, "lyrics_classifier": 8.9}}   # 0.89
+    world = {"models": runs, "lyrics_regressor": lyr, "lyrics_classifier": clf,
+             "audio_siamese": {"reader_vs_median_pct": -10.0, "ceiling_vs_median_pct": -12.0}}
+    line = results_table.reader_share_line({"worlds": {"1": world}})
+    assert "lyrics_regressor on 1 of 2 runs (misses, share of the reader's gain: a-w1-s1 0.89)" in line  # 26.9/30
+    assert "audio_siamese on 1 of 2 runs" in line and "lyrics_classifier on 1 of 2 runs" in line
+    # a reader that gains nothing over the median asks the model for as much, no more
+    assert results_table.reaches_reader(-1.0, -2.0) and not results_table.reaches_reader(-3.0, -2.0)
+    assert line in results_table.reader_table({"worlds": {"1": world}})

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from songsim.learn.batches import SongStore, make_batch, plan_epoch, step_for
+from songsim.learn.batches import SongStore, epoch_passes, make_batch, plan_epoch, step_for
 from tests.helpers import random_pairs as _pairs
 from tests.helpers import random_songs as _songs
 
@@ -74,3 +74,10 @@ def test_make_batch_dedup_encodes_each_song_once():
     b = make_batch(songs, np.array([1, 2, 1]), np.array([2, 3, 3]), dedup=False)
     assert b["audio"].shape[0] == 6
     assert step_for(np.arange(2), np.array([4, 4]), np.array([4, 4]), True, 2).songs.tolist() == [4]
+
+
+@pytest.mark.parametrize(("per_pass", "floor", "passes"), [(41, 0, 1), (41, 20, 1), (41, 41, 1), (8, 20, 3),
+                                                             (8, 24, 3), (1, 20, 20), (0, 5, 5)])
+def test_an_epoch_passes_over_a_small_training_set_until_it_has_its_steps(per_pass, floor, passes):
+    assert epoch_passes(per_pass, floor) == passes
+    assert per_pass == 0 or passes * per_pass >= floor

@@ -329,3 +329,19 @@ def test_the_catalog_scale_recipe_trains_and_selects_on_validation_ndcg(tmp_path
     assert all(h["train_rank_loss"] > 0 for h in res.history)
     _, state = load_checkpoint(tmp_path / "cat.pt")
     assert "ndcg" in state["val"]
+
+
+def test_min_epoch_steps_passes_a_small_training_set_again(tmp_path, tiny_run):
+    """``train.min_epoch_steps``: below one pass's steps nothing changes (the same weights, bit for bit);
+    above it an epoch passes over the pairs again, in a new order, and the first epoch fits further from
+    the output's start at 0.5."""
+    *_, tr, _, _, sec, _ = _setup(tiny_run, "lyrics_regressor")
+    per_pass = -(-len(tr) // sec.optim.batch_size)
+    plain, *_ = _run(tmp_path, tiny_run, epochs=1, tag="p")
+    same, *_ = _run(tmp_path, tiny_run, epochs=1, tag="s", min_epoch_steps=per_pass)
+    more, *_ = _run(tmp_path, tiny_run, epochs=1, tag="m", min_epoch_steps=4 * per_pass)
+    a, b = (load_checkpoint(tmp_path / f"{t}.pt")[0].state_dict() for t in ("p", "s"))
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert more.history[0]["train_mae"] < plain.history[0]["train_mae"]
+    with pytest.raises(ConfigError, match="min_epoch_steps"):
+        dataclasses.replace(section(tiny_run[1], "train"), min_epoch_steps=-1).validate()

@@ -232,6 +232,7 @@ class TrainConfig:
     rank_mix: str  # learned (the listwise loss's mixture of modality cosines) | val (chosen on validation nDCG)
     output_init: str  # prior (the decoder's output starts at the constant its loss fits) | zero (sigmoid(0) = 0.5)
     bn_recalibrate: int  # training batches that re-estimate batch-norm statistics before each validation; 0 = off
+    min_epoch_steps: int  # an epoch is at least this many steps: a small training set is passed over several times
 
     def validate(self) -> None:
         _choice("train.device", self.device, ("auto", "cpu", "cuda"))
@@ -244,10 +245,10 @@ class TrainConfig:
             raise ConfigError(f"train.dedup: {self.dedup!r} is not one of true, false, auto")
         if self.nproc < 1 or self.threads < 0 or self.lr_base_batch < 1 or self.warmup_epochs < 0 \
                 or not self.resident_mb >= 0 or not self.rank_weight >= 0 or self.bn_recalibrate < 0 \
-                or self.rank_negatives < 0:
+                or self.rank_negatives < 0 or self.min_epoch_steps < 0:
             raise ConfigError("train: nproc >= 1, threads >= 0, lr_base_batch >= 1, warmup_epochs >= 0, "
-                              "resident_mb >= 0, rank_weight >= 0, bn_recalibrate >= 0 and rank_negatives >= 0 "
-                              "required")
+                              "resident_mb >= 0, rank_weight >= 0, bn_recalibrate >= 0, rank_negatives >= 0 and "
+                              "min_epoch_steps >= 0 required")
 
     def use_dedup(self, device_type: str) -> bool:
         """On CPU encoding each distinct song once saves work; on CUDA the batch's changing song count

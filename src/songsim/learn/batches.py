@@ -67,6 +67,15 @@ def plan_epoch(pairs: PairData, batch_size: int, dedup: bool, rng: np.random.Gen
         yield step if extend is None else extend(step, rng)
 
 
+def epoch_passes(steps_per_pass: int, min_epoch_steps: int) -> int:
+    """Passes over the training pairs that make one epoch of at least ``min_epoch_steps`` optimiser steps
+    (``train.min_epoch_steps``): 1 when one pass is long enough. A small training set (a learning curve's
+    first point, the lyrics pairs of a world where most songs lack lyrics) otherwise trains for a handful
+    of steps in all, and its model stays near where it started; epochs, patience and the scheduler keep
+    counting the same units of work."""
+    return max(1, -(-min_epoch_steps // max(1, steps_per_pass)))
+
+
 def step_for(rows: np.ndarray, src: np.ndarray, tgt: np.ndarray, dedup: bool, n_global: int) -> Step:
     """Distinct songs once (dedup) or every song slot (2P)."""
     if dedup:

@@ -13,6 +13,7 @@ import random
 import time
 from dataclasses import dataclass, replace
 from functools import partial
+from itertools import chain
 from pathlib import Path
 
 import numpy as np
@@ -25,7 +26,7 @@ from songsim.core.config import ConfigError, EvaluateConfig, ModelSection, Train
 from songsim.core.metrics import STOP_METRIC, fit_isotonic, mae, stop_metric
 from songsim.core.writers import write_json
 from songsim.learn import distributed, shared
-from songsim.learn.batches import SongStore, plan_epoch
+from songsim.learn.batches import SongStore, epoch_passes, plan_epoch
 from songsim.learn.data import PairData, SongTable, load_pairs, load_songs, split_track_ids
 from songsim.learn.inference import choose_rank_mix, predict, rank_scores, targets, val_catalog_ndcg
 from songsim.learn.live import EpochLog
@@ -240,7 +241,12 @@ def _train(name, section, tcfg, songs, train_pairs, val_pairs, vocab_size, ckpt_
     opt = torch.optim.Adam(groups, lr=section.optim.lr * rule.factor(batch_size))
     sched = (torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=section.optim.t_max, eta_min=section.optim.eta_min)
              if section.optim.scheduler == "cosine" else None)
-    steps_per_epoch = -(-len(train_pairs) // batch_size)
+    steps_per_pass = -(-len(train_pairs) // batch_size)  # one pass over the training pairs
+    passes = epoch_passes(steps_per_pass, tcfg.min_epoch_steps)
+    steps_per_epoch = passes * steps_per_pass
+    if passes > 1:
+        log.info("%s: %d steps per pass over %d training pairs: %d passes per epoch (train.min_epoch_steps %d)",
+                 name, steps_per_pass, len(train_pairs), passes, tcfg.min_epoch_steps)
     warmup = rule.warmup(batch_size, steps_per_epoch)
     fp = fingerprint(name, section, tcfg, train_pairs, audio_init)
     history: list[dict] = []
@@ -300,8 +306,9 @@ def _train(name, section, tcfg, songs, train_pairs, val_pairs, vocab_size, ckpt_
         te = time.perf_counter()
         bar = tqdm(total=steps_per_epoch, desc=f"{name} epoch {epoch + 1}", unit="batch", mininterval=2,
                    leave=False, disable=not ranks.main)
-        steps = plan_epoch(train_pairs, batch_size, dedup, rng, ranks.rank, ranks.world,
-                           None if sampler is None else partial(add_negatives, sampler=sampler, dedup=dedup))
+        extend = None if sampler is None else partial(add_negatives, sampler=sampler, dedup=dedup)
+        steps = chain.from_iterable(plan_epoch(train_pairs, batch_size, dedup, rng, ranks.rank, ranks.world, extend)
+                                    for _ in range(passes))  # each pass a fresh order drawn from the epoch's rng
         tot = train_steps(fwd, opt, prepare(store, steps), y_train, loss_kind, amp, ranks.world, warmup,
                           epoch * steps_per_epoch, lambda b=bar: (b.update(), share.tick()), tcfg.rank_weight,
                           rank_y, tcfg.rank_anchor_norm)
