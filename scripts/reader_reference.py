@@ -2,7 +2,7 @@
 
     python scripts/reader_reference.py --worlds 3 11 19 23 31 7
     python scripts/reader_reference.py --worlds 7 11 13 --size medium --set synth.coverage.lyrics=0.238 ...
-        --prefixes realshape --out data/experiments/reader_reference_medium.json     (make reader-medium)
+        --prefixes realsteps --out data/experiments/reader_reference_medium.json     (make reader-medium)
 
 For each world seed: the world and its splits are built in a temporary folder with the stages' own code
 (synth_world, extract_pairs, expand_lyrics, chunk_audio, build_splits; ``--size`` and each ``--set
@@ -46,12 +46,14 @@ def world_params(root: Path, seed: int, size: str | None = None, overrides: tupl
     ``dvc exp run -S`` does: the value read as YAML), and every path under ``root``."""
     p = copy.deepcopy(yaml.safe_load((rt.ROOT / "params.yaml").read_text()))
     for o in overrides:
-        key, _, value = o.partition("=")
+        key, eq, value = o.partition("=")
+        if not eq or key in ("synth.seed", "synth.size"):
+            raise SystemExit(f"--set {o}: KEY=VALUE, and not synth.seed / synth.size (those are --worlds / --size)")
         *parents, leaf = key.split(".")
         node = p
         for k in parents:
-            node = node[k]
-        if leaf not in node:
+            node = node.get(k) if isinstance(node, dict) else None
+        if not isinstance(node, dict) or leaf not in node:
             raise SystemExit(f"--set {o}: params.yaml has no {key}")
         node[leaf] = yaml.safe_load(value)
     if size:
@@ -213,6 +215,10 @@ def main() -> None:
     result = {"worlds": {}, "size": args.size, "set": args.set, "prefixes": list(prefixes)}
     if args.add and args.out.exists():
         result = json.loads(args.out.read_text())
+        if (result.get("size"), result.get("set", [])) != (args.size, args.set):
+            raise SystemExit(f"--add: {args.out} holds worlds built with --size {result.get('size')} --set "
+                             f"{result.get('set', [])}; give the same, or another --out")
+        result["prefixes"] = list(prefixes)
         for w, row in result["worlds"].items():
             row["models"] = model_runs(int(w), committed, prefixes)
     for w in args.worlds:

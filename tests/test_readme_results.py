@@ -4,6 +4,7 @@ disagree."""
 
 import importlib.util
 import json
+import re
 
 import pytest
 
@@ -117,6 +118,7 @@ def test_provenance_does_not_depend_on_the_clones_hash_length(monkeypatch, abbre
     """git's short hash grows with a clone's object count: a CI clone printed 7 digits where ours printed 8."""
     reports = ROOT / "data" / "reports"
     expected = results_table.main_provenance(reports)
+    assert re.search(r"commit `[0-9a-f]{7}` \(\d{4}-\d\d-\d\d\)", expected), expected  # a git checkout
     monkeypatch.setenv("GIT_CONFIG_COUNT", "1")
     monkeypatch.setenv("GIT_CONFIG_KEY_0", "core.abbrev")
     monkeypatch.setenv("GIT_CONFIG_VALUE_0", abbrev)
@@ -137,3 +139,5 @@ def test_reader_share_counts_runs_against_the_best_reader_of_their_world():
     # a reader that gains nothing over the median asks the model for as much, no more
     assert results_table.reaches_reader(-1.0, -2.0) and not results_table.reaches_reader(-3.0, -2.0)
     assert line in results_table.reader_table({"worlds": {"1": world}})
+    alone = {"1": {**world, "models": {}}}
+    assert results_table.reader_share_line({"worlds": alone}) == "No model runs recorded beside these readers."

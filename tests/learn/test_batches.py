@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from songsim.learn.batches import SongStore, epoch_passes, make_batch, plan_epoch, step_for
+from songsim.learn.batches import SongStore, epoch_passes, make_batch, plan_epoch, step_for, steps_in_pass
 from tests.helpers import random_pairs as _pairs
 from tests.helpers import random_songs as _songs
 
@@ -81,3 +81,10 @@ def test_make_batch_dedup_encodes_each_song_once():
 def test_an_epoch_passes_over_a_small_training_set_until_it_has_its_steps(per_pass, floor, passes):
     assert epoch_passes(per_pass, floor) == passes
     assert per_pass == 0 or passes * per_pass >= floor
+
+
+@pytest.mark.parametrize(("n", "world"), [(65, 1), (66, 1), (64, 1), (129, 2), (131, 2), (133, 2)])
+def test_steps_in_pass_counts_what_plan_epoch_yields(n, world):
+    pairs = _pairs(n, 50)
+    planned = len(list(plan_epoch(pairs, 64, True, np.random.default_rng(1), 0, world)))
+    assert steps_in_pass(n, 64, world) == planned

@@ -11,6 +11,7 @@ import torch
 from songsim.core.checkpoint import load_checkpoint
 from songsim.core.config import ConfigError, model_section, section
 from songsim.core.stopwords import stopword_ids
+from songsim.learn.batches import steps_in_pass
 from songsim.learn.data import load_pairs, load_songs, split_track_ids
 from songsim.learn.inference import MIX_SHARES, predict, val_catalog_ndcg
 from songsim.learn.setup import audio_tower_states
@@ -336,8 +337,8 @@ def test_min_epoch_steps_passes_a_small_training_set_again(tmp_path, tiny_run):
     above it an epoch passes over the pairs again, in a new order, and the first epoch fits further from
     the output's start at 0.5."""
     *_, tr, _, _, sec, _ = _setup(tiny_run, "lyrics_regressor")
-    per_pass = -(-len(tr) // sec.optim.batch_size)
-    plain, *_ = _run(tmp_path, tiny_run, epochs=1, tag="p")
+    per_pass = steps_in_pass(len(tr), sec.optim.batch_size)
+    plain, *_ = _run(tmp_path, tiny_run, epochs=1, tag="p", min_epoch_steps=0)
     same, *_ = _run(tmp_path, tiny_run, epochs=1, tag="s", min_epoch_steps=per_pass)
     more, *_ = _run(tmp_path, tiny_run, epochs=1, tag="m", min_epoch_steps=4 * per_pass)
     a, b = (load_checkpoint(tmp_path / f"{t}.pt")[0].state_dict() for t in ("p", "s"))

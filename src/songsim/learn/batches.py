@@ -67,6 +67,11 @@ def plan_epoch(pairs: PairData, batch_size: int, dedup: bool, rng: np.random.Gen
         yield step if extend is None else extend(step, rng)
 
 
+def steps_in_pass(n_pairs: int, batch_size: int, world: int = 1) -> int:
+    """The steps :func:`plan_epoch` yields for ``n_pairs``: a last batch too small for every rank is skipped."""
+    return n_pairs // batch_size + (n_pairs % batch_size >= 2 * world)
+
+
 def epoch_passes(steps_per_pass: int, min_epoch_steps: int) -> int:
     """Passes over the training pairs that make one epoch of at least ``min_epoch_steps`` optimiser steps
     (``train.min_epoch_steps``): 1 when one pass is long enough. A small training set (a learning curve's

@@ -26,7 +26,7 @@ from songsim.core.config import ConfigError, EvaluateConfig, ModelSection, Train
 from songsim.core.metrics import STOP_METRIC, fit_isotonic, mae, stop_metric
 from songsim.core.writers import write_json
 from songsim.learn import distributed, shared
-from songsim.learn.batches import SongStore, epoch_passes, plan_epoch
+from songsim.learn.batches import SongStore, epoch_passes, plan_epoch, steps_in_pass
 from songsim.learn.data import PairData, SongTable, load_pairs, load_songs, split_track_ids
 from songsim.learn.inference import choose_rank_mix, predict, rank_scores, targets, val_catalog_ndcg
 from songsim.learn.live import EpochLog
@@ -241,7 +241,7 @@ def _train(name, section, tcfg, songs, train_pairs, val_pairs, vocab_size, ckpt_
     opt = torch.optim.Adam(groups, lr=section.optim.lr * rule.factor(batch_size))
     sched = (torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=section.optim.t_max, eta_min=section.optim.eta_min)
              if section.optim.scheduler == "cosine" else None)
-    steps_per_pass = -(-len(train_pairs) // batch_size)  # one pass over the training pairs
+    steps_per_pass = steps_in_pass(len(train_pairs), batch_size, ranks.world)  # one pass over the training pairs
     passes = epoch_passes(steps_per_pass, tcfg.min_epoch_steps)
     steps_per_epoch = passes * steps_per_pass
     if passes > 1:
