@@ -84,6 +84,13 @@ def baseline_note(rev: str, then: dict, now: dict) -> str:
     return f"Against the experiments' baseline, commit `{rev[:7]}` (its defaults, on the default world).{why}\n\n"
 
 
+def run_worlds(prefix: str, seed: int | None = 0) -> list[int]:
+    """The worlds with a recorded harness run ``<prefix>-w<W>-s<seed>`` (any train seed when ``seed`` is
+    None), in order."""
+    pattern = f"{prefix}-w*-s{'*' if seed is None else seed}.json"
+    return sorted({int(f.stem.removeprefix(f"{prefix}-w").rsplit("-s", 1)[0]) for f in EXPERIMENTS.glob(pattern)})
+
+
 def load_experiment(name: str) -> dict:
     f = EXPERIMENTS / f"{name}.json"
     if not f.exists():
@@ -286,8 +293,7 @@ def warm_start_table(sets: tuple[tuple[str, str], ...]) -> str:
     out = ["| world | fused's audio tower, ranking mixture | fused nDCG@10 | fused / best single baseline | "
            "both modalities: fused - audio_siamese (95% interval) | audio only: fused - audio_siamese (95% "
            "interval) | lyrics share of the mixture | fused MAE |", "|---|---|---|---|---|---|---|---|"]
-    worlds = sorted({int(f.stem.split("-w")[1][:-3]) for p, _ in sets for f in EXPERIMENTS.glob(f"{p}-w*-s0.json")})
-    for w in worlds:
+    for w in sorted({w for p, _ in sets for w in run_worlds(p)}):
         for prefix, label in sets:
             if not (EXPERIMENTS / f"{prefix}-w{w}-s0.json").exists():
                 continue
@@ -325,8 +331,7 @@ def recipe_table(sets: tuple[tuple[str, str], ...]) -> str:
     out = [f"Recipes: `{before}`: {sets[0][1]}; `{after}`: {sets[1][1]}.", "",
            f"| world | model | nDCG@10, `{before}` / `{after}` | difference (95% interval) | pair MAE, `{before}` / "
            f"`{after}` | training time, `{before}` / `{after}` |", "|---|---|---|---|---|---|"]
-    worlds = sorted({int(f.stem.split("-w")[1][:-3]) for f in EXPERIMENTS.glob(f"{after}-w*-s0.json")})
-    for w in worlds:
+    for w in run_worlds(after):
         if not (EXPERIMENTS / f"{before}-w{w}-s0.json").exists():
             continue
         runs = [load_experiment(f"{p}-w{w}-s0") for p in (before, after)]
@@ -611,8 +616,7 @@ def settings_table(runs: dict[str, dict[str, dict[str, dict]]], sets: tuple[tupl
 
 def set_runs(sets: tuple[tuple[str, str], ...]) -> dict[str, dict[str, dict[str, dict]]]:
     """``{world: {prefix: reports}}`` for the worlds with a train-seed-0 run of a setting other than the first."""
-    worlds = sorted({int(f.stem.split("-")[1][1:])
-                     for p, _ in sets[1:] for f in EXPERIMENTS.glob(f"{p}-w*-s0.json")})
+    worlds = sorted({w for p, _ in sets[1:] for w in run_worlds(p)})
     return {str(w): {p: load_experiment(f"{p}-w{w}-s0")["reports"] for p, _ in sets
                      if (EXPERIMENTS / f"{p}-w{w}-s0.json").exists()} for w in worlds}
 
@@ -627,11 +631,10 @@ def ensemble_runs() -> dict[str, dict[str, dict[str, dict]]]:
     model per regression model (the previous defaults) and with the ensembles of 2 (the defaults since)."""
     out = {}
     for before, after in PREFIX_PAIRS:
-        for f in sorted(EXPERIMENTS.glob(f"{before}-w*-s0.json"), key=lambda f: int(f.stem.split("-")[1][1:])):
-            world = f.stem.split("-")[1][1:]
+        for world in run_worlds(before):
             if (EXPERIMENTS / f"{after}-w{world}-s0.json").exists():
-                out[world] = {"single": load_experiment(f.stem)["reports"],
-                              "ens": load_experiment(f"{after}-w{world}-s0")["reports"]}
+                out[str(world)] = {"single": load_experiment(f"{before}-w{world}-s0")["reports"],
+                                   "ens": load_experiment(f"{after}-w{world}-s0")["reports"]}
     return out
 
 
@@ -863,8 +866,7 @@ def blocks(reports: Path = ROOT / "data" / "reports") -> dict[str, str]:
            if (one := next((p for p in (EXPERIMENTS / f"{MEDIUM_PREFIX}-w7-s0.json", EXPERIMENTS / "medium-w7.json")
                             if p.exists()), None)) else {}),
         **({"medium-harness": medium_harness_table([json.loads(p.read_text()) for p in medium])}
-           if (medium := sorted(EXPERIMENTS.glob(f"{MEDIUM_PREFIX}-w*.json"),
-                                key=lambda p: int(p.stem.split("-w")[1][:-3])))
+           if (medium := [EXPERIMENTS / f"{MEDIUM_PREFIX}-w{w}-s0.json" for w in run_worlds(MEDIUM_PREFIX)])
            else {}),
         **({"learning-curve": learning_curve_table(curve)}
            if (curve := ROOT / "plots" / "learning_curve.csv").exists() else {}),
@@ -892,7 +894,7 @@ def blocks(reports: Path = ROOT / "data" / "reports") -> dict[str, str]:
         {"warm-start": paired_change(warm, *(p for p, _ in WARM_SETS)) + "\n\n"
                        + settings_table(warm, WARM_SETS, "audio tower ")} if warm else {}) | (
         {"warm-start-medium": warm_start_table(WARM_MEDIUM_SETS)} if warm_medium else {}) | (
-        {"recipe": recipe_table(RECIPE_SETS)} if set_runs(RECIPE_SETS) else {}) | (
+        {"recipe": recipe_table(RECIPE_SETS)} if run_worlds(RECIPE_SETS[1][0]) else {}) | (
         {"epoch-steps": settings_table(steps, STEPS_SETS, "", classifier=True)} if (steps := set_runs(STEPS_SETS))
         else {})
 
