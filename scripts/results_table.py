@@ -315,6 +315,11 @@ def warm_start_table(sets: tuple[tuple[str, str], ...]) -> str:
 # train.min_epoch_steps on the real-shaped medium worlds: the harness's runs before it and since
 STEPS_SETS = (("realshape", "one pass an epoch"), ("realsteps", "at least 16 steps an epoch"))
 
+# the lyrics regressor's epoch cap on the real-shaped medium worlds: the harness's runs before (cap 4, made on
+# the machine of 2026-12-05's first runs) and since (cap 8, on the next session's machine: audio_siamese and
+# fused did not change, so their two columns differ by the CPU alone)
+EPOCH_CAP_SETS = (("realsteps", "lyrics cap 4, first machine"), ("realep8", "lyrics cap 8, second machine"))
+
 # the training recipe at catalog scale against the harness's (make robustness-medium), same worlds and seed
 RECIPE_SETS = (("realshape", "in-batch softmax, best epoch by validation pair metric"),
                ("catscale", "+1,024 sampled negatives, log-Q, hits masked, best epoch by validation nDCG@10"))
@@ -559,9 +564,9 @@ STOP_SETS = (("stopnone", "every word"), ("stopeng", "function words left out"))
 WARM_SETS = (("stopeng", "trained in fused, learned mixture"), ("devmix", "audio_siamese's, mixture chosen on val"))
 WARM_MEDIUM_SETS = (("shaped", "trained in fused, learned mixture"), ("warm", "audio_siamese's, learned mixture"),
                     ("realshape", "audio_siamese's, mixture chosen on val"))
-# make robustness-medium's runs since train.min_epoch_steps (before: realshape, since fused starts from
-# audio_siamese; shaped before that)
-MEDIUM_PREFIX = "realsteps"
+# make robustness-medium's runs since the lyrics regressor's epoch cap of 8 (before: realsteps, since
+# train.min_epoch_steps; realshape, since fused starts from audio_siamese; shaped before that)
+MEDIUM_PREFIX = "realep8"
 
 
 def paired_change(runs: dict[str, dict[str, dict[str, dict]]], before: str, after: str) -> str:
@@ -895,6 +900,8 @@ def blocks(reports: Path = ROOT / "data" / "reports") -> dict[str, str]:
                        + settings_table(warm, WARM_SETS, "audio tower ")} if warm else {}) | (
         {"warm-start-medium": warm_start_table(WARM_MEDIUM_SETS)} if warm_medium else {}) | (
         {"recipe": recipe_table(RECIPE_SETS)} if run_worlds(RECIPE_SETS[1][0]) else {}) | (
+        {"epoch-cap": settings_table(cap, EPOCH_CAP_SETS, "", classifier=True)} if (cap := set_runs(EPOCH_CAP_SETS))
+        else {}) | (
         {"epoch-steps": settings_table(steps, STEPS_SETS, "", classifier=True)} if (steps := set_runs(STEPS_SETS))
         else {})
 
