@@ -127,7 +127,7 @@ GLANCE_METRICS = ("lyrics_regressor MAE vs train median (%)", "audio_siamese MAE
                   "classifier accuracy over majority (points)", "fused nDCG@10", "fused nDCG@10 / its baseline",
                   "fused nDCG@10 / hybrid baseline", "fused test ECE")
 HARNESSES = (("development", "robustness.json"), ("held out", "robustness_fresh.json"),
-             ("unseen", "robustness_unseen.json"), ("medium, real shape", "robustness_realep8.json"))
+             ("unseen", "robustness_unseen2.json"), ("medium, real shape", "robustness_realep8.json"))
 
 
 def glance(experiments: Path = ROOT / "data" / "experiments") -> str:

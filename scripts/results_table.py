@@ -768,6 +768,7 @@ def reader_share_line(result: dict) -> str:
 # README's count of the 90% claim: (label, reader file); today's defaults first
 READER_GLANCE = (("medium worlds, real shape (today's defaults)", "reader_reference_medium.json"),
                  ("development worlds and world 7 (today's defaults)", "reader_reference_devmix.json"),
+                 ("unseen worlds (today's defaults)", "reader_reference_unseen.json"),
                  ("earlier designs: development, held out, unseen", "reader_reference.json"))
 
 
@@ -885,7 +886,8 @@ def blocks(reports: Path = ROOT / "data" / "reports") -> dict[str, str]:
         "ablation": note + ablation_table(then, params, [(n, exp[n]) for n in ("frozen-emb", "dropout-0.5", "no-l2")]),
     } | harness_block("robustness", "robustness.json", "robustness_single.json") | harness_block(
         "robustness-fresh", "robustness_fresh.json", "robustness_freshsingle.json") | harness_block(
-        "robustness-unseen", "robustness_unseen.json", "robustness_unseen.json") | (
+        "robustness-unseen", "robustness_unseen.json", "robustness_unseen.json") | harness_block(
+        "robustness-unseen2", "robustness_unseen2.json", "robustness_unseen2.json") | (
         {"reader": reader_table(json.loads((EXPERIMENTS / "reader_reference.json").read_text()))}
         if (EXPERIMENTS / "reader_reference.json").exists() else {}) | {
         f"reader-{p.stem.removeprefix('reader_reference_')}": reader_table(json.loads(p.read_text()))
