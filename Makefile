@@ -86,9 +86,10 @@ robustness-fresh: $(STAMP)
 
 # three world seeds never run while the defaults were chosen (the next primes after 89), with their readers;
 # on today's code as unseen2-w<W>-s0 (unseen-w<W>-s0: the same worlds under the defaults of 2026-12-03)
+UNSEEN_WORLDS := 97 101 103
 robustness-unseen: $(STAMP)
-	$(PY) scripts/robustness.py --prefix unseen2 --worlds 97 101 103 --train-seeds 0
-	$(PY) scripts/reader_reference.py --worlds 97 101 103 --prefixes unseen2 \
+	$(PY) scripts/robustness.py --prefix unseen2 --worlds $(UNSEEN_WORLDS) --train-seeds 0
+	$(PY) scripts/reader_reference.py --worlds $(UNSEEN_WORLDS) --prefixes unseen2 \
 	  --out data/experiments/reader_reference_unseen.json
 	$(PY) scripts/results_table.py --write
 
@@ -99,14 +100,15 @@ robustness-unseen: $(STAMP)
 # audio_siamese; shaped-w<W>-s0: the runs before)
 MEDIUM_SHAPE := --size medium --set synth.coverage.lastfm=0.943 --set synth.coverage.lists=0.62 \
   --set synth.coverage.lyrics=0.238 --set synth.coverage.audio=1.0 --set synth.coverage.mxm_test=0.114
+MEDIUM_WORLDS := 7 11 13
 robustness-medium: $(STAMP)
-	$(PY) scripts/robustness.py --prefix realep8 --worlds 7 11 13 $(MEDIUM_SHAPE) --set splits.data_fraction=0.1
+	$(PY) scripts/robustness.py --prefix realep8 --worlds $(MEDIUM_WORLDS) $(MEDIUM_SHAPE) --set splits.data_fraction=0.1
 	$(PY) scripts/results_table.py --write
 
 # each model against the best reader of its inputs on robustness-medium's worlds, built as its runs were
 # (data/experiments/reader_reference_medium.json; the 90% claim in docs/robustness.md)
 reader-medium: $(STAMP)
-	$(PY) scripts/reader_reference.py --worlds 7 11 13 $(MEDIUM_SHAPE) --set splits.data_fraction=0.1 \
+	$(PY) scripts/reader_reference.py --worlds $(MEDIUM_WORLDS) $(MEDIUM_SHAPE) --set splits.data_fraction=0.1 \
 	  --prefixes realep8 --out data/experiments/reader_reference_medium.json
 	$(PY) scripts/results_table.py --write
 

@@ -643,12 +643,12 @@ def ensemble_runs() -> dict[str, dict[str, dict[str, dict]]]:
     return out
 
 
-def harness_block(name: str, current: str, previous: str) -> dict[str, str]:
+def harness_block(name: str, current: str, previous: str | None = None) -> dict[str, str]:
     """README block ``name``: the harness summary ``current`` of the committed defaults; until that has run,
-    ``previous`` (the same worlds under the previous defaults), saying so."""
+    ``previous`` (the same worlds under the previous defaults, where there is one), saying so."""
     if (EXPERIMENTS / current).exists():
         return {name: robustness_table(json.loads((EXPERIMENTS / current).read_text()))}
-    if (EXPERIMENTS / previous).exists():
+    if previous and (EXPERIMENTS / previous).exists():
         return {name: "Not yet run with the current defaults: the runs of the previous defaults (one model per "
                       "regression model, `optim.members: 1`).\n\n"
                       + robustness_table(json.loads((EXPERIMENTS / previous).read_text()))}
@@ -871,9 +871,8 @@ def blocks(reports: Path = ROOT / "data" / "reports") -> dict[str, str]:
         **({"medium": medium_table(json.loads(one.read_text()))}
            if (one := next((p for p in (EXPERIMENTS / f"{MEDIUM_PREFIX}-w7-s0.json", EXPERIMENTS / "medium-w7.json")
                             if p.exists()), None)) else {}),
-        **({"medium-harness": medium_harness_table([json.loads(p.read_text()) for p in medium])}
-           if (medium := [EXPERIMENTS / f"{MEDIUM_PREFIX}-w{w}-s0.json" for w in run_worlds(MEDIUM_PREFIX)])
-           else {}),
+        **({"medium-harness": medium_harness_table([load_experiment(f"{MEDIUM_PREFIX}-w{w}-s0") for w in medium])}
+           if (medium := run_worlds(MEDIUM_PREFIX)) else {}),
         **({"learning-curve": learning_curve_table(curve)}
            if (curve := ROOT / "plots" / "learning_curve.csv").exists() else {}),
         "seeds": note + seed_table(then, [("1", exp["seed1"]["reports"]), ("2", exp["seed2"]["reports"])]),
@@ -886,8 +885,8 @@ def blocks(reports: Path = ROOT / "data" / "reports") -> dict[str, str]:
         "ablation": note + ablation_table(then, params, [(n, exp[n]) for n in ("frozen-emb", "dropout-0.5", "no-l2")]),
     } | harness_block("robustness", "robustness.json", "robustness_single.json") | harness_block(
         "robustness-fresh", "robustness_fresh.json", "robustness_freshsingle.json") | harness_block(
-        "robustness-unseen", "robustness_unseen.json", "robustness_unseen.json") | harness_block(
-        "robustness-unseen2", "robustness_unseen2.json", "robustness_unseen2.json") | (
+        "robustness-unseen", "robustness_unseen.json") | harness_block(
+        "robustness-unseen2", "robustness_unseen2.json") | (
         {"reader": reader_table(json.loads((EXPERIMENTS / "reader_reference.json").read_text()))}
         if (EXPERIMENTS / "reader_reference.json").exists() else {}) | {
         f"reader-{p.stem.removeprefix('reader_reference_')}": reader_table(json.loads(p.read_text()))
