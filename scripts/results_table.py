@@ -767,7 +767,7 @@ def reader_share_line(result: dict) -> str:
 
 # README's count of the 90% claim: (label, reader file); today's defaults first
 READER_GLANCE = (("medium worlds, real shape (today's defaults)", "reader_reference_medium.json"),
-                 ("development worlds and world 7 (today's defaults)", "reader_reference_devmix.json"),
+                 ("development worlds (lyrics cap of 4 epochs) and world 7 (today's)", "reader_reference_devmix.json"),
                  ("unseen worlds (today's defaults)", "reader_reference_unseen.json"),
                  ("earlier designs: development, held out, unseen", "reader_reference.json"))
 
