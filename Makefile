@@ -79,9 +79,13 @@ robustness: $(STAMP)
 	$(PY) scripts/robustness.py --worlds 3 11 19 23 31 --train-seeds 0 1
 	$(PY) scripts/results_table.py --write
 
-# held-out worlds: never run while the defaults were chosen; summarised apart (robustness_fresh.json)
+# held-out worlds: never run while the defaults were chosen; summarised apart, with their readers; on
+# today's code as fresh2-w<W>-s0 (robustness_fresh2.json; fresh-w<W>-s0: the defaults of 2026-12-03)
+FRESH_WORLDS := 41 43 47 53 59 61 67 71 73 79 83 89
 robustness-fresh: $(STAMP)
-	$(PY) scripts/robustness.py --prefix fresh --worlds 41 43 47 53 59 61 67 71 73 79 83 89 --train-seeds 0
+	$(PY) scripts/robustness.py --prefix fresh2 --worlds $(FRESH_WORLDS) --train-seeds 0
+	$(PY) scripts/reader_reference.py --worlds $(FRESH_WORLDS) --prefixes fresh2 \
+	  --out data/experiments/reader_reference_fresh.json
 	$(PY) scripts/results_table.py --write
 
 # three world seeds never run while the defaults were chosen (the next primes after 89), with their readers;

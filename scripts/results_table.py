@@ -564,6 +564,8 @@ STOP_SETS = (("stopnone", "every word"), ("stopeng", "function words left out"))
 WARM_SETS = (("stopeng", "trained in fused, learned mixture"), ("devmix", "audio_siamese's, mixture chosen on val"))
 WARM_MEDIUM_SETS = (("shaped", "trained in fused, learned mixture"), ("warm", "audio_siamese's, learned mixture"),
                     ("realshape", "audio_siamese's, mixture chosen on val"))
+# the held-out worlds under the defaults of 2026-12-03 and on today's code (make robustness-fresh)
+FRESH_SETS = (("fresh", "defaults of 2026-12-03"), ("fresh2", "today's defaults"))
 # make robustness-medium's runs since the lyrics regressor's epoch cap of 8 (before: realsteps, since
 # train.min_epoch_steps; realshape, since fused starts from audio_siamese; shaped before that)
 MEDIUM_PREFIX = "realep8"
@@ -768,6 +770,7 @@ def reader_share_line(result: dict) -> str:
 # README's count of the 90% claim: (label, reader file); today's defaults first
 READER_GLANCE = (("medium worlds, real shape (today's defaults)", "reader_reference_medium.json"),
                  ("development worlds (lyrics cap of 4 epochs) and world 7 (today's)", "reader_reference_devmix.json"),
+                 ("held-out worlds (today's defaults)", "reader_reference_fresh.json"),
                  ("unseen worlds (today's defaults)", "reader_reference_unseen.json"),
                  ("earlier designs: development, held out, unseen", "reader_reference.json"))
 
@@ -886,7 +889,8 @@ def blocks(reports: Path = ROOT / "data" / "reports") -> dict[str, str]:
     } | harness_block("robustness", "robustness.json", "robustness_single.json") | harness_block(
         "robustness-fresh", "robustness_fresh.json", "robustness_freshsingle.json") | harness_block(
         "robustness-unseen", "robustness_unseen.json") | harness_block(
-        "robustness-unseen2", "robustness_unseen2.json") | (
+        "robustness-unseen2", "robustness_unseen2.json") | harness_block(
+        "robustness-fresh2", "robustness_fresh2.json") | (
         {"reader": reader_table(json.loads((EXPERIMENTS / "reader_reference.json").read_text()))}
         if (EXPERIMENTS / "reader_reference.json").exists() else {}) | {
         f"reader-{p.stem.removeprefix('reader_reference_')}": reader_table(json.loads(p.read_text()))
@@ -903,6 +907,8 @@ def blocks(reports: Path = ROOT / "data" / "reports") -> dict[str, str]:
         {"recipe": recipe_table(RECIPE_SETS)} if run_worlds(RECIPE_SETS[1][0]) else {}) | (
         {"epoch-cap": settings_table(cap, EPOCH_CAP_SETS, "", classifier=True)} if (cap := set_runs(EPOCH_CAP_SETS))
         else {}) | (
+        {"held-out-then-now": settings_table(fresh, FRESH_SETS, "", classifier=True)}
+        if (fresh := set_runs(FRESH_SETS)) else {}) | (
         {"epoch-steps": settings_table(steps, STEPS_SETS, "", classifier=True)} if (steps := set_runs(STEPS_SETS))
         else {})
 
