@@ -11,7 +11,7 @@ export PATH := $(BIN):$(PATH)
 export PYTHONPYCACHEPREFIX := $(abspath $(VENV))/.pycache
 unexport PYTHONDONTWRITEBYTECODE
 
-.PHONY: install browser demo test test-fast lint docs bench ablation results robustness robustness-fresh robustness-unseen robustness-medium reader-medium learning-curve clean
+.PHONY: install browser demo test test-fast lint docs bench ablation results robustness robustness-dev robustness-fresh robustness-unseen robustness-medium reader-medium learning-curve clean
 
 $(STAMP): pyproject.toml
 	@echo "songsim: creating $(VENV) and installing torch, DVC, faiss, ... (a few minutes the first time)"
@@ -77,6 +77,14 @@ ablation: $(STAMP)
 # issue 17 harness: 5 world seeds x train seeds 0 and 1 as queued DVC experiments (about 50 minutes on 2 cores)
 robustness: $(STAMP)
 	$(PY) scripts/robustness.py --worlds 3 11 19 23 31 --train-seeds 0 1
+	$(PY) scripts/results_table.py --write
+
+# the development worlds once each on today's code, with their readers (dev8-w<W>-s0, robustness_dev8.json;
+# world 7's reader sits beside the committed run)
+robustness-dev: $(STAMP)
+	$(PY) scripts/robustness.py --prefix dev8 --worlds 3 11 19 23 31 --train-seeds 0
+	$(PY) scripts/reader_reference.py --worlds 3 11 19 23 31 7 --prefixes dev8 \
+	  --out data/experiments/reader_reference_dev.json
 	$(PY) scripts/results_table.py --write
 
 # held-out worlds: never run while the defaults were chosen; summarised apart, with their readers; on

@@ -769,7 +769,7 @@ def reader_share_line(result: dict) -> str:
 
 # README's count of the 90% claim: (label, reader file); today's defaults first
 READER_GLANCE = (("medium worlds, real shape (today's defaults)", "reader_reference_medium.json"),
-                 ("development worlds (lyrics cap of 4 epochs) and world 7 (today's)", "reader_reference_devmix.json"),
+                 ("development worlds and world 7 (today's defaults)", "reader_reference_dev.json"),
                  ("held-out worlds (today's defaults)", "reader_reference_fresh.json"),
                  ("unseen worlds (today's defaults)", "reader_reference_unseen.json"),
                  ("earlier designs: development, held out, unseen", "reader_reference.json"))
@@ -890,7 +890,8 @@ def blocks(reports: Path = ROOT / "data" / "reports") -> dict[str, str]:
         "robustness-fresh", "robustness_fresh.json", "robustness_freshsingle.json") | harness_block(
         "robustness-unseen", "robustness_unseen.json") | harness_block(
         "robustness-unseen2", "robustness_unseen2.json") | harness_block(
-        "robustness-fresh2", "robustness_fresh2.json") | (
+        "robustness-fresh2", "robustness_fresh2.json") | harness_block(
+        "robustness-dev8", "robustness_dev8.json") | (
         {"reader": reader_table(json.loads((EXPERIMENTS / "reader_reference.json").read_text()))}
         if (EXPERIMENTS / "reader_reference.json").exists() else {}) | {
         f"reader-{p.stem.removeprefix('reader_reference_')}": reader_table(json.loads(p.read_text()))
