@@ -75,35 +75,35 @@ ablation: $(STAMP)
 	bash scripts/queue_ablation.sh
 
 # issue 17 harness: 5 world seeds x train seeds 0 and 1 as queued DVC experiments (about 50 minutes on 2 cores)
+DEV_WORLDS := 3 11 19 23 31
 robustness: $(STAMP)
-	$(PY) scripts/robustness.py --worlds 3 11 19 23 31 --train-seeds 0 1
+	$(PY) scripts/robustness.py --worlds $(DEV_WORLDS) --train-seeds 0 1
 	$(PY) scripts/results_table.py --write
+
+# a harness run once per world (train seed 0) with its readers: $(call harness_with_readers,PREFIX,WORLDS,
+# READER WORLDS,READER FILE under data/experiments)
+define harness_with_readers
+	$(PY) scripts/robustness.py --prefix $(1) --worlds $(2) --train-seeds 0
+	$(PY) scripts/reader_reference.py --worlds $(3) --prefixes $(1) --out data/experiments/$(4)
+	$(PY) scripts/results_table.py --write
+endef
 
 # the development worlds once each on today's code, with their readers (dev8-w<W>-s0, robustness_dev8.json;
 # world 7's reader sits beside the committed run)
 robustness-dev: $(STAMP)
-	$(PY) scripts/robustness.py --prefix dev8 --worlds 3 11 19 23 31 --train-seeds 0
-	$(PY) scripts/reader_reference.py --worlds 3 11 19 23 31 7 --prefixes dev8 \
-	  --out data/experiments/reader_reference_dev.json
-	$(PY) scripts/results_table.py --write
+	$(call harness_with_readers,dev8,$(DEV_WORLDS),$(DEV_WORLDS) 7,reader_reference_dev.json)
 
 # held-out worlds: never run while the defaults were chosen; summarised apart, with their readers; on
 # today's code as fresh2-w<W>-s0 (robustness_fresh2.json; fresh-w<W>-s0: the defaults of 2026-12-03)
 FRESH_WORLDS := 41 43 47 53 59 61 67 71 73 79 83 89
 robustness-fresh: $(STAMP)
-	$(PY) scripts/robustness.py --prefix fresh2 --worlds $(FRESH_WORLDS) --train-seeds 0
-	$(PY) scripts/reader_reference.py --worlds $(FRESH_WORLDS) --prefixes fresh2 \
-	  --out data/experiments/reader_reference_fresh.json
-	$(PY) scripts/results_table.py --write
+	$(call harness_with_readers,fresh2,$(FRESH_WORLDS),$(FRESH_WORLDS),reader_reference_fresh.json)
 
 # three world seeds never run while the defaults were chosen (the next primes after 89), with their readers;
 # on today's code as unseen2-w<W>-s0 (unseen-w<W>-s0: the same worlds under the defaults of 2026-12-03)
 UNSEEN_WORLDS := 97 101 103
 robustness-unseen: $(STAMP)
-	$(PY) scripts/robustness.py --prefix unseen2 --worlds $(UNSEEN_WORLDS) --train-seeds 0
-	$(PY) scripts/reader_reference.py --worlds $(UNSEEN_WORLDS) --prefixes unseen2 \
-	  --out data/experiments/reader_reference_unseen.json
-	$(PY) scripts/results_table.py --write
+	$(call harness_with_readers,unseen2,$(UNSEEN_WORLDS),$(UNSEEN_WORLDS),reader_reference_unseen.json)
 
 # real-shaped medium worlds (published coverage: lyrics for 23.8% of tracks, audio for all; 10% of the pairs):
 # one world at a time, about 20 minutes each on 2 cores; recorded as data/experiments/realep8-w<W>-s0.json
