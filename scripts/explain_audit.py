@@ -17,6 +17,9 @@ Two diagnostics say where the stopwords come from:
   musiXmatch files (``raw.mxm``) and in the genuine sample (``fidelity.reference_mxm``), by one estimator:
   a word's excess variance across songs beyond a multinomial draw at its overall rate (``kappa``, the
   squared coefficient of variation of its song-level rate), times its rate; songs of at least 20 words;
+- ``function_words_part`` (a model with ``encoder.stopwords: style``): the function words' part of each
+  result's lyrics match (``why.function_words``) over the pair's lyrics term, its 10th, 50th and 90th
+  percentiles;
 - ``model_word_weights``: the learned per-word weights of the model's bag encoder (softplus, 1 at the
   start of training), stopwords against the other words, and the stopwords' share of the pooled mass of
   an average song (weight x count^power over the training lyrics).
@@ -44,6 +47,7 @@ def audit(rec, queries: list[str], stop: frozenset[str], also: frozenset[str] = 
 
     words = stop_words = also_words = ties = answers = 0
     which: Counter[str] = Counter()
+    parts: list[float] = []  # encoder.stopwords: style: the function words' part, over the pair's lyrics term
     for q in queries:
         hits = rec.similar(q, 10, explain=True)
         if not hits:
@@ -58,9 +62,16 @@ def audit(rec, queries: list[str], stop: frozenset[str], also: frozenset[str] = 
                 stop_words += w["word"].lower() in stop
                 which.update([w["word"].lower()] if w["word"].lower() in stop else [])
                 also_words += w["word"].lower() in also
+            term = h.why["modalities"].get("lyrics", {}).get("term")
+            if "function_words" in h.why and term:
+                parts.append(h.why["function_words"] / term)
     out = {"answers": answers, "words_shown": words, "stopwords_shown": stop_words,
            "stopword_share": round(stop_words / words, 4) if words else None, "tied_scores": ties,
            "stopwords_most_shown": dict(which.most_common(8))}
+    if parts:  # how much of the lyrics match the function words make together, where the model reads them apart
+        q = np.quantile(parts, [0.1, 0.5, 0.9])
+        out["function_words_part"] = {"results": len(parts),
+                                      "of_lyrics_term_p10_p50_p90": [round(float(x), 4) for x in q]}
     return out | ({"function_words_shown": also_words} if also else {})
 
 

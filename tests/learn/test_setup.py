@@ -87,6 +87,33 @@ def test_function_words_weigh_zero_and_the_rest_keep_their_prior():
     assert plain.encoder.word_prior.tolist() == [0.0, 1.0, 0.0] + [1.0] * 7  # no idf: 1, function words 0
 
 
+def test_style_reads_the_function_words_apart_from_the_content_words():
+    """``stopwords: style``: the function words weigh 0 in the words' mean, as with ``english``, and are
+    read by a head of their own: they move a song's vector only through it, the content words never do."""
+    model = _model("none", "style").eval()
+    out = fit_word_prior(registry.get("lyrics_regressor"), model, _songs(), np.arange(3), np.array([2]))
+    enc = model.encoder
+    assert out == {"stopwords": 1} and enc.word_prior.tolist() == [0.0, 1.0, 0.0] + [1.0] * 7
+    assert enc.style_mask.tolist() == [0.0, 0.0, 1.0] + [0.0] * 7
+    assert "encoder.style_mask" in model.state_dict()  # the checkpoint carries it
+
+    def encode(tokens, counts):
+        with torch.no_grad():
+            return enc(torch.tensor([tokens]), torch.tensor([len(tokens)]), torch.tensor([counts]))
+
+    content = enc.head(enc._mean(enc.embedding(torch.tensor([1, 3])),
+                                 torch.nn.functional.softplus(enc.word_weight(torch.tensor([1, 3])).squeeze(-1))
+                                 * torch.tensor([1.0, 1.0]) ** torch.sigmoid(enc.count_logit),
+                                 torch.tensor([0, 0]), 1)).detach()
+    with torch.no_grad():
+        style = enc.style_head(enc.embedding(torch.tensor([2])))  # one function word: its vector is the mean
+    torch.testing.assert_close(encode([1, 3, 2], [1.0, 1.0, 4.0]), content + style)
+    torch.testing.assert_close(encode([1, 3], [1.0, 1.0]), content + enc.style_head(torch.zeros(1, 8)).detach())
+    assert not torch.allclose(encode([1, 3, 2], [1.0, 1.0, 1.0]), encode([1, 3], [1.0, 1.0]))
+    with pytest.raises(ValueError, match="stopwords"):
+        LyricsEncoderConfig(kind="bilstm", stopwords="style").validate()
+
+
 def test_audio_tower_states_are_the_trained_audio_models_encoders(tmp_path, tiny_run):
     _, params = tiny_run
     path = f"{params['paths']['models']}/audio_siamese.pt"

@@ -131,3 +131,85 @@ def test_cli_explain_json(tiny_run, capsys):
     assert main(["similar", q, "-k", "2", "--model", "audio_siamese", "--explain", "--params", str(path)]) == 0
     out = capsys.readouterr().out.splitlines()
     assert out[2].lstrip().startswith("1 ") and out[3].strip().startswith("why: timbre")
+
+
+def test_a_model_reading_function_words_apart_shows_them_as_one_part(tmp_path):
+    """``encoder.stopwords: style``: no function word is shown as a shared word; what they take from the
+    lyrics term together is its own entry, the drop when all of them leave both songs."""
+    import pyarrow as pa
+    import torch
+
+    from songsim.core.config import ChunkAudioConfig, ExpandLyricsConfig
+    from songsim.learn.setup import fit_word_prior
+    from songsim.models import registry
+    from songsim.models.configs import LyricsEncoderConfig, LyricsRegressorConfig
+    from songsim.models.nets import build_model
+    from songsim.serve.encoding import Bag, bags_table, word_effects
+    from songsim.serve.explain import Explainer
+    from songsim.serve.retrieval import ranking_space
+
+    torch.manual_seed(0)
+    enc = LyricsEncoderConfig(embedding_dim=8, dropout=0.0, kind="bag", bag_dim=6, input="counts", bag_words=8,
+                              stopwords="style")
+    model = build_model("lyrics_regressor", LyricsRegressorConfig(encoder=enc, dense=(8,), dropout=0.0), 6).eval()
+    spec = registry.get("lyrics_regressor")
+    fit_word_prior(spec, model, None, np.arange(0), np.array([1, 4]))  # words 1 and 4: function words
+    config = (ExpandLyricsConfig(max_len=100, word_order="vocab", seed=0, max_quarantine_frac=0.01),
+              ChunkAudioConfig(frames=8, crop="center", pad="zero", float16=True, rows_per_shard=10, workers=1,
+                               max_quarantine_frac=0.01))
+    query, result = ([1, 2, 3, 4], [5, 1, 2, 3]), ([1, 2, 4, 5], [2, 2, 1, 1])
+    effects = word_effects(model, spec, [6], [1.0], np.arange(6), config, query, [result])[0]
+    assert set(effects) == {2, "function_words"}  # word 2 the only other shared word; 1 and 4 as one part
+
+    def lyrics_term(a: Bag, b: Bag) -> float:
+        from songsim.learn.inference import encode_songs
+
+        vecs = encode_songs(model, bags_table([a, b], spec, 8, *config), np.arange(2), 2, torch.device("cpu"))
+        space = ranking_space(vecs.numpy(), [6], [1.0])
+        return float(space[0] @ space[1])
+
+    pair = lyrics_term(Bag(*query), Bag(*result))
+    plain = lyrics_term(Bag([2, 3], [1, 2]), Bag([2, 5], [2, 1]))
+    assert effects["function_words"] == pytest.approx(pair - plain, abs=1e-5)
+
+    vocab, lyrics = tmp_path / "vocab.parquet", tmp_path / "lyrics.parquet"
+    pq.write_table(pa.table({"id": pa.array([1, 2, 3], pa.int16()), "word": ["the", "love", "night"]}), vocab)
+    pq.write_table(pa.table({"track_id": ["TRQ", "TRA"], "word_ids": [[1, 2, 3], [1, 2, 3]],
+                             "counts": [[20, 2, 1], [30, 1, 3]]}), lyrics)
+    why = Explainer(lyrics, vocab, None, word_effects=lambda q, rs: [{2: 0.2, 3: 0.05, "function_words": -0.01}]
+                    ).explain("TRQ", ["TRA"], np.array([[0.5]]), ["lyrics"])[0]
+    assert [w["word"] for w in why["shared_words"]] == ["love", "night"] and why["function_words"] == -0.01
+    assert why_text(why) == "words: love, night; function words -0.010"
+
+
+def test_lyrics_of_function_words_alone_are_read_by_a_style_model():
+    """``encoder.stopwords: style`` reads the function words, so lyrics made of them alone have a vector
+    (its style); with ``english`` they are refused, as nothing of them is read."""
+    import torch
+
+    from songsim.core.config import ChunkAudioConfig, ExpandLyricsConfig
+    from songsim.learn.setup import fit_word_prior
+    from songsim.models import registry
+    from songsim.models.configs import LyricsEncoderConfig, LyricsRegressorConfig
+    from songsim.models.nets import build_model
+    from songsim.serve.content import Bag, Content, ContentError
+    from songsim.serve.encoding import encode_content
+
+    expand = ExpandLyricsConfig(max_len=100, word_order="vocab", seed=0, max_quarantine_frac=0.01)
+    chunk = ChunkAudioConfig(frames=8, crop="center", pad="zero", float16=True, rows_per_shard=10, workers=1,
+                             max_quarantine_frac=0.01)
+    spec = registry.get("lyrics_regressor")
+    only_function_words = Content(Bag([1, 4], [3, 1]), None)
+    for kind in ("style", "english"):
+        torch.manual_seed(0)
+        enc = LyricsEncoderConfig(embedding_dim=8, dropout=0.0, kind="bag", bag_dim=6, input="counts", bag_words=8,
+                                  stopwords=kind)
+        model = build_model("lyrics_regressor", LyricsRegressorConfig(encoder=enc, dense=(8,), dropout=0.0), 6).eval()
+        fit_word_prior(spec, model, None, np.arange(0), np.array([1, 4]))
+        if kind == "style":
+            vec = encode_content(model, spec, only_function_words, expand, chunk)
+            plain = encode_content(model, spec, Content(Bag([2], [1]), None), expand, chunk)
+            assert vec.shape == (6,) and np.isfinite(vec).all() and not np.allclose(vec, plain)
+        else:
+            with pytest.raises(ContentError, match="leaves out"):
+                encode_content(model, spec, only_function_words, expand, chunk)

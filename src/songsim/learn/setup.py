@@ -36,8 +36,9 @@ def fit_word_prior(spec: registry.ModelSpec, model: PairModel, songs: SongTable,
     """The bag encoder's fixed word prior (``encoder.word_prior``, ``encoder.stopwords``): each word's
     ``log((1 + S) / (1 + df))`` over the training ``rows`` (``word_prior: idf``; S the training songs
     with lyrics, df how many of them use the word, so a word no training song uses gets the largest
-    value) or 1, and 0 for the vocabulary ids ``stop_ids`` (``stopwords: english``). Returns a summary
-    for the train report, or None when the encoder has no prior."""
+    value) or 1, and 0 for the vocabulary ids ``stop_ids`` (``stopwords: english`` or ``style``; with
+    ``style`` those ids also make the encoder's ``style_mask``, the words its style head reads). Returns a
+    summary for the train report, or None when the encoder has no prior."""
     enc = spec.encoder(model, "lyrics")
     if enc is None or not enc.cfg.fixed_word_weights:
         return None
@@ -58,6 +59,11 @@ def fit_word_prior(spec: registry.ModelSpec, model: PairModel, songs: SongTable,
             raise ConfigError(f"encoder.stopwords: {enc.cfg.stopwords} needs the vocabulary's stopword ids")
         prior[stop_ids[stop_ids < size]] = 0.0
         out["stopwords"] = int((stop_ids < size).sum())
+        if enc.cfg.stopwords == "style":
+            mask = np.zeros(size, dtype=np.float32)
+            mask[stop_ids[stop_ids < size]] = 1.0
+            with torch.no_grad():
+                enc.style_mask.copy_(torch.from_numpy(mask))
     prior[0] = 0.0
     with torch.no_grad():
         enc.word_prior.copy_(torch.from_numpy(prior.astype(np.float32)))

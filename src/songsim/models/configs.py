@@ -36,7 +36,8 @@ class LyricsEncoderConfig:
     bag_words: int = 512  # input counts: at most this many distinct words per song, most frequent first
     word_prior: str = "none"  # kind bag: none | idf: each word's weight also times its inverse document
     # frequency over the training songs, log((1 + S) / (1 + df)), fixed (a word in every song weighs ~0)
-    stopwords: str = "none"  # kind bag: none | english: English function words (core.stopwords) weigh 0
+    stopwords: str = "none"  # kind bag: none | english: English function words (core.stopwords) weigh 0 |
+    # style: they weigh 0 in the words' mean and are read apart, as the song's function-word style (own head)
 
     @property
     def words_read(self) -> int:
@@ -55,8 +56,8 @@ class LyricsEncoderConfig:
         if self.word_prior not in ("none", "idf") or (self.word_prior != "none" and self.kind != "bag"):
             raise ValueError(f"encoder.word_prior: none, or idf with kind bag (got {self.word_prior!r}, "
                              f"kind {self.kind!r})")
-        if self.stopwords not in ("none", "english") or (self.stopwords != "none" and self.kind != "bag"):
-            raise ValueError(f"encoder.stopwords: none, or english with kind bag (got {self.stopwords!r}, "
+        if self.stopwords not in ("none", "english", "style") or (self.stopwords != "none" and self.kind != "bag"):
+            raise ValueError(f"encoder.stopwords: none, or english or style with kind bag (got {self.stopwords!r}, "
                              f"kind {self.kind!r})")
         _check_dropout("encoder", self.dropout)
 

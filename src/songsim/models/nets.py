@@ -74,7 +74,10 @@ class BagEncoder(nn.Module):
     ``word_prior: idf`` or ``stopwords: english`` each weight is also multiplied by a fixed per-word prior
     (the ``word_prior`` buffer, saved with the weights, set by ``learn.setup.fit_word_prior``): the word's
     IDF over the training songs, so a word that every song uses adds almost nothing, as in TF-IDF; 0 for
-    a function word, which then plays no part in the song's vector."""
+    a function word, which then plays no part in the song's vector. With ``stopwords: style`` the function
+    words are read apart instead: their own weighted mean (the same learned weights and count power) through
+    a head of their own (``style_head``), added to the content words' vector, so they count as the song's
+    style and an explanation can give their part as one (``serve.encoding.word_effects``)."""
 
     def __init__(self, cfg: LyricsEncoderConfig, vocab_size: int):
         super().__init__()
@@ -88,8 +91,10 @@ class BagEncoder(nn.Module):
         if cfg.input == "counts":
             self.count_logit = nn.Parameter(torch.zeros(()))  # sigmoid: the power of the counts
         self.dropout = nn.Dropout(cfg.dropout)
-        self.head = nn.Sequential(nn.Linear(cfg.embedding_dim, cfg.bag_dim), nn.ReLU(), nn.Dropout(cfg.dropout),
-                                  nn.Linear(cfg.bag_dim, cfg.bag_dim))
+        self.head = self._head(cfg)
+        if cfg.stopwords == "style":  # the function words, read apart: their own weighted mean and head
+            self.register_buffer("style_mask", torch.zeros(vocab_size + 1))  # (V + 1,): 1 for a function word
+            self.style_head = self._head(cfg)
         self.out_dim = cfg.out_dim
 
     def forward(self, tokens: torch.Tensor, lengths: torch.Tensor, counts: torch.Tensor | None = None) -> torch.Tensor:
@@ -107,9 +112,25 @@ class BagEncoder(nn.Module):
                 raise ValueError("BagEncoder(input=counts) needs the batch's counts (load_songs(bag_words=...))")
             w = w * counts[song, slot].float().clamp_min(1.0).pow(torch.sigmoid(self.count_logit))
         x = self.dropout(self.embedding(tok))  # (N, E)
-        total = x.new_zeros(len(tokens), x.shape[1]).index_add_(0, song, w[:, None] * x)  # (U, E)
-        mass = w.new_zeros(len(tokens)).index_add_(0, song, w)  # (U,): a song without words stays at 0
-        return self.head(total / mass.clamp_min(1e-6)[:, None])  # (U, bag_dim)
+        out = self.head(self._mean(x, w, song, len(tokens)))  # (U, bag_dim)
+        if self.cfg.stopwords == "style":  # the same weights, over the function words alone (w is 0 there)
+            style = F.softplus(self.word_weight(tok).squeeze(-1)) * self.style_mask[tok]  # (N,)
+            if self.cfg.input == "counts":
+                style = style * counts[song, slot].float().clamp_min(1.0).pow(torch.sigmoid(self.count_logit))
+            out = out + self.style_head(self._mean(x, style, song, len(tokens)))
+        return out
+
+    @staticmethod
+    def _head(cfg: LyricsEncoderConfig) -> nn.Sequential:
+        return nn.Sequential(nn.Linear(cfg.embedding_dim, cfg.bag_dim), nn.ReLU(), nn.Dropout(cfg.dropout),
+                             nn.Linear(cfg.bag_dim, cfg.bag_dim))
+
+    @staticmethod
+    def _mean(x: torch.Tensor, w: torch.Tensor, song: torch.Tensor, songs: int) -> torch.Tensor:
+        # x: (N, E) token vectors, w: (N,) weights, song: (N,) their song -> (U, E) each song's weighted mean
+        total = x.new_zeros(songs, x.shape[1]).index_add_(0, song, w[:, None] * x)  # (U, E)
+        mass = w.new_zeros(songs).index_add_(0, song, w)  # (U,): a song without words stays at 0
+        return total / mass.clamp_min(1e-6)[:, None]
 
 
 def lyrics_encoder(cfg: LyricsEncoderConfig, vocab_size: int) -> LyricsEncoder | BagEncoder:

@@ -88,7 +88,11 @@ def encode_content(model, spec, content: Content, expand, chunk: ChunkAudioConfi
     if content.bag is not None and prior is not None:
         ids = np.asarray(content.bag.word_ids, dtype=np.int64)
         ids = ids[(ids > 0) & (ids < len(prior))]
-        if not (prior.detach().cpu().numpy()[ids] > 0).any():
+        read = prior.detach().cpu().numpy()
+        style = style_words(model)
+        if style is not None:  # stopwords: style reads the function words too, apart
+            read = read + np.isin(np.arange(len(read)), style)
+        if not (read[ids] > 0).any():
             raise ContentError("empty_lyrics", "every word of the lyrics is one the model leaves out (the function "
                                "words of encoder.stopwords, or words of IDF 0): give lyrics with content words, or "
                                "ask by the .h5 alone")
@@ -97,26 +101,42 @@ def encode_content(model, spec, content: Content, expand, chunk: ChunkAudioConfi
     return encode_songs(model, table, np.arange(1), 1, device).cpu().numpy()[0]
 
 
+def style_words(model) -> np.ndarray | None:
+    """The vocabulary ids the model's bag encoder reads apart, as the song's function-word style
+    (``encoder.stopwords: style``), or None when it has no such channel."""
+    mask = next((m.style_mask for m in model.modules() if hasattr(m, "style_mask")), None)  # (V + 1,)
+    return None if mask is None else np.flatnonzero(mask.detach().cpu().numpy() > 0)
+
+
 def word_effects(model, spec, blocks: list[int], weights: list[float], lyrics: np.ndarray, config: tuple,
-                 query: tuple[list, list], results: list[tuple[list, list] | None]) -> list[dict[int, float]]:
+                 query: tuple[list, list], results: list[tuple[list, list] | None]) -> list[dict[int | str, float]]:
     """For each result, what each word it shares with the query does to their lyrics match under the model:
     the drop in the pair's lyrics term of the ranking score (columns ``lyrics`` of the ranking space of
     ``blocks`` and ``weights``) when the word leaves both songs; a larger drop, a word carrying more of the
-    match. Bags are (word ids, counts); ``config``: (ExpandLyricsConfig, ChunkAudioConfig). One forward pass
+    match. A model that reads the function words apart (``encoder.stopwords: style``) has them as one
+    entry, ``"function_words"``: the drop when every function word leaves both songs (the style channel's
+    part of the match, which no single word of it stands for); the other words are those it shares beside
+    them. Bags are (word ids, counts); ``config``: (ExpandLyricsConfig, ChunkAudioConfig). One forward pass
     of the model over every variant."""
     from songsim.learn.inference import encode_songs
     from songsim.serve.retrieval import ranking_space
 
-    def without(bag: tuple[list, list], w: int) -> Bag:
-        i = bag[0].index(w)
-        return Bag(bag[0][:i] + bag[0][i + 1:], bag[1][:i] + bag[1][i + 1:])
+    def without(bag: tuple[list, list], words) -> Bag:
+        keep = [i for i, x in enumerate(bag[0]) if x not in words]
+        return Bag([bag[0][i] for i in keep], [bag[1][i] for i in keep])
 
+    style = style_words(model)
+    style = set() if style is None else set(style.tolist())
     rows, plan = [Bag(*query)], []
     for bag in results:
         shared = sorted(set(query[0]) & set(bag[0])) if bag is not None else []
-        plan.append((len(rows), shared))
+        keys: list[int | str] = [w for w in shared if w not in style]
+        if style & set(query[0]) and style & set(bag[0]):
+            keys.append("function_words")
+        plan.append((len(rows), keys))
+        gone = [{w} if w != "function_words" else style for w in keys]
         rows += [Bag(*bag)] if bag is not None else []
-        rows += [without(query, w) for w in shared] + [without(bag, w) for w in shared]
+        rows += [without(query, g) for g in gone] + [without(bag, g) for g in gone]
     rows = [r if r.word_ids else Bag([0], [1]) for r in rows]  # a song whose only word left: padding alone
     table = bags_table(rows, spec, spec.bag_words(model.cfg), *config)
     device = next(model.parameters()).device

@@ -10,7 +10,10 @@ candidates, the shared words that weigh most under the model, and the audio face
   the ranking score drops when the word leaves both songs; only words whose removal lowers it, by more than
   float rounding (``MIN_EFFECT``), are shown,
   ``words_by``: ``model``), or without a model the product of the two TF-IDF weights (``words_by``:
-  ``tfidf``). Shown as real words through the official stem -> word map when one is given
+  ``tfidf``). A model that reads the function words apart (``encoder.stopwords: style``) never shows one
+  as a shared word; ``function_words`` is instead what they take from the lyrics term together (the drop
+  when all of them leave both songs; it can be below 0, where the two songs' function words differ).
+  Shown as real words through the official stem -> word map when one is given
   (``raw.mxm_reverse_mapping``);
 - ``audio``: cosines of the two songs' mean timbre and mean chroma vectors, their keys and modes, and
   their tempi (from the audio shards).
@@ -31,6 +34,7 @@ import pyarrow.parquet as pq
 from songsim.ingest.audio_shards import AudioShards
 from songsim.ingest.readers.mxm import read_reverse_mapping
 
+STYLE = "function_words"  # a word effect standing for every function word at once (encoder.stopwords: style)
 MIN_EFFECT = 1e-6  # a word's effect at or below this is float32 rounding of the ranking space, not a match
 KEYS = ("C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B")
 
@@ -94,7 +98,8 @@ class Explainer:
             return [[] for _ in results]
         if self.word_effects is not None:
             effects = self.word_effects(q, [bags.get(tid) for tid in results])
-            return [sorted(((x, w) for w, x in eff.items() if x > MIN_EFFECT), reverse=True) for eff in effects]
+            return [sorted(((x, w) for w, x in eff.items() if x > MIN_EFFECT and w != STYLE), reverse=True)
+                    + ([(eff[STYLE], STYLE)] if STYLE in eff else []) for eff in effects]
 
         def tfidf(bag: tuple[list, list]) -> dict[int, float]:
             w = np.asarray(bag[0], dtype=np.int64)
@@ -154,8 +159,11 @@ class Explainer:
                     entry["percentile"] = round(100.0 * float((pool[:, j] <= terms[k, j]).mean()), 1)
                 why["modalities"][m] = entry
             if use_words and tid in words_of:
+                shown = [(x, w) for x, w in words_of[tid] if w != STYLE]
                 why["shared_words"] = [{"word": self.words[w], "weight": round(float(x), 6)}
-                                       for x, w in words_of[tid][:self.top_words]]
+                                       for x, w in shown[:self.top_words]]
+                if len(shown) < len(words_of[tid]):  # the model reads the function words apart: their part
+                    why["function_words"] = round(float(words_of[tid][-1][0]), 6)
                 why["words_by"] = "model" if self.word_effects is not None else "tfidf"
             if use_audio and tid in facets:
                 a, b = facets[query], facets[tid]
@@ -177,6 +185,8 @@ def why_text(why: dict) -> str:
                                 f"{m} {_ordinal(v['percentile'])} pct" for m, v in mods.items()))
     if why.get("shared_words"):
         parts.append("words: " + ", ".join(w["word"] for w in why["shared_words"]))
+    if "function_words" in why:
+        parts.append(f"function words {why['function_words']:+.3f}")
     if "audio" in why:
         a = why["audio"]
         key = f"both {a['keys'][0]}" if a["same_key"] else f"{a['keys'][0]} vs {a['keys'][1]}"

@@ -57,6 +57,10 @@ function whyNode(why) {
   if (why.shared_words && why.shared_words.length) {
     parts.append(el("span", { class: "words" }, `; words: ${why.shared_words.map((w) => w.word).join(", ")}`));
   }
+  if (typeof why.function_words === "number") {
+    const fw = why.function_words;
+    parts.append(el("span", { class: "words" }, `; function words ${fw >= 0 ? "+" : ""}${fw.toFixed(3)}`));
+  }
   if (why.audio) {
     const a = why.audio;
     const key = a.same_key ? `both ${a.keys[0]}` : `${a.keys[0]} vs ${a.keys[1]}`;
