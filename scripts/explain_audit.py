@@ -63,7 +63,7 @@ def audit(rec, queries: list[str], stop: frozenset[str], also: frozenset[str] = 
                 which.update([w["word"].lower()] if w["word"].lower() in stop else [])
                 also_words += w["word"].lower() in also
             term = h.why["modalities"].get("lyrics", {}).get("term")
-            if "function_words" in h.why and term:
+            if "function_words" in h.why and term is not None and term > 1e-3:  # a lyrics match to share
                 parts.append(h.why["function_words"] / term)
     out = {"answers": answers, "words_shown": words, "stopwords_shown": stop_words,
            "stopword_share": round(stop_words / words, 4) if words else None, "tied_scores": ties,
@@ -136,7 +136,10 @@ def model_word_weights(model, vocab_words: list[str], lyrics_path: str | Path, s
                     "weight_stopwords": round(float(weight[is_stop & real].mean()), 3),
                     "weight_other_words": round(float(weight[~is_stop & real].mean()), 3),
                     "weight_range": [round(float(weight[real].min()), 3), round(float(weight[real].max()), 3)],
-                    "stopword_share_of_pooled_mass": round(float(pooled[is_stop].sum() / pooled.sum()), 4)})
+                    "stopword_share_of_pooled_mass": round(float(pooled[is_stop].sum() / pooled.sum()), 4),
+                    **({"style_channel": "the function words weigh 0 here and are read apart, by style_head"}
+                       if any(n.startswith(name) and n.endswith("style_mask") for n, _ in model.named_buffers())
+                       else {})})
     return {"encoders": out}
 
 

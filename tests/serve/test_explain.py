@@ -158,8 +158,11 @@ def test_a_model_reading_function_words_apart_shows_them_as_one_part(tmp_path):
               ChunkAudioConfig(frames=8, crop="center", pad="zero", float16=True, rows_per_shard=10, workers=1,
                                max_quarantine_frac=0.01))
     query, result = ([1, 2, 3, 4], [5, 1, 2, 3]), ([1, 2, 4, 5], [2, 2, 1, 1])
-    effects = word_effects(model, spec, [6], [1.0], np.arange(6), config, query, [result])[0]
+    effects, lacking, one_side = word_effects(model, spec, [6], [1.0], np.arange(6), config, query,
+                                              [result, None, ([2, 5], [1, 1])])
     assert set(effects) == {2, "function_words"}  # word 2 the only other shared word; 1 and 4 as one part
+    assert lacking == {}  # a result without lyrics: nothing to share
+    assert set(one_side) == {2, "function_words"}  # only the query has function words: still their part
 
     def lyrics_term(a: Bag, b: Bag) -> float:
         from songsim.learn.inference import encode_songs

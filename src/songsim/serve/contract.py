@@ -50,7 +50,8 @@ KINDS = {
     "no_content": Kind(422, "neither lyrics, a bag of words nor an .h5 file given, or both lyrics and a bag"),
     "content_too_large": Kind(422, f"lyrics or a bag over {MAX_LYRICS_BYTES:,} characters, an .h5 file over "
                                    f"{MAX_H5_BYTES // 2**20} MiB"),
-    "empty_lyrics": Kind(422, "lyrics or a bag with no words in them, or none the model reads (function words only)"),
+    "empty_lyrics": Kind(422, "lyrics or a bag with no words in them, or none the model reads (function words "
+                              "only, with encoder.stopwords: english)"),
     "no_known_words": Kind(422, "lyrics none of whose words is in the musiXmatch vocabulary"),
     "bad_bow": Kind(422, "a bag of words that is not a musiXmatch line (the detail says what is wrong, where)"),
     "bad_h5": Kind(422, "an .h5 file that is not base64, not HDF5, truncated, not one MSD track, or unsafe "

@@ -114,10 +114,10 @@ def word_effects(model, spec, blocks: list[int], weights: list[float], lyrics: n
     the drop in the pair's lyrics term of the ranking score (columns ``lyrics`` of the ranking space of
     ``blocks`` and ``weights``) when the word leaves both songs; a larger drop, a word carrying more of the
     match. A model that reads the function words apart (``encoder.stopwords: style``) has them as one
-    entry, ``"function_words"``: the drop when every function word leaves both songs (the style channel's
-    part of the match, which no single word of it stands for); the other words are those it shares beside
-    them. Bags are (word ids, counts); ``config``: (ExpandLyricsConfig, ChunkAudioConfig). One forward pass
-    of the model over every variant."""
+    entry, ``"function_words"``: the drop when every function word leaves both songs (where either has
+    any; the style channel's part of the match, which no single word of it stands for); the other words
+    are those it shares beside them. Bags are (word ids, counts); ``config``: (ExpandLyricsConfig,
+    ChunkAudioConfig). One forward pass of the model over every variant."""
     from songsim.learn.inference import encode_songs
     from songsim.serve.retrieval import ranking_space
 
@@ -131,7 +131,7 @@ def word_effects(model, spec, blocks: list[int], weights: list[float], lyrics: n
     for bag in results:
         shared = sorted(set(query[0]) & set(bag[0])) if bag is not None else []
         keys: list[int | str] = [w for w in shared if w not in style]
-        if style & set(query[0]) and style & set(bag[0]):
+        if bag is not None and style & (set(query[0]) | set(bag[0])):  # either song's function words
             keys.append("function_words")
         plan.append((len(rows), keys))
         gone = [{w} if w != "function_words" else style for w in keys]

@@ -12,7 +12,8 @@ candidates, the shared words that weigh most under the model, and the audio face
   ``words_by``: ``model``), or without a model the product of the two TF-IDF weights (``words_by``:
   ``tfidf``). A model that reads the function words apart (``encoder.stopwords: style``) never shows one
   as a shared word; ``function_words`` is instead what they take from the lyrics term together (the drop
-  when all of them leave both songs; it can be below 0, where the two songs' function words differ).
+  when all of them leave both songs; mostly below 0, since two songs without function words share the
+  style head's constant output and so come closer).
   Shown as real words through the official stem -> word map when one is given
   (``raw.mxm_reverse_mapping``);
 - ``audio``: cosines of the two songs' mean timbre and mean chroma vectors, their keys and modes, and
