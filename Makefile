@@ -130,6 +130,10 @@ reader-medium: $(STAMP)
 learning-curve: $(STAMP)
 	$(PY) scripts/robustness.py --prefix curve1 --worlds 11 $(MEDIUM_SHAPE) --set splits.data_fraction=0.01
 	$(PY) scripts/robustness.py --prefix curve3 --worlds 11 $(MEDIUM_SHAPE) --set splits.data_fraction=0.03
+	$(PY) scripts/reader_reference.py --worlds 11 $(MEDIUM_SHAPE) --set splits.data_fraction=0.01 --prefixes curve1 \
+	  --out data/experiments/reader_reference_curve1.json
+	$(PY) scripts/reader_reference.py --worlds 11 $(MEDIUM_SHAPE) --set splits.data_fraction=0.03 --prefixes curve3 \
+	  --out data/experiments/reader_reference_curve3.json
 	$(PY) scripts/learning_curve.py curve1-w11-s0 curve3-w11-s0 realep8-w11-s0
 	$(PY) scripts/results_table.py --write
 

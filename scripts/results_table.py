@@ -790,6 +790,36 @@ def reader_glance() -> str:
     return "\n".join(out)
 
 
+# the learning curve's points (make learning-curve) with their readers: (fraction, reader file, world, run)
+CURVE_READERS = (("0.01", "reader_reference_curve1.json", "11", "curve1-w11-s0"),
+                 ("0.03", "reader_reference_curve3.json", "11", "curve3-w11-s0"),
+                 ("0.1", "reader_reference_medium.json", "11", "realep8-w11-s0"))
+
+
+CURVE_ONLY = {f for _, f, _, _ in CURVE_READERS} - {f for _, f in READER_GLANCE}  # shown in reader-curve alone
+
+
+def curve_reader_table() -> str:
+    """Along the learning curve: each model's gain beside its best reader's on the same training pairs, and
+    the share of it the model reaches (READER_SHARE is the claim)."""
+    models = ("lyrics_regressor", "audio_siamese", "lyrics_classifier")
+    out = ["| `splits.data_fraction` | " + " | ".join(f"{m}: model / best reader (share)" for m in models) + " |",
+           "|---|" + "---|" * len(models)]
+    for frac, name, world, run in CURVE_READERS:
+        if not (EXPERIMENTS / name).exists():
+            continue
+        gains = reader_gains(json.loads((EXPERIMENTS / name).read_text())["worlds"][world])
+        cells = []
+        for m in models:
+            best, runs = gains.get(m, (None, []))
+            gain = dict(runs).get(run)
+            unit = " points" if m == "lyrics_classifier" else "%"
+            cells.append("–" if best is None or gain is None else
+                         f"{gain:.1f}{unit} / {best:.1f}{unit} ({math.floor(100 * gain / best) / 100:.2f})")
+        out.append(f"| {frac} | " + " | ".join(cells) + " |")
+    return "\n".join(out)
+
+
 def reader_table(result: dict) -> str:
     """Per world: each regression model's MAE vs the train median (every recorded run) next to its reader
     references (lyrics: of the bag of words, then of the words' mean GloVe vector, then the words' own
@@ -895,8 +925,9 @@ def blocks(reports: Path = ROOT / "data" / "reports") -> dict[str, str]:
         {"reader": reader_table(json.loads((EXPERIMENTS / "reader_reference.json").read_text()))}
         if (EXPERIMENTS / "reader_reference.json").exists() else {}) | {
         f"reader-{p.stem.removeprefix('reader_reference_')}": reader_table(json.loads(p.read_text()))
-        for p in sorted(EXPERIMENTS.glob("reader_reference_*.json"))} | (
+        for p in sorted(EXPERIMENTS.glob("reader_reference_*.json")) if p.name not in CURVE_ONLY} | (
         {"reader-glance": reader_glance()} if any((EXPERIMENTS / f).exists() for _, f in READER_GLANCE) else {}) | (
+        {"reader-curve": curve_reader_table()} if (EXPERIMENTS / CURVE_READERS[0][1]).exists() else {}) | (
         {"rank-loss": settings_table(rank, RANK_SETS, "rank_weight ")} if rank else {}) | (
         {"start": settings_table(start, START_SETS, "", classifier=True)} if start else {}) | (
         {"stopwords": paired_change(stop, *(p for p, _ in STOP_SETS)) + "\n\n"
