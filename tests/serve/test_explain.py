@@ -133,10 +133,9 @@ def test_cli_explain_json(tiny_run, capsys):
     assert out[2].lstrip().startswith("1 ") and out[3].strip().startswith("why: timbre")
 
 
-def test_a_model_reading_function_words_apart_shows_them_as_one_part(tmp_path):
-    """``encoder.stopwords: style``: no function word is shown as a shared word; what they take from the
-    lyrics term together is its own entry, the drop when all of them leave both songs."""
-    import pyarrow as pa
+def _bag_model(stopwords: str):
+    """A tiny lyrics regressor with a bag encoder, words 1 and 4 its function words, and the expand / chunk
+    configs its bags are read with."""
     import torch
 
     from songsim.core.config import ChunkAudioConfig, ExpandLyricsConfig
@@ -144,19 +143,30 @@ def test_a_model_reading_function_words_apart_shows_them_as_one_part(tmp_path):
     from songsim.models import registry
     from songsim.models.configs import LyricsEncoderConfig, LyricsRegressorConfig
     from songsim.models.nets import build_model
+
+    torch.manual_seed(0)
+    enc = LyricsEncoderConfig(embedding_dim=8, dropout=0.0, kind="bag", bag_dim=6, input="counts", bag_words=8,
+                              stopwords=stopwords)
+    model = build_model("lyrics_regressor", LyricsRegressorConfig(encoder=enc, dense=(8,), dropout=0.0), 6).eval()
+    spec = registry.get("lyrics_regressor")
+    fit_word_prior(spec, model, None, np.arange(0), np.array([1, 4]))
+    config = (ExpandLyricsConfig(max_len=100, word_order="vocab", seed=0, max_quarantine_frac=0.01),
+              ChunkAudioConfig(frames=8, crop="center", pad="zero", float16=True, rows_per_shard=10, workers=1,
+                               max_quarantine_frac=0.01))
+    return model, spec, config
+
+
+def test_a_model_reading_function_words_apart_shows_them_as_one_part(tmp_path):
+    """``encoder.stopwords: style``: no function word is shown as a shared word; what they take from the
+    lyrics term together is its own entry, the drop when all of them leave both songs."""
+    import pyarrow as pa
+    import torch
+
     from songsim.serve.encoding import Bag, bags_table, word_effects
     from songsim.serve.explain import Explainer
     from songsim.serve.retrieval import ranking_space
 
-    torch.manual_seed(0)
-    enc = LyricsEncoderConfig(embedding_dim=8, dropout=0.0, kind="bag", bag_dim=6, input="counts", bag_words=8,
-                              stopwords="style")
-    model = build_model("lyrics_regressor", LyricsRegressorConfig(encoder=enc, dense=(8,), dropout=0.0), 6).eval()
-    spec = registry.get("lyrics_regressor")
-    fit_word_prior(spec, model, None, np.arange(0), np.array([1, 4]))  # words 1 and 4: function words
-    config = (ExpandLyricsConfig(max_len=100, word_order="vocab", seed=0, max_quarantine_frac=0.01),
-              ChunkAudioConfig(frames=8, crop="center", pad="zero", float16=True, rows_per_shard=10, workers=1,
-                               max_quarantine_frac=0.01))
+    model, spec, config = _bag_model("style")  # words 1 and 4: function words
     query, result = ([1, 2, 3, 4], [5, 1, 2, 3]), ([1, 2, 4, 5], [2, 2, 1, 1])
     effects, lacking, one_side = word_effects(model, spec, [6], [1.0], np.arange(6), config, query,
                                               [result, None, ([2, 5], [1, 1])])
@@ -188,27 +198,12 @@ def test_a_model_reading_function_words_apart_shows_them_as_one_part(tmp_path):
 def test_lyrics_of_function_words_alone_are_read_by_a_style_model():
     """``encoder.stopwords: style`` reads the function words, so lyrics made of them alone have a vector
     (its style); with ``english`` they are refused, as nothing of them is read."""
-    import torch
-
-    from songsim.core.config import ChunkAudioConfig, ExpandLyricsConfig
-    from songsim.learn.setup import fit_word_prior
-    from songsim.models import registry
-    from songsim.models.configs import LyricsEncoderConfig, LyricsRegressorConfig
-    from songsim.models.nets import build_model
     from songsim.serve.content import Bag, Content, ContentError
     from songsim.serve.encoding import encode_content
 
-    expand = ExpandLyricsConfig(max_len=100, word_order="vocab", seed=0, max_quarantine_frac=0.01)
-    chunk = ChunkAudioConfig(frames=8, crop="center", pad="zero", float16=True, rows_per_shard=10, workers=1,
-                             max_quarantine_frac=0.01)
-    spec = registry.get("lyrics_regressor")
     only_function_words = Content(Bag([1, 4], [3, 1]), None)
     for kind in ("style", "english"):
-        torch.manual_seed(0)
-        enc = LyricsEncoderConfig(embedding_dim=8, dropout=0.0, kind="bag", bag_dim=6, input="counts", bag_words=8,
-                                  stopwords=kind)
-        model = build_model("lyrics_regressor", LyricsRegressorConfig(encoder=enc, dense=(8,), dropout=0.0), 6).eval()
-        fit_word_prior(spec, model, None, np.arange(0), np.array([1, 4]))
+        model, spec, (expand, chunk) = _bag_model(kind)
         if kind == "style":
             vec = encode_content(model, spec, only_function_words, expand, chunk)
             plain = encode_content(model, spec, Content(Bag([2], [1]), None), expand, chunk)

@@ -104,20 +104,19 @@ class BagEncoder(nn.Module):
         # the same weighted mean as over the padded (U, L, E) tensor, at a third of the work.
         song, slot = (tokens > 0).nonzero(as_tuple=True)  # (N,), (N,)
         tok = tokens[song, slot]  # (N,)
-        w = F.softplus(self.word_weight(tok).squeeze(-1))  # (N,)
-        if self.cfg.fixed_word_weights:
-            w = w * self.word_prior[tok]
+        learned = F.softplus(self.word_weight(tok).squeeze(-1))  # (N,)
+        w = learned * self.word_prior[tok] if self.cfg.fixed_word_weights else learned
+        tf = None
         if self.cfg.input == "counts":
             if counts is None:
                 raise ValueError("BagEncoder(input=counts) needs the batch's counts (load_songs(bag_words=...))")
-            w = w * counts[song, slot].float().clamp_min(1.0).pow(torch.sigmoid(self.count_logit))
+            tf = counts[song, slot].float().clamp_min(1.0).pow(torch.sigmoid(self.count_logit))  # (N,)
+            w = w * tf
         x = self.dropout(self.embedding(tok))  # (N, E)
         out = self.head(self._mean(x, w, song, len(tokens)))  # (U, bag_dim)
         if self.cfg.stopwords == "style":  # the same weights, over the function words alone (w is 0 there)
-            style = F.softplus(self.word_weight(tok).squeeze(-1)) * self.style_mask[tok]  # (N,)
-            if self.cfg.input == "counts":
-                style = style * counts[song, slot].float().clamp_min(1.0).pow(torch.sigmoid(self.count_logit))
-            out = out + self.style_head(self._mean(x, style, song, len(tokens)))
+            style = learned * self.style_mask[tok]  # (N,)
+            out = out + self.style_head(self._mean(x, style if tf is None else style * tf, song, len(tokens)))
         return out
 
     @staticmethod

@@ -88,10 +88,10 @@ def encode_content(model, spec, content: Content, expand, chunk: ChunkAudioConfi
     if content.bag is not None and prior is not None:
         ids = np.asarray(content.bag.word_ids, dtype=np.int64)
         ids = ids[(ids > 0) & (ids < len(prior))]
-        read = prior.detach().cpu().numpy()
+        read = prior.detach().cpu().numpy().copy()
         style = style_words(model)
         if style is not None:  # stopwords: style reads the function words too, apart
-            read = read + np.isin(np.arange(len(read)), style)
+            read[style] = 1.0
         if not (read[ids] > 0).any():
             raise ContentError("empty_lyrics", "every word of the lyrics is one the model leaves out (the function "
                                "words of encoder.stopwords, or words of IDF 0): give lyrics with content words, or "
