@@ -157,8 +157,8 @@ def _bag_model(stopwords: str):
 
 
 def test_a_model_reading_function_words_apart_shows_them_as_one_part(tmp_path):
-    """``encoder.stopwords: style``: no function word is shown as a shared word; what they take from the
-    lyrics term together is its own entry, the drop when all of them leave both songs."""
+    """``encoder.stopwords: style``: no function word is shown as a shared word; their part is its own
+    entry: the pair's lyrics term less its mean over the result given each other result's function words."""
     import pyarrow as pa
     import torch
 
@@ -168,11 +168,12 @@ def test_a_model_reading_function_words_apart_shows_them_as_one_part(tmp_path):
 
     model, spec, config = _bag_model("style")  # words 1 and 4: function words
     query, result = ([1, 2, 3, 4], [5, 1, 2, 3]), ([1, 2, 4, 5], [2, 2, 1, 1])
-    effects, lacking, one_side = word_effects(model, spec, [6], [1.0], np.arange(6), config, query,
-                                              [result, None, ([2, 5], [1, 1])])
+    plain, wordy = ([2, 5], [1, 1]), ([1, 5], [4, 1])  # no function word; function word 1 four times
+    effects, lacking, one_side, other = word_effects(model, spec, [6], [1.0], np.arange(6), config, query,
+                                                     [result, None, plain, wordy])
     assert set(effects) == {2, "function_words"}  # word 2 the only other shared word; 1 and 4 as one part
-    assert lacking == {}  # a result without lyrics: nothing to share
-    assert set(one_side) == {2, "function_words"}  # only the query has function words: still their part
+    assert lacking == {}  # a result without lyrics: nothing to share, nothing to compare
+    assert set(one_side) == {2, "function_words"} and set(other) == {"function_words"}
 
     def lyrics_term(a: Bag, b: Bag) -> float:
         from songsim.learn.inference import encode_songs
@@ -182,17 +183,22 @@ def test_a_model_reading_function_words_apart_shows_them_as_one_part(tmp_path):
         return float(space[0] @ space[1])
 
     pair = lyrics_term(Bag(*query), Bag(*result))
-    plain = lyrics_term(Bag([2, 3], [1, 2]), Bag([2, 5], [2, 1]))
-    assert effects["function_words"] == pytest.approx(pair - plain, abs=1e-5)
+    peers = [lyrics_term(Bag(*query), Bag([2, 5], [2, 1])), lyrics_term(Bag(*query), Bag([1, 2, 5], [4, 2, 1]))]
+    assert effects["function_words"] == pytest.approx(pair - np.mean(peers), abs=1e-5)
+    alone = word_effects(model, spec, [6], [1.0], np.arange(6), config, query, [result])[0]
+    assert set(alone) == {2}  # no other result to compare its function words with: no part given
+    english = _bag_model("english")[0]
+    assert "function_words" not in word_effects(english, spec, [6], [1.0], np.arange(6), config, query,
+                                                [result, plain])[0]
 
     vocab, lyrics = tmp_path / "vocab.parquet", tmp_path / "lyrics.parquet"
     pq.write_table(pa.table({"id": pa.array([1, 2, 3], pa.int16()), "word": ["the", "love", "night"]}), vocab)
     pq.write_table(pa.table({"track_id": ["TRQ", "TRA"], "word_ids": [[1, 2, 3], [1, 2, 3]],
                              "counts": [[20, 2, 1], [30, 1, 3]]}), lyrics)
-    why = Explainer(lyrics, vocab, None, word_effects=lambda q, rs: [{2: 0.2, 3: 0.05, "function_words": -0.01}]
+    why = Explainer(lyrics, vocab, None, word_effects=lambda q, rs: [{2: 0.2, 3: 0.05, "function_words": 0.012}]
                     ).explain("TRQ", ["TRA"], np.array([[0.5]]), ["lyrics"])[0]
-    assert [w["word"] for w in why["shared_words"]] == ["love", "night"] and why["function_words"] == -0.01
-    assert why_text(why) == "words: love, night; function words -0.010"
+    assert [w["word"] for w in why["shared_words"]] == ["love", "night"] and why["function_words"] == 0.012
+    assert why_text(why) == "words: love, night; function words +0.012 vs the list"
 
 
 def test_lyrics_of_function_words_alone_are_read_by_a_style_model():

@@ -12,6 +12,8 @@ from songsim.core.config import ChunkAudioConfig
 from songsim.core.schemas import N_FEAT
 from songsim.serve.content import QUERY_ID, Bag, Content, ContentError
 
+STYLE_PEERS = 9  # the other results whose function words a result's own are compared with (word_effects)
+
 
 def lyrics_inputs(bags: list[Bag], bag_words: int, expand) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
     """Bags as a lyrics encoder's inputs ``(tokens, lengths, counts)``, read as the pipeline reads catalog
@@ -114,10 +116,13 @@ def word_effects(model, spec, blocks: list[int], weights: list[float], lyrics: n
     the drop in the pair's lyrics term of the ranking score (columns ``lyrics`` of the ranking space of
     ``blocks`` and ``weights``) when the word leaves both songs; a larger drop, a word carrying more of the
     match. A model that reads the function words apart (``encoder.stopwords: style``) has them as one
-    entry, ``"function_words"``: the drop when every function word leaves both songs (where either has
-    any; the style channel's part of the match, which no single word of it stands for); the other words
-    are those it shares beside them. Bags are (word ids, counts); ``config``: (ExpandLyricsConfig,
-    ChunkAudioConfig). One forward pass of the model over every variant."""
+    entry, ``"function_words"``: how much more the result's function words bring it to the query than the
+    function words of the list's other songs would (the pair's lyrics term less its mean over the variants
+    of the result that keep its content words and take another result's function words, up to
+    ``STYLE_PEERS`` of them, nearest first; given where another result has lyrics). Removing them instead
+    would leave both songs the style head's one output, so close that the part would read below 0 for
+    nearly every pair. The other words are those it shares beside them. Bags are (word ids, counts);
+    ``config``: (ExpandLyricsConfig, ChunkAudioConfig). One forward pass of the model over every variant."""
     from songsim.learn.inference import encode_songs
     from songsim.serve.retrieval import ranking_space
 
@@ -125,28 +130,36 @@ def word_effects(model, spec, blocks: list[int], weights: list[float], lyrics: n
         keep = [i for i, x in enumerate(bag[0]) if x not in words]
         return Bag([bag[0][i] for i in keep], [bag[1][i] for i in keep])
 
+    def swapped(bag: tuple[list, list], peer: tuple[list, list]) -> Bag:  # bag's content words, peer's style
+        pairs = sorted([(w, c) for w, c in zip(*bag) if w not in style] + [(w, c) for w, c in zip(*peer) if w in style])
+        return Bag([w for w, _ in pairs], [c for _, c in pairs])
+
     style = style_words(model)
     style = set() if style is None else set(style.tolist())
+    have = [i for i, bag in enumerate(results) if bag is not None]
     rows, plan = [Bag(*query)], []
-    for bag in results:
+    for i, bag in enumerate(results):
         shared = sorted(set(query[0]) & set(bag[0])) if bag is not None else []
         keys: list[int | str] = [w for w in shared if w not in style]
-        if bag is not None and style & (set(query[0]) | set(bag[0])):  # either song's function words
-            keys.append("function_words")
-        plan.append((len(rows), keys))
-        gone = [{w} if w != "function_words" else style for w in keys]
+        peers = [results[j] for j in have if j != i][:STYLE_PEERS] if style and bag is not None else []
+        plan.append((len(rows), keys, len(peers)))
         rows += [Bag(*bag)] if bag is not None else []
-        rows += [without(query, g) for g in gone] + [without(bag, g) for g in gone]
+        rows += [without(query, {w}) for w in keys] + [without(bag, {w}) for w in keys]
+        rows += [swapped(bag, peer) for peer in peers]
     rows = [r if r.word_ids else Bag([0], [1]) for r in rows]  # a song whose only word left: padding alone
     table = bags_table(rows, spec, spec.bag_words(model.cfg), *config)
     device = next(model.parameters()).device
     space = ranking_space(encode_songs(model, table, np.arange(len(rows)), 4096, device).cpu().numpy(),
                           blocks, weights)[:, lyrics]  # (rows, lyrics columns)
     out = []
-    for start, shared in plan:
+    for start, shared, n_peers in plan:
         n = len(shared)
-        pair = space[0] @ space[start] if n else 0.0  # the pair's lyrics term
+        pair = space[0] @ space[start] if n or n_peers else 0.0  # the pair's lyrics term
         q_less = space[start + 1:start + 1 + n]  # (n, ...) the query without each shared word
         c_less = space[start + 1 + n:start + 1 + 2 * n]  # the result without it
-        out.append(dict(zip(shared, (pair - (q_less * c_less).sum(1)).tolist())) if n else {})
+        effects: dict[int | str, float] = dict(zip(shared, (pair - (q_less * c_less).sum(1)).tolist()))
+        if n_peers:  # the result with each peer's function words instead of its own
+            effects["function_words"] = float(pair - (space[start + 1 + 2 * n:start + 1 + 2 * n + n_peers]
+                                                      @ space[0]).mean())
+        out.append(effects)
     return out

@@ -11,9 +11,9 @@ candidates, the shared words that weigh most under the model, and the audio face
   float rounding (``MIN_EFFECT``), are shown,
   ``words_by``: ``model``), or without a model the product of the two TF-IDF weights (``words_by``:
   ``tfidf``). A model that reads the function words apart (``encoder.stopwords: style``) never shows one
-  as a shared word; ``function_words`` is instead what they take from the lyrics term together (the drop
-  when all of them leave both songs; mostly below 0, since two songs without function words share the
-  style head's constant output and so come closer).
+  as a shared word; ``function_words`` is instead their part together: how much more the result's function
+  words bring it to the query than those of the list's other songs would (above 0: the two songs' function
+  words agree more than the list's usual; given where another result has lyrics).
   Shown as real words through the official stem -> word map when one is given
   (``raw.mxm_reverse_mapping``);
 - ``audio``: cosines of the two songs' mean timbre and mean chroma vectors, their keys and modes, and
@@ -163,7 +163,7 @@ class Explainer:
                 shown = [(x, w) for x, w in words_of[tid] if w != STYLE]
                 why["shared_words"] = [{"word": self.words[w], "weight": round(float(x), 6)}
                                        for x, w in shown[:self.top_words]]
-                if len(shown) < len(words_of[tid]):  # the model reads the function words apart: their part
+                if len(shown) < len(words_of[tid]):  # the model reads the function words apart
                     why["function_words"] = round(float(words_of[tid][-1][0]), 6)
                 why["words_by"] = "model" if self.word_effects is not None else "tfidf"
             if use_audio and tid in facets:
@@ -187,7 +187,7 @@ def why_text(why: dict) -> str:
     if why.get("shared_words"):
         parts.append("words: " + ", ".join(w["word"] for w in why["shared_words"]))
     if "function_words" in why:
-        parts.append(f"function words {why['function_words']:+.3f}")
+        parts.append(f"function words {why['function_words']:+.3f} vs the list")
     if "audio" in why:
         a = why["audio"]
         key = f"both {a['keys'][0]}" if a["same_key"] else f"{a['keys'][0]} vs {a['keys'][1]}"

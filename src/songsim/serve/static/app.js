@@ -59,7 +59,7 @@ function whyNode(why) {
   }
   if (typeof why.function_words === "number") {
     const fw = why.function_words;
-    parts.append(el("span", { class: "words" }, `; function words ${fw >= 0 ? "+" : ""}${fw.toFixed(3)}`));
+    parts.append(el("span", { class: "words" }, `; function words ${fw >= 0 ? "+" : ""}${fw.toFixed(3)} vs the list`));
   }
   if (why.audio) {
     const a = why.audio;
