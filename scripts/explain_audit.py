@@ -18,8 +18,8 @@ Two diagnostics say where the stopwords come from:
   a word's excess variance across songs beyond a multinomial draw at its overall rate (``kappa``, the
   squared coefficient of variation of its song-level rate), times its rate; songs of at least 20 words;
 - ``function_words_part`` (a model with ``encoder.stopwords: style``): the function words' part of each
-  result's lyrics match (``why.function_words``) over the pair's lyrics term, its 10th, 50th and 90th
-  percentiles;
+  result's lyrics match (``why.function_words``, against the list's other songs) over the pair's lyrics
+  term, its 10th, 50th and 90th percentiles, and the share of results where it is above 0;
 - ``model_word_weights``: the learned per-word weights of the model's bag encoder (softplus, 1 at the
   start of training), stopwords against the other words, and the stopwords' share of the pooled mass of
   an average song (weight x count^power over the training lyrics).
@@ -70,7 +70,7 @@ def audit(rec, queries: list[str], stop: frozenset[str], also: frozenset[str] = 
            "stopwords_most_shown": dict(which.most_common(8))}
     if parts:  # how much of the lyrics match the function words make together, where the model reads them apart
         q = np.quantile(parts, [0.1, 0.5, 0.9])
-        out["function_words_part"] = {"results": len(parts),
+        out["function_words_part"] = {"results": len(parts), "above_0": round(float(np.mean(np.array(parts) > 0)), 4),
                                       "of_lyrics_term_p10_p50_p90": [round(float(x), 4) for x in q]}
     return out | ({"function_words_shown": also_words} if also else {})
 

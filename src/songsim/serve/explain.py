@@ -92,15 +92,17 @@ class Explainer:
         rows = zip(t.column("track_id").to_pylist(), t.column("word_ids").to_pylist(), t.column("counts").to_pylist())
         return {tid: (w, c) for tid, w, c in rows} | dict(given)
 
-    def _shared_words(self, query: str, results: list[str], bags: dict[str, tuple[list, list]]) -> list[list]:
-        """Per result, (weight, word id) of the words it shares with the query, heaviest first."""
+    def _shared_words(self, query: str, results: list[str], bags: dict[str, tuple[list, list]]
+                      ) -> list[tuple[list, float | None]]:
+        """Per result, (weight, word id) of the words it shares with the query, heaviest first, and the
+        function words' part (a model that reads them apart; else None)."""
         q = bags.get(query)
         if q is None:
-            return [[] for _ in results]
+            return [([], None) for _ in results]
         if self.word_effects is not None:
             effects = self.word_effects(q, [bags.get(tid) for tid in results])
-            return [sorted(((x, w) for w, x in eff.items() if x > MIN_EFFECT and w != STYLE), reverse=True)
-                    + ([(eff[STYLE], STYLE)] if STYLE in eff else []) for eff in effects]
+            return [(sorted(((x, w) for w, x in eff.items() if x > MIN_EFFECT and w != STYLE), reverse=True),
+                     eff.get(STYLE)) for eff in effects]
 
         def tfidf(bag: tuple[list, list]) -> dict[int, float]:
             w = np.asarray(bag[0], dtype=np.int64)
@@ -111,7 +113,7 @@ class Explainer:
         out = []
         for tid in results:
             cv = tfidf(bags[tid]) if tid in bags else {}
-            out.append(sorted(((qv[w] * cv[w], w) for w in qv.keys() & cv.keys()), reverse=True))
+            out.append((sorted(((qv[w] * cv[w], w) for w in qv.keys() & cv.keys()), reverse=True), None))
         return out
 
     def _facets(self, ids: list[str], given: dict[str, tuple[dict, np.ndarray]] | None = None) -> dict[str, dict]:
@@ -160,11 +162,11 @@ class Explainer:
                     entry["percentile"] = round(100.0 * float((pool[:, j] <= terms[k, j]).mean()), 1)
                 why["modalities"][m] = entry
             if use_words and tid in words_of:
-                shown = [(x, w) for x, w in words_of[tid] if w != STYLE]
+                shown, style = words_of[tid]
                 why["shared_words"] = [{"word": self.words[w], "weight": round(float(x), 6)}
                                        for x, w in shown[:self.top_words]]
-                if len(shown) < len(words_of[tid]):  # the model reads the function words apart
-                    why["function_words"] = round(float(words_of[tid][-1][0]), 6)
+                if style is not None:  # the model reads the function words apart: their part, against the list's
+                    why["function_words"] = round(float(style), 6)
                 why["words_by"] = "model" if self.word_effects is not None else "tfidf"
             if use_audio and tid in facets:
                 a, b = facets[query], facets[tid]
