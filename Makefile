@@ -88,28 +88,31 @@ define harness_with_readers
 	$(PY) scripts/results_table.py --write
 endef
 
-# the development worlds once each on today's code, with their readers (dev8-w<W>-s0, robustness_dev8.json;
-# world 7's reader sits beside the committed run)
+# the development worlds once each on today's code, with their readers (dev9-w<W>-s0, robustness_dev9.json;
+# world 7's reader sits beside the committed run; dev8-w<W>-s0: before stopwords: style, 2026-12-06)
 robustness-dev: $(STAMP)
-	$(call harness_with_readers,dev8,$(DEV_WORLDS),$(DEV_WORLDS) 7,reader_reference_dev.json)
+	$(call harness_with_readers,dev9,$(DEV_WORLDS),$(DEV_WORLDS) 7,reader_reference_dev.json)
 
 # held-out worlds: never run while the defaults were chosen; summarised apart, with their readers; on
-# today's code as fresh2-w<W>-s0 (robustness_fresh2.json; fresh-w<W>-s0: the defaults of 2026-12-03)
+# today's code as fresh3-w<W>-s0 (robustness_fresh3.json; fresh2-w<W>-s0: before stopwords: style, 2026-12-06;
+# fresh-w<W>-s0: the defaults of 2026-12-03)
 FRESH_WORLDS := 41 43 47 53 59 61 67 71 73 79 83 89
 robustness-fresh: $(STAMP)
-	$(call harness_with_readers,fresh2,$(FRESH_WORLDS),$(FRESH_WORLDS),reader_reference_fresh.json)
+	$(call harness_with_readers,fresh3,$(FRESH_WORLDS),$(FRESH_WORLDS),reader_reference_fresh.json)
 
 # three world seeds never run while the defaults were chosen (the next primes after 89), with their readers;
-# on today's code as unseen2-w<W>-s0 (unseen-w<W>-s0: the same worlds under the defaults of 2026-12-03)
+# on today's code as unseen3-w<W>-s0 (unseen2-w<W>-s0: before stopwords: style, 2026-12-06; unseen-w<W>-s0:
+# the same worlds under the defaults of 2026-12-03)
 UNSEEN_WORLDS := 97 101 103
 robustness-unseen: $(STAMP)
-	$(call harness_with_readers,unseen2,$(UNSEEN_WORLDS),$(UNSEEN_WORLDS),reader_reference_unseen.json)
+	$(call harness_with_readers,unseen3,$(UNSEEN_WORLDS),$(UNSEEN_WORLDS),reader_reference_unseen.json)
 
 # real-shaped medium worlds (published coverage: lyrics for 23.8% of tracks, audio for all; 10% of the pairs):
 # one world at a time, about 20 minutes each on 2 cores; recorded as data/experiments/realep8-w<W>-s0.json
-# (realep8: since the lyrics regressor's epoch cap of 8; realsteps-w<W>-s0: since train.min_epoch_steps;
-# realshape-w<W>-s0: since fused starts its audio tower from
-# audio_siamese; shaped-w<W>-s0: the runs before)
+# (realep8: since the lyrics regressor's epoch cap of 8, and before stopwords: style became the default on
+# 2026-12-06: a run of this target records today's defaults under the same names; realsteps-w<W>-s0: since
+# train.min_epoch_steps; realshape-w<W>-s0: since fused starts its audio tower from audio_siamese;
+# shaped-w<W>-s0: the runs before)
 MEDIUM_SHAPE := --size medium --set synth.coverage.lastfm=0.943 --set synth.coverage.lists=0.62 \
   --set synth.coverage.lyrics=0.238 --set synth.coverage.audio=1.0 --set synth.coverage.mxm_test=0.114
 MEDIUM_WORLDS := 7 11 13
@@ -126,7 +129,7 @@ reader-medium: $(STAMP)
 
 # what more training data buys on medium world 11: 1% and 3% of its training pairs beside
 # robustness-medium's run of that world (plots/learning_curve.csv; dvc plots show draws it). The committed
-# curve was made before the lyrics regressor's cap of 8 epochs (curve1, curve3 and realsteps-w11-s0)
+# curve and medium runs were made before stopwords: style became the default (2026-12-06)
 learning-curve: $(STAMP)
 	$(PY) scripts/robustness.py --prefix curve1 --worlds 11 $(MEDIUM_SHAPE) --set splits.data_fraction=0.01
 	$(PY) scripts/robustness.py --prefix curve3 --worlds 11 $(MEDIUM_SHAPE) --set splits.data_fraction=0.03

@@ -645,6 +645,24 @@ def ensemble_runs() -> dict[str, dict[str, dict[str, dict]]]:
     return out
 
 
+# the harnesses' runs before and since stopwords: style became the default (2026-12-06): (before, after) per
+# harness (development, held out, unseen), the same worlds and train seed
+STYLE_PAIRS = (("dev8", "dev9"), ("fresh2", "fresh3"), ("unseen2", "unseen3"))
+STYLE_SETS = (("english", "`stopwords: english`"), ("style", "`stopwords: style`"))
+
+
+def paired_runs(pairs: tuple[tuple[str, str], ...], names: tuple[str, str]) -> dict[str, dict[str, dict]]:
+    """``{world: {names[0]: reports, names[1]: reports}}``: every world whose train-seed-0 run exists under both
+    prefixes of one of ``pairs`` (before, after)."""
+    out = {}
+    for before, after in pairs:
+        for world in run_worlds(before):
+            if (EXPERIMENTS / f"{after}-w{world}-s0.json").exists():
+                out[str(world)] = {names[0]: load_experiment(f"{before}-w{world}-s0")["reports"],
+                                   names[1]: load_experiment(f"{after}-w{world}-s0")["reports"]}
+    return out
+
+
 def harness_block(name: str, current: str, previous: str | None = None) -> dict[str, str]:
     """README block ``name``: the harness summary ``current`` of the committed defaults; until that has run,
     ``previous`` (the same worlds under the previous defaults, where there is one), saying so."""
@@ -921,7 +939,7 @@ def blocks(reports: Path = ROOT / "data" / "reports") -> dict[str, str]:
         "robustness-unseen", "robustness_unseen.json") | harness_block(
         "robustness-unseen2", "robustness_unseen2.json") | harness_block(
         "robustness-fresh2", "robustness_fresh2.json") | harness_block(
-        "robustness-dev8", "robustness_dev8.json") | (
+        "robustness-dev9", "robustness_dev9.json") | (
         {"reader": reader_table(json.loads((EXPERIMENTS / "reader_reference.json").read_text()))}
         if (EXPERIMENTS / "reader_reference.json").exists() else {}) | {
         f"reader-{p.stem.removeprefix('reader_reference_')}": reader_table(json.loads(p.read_text()))
@@ -942,7 +960,10 @@ def blocks(reports: Path = ROOT / "data" / "reports") -> dict[str, str]:
         {"held-out-then-now": settings_table(fresh, FRESH_SETS, "", classifier=True)}
         if (fresh := set_runs(FRESH_SETS)) else {}) | (
         {"epoch-steps": settings_table(steps, STEPS_SETS, "", classifier=True)} if (steps := set_runs(STEPS_SETS))
-        else {})
+        else {}) | (
+        {"style-default": paired_change(style, *(p for p, _ in STYLE_SETS)) + "\n\n"
+                          + settings_table(style, STYLE_SETS, "", classifier=True)}
+        if len(style := paired_runs(STYLE_PAIRS, tuple(p for p, _ in STYLE_SETS))) >= 2 else {})
 
 
 BLOCK = re.compile(r"<!-- results:(?P<name>[\w-]+) -->\n(?P<body>.*?)\n?<!-- /results:(?P=name) -->", re.S)

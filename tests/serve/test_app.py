@@ -258,7 +258,6 @@ def test_hostile_content_gets_a_4xx_and_the_service_keeps_answering(client, rec,
         ("an empty bag", {"bow": ""}, 422, "empty_lyrics"),
         ("a bag out of the vocabulary", {"bow": "1:2,999999:1"}, 422, "bad_bow"),
         ("no word known", {"lyrics": "zzyzx qwxv"}, 422, "no_known_words"),
-        ("function words only (the model leaves them out)", {"lyrics": "and the of to it is"}, 422, "empty_lyrics"),
         ("nothing given", {"k": 3}, 422, "no_content"),
         ("lyrics and a bag", {"lyrics": "love", "bow": "1:1"}, 422, "no_content"),
         ("lyrics alone for the audio model", {"lyrics": "love you", "model": "audio_siamese"}, 422,
@@ -268,6 +267,8 @@ def test_hostile_content_gets_a_4xx_and_the_service_keeps_answering(client, rec,
         r = client.post("/similar/content", json=body)
         assert (r.status_code, r.json()["error"]) == (status, kind), (name, r.text[:300])
         assert "Traceback" not in r.text and "/etc/passwd" not in r.json()["detail"], name
+    style = client.post("/similar/content", json={"lyrics": "and the of to it is", "k": 3})
+    assert style.status_code == 200 and style.json()["results"], style.text[:300]  # read apart as style: answered
     latin1 = client.post("/similar/content", content=b'{"lyrics": "caf\xe9"}'.replace(b"\\xe9", b"\xe9"),
                          headers={"content-type": "application/json"})
     assert latin1.status_code == 400 and latin1.json()["error"] == "malformed_json"

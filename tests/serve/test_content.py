@@ -170,9 +170,9 @@ def test_content_the_model_cannot_read_is_refused(tiny_run):
     stems = pq.read_table(params["paths"]["vocab"]).column("word").to_pylist()
     stop = set(stopword_ids(stems, read_reverse_mapping(params["raw"]["mxm_reverse_mapping"])).tolist())
     a, b = [i for i in range(1, len(stems) + 1) if i not in stop][:2]  # two content words
-    with pytest.raises(ContentError) as e:  # function words only: fused leaves them out (encoder.stopwords)
-        fused.similar_to(Content(vocab.from_bow("1:3,2:1"), None))
-    assert e.value.kind == "empty_lyrics" and "leaves out" in str(e.value)
+    assert {1, 2} <= stop  # function words only: fused reads them apart, as the song's style (stopwords: style)
+    hits, _ = fused.similar_to(Content(vocab.from_bow("1:3,2:1"), None), k=3, explain=True)
+    assert len(hits) == 3 and all(not h.why.get("shared_words") for h in hits)  # never a function word shown
     hits, info = fused.similar_to(Content(vocab.from_bow(f"{a}:3,{b}:1"), None), k=5, explain=True)
     assert len(hits) == 5 and info["same_as"] is None and info["modalities"] == ["lyrics"]
     assert hits[0].why["modalities"]["audio"] == {"term": 0.0, "missing": "query"}  # a lyrics-only query

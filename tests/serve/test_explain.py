@@ -2,6 +2,7 @@
 audio facets of both songs."""
 
 import json
+from unittest import mock
 
 import numpy as np
 import pyarrow.compute as pc
@@ -171,12 +172,12 @@ def test_a_model_reading_function_words_apart_shows_them_as_one_part(tmp_path):
 
     model, spec, config = _bag_model("style")  # words 1 and 4: function words
     query, result = ([1, 2, 3, 4], [5, 1, 2, 3]), ([1, 2, 4, 5], [2, 2, 1, 1])
-    plain, wordy = ([2, 5], [1, 1]), ([1, 5], [4, 1])  # no function word; function word 1 four times
-    effects, lacking, one_side, other = word_effects(model, spec, [6], [1.0], np.arange(6), config, query,
-                                                     [result, None, plain, wordy])
-    assert set(effects) == {2, "function_words"}  # word 2 the only other shared word; 1 and 4 as one part
-    assert lacking == {}  # a result without lyrics: nothing to share, nothing to compare
-    assert set(one_side) == {2, "function_words"} and set(other) == {"function_words"}
+    plain, wordy, only = ([2, 5], [1, 1]), ([1, 5], [4, 1]), ([4], [3])  # no function word; 1 four times; 4 alone
+    results = [result, None, plain, wordy, only]
+    effects = word_effects(model, spec, [6], [1.0], np.arange(6), config, query, results)
+    assert set(effects[0]) == {2, "function_words"}  # word 2 the only other shared word; 1 and 4 as one part
+    assert effects[1] == {}  # a result without lyrics: nothing to share, nothing to compare
+    assert set(effects[2]) == {2, "function_words"} and set(effects[3]) == set(effects[4]) == {"function_words"}
 
     def lyrics_term(a: Bag, b: Bag) -> float:
         from songsim.learn.inference import encode_songs
@@ -185,9 +186,26 @@ def test_a_model_reading_function_words_apart_shows_them_as_one_part(tmp_path):
         space = ranking_space(vecs.numpy(), [6], [1.0])
         return float(space[0] @ space[1])
 
-    pair = lyrics_term(Bag(*query), Bag(*result))
-    peers = [lyrics_term(Bag(*query), Bag([2, 5], [2, 1])), lyrics_term(Bag(*query), Bag([1, 2, 5], [4, 2, 1]))]
-    assert effects["function_words"] == pytest.approx(pair - np.mean(peers), abs=1e-5)
+    def swapped(bag, peer) -> Bag:  # bag's content words, peer's function words
+        words = sorted([(w, c) for w, c in zip(*bag) if w not in (1, 4)]
+                       + [(w, c) for w, c in zip(*peer) if w in (1, 4)])
+        return Bag([w for w, _ in words], [c for _, c in words]) if words else Bag([0], [1])
+
+    q = Bag(*query)
+    for i, bag in enumerate(results):  # every result, after a result without lyrics and without shared words
+        if bag is None:
+            continue
+        peers = [lyrics_term(q, swapped(bag, p)) for j, p in enumerate(results) if j != i and p is not None]
+        assert len(peers) == 3
+        assert effects[i]["function_words"] == pytest.approx(lyrics_term(q, Bag(*bag)) - np.mean(peers), abs=1e-5)
+    assert effects[2][2] == pytest.approx(lyrics_term(q, Bag(*plain)) - lyrics_term(Bag([1, 3, 4], [5, 2, 3]),
+                                                                                      Bag([5], [1])), abs=1e-5)
+    with mock.patch("songsim.serve.encoding.STYLE_PEERS", 1):  # the nearest other result alone
+        first = word_effects(model, spec, [6], [1.0], np.arange(6), config, query, results)
+    assert first[0]["function_words"] == pytest.approx(
+        lyrics_term(q, Bag(*result)) - lyrics_term(q, swapped(result, plain)), abs=1e-5)
+    assert first[2]["function_words"] == pytest.approx(
+        lyrics_term(q, Bag(*plain)) - lyrics_term(q, swapped(plain, result)), abs=1e-5)
     alone = word_effects(model, spec, [6], [1.0], np.arange(6), config, query, [result])[0]
     assert set(alone) == {2}  # no other result to compare its function words with: no part given
     english = _bag_model("english")[0]
@@ -202,6 +220,8 @@ def test_a_model_reading_function_words_apart_shows_them_as_one_part(tmp_path):
                     ).explain("TRQ", ["TRA"], np.array([[0.5]]), ["lyrics"])[0]
     assert [w["word"] for w in why["shared_words"]] == ["love", "night"] and why["function_words"] == 0.012
     assert why_text(why) == "words: love, night; function words +0.012 vs the list"
+    small = {"modalities": {"lyrics": {"term": 0.5, "percentile": 90.0}}, "function_words": -0.00021}
+    assert why_text(small) == "function words -0.0002 vs the list"  # more decimals, never "-0.000"
 
 
 def test_lyrics_of_function_words_alone_are_read_by_a_style_model():

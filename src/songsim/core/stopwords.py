@@ -1,5 +1,6 @@
-"""English function words (the closed word classes), which the lyrics encoders can leave out
-(``encoder.stopwords: english``), and their ids in a stemmed musiXmatch vocabulary.
+"""English function words (the closed word classes), which the lyrics encoders read apart as the song's
+style (``encoder.stopwords: style``) or leave out (``english``), and their ids in a stemmed musiXmatch
+vocabulary.
 
 The list is ours, written from the closed classes of English grammar rather than copied from a search
 engine's list, so it holds no content word (scikit-learn's list also holds ``fire``, ``cry``, ``find``,

@@ -119,7 +119,9 @@ def word_effects(model, spec, blocks: list[int], weights: list[float], lyrics: n
     entry, ``"function_words"``: how much more the result's function words bring it to the query than the
     function words of the list's other songs would (the pair's lyrics term less its mean over the variants
     of the result that keep its content words and take another result's function words, up to
-    ``STYLE_PEERS`` of them, nearest first; given where another result has lyrics). Removing them instead
+    ``STYLE_PEERS`` of them, the nearest to the query first; given where another result has lyrics; a bag is
+    read to the encoder's ``bag_words`` most frequent words, so a peer's many function words can push out
+    a few of the result's rarest content words). Removing them instead
     would leave both songs the style head's one output, so close that the part would read below 0 for
     nearly every pair. The other words are those it shares beside them. Bags are (word ids, counts);
     ``config``: (ExpandLyricsConfig, ChunkAudioConfig). One forward pass of the model over every variant."""

@@ -189,13 +189,21 @@ def why_text(why: dict) -> str:
     if why.get("shared_words"):
         parts.append("words: " + ", ".join(w["word"] for w in why["shared_words"]))
     if "function_words" in why:
-        parts.append(f"function words {why['function_words']:+.3f} vs the list")
+        parts.append(f"function words {_signed(why['function_words'])} vs the list")
     if "audio" in why:
         a = why["audio"]
         key = f"both {a['keys'][0]}" if a["same_key"] else f"{a['keys'][0]} vs {a['keys'][1]}"
         parts.append(f"timbre {a['timbre_cosine']:.2f}, chroma {a['chroma_cosine']:.2f}, key {key}, "
                      f"tempo {a['tempi_bpm'][0]:.0f} vs {a['tempi_bpm'][1]:.0f} bpm")
     return "; ".join(parts)
+
+
+def _signed(x: float) -> str:
+    """``x`` with its sign and 3 decimals, more (up to 6) where 3 would show it as 0."""
+    d = 3
+    while d < 6 and round(abs(x), d) == 0:
+        d += 1
+    return f"{x:+.{d}f}"
 
 
 def _ordinal(p: float) -> str:

@@ -59,7 +59,9 @@ function whyNode(why) {
   }
   if (typeof why.function_words === "number") {
     const fw = why.function_words;
-    parts.append(el("span", { class: "words" }, `; function words ${fw >= 0 ? "+" : ""}${fw.toFixed(3)} vs the list`));
+    let d = 3;  // as the CLI shows it: 3 decimals, more (up to 6) where 3 would show 0
+    while (d < 6 && Number(Math.abs(fw).toFixed(d)) === 0) d += 1;
+    parts.append(el("span", { class: "words" }, `; function words ${fw >= 0 ? "+" : "-"}${Math.abs(fw).toFixed(d)} vs the list`));
   }
   if (why.audio) {
     const a = why.audio;
