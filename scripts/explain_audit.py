@@ -19,7 +19,9 @@ Two diagnostics say where the stopwords come from:
   squared coefficient of variation of its song-level rate), times its rate; songs of at least 20 words;
 - ``function_words_part`` (a model with ``encoder.stopwords: style``): the function words' part of each
   result's lyrics match (``why.function_words``, against the list's other songs) over the pair's lyrics
-  term, its 10th, 50th and 90th percentiles, and the share of results where it is above 0;
+  term, its 10th, 50th and 90th percentiles, the share of results where it is above 0, and its median on
+  the results the test pairs list as similar to the query (score above 0) against the others, with the
+  chance that a listed result's part is above an other's (0.5: it says nothing about the listing);
 - ``model_word_weights``: the learned per-word weights of the model's bag encoder (softplus, 1 at the
   start of training), stopwords against the other words, and the stopwords' share of the pooled mass of
   an average song (weight x count^power over the training lyrics).
@@ -34,6 +36,7 @@ from collections import Counter
 from pathlib import Path
 
 import numpy as np
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from songsim.core.stopwords import stop_stems
@@ -41,13 +44,16 @@ from songsim.core.stopwords import stop_stems
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def audit(rec, queries: list[str], stop: frozenset[str], also: frozenset[str] = frozenset()) -> dict:
-    """The answers' words on ``stop`` (and, as ``also_shown``, on the list ``also``) and their tied scores."""
+def audit(rec, queries: list[str], stop: frozenset[str], also: frozenset[str] = frozenset(),
+          listed: frozenset[tuple[str, str]] = frozenset()) -> dict:
+    """The answers' words on ``stop`` (and, as ``also_shown``, on the list ``also``) and their tied scores;
+    ``listed``: the (query, song) pairs the test pairs score above 0 (Last.fm similars), both ways round."""
     from songsim.serve.recommender import shown_decimals
 
     words = stop_words = also_words = ties = answers = 0
     which: Counter[str] = Counter()
     parts: list[float] = []  # encoder.stopwords: style: the function words' part, over the pair's lyrics term
+    is_listed: list[bool] = []  # whether that result is a listed similar of its query
     for q in queries:
         hits = rec.similar(q, 10, explain=True)
         if not hits:
@@ -65,13 +71,21 @@ def audit(rec, queries: list[str], stop: frozenset[str], also: frozenset[str] = 
             term = h.why["modalities"].get("lyrics", {}).get("term")
             if "function_words" in h.why and term is not None and term > 1e-3:  # a lyrics match to share
                 parts.append(h.why["function_words"] / term)
+                is_listed.append((q, h.track_id) in listed)
     out = {"answers": answers, "words_shown": words, "stopwords_shown": stop_words,
            "stopword_share": round(stop_words / words, 4) if words else None, "tied_scores": ties,
            "stopwords_most_shown": dict(which.most_common(8))}
     if parts:  # how much of the lyrics match the function words make together, where the model reads them apart
         q = np.quantile(parts, [0.1, 0.5, 0.9])
-        out["function_words_part"] = {"results": len(parts), "above_0": round(float(np.mean(np.array(parts) > 0)), 4),
+        part, on = np.array(parts), np.array(is_listed)
+        out["function_words_part"] = {"results": len(parts), "above_0": round(float(np.mean(part > 0)), 4),
                                       "of_lyrics_term_p10_p50_p90": [round(float(x), 4) for x in q]}
+        if on.any() and (~on).any():  # does it say more where Last.fm lists the two as similar?
+            out["function_words_part"] |= {
+                "listed_similars": int(on.sum()), "other_results": int((~on).sum()),
+                "median_listed": round(float(np.median(part[on])), 4),
+                "median_other": round(float(np.median(part[~on])), 4),
+                "listed_above_other": round(float((part[on][:, None] > part[~on][None, :]).mean()), 4)}
     return out | ({"function_words_shown": also_words} if also else {})
 
 
@@ -168,7 +182,9 @@ def main() -> None:
     rng = np.random.default_rng(args.seed)
     queries = sorted(rng.choice(songs, size=min(args.queries, len(songs)), replace=False).tolist())
     stop = frozenset(ENGLISH_STOP_WORDS)
-    learned = audit(rec, queries, stop, FUNCTION_WORDS)
+    pos = test.filter(pc.greater(test.column("score"), 0))
+    pairs = list(zip(pos.column("src").to_pylist(), pos.column("tgt").to_pylist()))
+    learned = audit(rec, queries, stop, FUNCTION_WORDS, frozenset(pairs + [(b, a) for a, b in pairs]))
     from songsim.serve.explain import Explainer
 
     rec._explainer = Explainer(**rec.explain_sources)  # the same answers, TF-IDF words (as before issue 34)
