@@ -126,8 +126,9 @@ GLANCE_METRICS = ("lyrics_regressor MAE vs train median (%)", "audio_siamese MAE
                   "fused MAE vs train median (%)", "fused MAE vs better single model, same pairs (%)",
                   "classifier accuracy over majority (points)", "fused nDCG@10", "fused nDCG@10 / its baseline",
                   "fused nDCG@10 / hybrid baseline", "fused test ECE")
-HARNESSES = (("development", "robustness.json"), ("held out", "robustness_fresh3.json"),
-             ("unseen", "robustness_unseen3.json"), ("medium, real shape", "robustness_realep8.json"))
+HARNESSES = (("development", "robustness_dev9.json"), ("held out", "robustness_fresh3.json"),
+             ("unseen", "robustness_unseen3.json"),
+             ("medium, real shape, before `style`", "robustness_realep8.json"))
 
 
 def glance(experiments: Path = ROOT / "data" / "experiments") -> str:
