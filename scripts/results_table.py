@@ -937,7 +937,7 @@ def blocks(reports: Path = ROOT / "data" / "reports") -> dict[str, str]:
     } | harness_block("robustness", "robustness.json", "robustness_single.json") | harness_block(
         "robustness-fresh", "robustness_fresh.json", "robustness_freshsingle.json") | harness_block(
         "robustness-unseen", "robustness_unseen.json") | harness_block(
-        "robustness-unseen2", "robustness_unseen2.json") | harness_block(
+        "robustness-unseen3", "robustness_unseen3.json") | harness_block(
         "robustness-fresh3", "robustness_fresh3.json") | harness_block(
         "robustness-dev9", "robustness_dev9.json") | (
         {"reader": reader_table(json.loads((EXPERIMENTS / "reader_reference.json").read_text()))}
