@@ -1,6 +1,7 @@
 """MkDocs hooks for the docs site (named in mkdocs.yml): nothing here is typed by hand into docs/.
 
-- ``bench/README.md`` is served as the page ``bench.md`` (one file, read by GitHub and the site alike);
+- ``bench/README.md`` is served as the page ``bench.md`` (one file, read by GitHub and the site alike); the
+  pages link it as ``../bench/README.md``, the path GitHub resolves, and the site reads that as ``bench.md``;
 - the figures a reader would rather look at than read are rendered at build time, offline (vl-convert),
   from the committed DVC plot data: learning curves (``dvclive/<model>/plots/metrics``), reliability and
   recall@k (``plots/<model>/``), the fidelity quantile curves (``plots/fidelity/``), the learning
@@ -114,6 +115,14 @@ def figures() -> dict[str, dict]:
     for f in sorted((ROOT / "plots" / "fidelity").glob("*.csv")):
         out[f"fidelity_{f.stem}"] = fidelity(f.stem)
     return {k: v for k, v in out.items() if v is not None}
+
+
+BENCH_LINK = re.compile(r"\]\(\.\./bench/README\.md(#[^)]*)?\)")
+
+
+def on_page_markdown(markdown: str, page, config, files) -> str:
+    """A page's links to ``../bench/README.md`` (what GitHub resolves) lead to the site's ``bench.md``."""
+    return BENCH_LINK.sub(lambda m: f"](bench.md{m[1] or ''})", markdown)
 
 
 def on_files(files: Files, config) -> Files:
