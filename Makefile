@@ -11,7 +11,7 @@ export PATH := $(BIN):$(PATH)
 export PYTHONPYCACHEPREFIX := $(abspath $(VENV))/.pycache
 unexport PYTHONDONTWRITEBYTECODE
 
-.PHONY: install browser demo test test-fast lint docs bench ablation results robustness robustness-dev robustness-fresh robustness-unseen robustness-medium reader-medium learning-curve clean
+.PHONY: install browser demo test test-fast lint docs bench ablation ablation-small results robustness robustness-dev robustness-fresh robustness-unseen robustness-medium reader-medium learning-curve clean
 
 $(STAMP): pyproject.toml
 	@echo "songsim: creating $(VENV) and installing torch, DVC, faiss, ... (a few minutes the first time)"
@@ -71,8 +71,13 @@ bench: $(STAMP)
 	$(PY) bench/bench_lastfm_full.py
 	$(PY) bench/bench_serve.py
 
+# the published ablation grid of the lyrics regressor, every combination queued, each a BiLSTM training
 ablation: $(STAMP)
 	bash scripts/queue_ablation.sh
+
+# three one-factor experiments on the demo's own encoder, each in a temporary copy
+ablation-small: $(STAMP)
+	bash scripts/queue_ablation.sh --small
 
 # issue 17 harness: 5 world seeds x train seeds 0 and 1 as queued DVC experiments (about 50 minutes on 2 cores)
 DEV_WORLDS := 3 11 19 23 31
