@@ -113,23 +113,22 @@ robustness-unseen: $(STAMP)
 	$(call harness_with_readers,unseen3,$(UNSEEN_WORLDS),$(UNSEEN_WORLDS),reader_reference_unseen.json)
 
 # real-shaped medium worlds (published coverage: lyrics for 23.8% of tracks, audio for all; 10% of the pairs):
-# one world at a time, about 20 minutes each on 2 cores; recorded as data/experiments/realep8-w<W>-s0.json
-# (realep8: since the lyrics regressor's epoch cap of 8, and before stopwords: style became the default on
-# 2026-12-06: a run of this target records today's defaults under the same names; realsteps-w<W>-s0: since
-# train.min_epoch_steps; realshape-w<W>-s0: since fused starts its audio tower from audio_siamese;
-# shaped-w<W>-s0: the runs before)
+# one world at a time, about 22 minutes each on 2 cores; on today's code as realstyle-w<W>-s0
+# (data/experiments/, robustness_realstyle.json; realep8-w<W>-s0: since the lyrics regressor's epoch cap of 8,
+# before stopwords: style, 2026-12-06; realsteps-w<W>-s0: since train.min_epoch_steps; realshape-w<W>-s0: since
+# fused starts its audio tower from audio_siamese; shaped-w<W>-s0: the runs before)
 MEDIUM_SHAPE := --size medium --set synth.coverage.lastfm=0.943 --set synth.coverage.lists=0.62 \
   --set synth.coverage.lyrics=0.238 --set synth.coverage.audio=1.0 --set synth.coverage.mxm_test=0.114
 MEDIUM_WORLDS := 7 11 13
 robustness-medium: $(STAMP)
-	$(PY) scripts/robustness.py --prefix realep8 --worlds $(MEDIUM_WORLDS) $(MEDIUM_SHAPE) --set splits.data_fraction=0.1
+	$(PY) scripts/robustness.py --prefix realstyle --worlds $(MEDIUM_WORLDS) $(MEDIUM_SHAPE) --set splits.data_fraction=0.1
 	$(PY) scripts/results_table.py --write
 
 # each model against the best reader of its inputs on robustness-medium's worlds, built as its runs were
 # (data/experiments/reader_reference_medium.json; the 90% claim in docs/robustness.md)
 reader-medium: $(STAMP)
 	$(PY) scripts/reader_reference.py --worlds $(MEDIUM_WORLDS) $(MEDIUM_SHAPE) --set splits.data_fraction=0.1 \
-	  --prefixes realep8 --out data/experiments/reader_reference_medium.json
+	  --prefixes realstyle --out data/experiments/reader_reference_medium.json
 	$(PY) scripts/results_table.py --write
 
 # what more training data buys on medium world 11: 1% and 3% of its training pairs beside

@@ -128,7 +128,7 @@ GLANCE_METRICS = ("lyrics_regressor MAE vs train median (%)", "audio_siamese MAE
                   "fused nDCG@10 / hybrid baseline", "fused test ECE")
 HARNESSES = (("development", "robustness_dev9.json"), ("held out", "robustness_fresh3.json"),
              ("unseen", "robustness_unseen3.json"),
-             ("medium, real shape, before `style`", "robustness_realep8.json"))
+             ("medium, real shape", "robustness_realstyle.json"))
 
 
 def glance(experiments: Path = ROOT / "data" / "experiments") -> str:

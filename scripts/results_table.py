@@ -566,9 +566,9 @@ WARM_MEDIUM_SETS = (("shaped", "trained in fused, learned mixture"), ("warm", "a
                     ("realshape", "audio_siamese's, mixture chosen on val"))
 # the held-out worlds under the defaults of 2026-12-03 and on today's code (make robustness-fresh)
 FRESH_SETS = (("fresh", "defaults of 2026-12-03"), ("fresh3", "today's defaults"))
-# make robustness-medium's runs since the lyrics regressor's epoch cap of 8 (before: realsteps, since
-# train.min_epoch_steps; realshape, since fused starts from audio_siamese; shaped before that)
-MEDIUM_PREFIX = "realep8"
+# make robustness-medium's runs on today's code (before: realep8, since the lyrics regressor's epoch cap of 8;
+# realsteps, since train.min_epoch_steps; realshape, since fused starts from audio_siamese; shaped before that)
+MEDIUM_PREFIX = "realstyle"
 
 
 def paired_change(runs: dict[str, dict[str, dict[str, dict]]], before: str, after: str) -> str:
@@ -648,6 +648,7 @@ def ensemble_runs() -> dict[str, dict[str, dict[str, dict]]]:
 # the harnesses' runs before and since stopwords: style became the default (2026-12-06): (before, after) per
 # harness (development, held out, unseen), the same worlds and train seed
 STYLE_PAIRS = (("dev8", "dev9"), ("fresh2", "fresh3"), ("unseen2", "unseen3"))
+STYLE_MEDIUM_PAIRS = (("realep8", "realstyle"),)  # the same, on the real-shaped medium worlds (apart: world ids repeat)
 STYLE_SETS = (("english", "`stopwords: english`"), ("style", "`stopwords: style`"))
 
 
@@ -789,7 +790,7 @@ def reader_share_line(result: dict) -> str:
 READER_GLANCE = (("development worlds and world 7 (today's defaults)", "reader_reference_dev.json"),
                  ("held-out worlds (today's defaults)", "reader_reference_fresh.json"),
                  ("unseen worlds (today's defaults)", "reader_reference_unseen.json"),
-                 ("medium worlds, real shape (before `stopwords: style`)", "reader_reference_medium.json"),
+                 ("medium worlds, real shape (today's defaults)", "reader_reference_medium.json"),
                  ("earlier designs: development, held out, unseen", "reader_reference.json"))
 
 
@@ -963,7 +964,10 @@ def blocks(reports: Path = ROOT / "data" / "reports") -> dict[str, str]:
         else {}) | (
         {"style-default": paired_change(style, *(p for p, _ in STYLE_SETS)) + "\n\n"
                           + settings_table(style, STYLE_SETS, "", classifier=True)}
-        if len(style := paired_runs(STYLE_PAIRS, tuple(p for p, _ in STYLE_SETS))) >= 2 else {})
+        if len(style := paired_runs(STYLE_PAIRS, tuple(p for p, _ in STYLE_SETS))) >= 2 else {}) | (
+        {"style-medium": paired_change(medium_style, *(p for p, _ in STYLE_SETS)) + "\n\n"
+                         + settings_table(medium_style, STYLE_SETS, "", classifier=True)}
+        if len(medium_style := paired_runs(STYLE_MEDIUM_PAIRS, tuple(p for p, _ in STYLE_SETS))) >= 2 else {})
 
 
 BLOCK = re.compile(r"<!-- results:(?P<name>[\w-]+) -->\n(?P<body>.*?)\n?<!-- /results:(?P=name) -->", re.S)
