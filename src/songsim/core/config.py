@@ -141,8 +141,7 @@ class ExtractPairsConfig:
     min_score: float  # pairs scored below this are dropped (counted in the report)
     symmetric: bool  # merge (a,b) and (b,a) into one pair with src < tgt
     merge: str  # mean | max, how symmetric duplicates combine
-    max_quarantine_frac: float
-    # (defaults serve code only: params must still spell every key out)
+    max_quarantine_frac: float  # the stage fails above this share of quarantined input (report: quarantined)
     max_member_bytes: int = 64 << 20  # a zip member inflating beyond this is quarantined (oversized_member)
     max_member_ratio: float = 200.0  # ... or inflating more than this many times its compressed size
 
