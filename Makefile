@@ -131,17 +131,18 @@ reader-medium: $(STAMP)
 	  --prefixes realstyle --out data/experiments/reader_reference_medium.json
 	$(PY) scripts/results_table.py --write
 
-# what more training data buys on medium world 11: 1% and 3% of its training pairs beside
-# robustness-medium's run of that world (plots/learning_curve.csv; dvc plots show draws it). The committed
-# curve and medium runs were made before stopwords: style became the default (2026-12-06)
+# what more training data buys on medium world 11: 1%, 3% and 30% of its training pairs (stcurve<P>-w11-s0,
+# each with its readers in reader_reference_curve<P>.json) beside robustness-medium's run of that world at
+# 10% (realstyle-w11-s0: run make robustness-medium first; plots/learning_curve.csv, dvc plots show draws it);
+# curve1-w11-s0 and curve3-w11-s0: before stopwords: style, 2026-12-06. About 13, 14 and 50 minutes on 2
+# cores, each reader a few more
+CURVE_POINTS := 1 3 30
 learning-curve: $(STAMP)
-	$(PY) scripts/robustness.py --prefix curve1 --worlds 11 $(MEDIUM_SHAPE) --set splits.data_fraction=0.01
-	$(PY) scripts/robustness.py --prefix curve3 --worlds 11 $(MEDIUM_SHAPE) --set splits.data_fraction=0.03
-	$(PY) scripts/reader_reference.py --worlds 11 $(MEDIUM_SHAPE) --set splits.data_fraction=0.01 --prefixes curve1 \
-	  --out data/experiments/reader_reference_curve1.json
-	$(PY) scripts/reader_reference.py --worlds 11 $(MEDIUM_SHAPE) --set splits.data_fraction=0.03 --prefixes curve3 \
-	  --out data/experiments/reader_reference_curve3.json
-	$(PY) scripts/learning_curve.py curve1-w11-s0 curve3-w11-s0 realep8-w11-s0
+	for p in $(CURVE_POINTS); do f=$$(awk "BEGIN { print $$p / 100 }"); \
+	  $(PY) scripts/robustness.py --prefix stcurve$$p --worlds 11 $(MEDIUM_SHAPE) --set splits.data_fraction=$$f \
+	  && $(PY) scripts/reader_reference.py --worlds 11 $(MEDIUM_SHAPE) --set splits.data_fraction=$$f \
+	    --prefixes stcurve$$p --out data/experiments/reader_reference_curve$$p.json || exit 1; done
+	$(PY) scripts/learning_curve.py stcurve1-w11-s0 stcurve3-w11-s0 realstyle-w11-s0 stcurve30-w11-s0
 	$(PY) scripts/results_table.py --write
 
 # the generated blocks of README.md and docs/*.md: results tables (from the committed reports and the

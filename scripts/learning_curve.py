@@ -1,7 +1,7 @@
 """What more training data buys: the regression models' test nDCG@10 and MAE against the number of training
 pairs, from recorded runs of one world that differ only in ``splits.data_fraction`` (issue 33).
 
-    python scripts/learning_curve.py curve1-w11-s0 curve3-w11-s0 realshape-w11-s0
+    python scripts/learning_curve.py stcurve1-w11-s0 stcurve3-w11-s0 realstyle-w11-s0 stcurve30-w11-s0
 
 Each name is a run recorded in ``data/experiments/<name>.json`` (``scripts/robustness.py`` records them;
 ``make learning-curve`` queues the medium world's). The runs must share every param but the fraction, so
@@ -16,7 +16,10 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import subprocess
 from pathlib import Path
+
+import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 EXPERIMENTS = ROOT / "data" / "experiments"
@@ -25,8 +28,21 @@ MODELS = ("lyrics_regressor", "audio_siamese", "fused")
 FIELDS = ["data_fraction", "world"] + [f"{m}_{k}" for m in MODELS for k in ("train_pairs", "mae", "ndcg")]
 
 
-def curve_rows(runs: list[dict]) -> list[dict]:
-    """One row a run, by increasing fraction; the runs must differ in ``splits.data_fraction`` alone."""
+def base_fraction(run: dict) -> float:
+    """``splits.data_fraction`` of the commit a run started from (``baseline``): a run records only the params
+    it changed, so a run at the committed fraction records none."""
+    try:
+        text = subprocess.run(["git", "show", f"{run['baseline']}:params.yaml"], cwd=ROOT, check=True,
+                              capture_output=True, text=True).stdout
+    except (KeyError, subprocess.CalledProcessError) as e:
+        raise SystemExit(f"{run['name']}: no splits.data_fraction among its changed params, and its base commit's "
+                         f"params.yaml cannot be read ({e})") from e
+    return float(yaml.safe_load(text)["splits"]["data_fraction"])
+
+
+def curve_rows(runs: list[dict], default_fraction=base_fraction) -> list[dict]:
+    """One row a run, by increasing fraction; the runs must differ in ``splits.data_fraction`` alone (a run
+    that did not change it has its base commit's, ``default_fraction(run)``)."""
     def others(run: dict) -> dict:
         return {k: v for k, v in run["params"].items() if k != "splits.data_fraction"}
 
@@ -39,7 +55,7 @@ def curve_rows(runs: list[dict]) -> list[dict]:
     for run in runs:
         frac = run["params"].get("splits.data_fraction")
         if frac is None:
-            raise SystemExit(f"{run['name']}: no splits.data_fraction among its changed params")
+            frac = default_fraction(run)
         row = {"data_fraction": frac, "world": run["params"].get("synth.seed", "")}
         for m in MODELS:
             rep = run["reports"][m]

@@ -810,9 +810,10 @@ def reader_glance() -> str:
 
 
 # the learning curve's points (make learning-curve) with their readers: (fraction, reader file, world, run)
-CURVE_READERS = (("0.01", "reader_reference_curve1.json", "11", "curve1-w11-s0"),
-                 ("0.03", "reader_reference_curve3.json", "11", "curve3-w11-s0"),
-                 ("0.1", "reader_reference_medium.json", "11", "realep8-w11-s0"))
+CURVE_READERS = (("0.01", "reader_reference_curve1.json", "11", "stcurve1-w11-s0"),
+                 ("0.03", "reader_reference_curve3.json", "11", "stcurve3-w11-s0"),
+                 ("0.1", "reader_reference_medium.json", "11", "realstyle-w11-s0"),
+                 ("0.3", "reader_reference_curve30.json", "11", "stcurve30-w11-s0"))
 
 
 CURVE_ONLY = {f for _, f, _, _ in CURVE_READERS} - {f for _, f in READER_GLANCE}  # shown in reader-curve alone

@@ -32,3 +32,13 @@ def test_runs_that_differ_in_more_than_the_fraction_are_refused():
         curve_rows([_run("a", 0.01), _run("b", 0.1, seed=13)])
     with pytest.raises(SystemExit, match="same splits.data_fraction"):
         curve_rows([_run("a", 0.1), _run("b", 0.1)])
+
+
+def test_a_run_at_the_committed_fraction_takes_its_base_commits_value():
+    """A run records only the params it changed: one left at the committed fraction has none recorded."""
+    at_base = _run("d", 0.3)
+    del at_base["params"]["splits.data_fraction"]
+    rows = curve_rows([_run("a", 0.01), at_base], default_fraction=lambda run: 0.3)
+    assert [r["data_fraction"] for r in rows] == [0.01, 0.3] and rows[1]["fused_train_pairs"] == 30_000
+    with pytest.raises(SystemExit, match="same splits.data_fraction"):
+        curve_rows([_run("a", 0.3), at_base], default_fraction=lambda run: 0.3)
