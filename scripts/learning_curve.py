@@ -16,10 +16,10 @@ from __future__ import annotations
 import argparse
 import csv
 import json
-import subprocess
 from pathlib import Path
 
 import yaml
+from results_table import git_show
 
 ROOT = Path(__file__).resolve().parents[1]
 EXPERIMENTS = ROOT / "data" / "experiments"
@@ -31,13 +31,9 @@ FIELDS = ["data_fraction", "world"] + [f"{m}_{k}" for m in MODELS for k in ("tra
 def base_fraction(run: dict) -> float:
     """``splits.data_fraction`` of the commit a run started from (``baseline``): a run records only the params
     it changed, so a run at the committed fraction records none."""
-    try:
-        text = subprocess.run(["git", "show", f"{run['baseline']}:params.yaml"], cwd=ROOT, check=True,
-                              capture_output=True, text=True).stdout
-    except (KeyError, subprocess.CalledProcessError) as e:
-        raise SystemExit(f"{run['name']}: no splits.data_fraction among its changed params, and its base commit's "
-                         f"params.yaml cannot be read ({e})") from e
-    return float(yaml.safe_load(text)["splits"]["data_fraction"])
+    if "baseline" not in run:
+        raise SystemExit(f"{run['name']}: no splits.data_fraction among its changed params, and no base commit")
+    return float(yaml.safe_load(git_show(run["baseline"], "params.yaml"))["splits"]["data_fraction"])
 
 
 def curve_rows(runs: list[dict], default_fraction=base_fraction) -> list[dict]:

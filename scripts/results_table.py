@@ -589,6 +589,14 @@ def paired_change(runs: dict[str, dict[str, dict[str, dict]]], before: str, afte
     return "\n".join(out)
 
 
+def change_block(runs: dict[str, dict[str, dict[str, dict]]], sets: tuple[tuple[str, str], ...], what: str,
+                 classifier: bool = False) -> str:
+    """Two settings on the same worlds: the mean change from the first to the second (:func:`paired_change`),
+    then each world's figures under both (:func:`settings_table`)."""
+    return (paired_change(runs, *(p for p, _ in sets)) + "\n\n"
+            + settings_table(runs, sets, what, classifier=classifier))
+
+
 def settings_table(runs: dict[str, dict[str, dict[str, dict]]], sets: tuple[tuple[str, str], ...], what: str,
                    classifier: bool = False) -> str:
     """Settings compared on the same worlds and train seed: ``runs[world][prefix]`` are the evaluation
@@ -950,11 +958,9 @@ def blocks(reports: Path = ROOT / "data" / "reports") -> dict[str, str]:
         {"reader-curve": curve_reader_table()} if (EXPERIMENTS / CURVE_READERS[0][1]).exists() else {}) | (
         {"rank-loss": settings_table(rank, RANK_SETS, "rank_weight ")} if rank else {}) | (
         {"start": settings_table(start, START_SETS, "", classifier=True)} if start else {}) | (
-        {"stopwords": paired_change(stop, *(p for p, _ in STOP_SETS)) + "\n\n"
-                      + settings_table(stop, STOP_SETS, "", classifier=True)} if stop else {}) | (
+        {"stopwords": change_block(stop, STOP_SETS, "", classifier=True)} if stop else {}) | (
         {"ensemble": settings_table(ens, ENSEMBLE_SETS, "")} if (ens := ensemble_runs()) else {}) | (
-        {"warm-start": paired_change(warm, *(p for p, _ in WARM_SETS)) + "\n\n"
-                       + settings_table(warm, WARM_SETS, "audio tower ")} if warm else {}) | (
+        {"warm-start": change_block(warm, WARM_SETS, "audio tower ")} if warm else {}) | (
         {"warm-start-medium": warm_start_table(WARM_MEDIUM_SETS)} if warm_medium else {}) | (
         {"recipe": recipe_table(RECIPE_SETS)} if run_worlds(RECIPE_SETS[1][0]) else {}) | (
         {"epoch-cap": settings_table(cap, EPOCH_CAP_SETS, "", classifier=True)} if (cap := set_runs(EPOCH_CAP_SETS))
@@ -963,11 +969,9 @@ def blocks(reports: Path = ROOT / "data" / "reports") -> dict[str, str]:
         if (fresh := set_runs(FRESH_SETS)) else {}) | (
         {"epoch-steps": settings_table(steps, STEPS_SETS, "", classifier=True)} if (steps := set_runs(STEPS_SETS))
         else {}) | (
-        {"style-default": paired_change(style, *(p for p, _ in STYLE_SETS)) + "\n\n"
-                          + settings_table(style, STYLE_SETS, "", classifier=True)}
+        {"style-default": change_block(style, STYLE_SETS, "", classifier=True)}
         if len(style := paired_runs(STYLE_PAIRS, tuple(p for p, _ in STYLE_SETS))) >= 2 else {}) | (
-        {"style-medium": paired_change(medium_style, *(p for p, _ in STYLE_SETS)) + "\n\n"
-                         + settings_table(medium_style, STYLE_SETS, "", classifier=True)}
+        {"style-medium": change_block(medium_style, STYLE_SETS, "", classifier=True)}
         if len(medium_style := paired_runs(STYLE_MEDIUM_PAIRS, tuple(p for p, _ in STYLE_SETS))) >= 2 else {})
 
 
