@@ -1,9 +1,11 @@
-"""Checkpoint I/O: plain data that loads with weights_only=True, and the same state gives the same bytes."""
+"""Checkpoint I/O: plain data that loads with weights_only=True, the same state gives the same bytes, and a
+checkpoint older than a setting loads with that setting's default."""
 
+import pytest
 import torch
 
 from songsim.core.checkpoint import load_checkpoint, save_checkpoint, write_state
-from songsim.core.config import model_section
+from songsim.core.config import ConfigError, model_section
 from songsim.models import MODELS
 from songsim.models.nets import build_model
 
@@ -39,3 +41,21 @@ def test_write_state_is_atomic_and_leaves_no_temp_file(tmp_path):
     write_state(tmp_path / "s.pt", {"x": torch.arange(3)})
     assert [p.name for p in tmp_path.iterdir()] == ["s.pt"]
     assert torch.equal(torch.load(tmp_path / "s.pt", weights_only=True)["x"], torch.arange(3))
+
+
+def test_a_checkpoint_written_before_a_setting_existed_loads_with_its_default(tmp_path, base_params, caplog):
+    sec, net = _model(base_params)
+    save_checkpoint(tmp_path / "m.pt", net, "audio_siamese", sec, 50)
+    state = torch.load(tmp_path / "m.pt", weights_only=True)
+    del state["config"]["artist_weight"], state["config"]["encoder"]["kind"]  # as an older release wrote it
+    write_state(tmp_path / "old.pt", state)
+    with caplog.at_level("INFO"):
+        loaded, _ = load_checkpoint(tmp_path / "old.pt")
+    assert loaded.cfg.artist_weight == 0.0 and loaded.cfg.encoder.kind == "cnn"
+    assert "encoder.kind, artist_weight" in caplog.text
+    for k, v in net.state_dict().items():
+        assert torch.equal(v, loaded.state_dict()[k]), k
+    state["config"]["surprise"] = 1  # a key the code does not know still fails, naming it
+    write_state(tmp_path / "bad.pt", state)
+    with pytest.raises(ConfigError, match="surprise"):
+        load_checkpoint(tmp_path / "bad.pt")

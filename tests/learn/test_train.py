@@ -11,6 +11,7 @@ import torch
 from songsim.core.checkpoint import load_checkpoint
 from songsim.core.config import ConfigError, model_section, section
 from songsim.core.stopwords import stopword_ids
+from songsim.learn.artists import artist_ids
 from songsim.learn.batches import steps_in_pass
 from songsim.learn.data import load_pairs, load_songs, split_track_ids
 from songsim.learn.inference import MIX_SHARES, predict, val_catalog_ndcg
@@ -346,3 +347,24 @@ def test_min_epoch_steps_passes_a_small_training_set_again(tmp_path, tiny_run):
     assert more.history[0]["train_mae"] < plain.history[0]["train_mae"]
     with pytest.raises(ConfigError, match="min_epoch_steps"):
         dataclasses.replace(section(tiny_run[1], "train"), min_epoch_steps=-1).validate()
+
+
+def test_the_artist_loss_trains_on_artist_mates_and_is_logged(tmp_path, tiny_run):
+    """``audio_siamese.model.artist_weight``: each step adds artist mates of some of its songs and their loss;
+    it is logged per epoch and changes what is learned. Without artist ids it fails at once."""
+    params, songs, tr, va, vocab, sec, tcfg = _setup(tiny_run, "audio_siamese")
+    sec = _optim(sec, epochs=2)
+    on = dataclasses.replace(sec, model=dataclasses.replace(sec.model, artist_weight=1.0, artist_songs=64))
+    off = dataclasses.replace(sec, model=dataclasses.replace(sec.model, artist_weight=0.0))
+    artists = artist_ids(params["paths"]["songs"], songs.track_ids)
+    assert sum(a is not None for a in artists) == len(songs)  # the world's MSD files name every song's artist
+    runs = {}
+    for tag, s in (("on", on), ("off", off)):
+        runs[tag] = train("audio_siamese", s, tcfg, songs, tr, va, vocab, tmp_path / f"{tag}.pt",
+                          tmp_path / f"{tag}.last.pt", artist_of=artists)
+    assert all(np.isfinite(h["train_artist_loss"]) and h["train_artist_loss"] > 0 for h in runs["on"].history)
+    assert all("train_artist_loss" not in h for h in runs["off"].history)
+    a, b = (load_checkpoint(tmp_path / f"{t}.pt")[0].state_dict() for t in ("on", "off"))
+    assert any(not torch.equal(a[k], b[k]) for k in a if a[k].is_floating_point())
+    with pytest.raises(ConfigError, match="artist ids"):
+        train("audio_siamese", on, tcfg, songs, tr, va, vocab, tmp_path / "x.pt", tmp_path / "x.last.pt")

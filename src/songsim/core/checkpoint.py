@@ -7,7 +7,10 @@ DVC sees an identical retrain as unchanged and skips the stages downstream of it
 
 from __future__ import annotations
 
+import dataclasses
 import io
+import logging
+import typing
 from pathlib import Path
 
 import torch
@@ -16,6 +19,8 @@ from songsim.core.config import ConfigError, ModelSection, from_dict, to_dict
 from songsim.core.writers import atomic_write_bytes
 from songsim.models import registry
 from songsim.models.nets import Ensemble, PairModel, build_model
+
+log = logging.getLogger(__name__)
 
 
 def model_spec(name: str | None) -> registry.ModelSpec:
@@ -57,11 +62,34 @@ def save_checkpoint(path: str | Path, model: PairModel, name: str, section: Mode
     write_state(path, state)
 
 
+def with_defaults(cls: type, data: dict, where: str = "") -> tuple[dict, list[str]]:
+    """A saved config ``data`` of dataclass ``cls`` with the keys it lacks and ``cls`` gives a default for
+    filled in (nested configs too), and the keys filled. A checkpoint written before a setting existed
+    (e.g. a training-only one) keeps loading, as that setting's default, which is how it was trained;
+    an unknown key, or a missing one without a default, still fails in ``from_dict``."""
+    out, filled, hints = dict(data), [], typing.get_type_hints(cls)
+    for f in dataclasses.fields(cls):
+        path = f"{where}.{f.name}" if where else f.name
+        if f.name in out:
+            if dataclasses.is_dataclass(hints[f.name]) and isinstance(out[f.name], dict):
+                out[f.name], more = with_defaults(hints[f.name], out[f.name], path)
+                filled += more
+        elif f.default is not dataclasses.MISSING or f.default_factory is not dataclasses.MISSING:
+            value = f.default if f.default is not dataclasses.MISSING else f.default_factory()
+            out[f.name] = to_dict(value) if dataclasses.is_dataclass(value) else value
+            filled.append(path)
+    return out, filled
+
+
 def load_checkpoint(path: str | Path, device: torch.device | str = "cpu") -> tuple[PairModel, dict]:
-    """Rebuild the model a checkpoint was saved from; returns it (on ``device``) and the saved state."""
+    """Rebuild the model a checkpoint was saved from; returns it (on ``device``) and the saved state.
+    Settings added since it was written take their defaults (:func:`with_defaults`)."""
     state = torch.load(path, map_location=device, weights_only=True)
     name = state["model"]
-    cfg = from_dict(registry.get(name).config, state["config"], f"{path}:config")
+    config, filled = with_defaults(registry.get(name).config, state["config"])
+    if filled:
+        log.info("%s: written before %s existed; loaded with the default", path, ", ".join(filled))
+    cfg = from_dict(registry.get(name).config, config, f"{path}:config")
     model = build_model(name, cfg, state["vocab_size"], state.get("members", 1))
     model.load_state_dict(state["state_dict"])
     return model.to(device), state

@@ -39,6 +39,8 @@ class Step:
     # catalog-scale listwise loss (learn.negatives), over the step's distinct songs np.unique(songs):
     log_q: np.ndarray | None = None  # (U,) float32 log-probability of each being in a step; None: no correction
     hits: np.ndarray | None = None  # (2, H) int64 listed training pairs among them (accidental hits); None: none
+    # artist mates (learn.artists): (3, M) int64 song rows of the anchors, of their mates, the anchors' artist codes
+    mates: np.ndarray | None = None
 
 
 def plan_epoch(pairs: PairData, batch_size: int, dedup: bool, rng: np.random.Generator | None,
@@ -65,6 +67,20 @@ def plan_epoch(pairs: PairData, batch_size: int, dedup: bool, rng: np.random.Gen
         mine = slice(rank, None, world)
         step = step_for(rows[mine], src[mine], tgt[mine], dedup, len(rows))
         yield step if extend is None else extend(step, rng)
+
+
+def compose_extensions(*extend: Callable[[Step, np.random.Generator], Step] | None
+                       ) -> Callable[[Step, np.random.Generator], Step] | None:
+    """One ``plan_epoch`` extension applying each given one in order (None when none is given)."""
+    given = [f for f in extend if f is not None]
+    if len(given) <= 1:
+        return given[0] if given else None
+
+    def both(step: Step, rng: np.random.Generator) -> Step:
+        for f in given:
+            step = f(step, rng)
+        return step
+    return both
 
 
 def steps_in_pass(n_pairs: int, batch_size: int, world: int = 1) -> int:

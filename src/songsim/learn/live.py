@@ -14,8 +14,10 @@ from pathlib import Path
 
 log = logging.getLogger(__name__)
 
-# what each epoch logs, in this order; ``val_accuracy`` only for the classifier (its stopping metric)
-EPOCH_KEYS = ("train_loss", "val_loss", "train_mae", "val_mae", "val_accuracy", "val_ndcg", "train_rank_loss", "lr")
+# what each epoch logs, in this order; ``val_accuracy`` only for the classifier (its stopping metric),
+# ``train_artist_loss`` only with the audio model's artist loss (``learn.artists``)
+EPOCH_KEYS = ("train_loss", "val_loss", "train_mae", "val_mae", "val_accuracy", "val_ndcg", "train_rank_loss",
+              "train_artist_loss", "lr")
 
 
 class EpochLog:

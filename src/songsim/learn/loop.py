@@ -19,6 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from songsim.learn.artists import mate_positions
 from songsim.learn.batches import SongStore, Step
 
 Prepared = tuple[dict[str, torch.Tensor], torch.Tensor, Step]  # (model inputs, pair rows on device, step)
@@ -85,6 +86,25 @@ def listwise_loss(r: torch.Tensor, scale: torch.Tensor, left: torch.Tensor, righ
     return (per_song * rows).sum() / rows.sum().clamp_min(1.0)
 
 
+def artist_loss(r: torch.Tensor, anchor: torch.Tensor, mate: torch.Tensor, group: torch.Tensor,
+                temperature: float) -> torch.Tensor:
+    """Symmetric InfoNCE between songs and their artist mates (``learn.artists``): each anchor must pick out
+    its own mate among the other anchors' mates, and each mate its own anchor.
+
+    r: (U, D) ranking vectors; anchor/mate: (M,) indices into r; group: (M,) the anchors' artist codes:
+    another anchor's mate of the same artist is a mate too, so it is masked rather than taught as a
+    negative. Mean over the anchors (0 when fewer than 2), no host synchronisation."""
+    a, m = r[anchor].float(), r[mate].float()  # (M, D) each
+    n = a.shape[0]
+    if n < 2:
+        return r.sum() * 0.0  # keeps the graph: every parameter still takes part (DDP)
+    logits = (a @ m.T) / temperature  # (M, M)
+    eye = torch.eye(n, dtype=torch.bool, device=r.device)
+    logits = logits.masked_fill((group[:, None] == group[None, :]) & ~eye, -1e4)
+    target = torch.arange(n, device=r.device)
+    return 0.5 * (F.cross_entropy(logits, target) + F.cross_entropy(logits.T, target))
+
+
 def distinct_slots(songs: np.ndarray) -> tuple[np.ndarray, int] | None:
     """Host-side: None when every slot holds a distinct song, else (slot -> song index, song count)."""
     uniq, inv = np.unique(songs, return_inverse=True)
@@ -127,29 +147,41 @@ def prepare(store: SongStore, steps: Iterable[Step]) -> Iterable[Prepared]:
 def train_steps(model: nn.Module, opt: torch.optim.Optimizer, batches: Iterable[Prepared], y: torch.Tensor,
                 loss_kind: str, amp: bool, world: int = 1, lr_mult: Callable[[int], float] | None = None,
                 first_step: int = 0, on_step: Callable[[], object] | None = None, rank_weight: float = 0.0,
-                rank_y: torch.Tensor | None = None, rank_anchor_norm: bool = False) -> dict:
+                rank_y: torch.Tensor | None = None, rank_anchor_norm: bool = False, artist_weight: float = 0.0,
+                artist_temperature: float = 0.1) -> dict:
     """One pass of optimiser steps. ``y`` (N,) float32: the targets of every pair, on the device.
 
     With ``rank_weight`` > 0 the step's loss adds ``rank_weight`` x :func:`listwise_loss` on the batch's
-    ranking vectors, graded by ``rank_y`` (N,) (default ``y``). Under DDP each rank's mean loss is weighted
+    ranking vectors, graded by ``rank_y`` (N,) (default ``y``); with ``artist_weight`` > 0, ``artist_weight``
+    x :func:`artist_loss` on the ranking vectors of the step's anchors and artist mates (``Step.mates``,
+    ``learn.artists``). Under DDP each rank's mean loss is weighted
     by its share of the global batch, so the averaged gradient is the gradient of the global batch's mean
-    loss. Returns device totals (``loss``: the pair loss, ``rank``: the listwise loss, ``abs``) and host
+    loss. Returns device totals (``loss``: the pair loss, ``rank``: the listwise loss, ``artist``: the artist
+    loss, ``abs``) and host
     counts (``n``, ``steps``); reading the totals is the caller's one synchronisation.
     """
     dev = y.device
     tot_loss = torch.zeros((), dtype=torch.float64, device=dev)
     tot_rank = torch.zeros((), dtype=torch.float64, device=dev)
     tot_abs = torch.zeros((), dtype=torch.float64, device=dev)
+    tot_artist = torch.zeros((), dtype=torch.float64, device=dev)
+    want_r = rank_weight > 0 or artist_weight > 0
     net = model.module if hasattr(model, "module") else model  # DDP wraps the PairModel
     n = k = 0
     for batch, rows, step in batches:
         with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=amp):
-            out = model(batch, with_rank=True) if rank_weight > 0 else model(batch)
-        pred, r = out if rank_weight > 0 else (out, None)  # (p,), (U, D)
+            out = model(batch, with_rank=True) if want_r else model(batch)
+        pred, r = out if want_r else (out, None)  # (p,), (U, D)
         target = y[rows]  # (p,)
         loss = loss_fn(loss_kind, pred, target)
         total = loss
-        if r is not None:
+        if artist_weight > 0 and step.mates is not None:
+            a, m, g = torch.from_numpy(mate_positions(step)).to(dev, non_blocking=True)
+            art = artist_loss(r, a, m, g, artist_temperature)
+            total = total + artist_weight * art
+            with torch.no_grad():
+                tot_artist += art.detach().double() * len(step.rows)
+        if rank_weight > 0:
             dup = distinct_slots(step.songs)
             slot_song = torch.from_numpy(dup[0]).to(dev, non_blocking=True) if dup else None
             log_q, hits = (None if a is None else torch.from_numpy(a).to(dev, non_blocking=True)
@@ -157,7 +189,7 @@ def train_steps(model: nn.Module, opt: torch.optim.Optimizer, batches: Iterable[
             rank = listwise_loss(r.float(), net.rank_scale(), batch["left"], batch["right"],
                                  (rank_y if rank_y is not None else y)[rows], slot_song, dup[1] if dup else None,
                                  log_q, hits, rank_anchor_norm)
-            total = loss + rank_weight * rank
+            total = total + rank_weight * rank
             with torch.no_grad():
                 tot_rank += rank.detach().double() * len(step.rows)
         share = len(step.rows) * world / step.n_global
@@ -179,7 +211,7 @@ def train_steps(model: nn.Module, opt: torch.optim.Optimizer, batches: Iterable[
         k += 1
         if on_step is not None:
             on_step()
-    return {"loss": tot_loss, "rank": tot_rank, "abs": tot_abs, "n": n, "steps": k}
+    return {"loss": tot_loss, "rank": tot_rank, "artist": tot_artist, "abs": tot_abs, "n": n, "steps": k}
 
 
 @torch.no_grad()

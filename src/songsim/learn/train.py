@@ -26,7 +26,8 @@ from songsim.core.config import ConfigError, EvaluateConfig, ModelSection, Train
 from songsim.core.metrics import STOP_METRIC, fit_isotonic, mae, stop_metric
 from songsim.core.writers import write_json
 from songsim.learn import distributed, shared
-from songsim.learn.batches import SongStore, epoch_passes, plan_epoch, steps_in_pass
+from songsim.learn.artists import ArtistSampler, add_mates, artist_ids
+from songsim.learn.batches import SongStore, compose_extensions, epoch_passes, plan_epoch, steps_in_pass
 from songsim.learn.data import PairData, SongTable, load_pairs, load_songs, split_track_ids
 from songsim.learn.inference import choose_rank_mix, predict, rank_scores, targets, val_catalog_ndcg
 from songsim.learn.live import EpochLog
@@ -74,13 +75,14 @@ class TrainResult:
 def train(name: str, section: ModelSection, tcfg: TrainConfig, songs: SongTable, train_pairs: PairData,
           val_pairs: PairData, vocab_size: int, ckpt_path: str | Path, last_path: str | Path,
           live_dir: str | Path | None = None, glove=None, val_ranking: tuple[float, int] = (0.5, 10),
-          stop_ids: np.ndarray | None = None, audio_init: list[dict[str, torch.Tensor]] | None = None
-          ) -> TrainResult:
+          stop_ids: np.ndarray | None = None, audio_init: list[dict[str, torch.Tensor]] | None = None,
+          artist_of: list[str | None] | None = None) -> TrainResult:
     """Train ``name``; writes the best checkpoint, a resumable last checkpoint and, when ``live_dir`` is
     given, the per-epoch metrics through DVCLive (:class:`EpochLog`). ``val_ranking``: the relevant score
     and k of the validation catalog's nDCG@k (logged every epoch; the selection metric with
     ``train.select_on: ndcg``). ``audio_init``: audio encoder weights to start the audio tower from, one per
     trained audio member (ensemble member ``m`` starts from ``audio_init[m % len(audio_init)]``).
+    ``artist_of``: each song row's artist id (None: unknown), for the artist loss (``learn.artists``).
 
     Under torchrun (``distributed.setup``) every rank calls this; rank 0 alone validates and writes."""
     t0 = time.perf_counter()
@@ -97,7 +99,7 @@ def train(name: str, section: ModelSection, tcfg: TrainConfig, songs: SongTable,
     try:
         with CpuShare(tcfg.threads) as share:
             args = (name, section, tcfg, songs, train_pairs, val_pairs, vocab_size, Path(ckpt_path), Path(last_path),
-                    live, glove, ranks, device, share, t0, val_ranking, stop_ids)
+                    live, glove, ranks, device, share, t0, val_ranking, stop_ids, artist_of)
             if section.optim.members == 1:
                 return _train(*args, audio_init=audio_init[0] if audio_init else None, choose_mix=True)
             return _train_members(*args, audio_init=audio_init)
@@ -134,7 +136,7 @@ def _finished_member(name: str, section: ModelSection, tcfg: TrainConfig, pairs:
 
 def _train_members(name, section, tcfg, songs, train_pairs, val_pairs, vocab_size, ckpt_path, last_path, live,
                    glove, ranks: distributed.Ranks, device: torch.device, share: CpuShare, t0: float,
-                   val_ranking: tuple[float, int], stop_ids: np.ndarray | None,
+                   val_ranking: tuple[float, int], stop_ids: np.ndarray | None, artist_of: list[str | None] | None,
                    audio_init: list[dict[str, torch.Tensor]] | None = None) -> TrainResult:
     """``optim.members`` > 1: train each member as a model of its own (its own seed, early stopping and
     checkpoints, resumable), then write the :class:`Ensemble` of their best weights to ``ckpt_path``, with
@@ -156,7 +158,7 @@ def _train_members(name, section, tcfg, songs, train_pairs, val_pairs, vocab_siz
         else:
             log.info("%s: training member %d of %d (train seed %d)", name, m + 1, k, mcfg.seed)
         res = done or _train(name, section, mcfg, songs, train_pairs, val_pairs, vocab_size, mckpt, mlast, live,
-                             glove, ranks, device, share, time.perf_counter(), val_ranking, stop_ids, warm)
+                             glove, ranks, device, share, time.perf_counter(), val_ranking, stop_ids, artist_of, warm)
         results.append(res)
         restored += len(res.history) if done is not None else res.resumed_from
         history += [row | {"member": m} for row in res.history]
@@ -194,7 +196,7 @@ def _train_members(name, section, tcfg, songs, train_pairs, val_pairs, vocab_siz
 
 def _train(name, section, tcfg, songs, train_pairs, val_pairs, vocab_size, ckpt_path, last_path, live: EpochLog,
            glove, ranks: distributed.Ranks, device: torch.device, share: CpuShare, t0: float,
-           val_ranking: tuple[float, int], stop_ids: np.ndarray | None,
+           val_ranking: tuple[float, int], stop_ids: np.ndarray | None, artist_of: list[str | None] | None = None,
            audio_init: dict[str, torch.Tensor] | None = None, choose_mix: bool = False) -> TrainResult:
     """One model's training run; ``choose_mix``: the run trains the final model (not an ensemble member),
     so it also chooses the ranking mixture (``train.rank_mix``)."""
@@ -288,6 +290,16 @@ def _train(name, section, tcfg, songs, train_pairs, val_pairs, vocab_size, ckpt_
     if tcfg.rank_weight > 0 and (tcfg.rank_negatives or tcfg.rank_logq or tcfg.rank_mask_hits):
         sampler = RankSampler.build(train_pairs, len(songs), batch_size, tcfg.rank_negatives, tcfg.rank_logq,
                                     tcfg.rank_mask_hits)
+    artist_weight = getattr(section.model, "artist_weight", 0.0)  # audio_siamese's artist loss (learn.artists)
+    artist_temperature = getattr(section.model, "artist_temperature", 0.1)
+    mates = None
+    if artist_weight > 0:
+        if artist_of is None:
+            raise ConfigError(f"{name}.model.artist_weight is {artist_weight} but no artist ids were given "
+                              f"(songs table: run chunk_audio)")
+        mates = ArtistSampler.build(artist_of, train_rows, section.model.artist_songs)
+        log.info("%s: artist loss over %d training songs of %d artists with two or more", name,
+                 len(mates.members), mates.artists)
     net = model  # the module itself: checkpoints, validation; ``fwd`` runs the training steps
     fwd = (torch.nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda"
                                                       else None) if ranks.active else model)
@@ -306,14 +318,17 @@ def _train(name, section, tcfg, songs, train_pairs, val_pairs, vocab_size, ckpt_
         te = time.perf_counter()
         bar = tqdm(total=steps_per_epoch, desc=f"{name} epoch {epoch + 1}", unit="batch", mininterval=2,
                    leave=False, disable=not ranks.main)
-        extend = None if sampler is None else partial(add_negatives, sampler=sampler, dedup=dedup)
+        extend = compose_extensions(
+            None if mates is None else partial(add_mates, sampler=mates, dedup=dedup),
+            None if sampler is None else partial(add_negatives, sampler=sampler, dedup=dedup))
         steps = chain.from_iterable(plan_epoch(train_pairs, batch_size, dedup, rng, ranks.rank, ranks.world, extend)
                                     for _ in range(passes))  # each pass a fresh order drawn from the epoch's rng
         tot = train_steps(fwd, opt, prepare(store, steps), y_train, loss_kind, amp, ranks.world, warmup,
                           epoch * steps_per_epoch, lambda b=bar: (b.update(), share.tick()), tcfg.rank_weight,
-                          rank_y, tcfg.rank_anchor_norm)
+                          rank_y, tcfg.rank_anchor_norm, artist_weight, artist_temperature)
         bar.close()
-        sums = distributed.all_sum(torch.stack([tot["loss"], tot["abs"], tot["rank"]]), ranks).tolist()  # one sync
+        sums = distributed.all_sum(torch.stack([tot["loss"], tot["abs"], tot["rank"], tot["artist"]]),
+                                   ranks).tolist()  # one sync
         n_seen = int(distributed.all_sum(torch.tensor([tot["n"]], device=device), ranks).item())
         if sched is not None:
             sched.step()
@@ -331,6 +346,7 @@ def _train(name, section, tcfg, songs, train_pairs, val_pairs, vocab_size, ckpt_
             row = {"epoch": epoch + 1, "train_loss": round(sums[0] / max(1, n_seen), 6),
                    "train_mae": round(sums[1] / max(1, n_seen), 6),
                    "train_rank_loss": round(sums[2] / max(1, n_seen), 6),
+                   **({"train_artist_loss": round(sums[3] / max(1, n_seen), 6)} if artist_weight > 0 else {}),
                    "val_loss": round(vl, 6),
                    "val_mae": round(mae(val_target, vp), 6),
                    f"val_{STOP_METRIC[task][0]}": round(stop_metric(task, val_target, vp), 6),
@@ -419,9 +435,10 @@ def run(params: dict, model: str) -> dict:
     if warm_from != "none":
         check_warm_start_splits(section(params, "splits"), spec.split_set, registry.get(warm_from).split_set)
         audio_init = audio_tower_states(paths.model_files(warm_from)["ckpt"], sec.model.audio)
+    artist_of = artist_ids(paths.songs, songs.track_ids) if getattr(sec.model, "artist_weight", 0.0) > 0 else None
     try:
         res = train(model, sec, tcfg, songs, train_pairs, val_pairs, len(vocab), files["ckpt"], files["last"],
-                    files["live"], glove, (ecfg.relevant_score, ecfg.ndcg_k), stop_ids, audio_init)
+                    files["live"], glove, (ecfg.relevant_score, ecfg.ndcg_k), stop_ids, audio_init, artist_of)
     finally:
         shared.release(model)
     out = {

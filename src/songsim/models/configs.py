@@ -139,9 +139,15 @@ class AudioSiameseConfig(_PairHead):
     dense: tuple[int, ...] = (128, 64)
     dropout: float = 0.3
     l2: float = 1e-4
+    artist_weight: float = 0.0  # weight of the artist loss: a training song finds another of its artist; 0 = off
+    artist_temperature: float = 0.1  # temperature of the artist loss's softmax over the mates
+    artist_songs: int = 256  # anchors drawn per step (each adds its mate to the step's songs)
 
     def validate(self) -> None:
         self._check("audio_siamese.model")
+        if self.artist_weight < 0 or self.artist_temperature <= 0 or self.artist_songs < 2:
+            raise ValueError(f"audio_siamese.model: artist_weight >= 0, artist_temperature > 0 and artist_songs >= 2, "
+                             f"got {self.artist_weight}, {self.artist_temperature}, {self.artist_songs}")
 
 
 MISSING = ("predicted", "zero", "decoder")  # FusedConfig.missing: where a missing modality gets a stand-in
