@@ -658,6 +658,9 @@ def ensemble_runs() -> dict[str, dict[str, dict[str, dict]]]:
 STYLE_PAIRS = (("dev8", "dev9"), ("fresh2", "fresh3"), ("unseen2", "unseen3"))
 STYLE_MEDIUM_PAIRS = (("realep8", "realstyle"),)  # the same, on the real-shaped medium worlds (apart: world ids repeat)
 STYLE_SETS = (("english", "`stopwords: english`"), ("style", "`stopwords: style`"))
+# the audio model's artist loss (audio_siamese.model.artist_weight: 1.0) against the defaults on the development
+# worlds (artist-w<W>-s0 beside the harness's dev9-w<W>-s0; fused starts its audio tower from it)
+ARTIST_SETS = (("dev9", "defaults"), ("artist", "`artist_weight: 1.0`"))
 
 
 def paired_runs(pairs: tuple[tuple[str, str], ...], names: tuple[str, str]) -> dict[str, dict[str, dict]]:
@@ -972,7 +975,8 @@ def blocks(reports: Path = ROOT / "data" / "reports") -> dict[str, str]:
         {"style-default": change_block(style, STYLE_SETS, "", classifier=True)}
         if len(style := paired_runs(STYLE_PAIRS, tuple(p for p, _ in STYLE_SETS))) >= 2 else {}) | (
         {"style-medium": change_block(medium_style, STYLE_SETS, "", classifier=True)}
-        if len(medium_style := paired_runs(STYLE_MEDIUM_PAIRS, tuple(p for p, _ in STYLE_SETS))) >= 2 else {})
+        if len(medium_style := paired_runs(STYLE_MEDIUM_PAIRS, tuple(p for p, _ in STYLE_SETS))) >= 2 else {}) | (
+        {"artist-loss": change_block(art, ARTIST_SETS, "")} if len(art := set_runs(ARTIST_SETS)) >= 2 else {})
 
 
 BLOCK = re.compile(r"<!-- results:(?P<name>[\w-]+) -->\n(?P<body>.*?)\n?<!-- /results:(?P=name) -->", re.S)

@@ -5,8 +5,10 @@ import pytest
 import torch
 
 from songsim.learn.artists import ArtistSampler, add_mates, mate_positions
-from songsim.learn.batches import step_for
+from songsim.learn.batches import compose_extensions, step_for
 from songsim.learn.loop import artist_loss
+from songsim.learn.negatives import RankSampler, add_negatives
+from tests.helpers import random_pairs
 
 # song rows 0..7: artists a (0, 1, 2), b (3, 4), c (5: alone), unknown (6), a again (7, not a training song)
 ARTIST_OF = ["a", "a", "a", "b", "b", "c", None, "a"]
@@ -66,3 +68,19 @@ def test_artist_loss_rewards_mates_that_find_each_other_and_masks_same_artist_ne
     one = artist_loss(leaf, torch.tensor([0]), torch.tensor([1]), torch.tensor([0]), 0.1)
     one.backward()
     assert float(one) == 0.0 and float(leaf.grad.abs().sum()) == 0.0
+
+
+def test_mates_and_sampled_negatives_compose_on_one_step():
+    """Both extensions on a step (the artist loss beside the catalog-scale listwise loss): the mates stay among
+    the step's songs, and log-Q and the accidental hits index its distinct songs."""
+    pairs = random_pairs(30, 8, seed=2)
+    mates = ArtistSampler.build(ARTIST_OF, TRAIN, n=8)
+    negs = RankSampler.build(pairs, 8, 16, n=3, logq=True, mask_hits=True)
+    extend = compose_extensions(lambda st, rng: add_mates(st, rng, mates, True),
+                                lambda st, rng: add_negatives(st, rng, negs, True))
+    step = step_for(np.arange(4), pairs.src[:4].astype(np.int64), pairs.tgt[:4].astype(np.int64), True, 4)
+    out = extend(step, np.random.default_rng(3))
+    assert len(np.unique(out.songs)) == len(out.songs) and np.isin(out.mates[:2], out.songs).all()
+    assert len(out.log_q) == len(out.songs) and (out.hits < len(out.songs)).all()
+    assert (out.songs[out.left] == pairs.src[:4]).all() and (out.songs[out.right] == pairs.tgt[:4]).all()
+    assert compose_extensions(None, None) is None

@@ -10,7 +10,9 @@ training pair at all) and asks each anchor to pick out its own mate among the ot
 split's songs and their artist ids are read; a validation or test song never is.
 
 :class:`ArtistSampler` holds the training songs grouped by artist (host arrays over song rows);
-:func:`add_mates` turns a planned step into one with its anchors and their mates.
+:func:`add_mates` turns a planned step into one with its anchors and their mates. The mates also join the
+step's listwise softmax as candidates, like sampled negatives; with ``train.rank_logq`` their log-Q is that
+of their pairs alone (the chance the artist draw adds to a song's is left out).
 """
 
 from __future__ import annotations
