@@ -84,3 +84,15 @@ def test_mates_and_sampled_negatives_compose_on_one_step():
     assert len(out.log_q) == len(out.songs) and (out.hits < len(out.songs)).all()
     assert (out.songs[out.left] == pairs.src[:4]).all() and (out.songs[out.right] == pairs.tgt[:4]).all()
     assert compose_extensions(None, None) is None
+
+
+def test_add_mates_takes_one_number_from_the_shared_generator_whatever_the_step_holds():
+    """Under DDP each rank extends its own share of the batch with the generator every rank shares: the plan's
+    next draws must not depend on how many anchors a rank's songs gave."""
+    s = ArtistSampler.build(ARTIST_OF, TRAIN, n=8)
+    after = []
+    for src, tgt in ((np.array([0, 3]), np.array([1, 4])), (np.array([5]), np.array([6]))):  # 4 anchors / none
+        rng = np.random.default_rng(7)
+        add_mates(step_for(np.arange(len(src)), src, tgt, True, 2), rng, s, True)
+        after.append(rng.random())
+    assert after[0] == after[1]

@@ -4,8 +4,8 @@ On a real-shaped world the audio model learns from a few noisy Last.fm scores pe
 track names its artist. Songs of one artist tend to sound alike, which is how audio embeddings are often
 taught when labels are scarce (Park et al. 2018, "Representation learning of music using artist
 labels"). With ``audio_siamese.model.artist_weight`` above 0 each training step also draws some of its
-songs as anchors, adds for each another training song of the same artist (its mate, which may hold no
-training pair at all) and asks each anchor to pick out its own mate among the other anchors' mates
+songs as anchors, adds for each another training song of the same artist (its mate, drawn from all the
+training songs, not only the step's) and asks each anchor to pick out its own mate among the other anchors' mates
 (:func:`songsim.learn.loop.artist_loss`, an InfoNCE softmax in the ranking space). Only the training
 split's songs and their artist ids are read; a validation or test song never is.
 
@@ -84,8 +84,12 @@ class ArtistSampler:
 
 def add_mates(step: Step, rng: np.random.Generator, sampler: ArtistSampler, dedup: bool) -> Step:
     """``step`` with its anchors, their mates and artist codes (``Step.mates``, song rows) and the mates
-    added to its songs (dedup: merged into the distinct songs; otherwise as extra slots)."""
-    mates = sampler.draw(step.songs, rng)
+    added to its songs (dedup: merged into the distinct songs; otherwise as extra slots).
+
+    Exactly one number is taken from ``rng`` whatever the step holds (the draw runs on a generator seeded
+    from it): under DDP every rank extends its own share of the global batch with the shared generator,
+    and the plan's later draws (the next batches' order and swaps) must stay the same on every rank."""
+    mates = sampler.draw(step.songs, np.random.default_rng(int(rng.integers(2**63))))
     if dedup:
         songs = np.unique(np.concatenate([step.songs, mates[1]]))
         left, right = np.searchsorted(songs, step.songs[step.left]), np.searchsorted(songs, step.songs[step.right])

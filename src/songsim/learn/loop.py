@@ -154,11 +154,10 @@ def train_steps(model: nn.Module, opt: torch.optim.Optimizer, batches: Iterable[
     With ``rank_weight`` > 0 the step's loss adds ``rank_weight`` x :func:`listwise_loss` on the batch's
     ranking vectors, graded by ``rank_y`` (N,) (default ``y``); with ``artist_weight`` > 0, ``artist_weight``
     x :func:`artist_loss` on the ranking vectors of the step's anchors and artist mates (``Step.mates``,
-    ``learn.artists``). Under DDP each rank's mean loss is weighted
-    by its share of the global batch, so the averaged gradient is the gradient of the global batch's mean
-    loss. Returns device totals (``loss``: the pair loss, ``rank``: the listwise loss, ``artist``: the artist
-    loss, ``abs``) and host
-    counts (``n``, ``steps``); reading the totals is the caller's one synchronisation.
+    ``learn.artists``). Under DDP each rank's mean loss is weighted by its share of the global batch, so the
+    averaged gradient is the gradient of the global batch's mean loss. Returns device totals (``loss``: the
+    pair loss, ``rank``: the listwise loss, ``artist``: the artist loss, ``abs``) and host counts (``n``,
+    ``steps``); reading the totals is the caller's one synchronisation.
     """
     dev = y.device
     tot_loss = torch.zeros((), dtype=torch.float64, device=dev)
