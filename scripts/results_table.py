@@ -659,8 +659,8 @@ STYLE_PAIRS = (("dev8", "dev9"), ("fresh2", "fresh3"), ("unseen2", "unseen3"))
 STYLE_MEDIUM_PAIRS = (("realep8", "realstyle"),)  # the same, on the real-shaped medium worlds (apart: world ids repeat)
 STYLE_SETS = (("english", "`stopwords: english`"), ("style", "`stopwords: style`"))
 # the audio model's artist loss (audio_siamese.model.artist_weight: 1.0) against the defaults on the development
-# worlds (artist-w<W>-s0 beside the harness's dev9-w<W>-s0; fused starts its audio tower from it)
-ARTIST_SETS = (("dev9", "defaults"), ("artist", "`artist_weight: 1.0`"))
+# worlds (mates-w<W>-s0 beside the harness's dev9-w<W>-s0; fused starts its audio tower from it)
+ARTIST_SETS = (("dev9", "defaults"), ("mates", "`artist_weight: 1.0`"))
 
 
 def paired_runs(pairs: tuple[tuple[str, str], ...], names: tuple[str, str]) -> dict[str, dict[str, dict]]:
