@@ -1,5 +1,6 @@
 """Training loop: smoke-train, determinism on CPU, weights_only checkpoints, resume after interruption."""
 
+import copy
 import dataclasses
 import json
 
@@ -7,6 +8,7 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 import torch
+import yaml
 
 from songsim.core.checkpoint import load_checkpoint
 from songsim.core.config import ConfigError, model_section, section
@@ -368,3 +370,28 @@ def test_the_artist_loss_trains_on_artist_mates_and_is_logged(tmp_path, tiny_run
     assert any(not torch.equal(a[k], b[k]) for k in a if a[k].is_floating_point())
     with pytest.raises(ConfigError, match="artist ids"):
         train("audio_siamese", on, tcfg, songs, tr, va, vocab, tmp_path / "x.pt", tmp_path / "x.last.pt")
+
+
+def test_the_train_stage_reads_the_artists_of_its_training_songs_only(tmp_path, tiny_run, monkeypatch):
+    """The stage with ``artist_weight`` > 0 (its outputs moved to ``tmp_path``): it trains with the artist loss,
+    and the song table it reads artist ids for is the training pairs' songs, never a validation song."""
+    from songsim.cli import run
+    from songsim.learn import artists
+
+    _, params = tiny_run
+    p = copy.deepcopy(params)
+    for key in ("models", "reports", "live"):
+        p["paths"][key] = str(tmp_path / key)
+    p["audio_siamese"]["model"]["artist_weight"] = 1.0
+    p["audio_siamese"]["optim"].update(epochs=1, members=1)
+    path = tmp_path / "params.yaml"
+    path.write_text(yaml.safe_dump(p))
+    asked: list[str] = []
+    real = artists.artist_ids
+    monkeypatch.setattr("songsim.learn.train.artist_ids", lambda sp, ids: asked.extend(ids) or real(sp, ids))
+    run("train", str(path), "audio_siamese")
+    d = f"{params['paths']['splits']}/audio"
+    assert set(asked) == split_track_ids(f"{d}/train.parquet")
+    assert not set(asked) & (split_track_ids(f"{d}/val.parquet") - split_track_ids(f"{d}/train.parquet"))
+    history = live_history(tmp_path / "live" / "audio_siamese", MODELS["audio_siamese"].short, "train_artist_loss")
+    assert len(history) == 1 and all(v > 0 for v in history.values())

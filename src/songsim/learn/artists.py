@@ -6,8 +6,8 @@ taught when labels are scarce (Park et al. 2018, "Representation learning of mus
 labels"). With ``audio_siamese.model.artist_weight`` above 0 each training step also draws some of its
 songs as anchors, adds for each another training song of the same artist (its mate, drawn from all the
 training songs, not only the step's) and asks each anchor to pick out its own mate among the other anchors' mates
-(:func:`songsim.learn.loop.artist_loss`, an InfoNCE softmax in the ranking space). Only the training
-split's songs and their artist ids are read; a validation or test song never is.
+(:func:`songsim.learn.loop.artist_loss`, an InfoNCE softmax in the ranking space). The training songs are
+the songs of the training pairs: only their artist ids are read, never a validation or test song's.
 
 :class:`ArtistSampler` holds the training songs grouped by artist (host arrays over song rows);
 :func:`add_mates` turns a planned step into one with its anchors and their mates. The mates also join the

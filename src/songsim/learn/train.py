@@ -435,7 +435,12 @@ def run(params: dict, model: str) -> dict:
     if warm_from != "none":
         check_warm_start_splits(section(params, "splits"), spec.split_set, registry.get(warm_from).split_set)
         audio_init = audio_tower_states(paths.model_files(warm_from)["ckpt"], sec.model.audio)
-    artist_of = artist_ids(paths.songs, songs.track_ids) if getattr(sec.model, "artist_weight", 0.0) > 0 else None
+    artist_of = None
+    if getattr(sec.model, "artist_weight", 0.0) > 0:  # the artists of the training pairs' songs only
+        rows = np.unique(np.concatenate([train_pairs.src, train_pairs.tgt]))
+        artist_of = [None] * len(songs)
+        for r, a in zip(rows, artist_ids(paths.songs, list(songs.ids(rows)))):
+            artist_of[r] = a
     try:
         res = train(model, sec, tcfg, songs, train_pairs, val_pairs, len(vocab), files["ckpt"], files["last"],
                     files["live"], glove, (ecfg.relevant_score, ecfg.ndcg_k), stop_ids, audio_init, artist_of)
