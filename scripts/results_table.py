@@ -661,6 +661,7 @@ STYLE_SETS = (("english", "`stopwords: english`"), ("style", "`stopwords: style`
 # the audio model's artist loss (audio_siamese.model.artist_weight: 1.0) against the defaults on the development
 # worlds (mates-w<W>-s0 beside the harness's dev9-w<W>-s0; fused starts its audio tower from it)
 ARTIST_SETS = (("dev9", "defaults"), ("mates", "`artist_weight: 1.0`"))
+ARTIST_UNSEEN_SETS = (("unseen3", "defaults"), ("matesunseen", "`artist_weight: 1.0`"))  # the unseen worlds
 
 
 def paired_runs(pairs: tuple[tuple[str, str], ...], names: tuple[str, str]) -> dict[str, dict[str, dict]]:
@@ -976,7 +977,9 @@ def blocks(reports: Path = ROOT / "data" / "reports") -> dict[str, str]:
         if len(style := paired_runs(STYLE_PAIRS, tuple(p for p, _ in STYLE_SETS))) >= 2 else {}) | (
         {"style-medium": change_block(medium_style, STYLE_SETS, "", classifier=True)}
         if len(medium_style := paired_runs(STYLE_MEDIUM_PAIRS, tuple(p for p, _ in STYLE_SETS))) >= 2 else {}) | (
-        {"artist-loss": change_block(art, ARTIST_SETS, "")} if len(art := set_runs(ARTIST_SETS)) >= 2 else {})
+        {"artist-loss": change_block(art, ARTIST_SETS, "")} if len(art := set_runs(ARTIST_SETS)) >= 2 else {}) | (
+        {"artist-loss-unseen": change_block(unseen_art, ARTIST_UNSEEN_SETS, "")}
+        if len(unseen_art := set_runs(ARTIST_UNSEEN_SETS)) >= 2 else {})
 
 
 BLOCK = re.compile(r"<!-- results:(?P<name>[\w-]+) -->\n(?P<body>.*?)\n?<!-- /results:(?P=name) -->", re.S)
