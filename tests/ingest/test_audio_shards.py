@@ -5,7 +5,9 @@ import json
 import numpy as np
 import pytest
 
-from songsim.ingest.audio_shards import AudioShards, AudioShardWriter
+from songsim.core import schemas
+from songsim.core.writers import ParquetStreamWriter
+from songsim.ingest.audio_shards import AudioShards, AudioShardWriter, read_artists
 
 
 def _rows(n, frames, seed=0):
@@ -68,3 +70,14 @@ def test_audio_in_any_order_with_repeats_and_memory_of_the_answer_plus_a_shard(t
     np.testing.assert_array_equal(audio[-1], audio[len(rows) - 1 - 3])  # a repeated id, answered twice
     # the answer is 401 x 24 x 32 float16 (0.6 MB); one shard's arrays are 20 rows (30 KB) a copy
     assert peak < 2.2 * audio.nbytes, (peak, audio.nbytes)
+
+
+def test_read_artists_reads_what_chunk_audio_writes(tmp_path):
+    path = tmp_path / "songs.parquet"
+    w = ParquetStreamWriter(path, schemas.SONGS)
+    w.write({"track_id": ["TRA", "TRB", "TRC", "TRD"], "artist_id": ["AR1", None, "AR1", "AR2"],
+             "artist": ["x", None, "x", "y"], "title": [None] * 4, "year": [None, 1999, None, None]})
+    w.close()
+    assert read_artists(path) == {"TRA": "AR1", "TRC": "AR1", "TRD": "AR2"}  # no artist id: left out
+    assert read_artists(path, ["TRD", "TRB", "TRX"]) == {"TRD": "AR2"}  # only the asked rows; unknown: absent
+    assert read_artists(path, []) == {}

@@ -124,3 +124,13 @@ class AudioShards:
             flat = t.column(col).combine_chunks().values.to_numpy(zero_copy_only=False)
             parts.append(flat.reshape(n, frames, N_FEAT)[idx])  # (S, T, 12)
         return np.ascontiguousarray(np.concatenate(parts, axis=2).transpose(0, 2, 1))  # (S, 24, T)
+
+
+def read_artists(songs_path: str | Path, track_ids: Iterable[str] | None = None) -> dict[str, str]:
+    """Track id -> artist id from chunk_audio's other output, the song metadata table (``schemas.SONGS``,
+    written beside the shards), tracks without an artist id left out. With ``track_ids``, only those
+    tracks' rows are read (filtered at read time), so memory follows the tracks asked for, not the catalog.
+    Artist-level splits and the audio model's artist mates read it."""
+    filters = None if track_ids is None else pc.field("track_id").isin(pa.array(list(track_ids), pa.string()))
+    t = pq.read_table(songs_path, columns=["track_id", "artist_id"], filters=filters)
+    return {k: v for k, v in zip(t.column("track_id").to_pylist(), t.column("artist_id").to_pylist()) if v}

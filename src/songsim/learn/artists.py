@@ -21,19 +21,16 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
-import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
+from songsim.ingest.audio_shards import read_artists
 from songsim.learn.batches import Step
 
 
 def artist_ids(songs_path: str | Path, track_ids: list[str]) -> list[str | None]:
     """The artist id of each of ``track_ids`` from the song metadata table (chunk_audio's, from the MSD
-    files' ``metadata/songs``), None where it has none. Only those tracks' rows are read (filtered at read
-    time, as ``learn.data.load_songs`` reads its songs), not a Python object per track of the table."""
-    t = pq.read_table(songs_path, columns=["track_id", "artist_id"], filters=pc.field("track_id").isin(track_ids))
-    known = dict(zip(t.column("track_id").to_pylist(), t.column("artist_id").to_pylist()))
-    return [known.get(x) or None for x in track_ids]
+    files' ``metadata/songs``), None where it has none; only those tracks' rows are read."""
+    known = read_artists(songs_path, track_ids)
+    return [known.get(x) for x in track_ids]
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,7 @@ from songsim.core import schemas
 from songsim.core.config import SplitsConfig, section
 from songsim.core.report import StageReport
 from songsim.core.writers import write_json, write_table
-from songsim.ingest.audio_shards import AudioShards
+from songsim.ingest.audio_shards import AudioShards, read_artists
 from songsim.learn.coded_pairs import CodedPairs, distinct_tracks, sample_negatives, unique_sorted
 
 log = logging.getLogger(__name__)
@@ -148,14 +148,6 @@ def build_set(pairs: CodedPairs, eligible: set[str], ratios: tuple[float, float,
     return out, section
 
 
-def read_artists(songs_path: str | Path | None) -> dict[str, str]:
-    """Track id -> artist id from the song metadata table (tracks without an artist id left out)."""
-    if songs_path is None or not Path(songs_path).exists():
-        return {}
-    t = pl.read_parquet(songs_path, columns=["track_id", "artist_id"]).drop_nulls("artist_id")
-    return dict(zip(t["track_id"].to_list(), t["artist_id"].to_list()))
-
-
 def build_splits(pairs_path: str | Path, lyrics_path: str | Path, features_dir: str | Path,
                  out_dir: str | Path, cfg: SplitsConfig, symmetric: bool, songs_path: str | Path | None = None) -> dict:
     """Write ``<out_dir>/<set>/{train,val,test}.parquet`` for the four sets: lyrics (songs with lyrics),
@@ -163,7 +155,7 @@ def build_splits(pairs_path: str | Path, lyrics_path: str | Path, features_dir: 
     pairs = CodedPairs.read(pairs_path)
     lyr = set(pq.read_table(lyrics_path, columns=["track_id"]).column(0).to_pylist())
     aud = AudioShards(features_dir).track_ids()
-    artists = read_artists(songs_path)
+    artists = read_artists(songs_path) if songs_path is not None and Path(songs_path).exists() else {}
     if cfg.mode == "artist" and not artists:
         raise ValueError(f"splits.mode is 'artist' but {songs_path} gives no artist ids (run chunk_audio)")
     report: dict = {"stage": "build_splits", "pairs_in": len(pairs), "lyrics_tracks": len(lyr),
