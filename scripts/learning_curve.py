@@ -1,7 +1,8 @@
 """What more training data buys: the regression models' test nDCG@10 and MAE against the number of training
 pairs, from recorded runs of one world that differ only in ``splits.data_fraction`` (issue 33).
 
-    python scripts/learning_curve.py stcurve1-w11-s0 stcurve3-w11-s0 realstyle-w11-s0 stcurve30-w11-s0
+    python scripts/learning_curve.py stcurve1-w11-s0 stcurve3-w11-s0 realstyle-w11-s0 stcurve30-w11-s0 \
+        --absent audio_siamese.model.artist_weight=0.0
 
 Each name is a run recorded in ``data/experiments/<name>.json`` (``scripts/robustness.py`` records them;
 ``make learning-curve`` queues the medium world's). The runs must share every param but the fraction, so
@@ -36,17 +37,43 @@ def base_fraction(run: dict) -> float:
     return float(yaml.safe_load(git_show(run["baseline"], "params.yaml"))["splits"]["data_fraction"])
 
 
-def curve_rows(runs: list[dict], default_fraction=base_fraction) -> list[dict]:
+MISSING = object()  # a param its run's base commit did not have
+
+
+def base_param(run: dict, key: str):
+    """``key`` (dotted) in the params.yaml of the commit a run started from, or MISSING where that commit
+    had no such param (it was added later)."""
+    node = yaml.safe_load(git_show(run["baseline"], "params.yaml")) if "baseline" in run else None
+    for k in key.split("."):
+        if not isinstance(node, dict) or k not in node:
+            return MISSING
+        node = node[k]
+    return node
+
+
+def curve_rows(runs: list[dict], default_fraction=base_fraction, base_value=base_param,
+               absent: dict | None = None) -> list[dict]:
     """One row a run, by increasing fraction; the runs must differ in ``splits.data_fraction`` alone (a run
-    that did not change it has its base commit's, ``default_fraction(run)``)."""
+    that did not change it has its base commit's, ``default_fraction(run)``). Every param that any run
+    changed is compared; a run that did not change it has its base commit's (``base_value``), and where
+    that commit did not have the param yet, the value ``absent`` gives it (the setting before it existed,
+    e.g. ``audio_siamese.model.artist_weight: 0.0``), else it differs from any run that has it."""
+    absent = absent or {}
+    keys = sorted(({k for run in runs for k in run["params"]} | set(absent)) - {"splits.data_fraction"})
+
     def others(run: dict) -> dict:
-        return {k: v for k, v in run["params"].items() if k != "splits.data_fraction"}
+        out = {}
+        for k in keys:
+            v = run["params"][k] if k in run["params"] else base_value(run, k)
+            out[k] = absent.get(k, "(not a param yet)") if v is MISSING else v
+        return out
 
     first = runs[0]
     for run in runs[1:]:
         if others(run) != others(first):
+            diff = {k: (v, others(first)[k]) for k, v in others(run).items() if v != others(first)[k]}
             raise SystemExit(f"{run['name']} differs from {first['name']} in more than splits.data_fraction: "
-                             f"{others(run)} vs {others(first)}")
+                             f"{diff} ({run['name']}, {first['name']})")
     rows = []
     for run in runs:
         frac = run["params"].get("splits.data_fraction")
@@ -76,8 +103,16 @@ def write(rows: list[dict], path: Path = OUT) -> None:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("runs", nargs="+", help="recorded run names (data/experiments/<name>.json)")
+    ap.add_argument("--absent", action="append", default=[], metavar="KEY=VALUE",
+                    help="the value of a param for a run whose base commit did not have it yet (read as YAML)")
     args = ap.parse_args()
-    rows = curve_rows([json.loads((EXPERIMENTS / f"{n}.json").read_text()) for n in args.runs])
+    absent = {}
+    for a in args.absent:
+        key, eq, value = a.partition("=")
+        if not eq:
+            raise SystemExit(f"--absent {a}: KEY=VALUE")
+        absent[key] = yaml.safe_load(value)
+    rows = curve_rows([json.loads((EXPERIMENTS / f"{n}.json").read_text()) for n in args.runs], absent=absent)
     write(rows)
     print(f"wrote {OUT.relative_to(ROOT)}: {len(rows)} points")
 

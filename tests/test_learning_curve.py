@@ -42,3 +42,26 @@ def test_a_run_at_the_committed_fraction_takes_its_base_commits_value():
     assert [r["data_fraction"] for r in rows] == [0.01, 0.3] and rows[1]["fused_train_pairs"] == 30_000
     with pytest.raises(SystemExit, match="same splits.data_fraction"):
         curve_rows([_run("a", 0.3), at_base], default_fraction=lambda run: 0.3)
+
+
+def test_a_param_added_after_a_runs_commit_takes_the_value_it_had_before():
+    """A run from before a setting existed records nothing for it; ``absent`` says what it meant then, and
+    without it the run counts as different from one that set it."""
+    old, new = _run("old", 0.1), _run("new", 0.3)
+    new["params"]["audio_siamese.model.artist_weight"] = 0.0
+    base = {"old": {}, "new": {"audio_siamese.model.artist_weight": 1.0}}
+
+    def base_value(run, key):
+        from learning_curve import MISSING
+        return base[run["name"]].get(key, MISSING)
+
+    with pytest.raises(SystemExit, match="more than splits.data_fraction"):
+        curve_rows([old, new], base_value=base_value)
+    rows = curve_rows([old, new], base_value=base_value, absent={"audio_siamese.model.artist_weight": 0.0})
+    assert [r["data_fraction"] for r in rows] == [0.1, 0.3]
+    with pytest.raises(SystemExit, match="more than splits.data_fraction"):  # it meant 0, the other run set 1
+        new["params"]["audio_siamese.model.artist_weight"] = 1.0
+        curve_rows([old, new], base_value=base_value, absent={"audio_siamese.model.artist_weight": 0.0})
+    del new["params"]["audio_siamese.model.artist_weight"]  # not recorded: its base commit's 1.0
+    with pytest.raises(SystemExit, match="more than splits.data_fraction"):
+        curve_rows([old, new], base_value=base_value, absent={"audio_siamese.model.artist_weight": 0.0})
