@@ -26,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import save  # noqa: E402
 
 from songsim.core.config import load_params, model_section, section  # noqa: E402
-from songsim.learn.artists import ArtistSampler, add_mates, artist_ids  # noqa: E402
+from songsim.learn.artists import ArtistSampler, add_mates, training_artists  # noqa: E402
 from songsim.learn.batches import SongStore, plan_epoch  # noqa: E402
 from songsim.learn.data import load_pairs, load_songs, split_track_ids  # noqa: E402
 from songsim.learn.loop import prepare, train_steps  # noqa: E402
@@ -50,10 +50,7 @@ def main() -> None:
     songs = load_songs(split_track_ids(tr_path, va_path), None, paths.audio)
     pairs = load_pairs(tr_path, songs)
     rows = np.unique(np.concatenate([pairs.src, pairs.tgt]))
-    artist_of = [None] * len(songs)
-    for r, a in zip(rows, artist_ids(paths.songs, list(songs.ids(rows)))):
-        artist_of[r] = a
-    mates = ArtistSampler.build(artist_of, rows, sec.model.artist_songs)
+    mates = ArtistSampler.build(training_artists(paths.songs, songs, pairs), rows, sec.model.artist_songs)
     store = SongStore(songs, torch.device("cpu"))
     y = torch.from_numpy(pairs.score)
     batch = sec.optim.batch_size

@@ -13,7 +13,7 @@ import yaml
 from songsim.core.checkpoint import load_checkpoint
 from songsim.core.config import ConfigError, model_section, section
 from songsim.core.stopwords import stopword_ids
-from songsim.learn.artists import artist_ids
+from songsim.learn.artists import artist_ids, training_artists
 from songsim.learn.batches import steps_in_pass
 from songsim.learn.data import load_pairs, load_songs, split_track_ids
 from songsim.learn.inference import MIX_SHARES, predict, val_catalog_ndcg
@@ -54,12 +54,19 @@ def _audio_init(params, sec):
     return audio_tower_states(f"{params['paths']['models']}/audio_siamese.pt", sec.model.audio)
 
 
+def _artists(params, sec, songs, tr):
+    """The artist ids the train stage gives a model whose artist loss is on (``artist_weight`` above 0)."""
+    on = getattr(sec.model, "artist_weight", 0.0) > 0
+    return training_artists(params["paths"]["songs"], songs, tr) if on else None
+
+
 def _run(tmp_path, tiny_run, name="lyrics_regressor", epochs=2, tag="a", **train_kw):
     params, songs, tr, va, vocab, sec, tcfg = _setup(tiny_run, name)
     sec = _optim(sec, epochs=epochs)
     tcfg = dataclasses.replace(tcfg, **train_kw) if train_kw else tcfg
     res = train(name, sec, tcfg, songs, tr, va, vocab, tmp_path / f"{tag}.pt", tmp_path / f"{tag}.last.pt",
-                tmp_path / f"{tag}_live", stop_ids=_stop_ids(params), audio_init=_audio_init(params, sec))
+                tmp_path / f"{tag}_live", stop_ids=_stop_ids(params), audio_init=_audio_init(params, sec),
+                artist_of=_artists(params, sec, songs, tr))
     return res, songs, va
 
 
@@ -263,12 +270,14 @@ def test_ensemble_is_its_members_averaged_and_calibrated(tmp_path, tiny_run):
     params, songs, tr, va, vocab, sec, tcfg = _setup(tiny_run, "audio_siamese")
     sec = _optim(sec, epochs=2)
     tcfg = dataclasses.replace(tcfg, seed=1)
+    artists = _artists(params, sec, songs, tr)
     ens = train("audio_siamese", _optim(sec, members=2), tcfg, songs, tr, va, vocab, tmp_path / "e.pt",
-                tmp_path / "e.last.pt", tmp_path / "e_live")
+                tmp_path / "e.last.pt", tmp_path / "e_live", artist_of=artists)
     singles = []
     for m in range(2):
         one = dataclasses.replace(tcfg, seed=member_seed(1, m, 2))
-        train("audio_siamese", sec, one, songs, tr, va, vocab, tmp_path / f"s{m}.pt", tmp_path / f"s{m}.last.pt")
+        train("audio_siamese", sec, one, songs, tr, va, vocab, tmp_path / f"s{m}.pt", tmp_path / f"s{m}.last.pt",
+              artist_of=artists)
         singles.append(load_checkpoint(tmp_path / f"s{m}.pt")[0])
     model, state = load_checkpoint(tmp_path / "e.pt")
     assert isinstance(model, Ensemble) and state["members"] == 2 and state["member_seeds"] == [2, 3]
@@ -388,7 +397,7 @@ def test_the_train_stage_reads_the_artists_of_its_training_songs_only(tmp_path, 
     path.write_text(yaml.safe_dump(p))
     asked: list[str] = []
     real = artists.artist_ids
-    monkeypatch.setattr("songsim.learn.train.artist_ids", lambda sp, ids: asked.extend(ids) or real(sp, ids))
+    monkeypatch.setattr("songsim.learn.artists.artist_ids", lambda sp, ids: asked.extend(ids) or real(sp, ids))
     run("train", str(path), "audio_siamese")
     d = f"{params['paths']['splits']}/audio"
     assert set(asked) == split_track_ids(f"{d}/train.parquet")

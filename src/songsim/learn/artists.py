@@ -24,6 +24,7 @@ import numpy as np
 
 from songsim.ingest.audio_shards import read_artists
 from songsim.learn.batches import Step
+from songsim.learn.data import PairData, SongTable
 
 
 def artist_ids(songs_path: str | Path, track_ids: list[str]) -> list[str | None]:
@@ -31,6 +32,17 @@ def artist_ids(songs_path: str | Path, track_ids: list[str]) -> list[str | None]
     files' ``metadata/songs``), None where it has none; only those tracks' rows are read."""
     known = read_artists(songs_path, track_ids)
     return [known.get(x) for x in track_ids]
+
+
+def training_artists(songs_path: str | Path, songs: SongTable, pairs: PairData) -> list[str | None]:
+    """The artist id of each song row of ``songs`` that is in one of the training ``pairs`` (None for every
+    other row, and where the table has none): what :meth:`ArtistSampler.build` takes. Only those songs'
+    artist ids are read, never a validation or test song's."""
+    rows = np.unique(np.concatenate([pairs.src, pairs.tgt]))
+    artist_of: list[str | None] = [None] * len(songs)
+    for r, a in zip(rows, artist_ids(songs_path, list(songs.ids(rows)))):
+        artist_of[r] = a
+    return artist_of
 
 
 @dataclass(frozen=True)

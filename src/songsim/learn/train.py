@@ -26,7 +26,7 @@ from songsim.core.config import ConfigError, EvaluateConfig, ModelSection, Train
 from songsim.core.metrics import STOP_METRIC, fit_isotonic, mae, stop_metric
 from songsim.core.writers import write_json
 from songsim.learn import distributed, shared
-from songsim.learn.artists import ArtistSampler, add_mates, artist_ids
+from songsim.learn.artists import ArtistSampler, add_mates, training_artists
 from songsim.learn.batches import SongStore, compose_extensions, epoch_passes, plan_epoch, steps_in_pass
 from songsim.learn.data import PairData, SongTable, load_pairs, load_songs, split_track_ids
 from songsim.learn.inference import choose_rank_mix, predict, rank_scores, targets, val_catalog_ndcg
@@ -437,10 +437,7 @@ def run(params: dict, model: str) -> dict:
         audio_init = audio_tower_states(paths.model_files(warm_from)["ckpt"], sec.model.audio)
     artist_of = None
     if getattr(sec.model, "artist_weight", 0.0) > 0:  # the artists of the training pairs' songs only
-        rows = np.unique(np.concatenate([train_pairs.src, train_pairs.tgt]))
-        artist_of = [None] * len(songs)
-        for r, a in zip(rows, artist_ids(paths.songs, list(songs.ids(rows)))):
-            artist_of[r] = a
+        artist_of = training_artists(paths.songs, songs, train_pairs)
     try:
         res = train(model, sec, tcfg, songs, train_pairs, val_pairs, len(vocab), files["ckpt"], files["last"],
                     files["live"], glove, (ecfg.relevant_score, ecfg.ndcg_k), stop_ids, audio_init, artist_of)
