@@ -658,10 +658,46 @@ def ensemble_runs() -> dict[str, dict[str, dict[str, dict]]]:
 STYLE_PAIRS = (("dev8", "dev9"), ("fresh2", "fresh3"), ("unseen2", "unseen3"))
 STYLE_MEDIUM_PAIRS = (("realep8", "realstyle"),)  # the same, on the real-shaped medium worlds (apart: world ids repeat)
 STYLE_SETS = (("english", "`stopwords: english`"), ("style", "`stopwords: style`"))
-# the audio model's artist loss (audio_siamese.model.artist_weight: 1.0) against the defaults on the development
-# worlds (mates-w<W>-s0 beside the harness's dev9-w<W>-s0; fused starts its audio tower from it)
-ARTIST_SETS = (("dev9", "defaults"), ("mates", "`artist_weight: 1.0`"))
-ARTIST_UNSEEN_SETS = (("unseen3", "defaults"), ("matesunseen", "`artist_weight: 1.0`"))  # the unseen worlds
+# the audio model's artist loss (audio_siamese.model.artist_weight: 1.0) against the defaults (0), per harness
+# (mates-w<W>-s0 beside dev9-w<W>-s0, ...; fused starts its audio tower from the audio model); the medium worlds
+# apart, as their world ids repeat
+ART_OFF, ART_ON = "defaults", "`artist_weight: 1.0`"
+ARTIST_SETS = (("dev9", ART_OFF), ("mates", ART_ON))  # the development worlds
+ARTIST_UNSEEN_SETS = (("unseen3", ART_OFF), ("matesunseen", ART_ON))  # the unseen worlds
+ARTIST_FRESH_SETS = (("fresh3", ART_OFF), ("matesfresh", ART_ON))  # the held-out worlds
+ARTIST_MEDIUM_SETS = (("realstyle", ART_OFF), ("matesmedium", ART_ON))  # medium, real shape
+# each harness's worlds: (label, its readers, the defaults' runs, the runs with artist mates)
+ARTIST_HARNESSES = (("development", "reader_reference_dev.json", "dev9", "mates"),
+                    ("held out", "reader_reference_fresh.json", "fresh3", "matesfresh"),
+                    ("unseen", "reader_reference_unseen.json", "unseen3", "matesunseen"),
+                    ("medium, real shape", "reader_reference_medium.json", "realstyle", "matesmedium"))
+
+
+def artist_share_table() -> str:
+    """The audio model's share of its world's best reader gain (MAE below the train median) without and with
+    artist mates, on every harness world that ran both (floored to 2 decimals), and how many reach
+    READER_SHARE."""
+    out = [f"| harness | world | audio_siamese's share of its reader: {ART_OFF} | {ART_ON} |",
+           "|---|---|---|---|"]
+    held = {"off": 0, "on": 0}
+    n = 0
+    for label, readers, before, after in ARTIST_HARNESSES:
+        if not (EXPERIMENTS / readers).exists():
+            continue
+        worlds = json.loads((EXPERIMENTS / readers).read_text())["worlds"]
+        for w in run_worlds(after):
+            if str(w) not in worlds or not (EXPERIMENTS / f"{before}-w{w}-s0.json").exists():
+                continue
+            best = -worlds[str(w)]["audio_siamese"]["reader_vs_median_pct"]
+            gains = [100 * load_experiment(f"{p}-w{w}-s0")["reports"]["audio_siamese"][
+                "mae_improvement_over_train_median"] for p in (before, after)]
+            n += 1
+            for k, g in zip(held, gains):
+                held[k] += reaches_reader(g, best)
+            out.append(f"| {label} | {w} | " + " | ".join(f"{math.floor(100 * g / best) / 100:.2f}" for g in gains)
+                       + " |")  # floored, as reader_counts names its misses: a miss never reads as 0.90
+    out.append(f"| **at >= {READER_SHARE:.0%}** | {n} worlds | {held['off']} of {n} | {held['on']} of {n} |")
+    return "\n".join(out)
 
 
 def paired_runs(pairs: tuple[tuple[str, str], ...], names: tuple[str, str]) -> dict[str, dict[str, dict]]:
@@ -979,7 +1015,12 @@ def blocks(reports: Path = ROOT / "data" / "reports") -> dict[str, str]:
         if len(medium_style := paired_runs(STYLE_MEDIUM_PAIRS, tuple(p for p, _ in STYLE_SETS))) >= 2 else {}) | (
         {"artist-loss": change_block(art, ARTIST_SETS, "")} if len(art := set_runs(ARTIST_SETS)) >= 2 else {}) | (
         {"artist-loss-unseen": change_block(unseen_art, ARTIST_UNSEEN_SETS, "")}
-        if len(unseen_art := set_runs(ARTIST_UNSEEN_SETS)) >= 2 else {})
+        if len(unseen_art := set_runs(ARTIST_UNSEEN_SETS)) >= 2 else {}) | (
+        {"artist-loss-fresh": change_block(fresh_art, ARTIST_FRESH_SETS, "")}
+        if len(fresh_art := set_runs(ARTIST_FRESH_SETS)) >= 2 else {}) | (
+        {"artist-loss-medium": change_block(medium_art, ARTIST_MEDIUM_SETS, "")}
+        if len(medium_art := set_runs(ARTIST_MEDIUM_SETS)) >= 2 else {}) | (
+        {"artist-shares": artist_share_table()} if run_worlds(ARTIST_HARNESSES[0][3]) else {})
 
 
 BLOCK = re.compile(r"<!-- results:(?P<name>[\w-]+) -->\n(?P<body>.*?)\n?<!-- /results:(?P=name) -->", re.S)
