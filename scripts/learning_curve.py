@@ -1,8 +1,7 @@
 """What more training data buys: the regression models' test nDCG@10 and MAE against the number of training
 pairs, from recorded runs of one world that differ only in ``splits.data_fraction`` (issue 33).
 
-    python scripts/learning_curve.py stcurve1-w11-s0 stcurve3-w11-s0 realstyle-w11-s0 stcurve30-w11-s0 \
-        --absent audio_siamese.model.artist_weight=0.0
+    python scripts/learning_curve.py stcurve1-w11-s0 stcurve3-w11-s0 realstyle-w11-s0 stcurve30-w11-s0
 
 Each name is a run recorded in ``data/experiments/<name>.json`` (``scripts/robustness.py`` records them;
 ``make learning-curve`` queues the medium world's). The runs must share every param but the fraction, so
@@ -68,10 +67,10 @@ def curve_rows(runs: list[dict], default_fraction=base_fraction, base_value=base
             out[k] = absent.get(k, "(not a param yet)") if v is MISSING else v
         return out
 
-    first = runs[0]
+    first, want = runs[0], others(runs[0])
     for run in runs[1:]:
-        if others(run) != others(first):
-            diff = {k: (v, others(first)[k]) for k, v in others(run).items() if v != others(first)[k]}
+        if (have := others(run)) != want:
+            diff = {k: (v, want[k]) for k, v in have.items() if v != want[k]}
             raise SystemExit(f"{run['name']} differs from {first['name']} in more than splits.data_fraction: "
                              f"{diff} ({run['name']}, {first['name']})")
     rows = []
