@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import functools
 import json
 from pathlib import Path
 
@@ -28,12 +29,18 @@ MODELS = ("lyrics_regressor", "audio_siamese", "fused")
 FIELDS = ["data_fraction", "world"] + [f"{m}_{k}" for m in MODELS for k in ("train_pairs", "mae", "ndcg")]
 
 
+@functools.cache
+def base_params(commit: str) -> dict:
+    """The params.yaml of ``commit``, read once a commit (every run of a curve usually shares one)."""
+    return yaml.safe_load(git_show(commit, "params.yaml"))
+
+
 def base_fraction(run: dict) -> float:
     """``splits.data_fraction`` of the commit a run started from (``baseline``): a run records only the params
     it changed, so a run at the committed fraction records none."""
     if "baseline" not in run:
         raise SystemExit(f"{run['name']}: no splits.data_fraction among its changed params, and no base commit")
-    return float(yaml.safe_load(git_show(run["baseline"], "params.yaml"))["splits"]["data_fraction"])
+    return float(base_params(run["baseline"])["splits"]["data_fraction"])
 
 
 MISSING = object()  # a param its run's base commit did not have
@@ -42,7 +49,7 @@ MISSING = object()  # a param its run's base commit did not have
 def base_param(run: dict, key: str):
     """``key`` (dotted) in the params.yaml of the commit a run started from, or MISSING where that commit
     had no such param (it was added later)."""
-    node = yaml.safe_load(git_show(run["baseline"], "params.yaml")) if "baseline" in run else None
+    node = base_params(run["baseline"]) if "baseline" in run else None
     for k in key.split("."):
         if not isinstance(node, dict) or k not in node:
             return MISSING
