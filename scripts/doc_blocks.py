@@ -128,14 +128,15 @@ GLANCE_METRICS = ("lyrics_regressor MAE vs train median (%)", "audio_siamese MAE
                   "fused nDCG@10 / hybrid baseline", "fused test ECE")
 HARNESSES = (("development", "robustness_dev9.json"), ("held out", "robustness_fresh3.json"),
              ("unseen", "robustness_unseen3.json"),
-             ("medium, real shape", "robustness_realstyle.json"))
+             ("medium, real shape and density", "robustness_realdense.json"),
+             ("medium, a tenth of the pairs", "robustness_realstyle.json"))
 
 
 def glance(experiments: Path = ROOT / "data" / "experiments") -> str:
     """Each claim's count and each headline metric's spread, per harness of world seeds (README)."""
     sums = [(label, json.loads((experiments / f).read_text())) for label, f in HARNESSES
             if (experiments / f).exists()]
-    head = " | ".join(f"{label} ({len(s['runs'])} runs)" for label, s in sums)
+    head = " | ".join(f"{label} ({len(s['runs'])} run{'' if len(s['runs']) == 1 else 's'})" for label, s in sums)
     out = [f"| claim | {head} | all |", "|---|" + "---|" * (len(sums) + 1)]
     for i, c in enumerate(sums[0][1]["claims"]):
         cells, held, runs = [], 0, 0

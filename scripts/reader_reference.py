@@ -2,7 +2,7 @@
 
     python scripts/reader_reference.py --worlds 3 11 19 23 31 7
     python scripts/reader_reference.py --worlds 7 11 13 --size medium --set synth.coverage.lyrics=0.238 ...
-        --prefixes realstyle --out data/experiments/reader_reference_medium.json     (make reader-medium)
+        --prefixes realdense --out data/experiments/reader_reference_dense.json      (make robustness-medium)
 
 For each world seed: the world and its splits are built in a temporary folder with the stages' own code
 (synth_world, extract_pairs, expand_lyrics, chunk_audio, build_splits; ``--size`` and each ``--set

@@ -566,9 +566,12 @@ WARM_MEDIUM_SETS = (("shaped", "trained in fused, learned mixture"), ("warm", "a
                     ("realshape", "audio_siamese's, mixture chosen on val"))
 # the held-out worlds under the defaults of 2026-12-03 and on today's code (make robustness-fresh)
 FRESH_SETS = (("fresh", "defaults of 2026-12-03"), ("fresh3", "today's defaults"))
-# make robustness-medium's runs on today's code (before: realep8, since the lyrics regressor's epoch cap of 8;
-# realsteps, since train.min_epoch_steps; realshape, since fused starts from audio_siamese; shaped before that)
-MEDIUM_PREFIX = "realstyle"
+# make robustness-medium's runs on today's code: the real density, the real datasets' settings (before, a tenth
+# of the pairs under the demo's defaults, make robustness-medium-tenth: realstyle; realep8, since the lyrics
+# regressor's epoch cap of 8; realsteps, since train.min_epoch_steps; realshape, since fused starts from
+# audio_siamese; shaped before that)
+MEDIUM_PREFIX = "realdense"
+MEDIUM_TENTH = "realstyle"  # make robustness-medium-tenth: the same worlds, a tenth of the pairs, the demo's defaults
 
 
 def paired_change(runs: dict[str, dict[str, dict[str, dict]]], before: str, after: str) -> str:
@@ -656,7 +659,7 @@ def ensemble_runs() -> dict[str, dict[str, dict[str, dict]]]:
 # the harnesses' runs before and since stopwords: style became the default (2026-12-06): (before, after) per
 # harness (development, held out, unseen), the same worlds and train seed
 STYLE_PAIRS = (("dev8", "dev9"), ("fresh2", "fresh3"), ("unseen2", "unseen3"))
-STYLE_MEDIUM_PAIRS = (("realep8", "realstyle"),)  # the same, on the real-shaped medium worlds (apart: world ids repeat)
+STYLE_MEDIUM_PAIRS = (("realep8", MEDIUM_TENTH),)  # the same, medium worlds (apart: ids repeat)
 STYLE_SETS = (("english", "`stopwords: english`"), ("style", "`stopwords: style`"))
 # the audio model's artist loss (audio_siamese.model.artist_weight: 1.0) against the defaults (0), per harness
 # (mates-w<W>-s0 beside dev9-w<W>-s0, ...; fused starts its audio tower from the audio model); the medium worlds
@@ -665,12 +668,12 @@ ART_OFF, ART_ON = "defaults", "`artist_weight: 1.0`"
 ARTIST_SETS = (("dev9", ART_OFF), ("mates", ART_ON))  # the development worlds
 ARTIST_UNSEEN_SETS = (("unseen3", ART_OFF), ("matesunseen", ART_ON))  # the unseen worlds
 ARTIST_FRESH_SETS = (("fresh3", ART_OFF), ("matesfresh", ART_ON))  # the held-out worlds
-ARTIST_MEDIUM_SETS = (("realstyle", ART_OFF), ("matesmedium", ART_ON))  # medium, real shape
+ARTIST_MEDIUM_SETS = ((MEDIUM_TENTH, ART_OFF), ("matesmedium", ART_ON))  # medium, real shape
 # each harness's worlds: (label, its readers, the defaults' runs, the runs with artist mates)
 ARTIST_HARNESSES = (("development", "reader_reference_dev.json", "dev9", "mates"),
                     ("held out", "reader_reference_fresh.json", "fresh3", "matesfresh"),
                     ("unseen", "reader_reference_unseen.json", "unseen3", "matesunseen"),
-                    ("medium, real shape", "reader_reference_medium.json", "realstyle", "matesmedium"))
+                    ("medium, real shape", "reader_reference_medium.json", MEDIUM_TENTH, "matesmedium"))
 
 
 def artist_share_table() -> str:
@@ -838,7 +841,8 @@ def reader_share_line(result: dict) -> str:
 READER_GLANCE = (("development worlds and world 7 (today's defaults)", "reader_reference_dev.json"),
                  ("held-out worlds (today's defaults)", "reader_reference_fresh.json"),
                  ("unseen worlds (today's defaults)", "reader_reference_unseen.json"),
-                 ("medium worlds, real shape (today's defaults)", "reader_reference_medium.json"),
+                 ("medium worlds, real shape and density (the real datasets' settings)", "reader_reference_dense.json"),
+                 ("medium worlds, real shape, a tenth of the pairs (today's defaults)", "reader_reference_medium.json"),
                  ("earlier designs: development, held out, unseen", "reader_reference.json"))
 
 
@@ -974,6 +978,8 @@ def blocks(reports: Path = ROOT / "data" / "reports") -> dict[str, str]:
                             if p.exists()), None)) else {}),
         **({"medium-harness": medium_harness_table([load_experiment(f"{MEDIUM_PREFIX}-w{w}-s0") for w in medium])}
            if (medium := run_worlds(MEDIUM_PREFIX)) else {}),
+        **({"medium-harness-tenth": medium_harness_table([load_experiment(f"{MEDIUM_TENTH}-w{w}-s0") for w in tenth])}
+           if (tenth := run_worlds(MEDIUM_TENTH)) else {}),
         **({"learning-curve": learning_curve_table(curve)}
            if (curve := ROOT / "plots" / "learning_curve.csv").exists() else {}),
         "seeds": note + seed_table(then, [("1", exp["seed1"]["reports"]), ("2", exp["seed2"]["reports"])]),
