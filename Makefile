@@ -132,18 +132,20 @@ robustness-medium: $(STAMP)
 # about 22 minutes a world; realstyle-w<W>-s0, robustness_realstyle.json; realep8-w<W>-s0: since the lyrics
 # regressor's epoch cap of 8, before stopwords: style, 2026-12-06; realsteps-w<W>-s0: since
 # train.min_epoch_steps; realshape-w<W>-s0: since fused starts its audio tower from audio_siamese;
-# shaped-w<W>-s0: the runs before), with their readers (reader_reference_medium.json)
+# shaped-w<W>-s0: the runs before)
 robustness-medium-tenth: $(STAMP)
 	$(PY) scripts/robustness.py --prefix realstyle --worlds $(MEDIUM_WORLDS) $(MEDIUM_SHAPE) --set splits.data_fraction=0.1
 	$(PY) scripts/results_table.py --write
 
+# each model against the best reader of its inputs on robustness-medium-tenth's worlds, built as its runs
+# were (data/experiments/reader_reference_medium.json)
 reader-medium-tenth: $(STAMP)
 	$(PY) scripts/reader_reference.py --worlds $(MEDIUM_WORLDS) $(MEDIUM_SHAPE) --set splits.data_fraction=0.1 \
 	  --prefixes realstyle --out data/experiments/reader_reference_medium.json
 	$(PY) scripts/results_table.py --write
 
 # what more training data buys on medium world 11: 1%, 3% and 30% of its training pairs (stcurve<P>-w11-s0,
-# each with its readers in reader_reference_curve<P>.json) beside robustness-medium's run of that world at
+# each with its readers in reader_reference_curve<P>.json) beside robustness-medium-tenth's run of that world at
 # 10% (realstyle-w11-s0: run make robustness-medium-tenth first; plots/learning_curve.csv, dvc plots show draws it);
 # curve1-w11-s0 and curve3-w11-s0: before stopwords: style, 2026-12-06. About 13, 14 and 50 minutes on 2
 # cores, each reader a few more

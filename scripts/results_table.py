@@ -320,7 +320,7 @@ STEPS_SETS = (("realshape", "one pass an epoch"), ("realsteps", "at least 16 ste
 # fused did not change, so their two columns differ by the CPU alone)
 EPOCH_CAP_SETS = (("realsteps", "lyrics cap 4, first machine"), ("realep8", "lyrics cap 8, second machine"))
 
-# the training recipe at catalog scale against the harness's (make robustness-medium), same worlds and seed
+# the training recipe at catalog scale against the harness's (make robustness-medium-tenth), same worlds and seed
 RECIPE_SETS = (("realshape", "in-batch softmax, best epoch by validation pair metric"),
                ("catscale", "+1,024 sampled negatives, log-Q, hits masked, best epoch by validation nDCG@10"))
 
@@ -673,7 +673,7 @@ ARTIST_MEDIUM_SETS = ((MEDIUM_TENTH, ART_OFF), ("matesmedium", ART_ON))  # mediu
 ARTIST_HARNESSES = (("development", "reader_reference_dev.json", "dev9", "mates"),
                     ("held out", "reader_reference_fresh.json", "fresh3", "matesfresh"),
                     ("unseen", "reader_reference_unseen.json", "unseen3", "matesunseen"),
-                    ("medium, real shape", "reader_reference_medium.json", MEDIUM_TENTH, "matesmedium"))
+                    ("medium, a tenth of the pairs", "reader_reference_medium.json", MEDIUM_TENTH, "matesmedium"))
 
 
 def artist_share_table() -> str:
