@@ -116,15 +116,18 @@ robustness-unseen: $(STAMP)
 # pair density (all their pairs, about 62 a track; published: 56.5) with the settings docs/data.md gives for
 # the real datasets (the audio model and fused's audio tower read frame statistics): one world at a time, on
 # today's code as realdense-w<W>-s0 (data/experiments/, robustness_realdense.json), its readers in
-# reader_reference_dense.json; the time a world takes is in docs/robustness.md
+# reader_reference_dense.json; the time a world takes is in docs/robustness.md. A world at a time:
+# make robustness-medium MEDIUM_WORLDS=13 READER_ADD=--add (the summary covers every realdense run recorded;
+# --add keeps the readers of the worlds already measured)
 MEDIUM_SHAPE := --size medium --set synth.coverage.lastfm=0.943 --set synth.coverage.lists=0.62 \
   --set synth.coverage.lyrics=0.238 --set synth.coverage.audio=1.0 --set synth.coverage.mxm_test=0.114
 MEDIUM_REAL := --set splits.data_fraction=1.0 --set audio_siamese.model.encoder.kind=stats \
   --set fused.model.audio.kind=stats
 MEDIUM_WORLDS := 7 11 13
+READER_ADD :=
 robustness-medium: $(STAMP)
 	$(PY) scripts/robustness.py --prefix realdense --worlds $(MEDIUM_WORLDS) $(MEDIUM_SHAPE) $(MEDIUM_REAL)
-	$(PY) scripts/reader_reference.py --worlds $(MEDIUM_WORLDS) $(MEDIUM_SHAPE) $(MEDIUM_REAL) \
+	$(PY) scripts/reader_reference.py --worlds $(MEDIUM_WORLDS) $(MEDIUM_SHAPE) $(MEDIUM_REAL) $(READER_ADD) \
 	  --prefixes realdense --out data/experiments/reader_reference_dense.json
 	$(PY) scripts/results_table.py --write
 
@@ -133,14 +136,15 @@ robustness-medium: $(STAMP)
 # regressor's epoch cap of 8, before stopwords: style, 2026-12-06; realsteps-w<W>-s0: since
 # train.min_epoch_steps; realshape-w<W>-s0: since fused starts its audio tower from audio_siamese;
 # shaped-w<W>-s0: the runs before)
+MEDIUM_TENTH := --set splits.data_fraction=0.1
 robustness-medium-tenth: $(STAMP)
-	$(PY) scripts/robustness.py --prefix realstyle --worlds $(MEDIUM_WORLDS) $(MEDIUM_SHAPE) --set splits.data_fraction=0.1
+	$(PY) scripts/robustness.py --prefix realstyle --worlds $(MEDIUM_WORLDS) $(MEDIUM_SHAPE) $(MEDIUM_TENTH)
 	$(PY) scripts/results_table.py --write
 
 # each model against the best reader of its inputs on robustness-medium-tenth's worlds, built as its runs
 # were (data/experiments/reader_reference_medium.json)
 reader-medium-tenth: $(STAMP)
-	$(PY) scripts/reader_reference.py --worlds $(MEDIUM_WORLDS) $(MEDIUM_SHAPE) --set splits.data_fraction=0.1 \
+	$(PY) scripts/reader_reference.py --worlds $(MEDIUM_WORLDS) $(MEDIUM_SHAPE) $(MEDIUM_TENTH) \
 	  --prefixes realstyle --out data/experiments/reader_reference_medium.json
 	$(PY) scripts/results_table.py --write
 

@@ -9,8 +9,9 @@
 Each run is a DVC experiment ``rob-w<W>-s<S>`` (``dvc exp run --queue -S synth.seed=W -S train.seed=S``,
 run one at a time by ``dvc queue start``, in temporary copies: the workspace keeps the committed results).
 Finished runs are recorded like every experiment (``data/experiments/<name>.json``: changed params and
-the evaluation reports of the run's commit), and ``data/experiments/robustness.json`` holds the summary:
-every headline metric as mean, standard deviation, worst and best over the runs, and for each claim the
+the evaluation reports of the run's commit), and ``data/experiments/robustness.json`` holds the summary of
+every run recorded under the prefix, this invocation's and earlier ones' (so a harness may run a world at a
+time): every headline metric as mean, standard deviation, worst and best over the runs, and for each claim the
 runs on which it holds; ``python scripts/results_table.py --write README.md`` puts it in README.
 
 ``--prefix fresh`` names the runs ``fresh-w<W>-s<S>`` and writes ``data/experiments/robustness_fresh.json``
@@ -187,10 +188,12 @@ def main() -> None:
         ap.error("--set changes the runs: give them their own --prefix (rob is the committed settings' harness)")
     if any("=" not in o or o.startswith(("synth.seed=", "train.seed=")) for o in args.set):
         ap.error("--set takes KEY=VALUE, and not synth.seed / train.seed (those are --worlds / --train-seeds)")
-    if args.summarise:
-        names = sorted(p.stem for p in rt.EXPERIMENTS.glob(f"{args.prefix}-w*.json"))
-    else:
-        names = run(args.worlds, args.train_seeds, args.size, args.prefix, tuple(args.set))
+    if not args.summarise:
+        run(args.worlds, args.train_seeds, args.size, args.prefix, tuple(args.set))
+    # every run the prefix has recorded, so a harness resumed world by world is summarised whole
+    names = sorted(p.stem for p in rt.EXPERIMENTS.glob(f"{args.prefix}-w*.json"))
+    if not names:
+        sys.exit(f"no recorded runs named {args.prefix}-w*-s* in {rt.EXPERIMENTS}")
     summary = summarise(names)
     summary_path(args.prefix).write_text(json.dumps(summary, indent=1) + "\n")
     print(rt.robustness_table(summary))

@@ -1,0 +1,54 @@
+"""scripts/robustness.py: a harness resumed a world at a time is summarised over every run it recorded."""
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
+import robustness  # noqa: E402
+
+
+@pytest.fixture()
+def harness(tmp_path, monkeypatch):
+    """The script's main() against an experiments folder in tmp_path: run() records its runs as files, the
+    summary lists the runs it was given."""
+    monkeypatch.setattr(robustness.rt, "EXPERIMENTS", tmp_path)
+    ran = []
+
+    def fake_run(worlds, seeds, size, prefix="rob", overrides=()):
+        names = [f"{prefix}-w{w}-s{s}" for w in worlds for s in seeds]
+        for n in names:
+            (tmp_path / f"{n}.json").write_text("{}")
+        ran.extend(names)
+        return names
+
+    monkeypatch.setattr(robustness, "run", fake_run)
+    monkeypatch.setattr(robustness, "summarise", lambda names: {"runs": names})
+    monkeypatch.setattr(robustness.rt, "robustness_table", lambda summary: "")
+
+    def main(*argv):
+        monkeypatch.setattr(sys, "argv", ["robustness.py", *argv])
+        robustness.main()
+        return ran, json.loads(robustness.summary_path(argv[argv.index("--prefix") + 1]).read_text())["runs"]
+
+    return tmp_path, main
+
+
+def test_a_later_world_joins_the_runs_already_recorded(harness):
+    folder, main = harness
+    (folder / "dense-w7-s0.json").write_text("{}")
+    (folder / "other-w13-s0.json").write_text("{}")  # another harness's run stays out
+    ran, summarised = main("--prefix", "dense", "--worlds", "13")
+    assert ran == ["dense-w13-s0"]
+    assert summarised == ["dense-w13-s0", "dense-w7-s0"]
+
+
+def test_summarise_alone_runs_nothing_and_an_empty_harness_is_an_error(harness):
+    folder, main = harness
+    (folder / "dense-w7-s0.json").write_text("{}")
+    ran, summarised = main("--prefix", "dense", "--summarise")
+    assert ran == [] and summarised == ["dense-w7-s0"]
+    with pytest.raises(SystemExit, match="no recorded runs named none-w"):
+        main("--prefix", "none", "--summarise")
