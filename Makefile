@@ -118,7 +118,8 @@ robustness-unseen: $(STAMP)
 # today's code as realdense-w<W>-s0 (data/experiments/, robustness_realdense.json), its readers in
 # reader_reference_dense.json; the time a world takes is in docs/robustness.md. A world at a time:
 # make robustness-medium MEDIUM_WORLDS=13 READER_ADD=--add (the summary covers every realdense run recorded;
-# --add keeps the readers of the worlds already measured)
+# --add keeps the readers of the worlds already measured: without it the reader file holds the given worlds
+# alone)
 MEDIUM_SHAPE := --size medium --set synth.coverage.lastfm=0.943 --set synth.coverage.lists=0.62 \
   --set synth.coverage.lyrics=0.238 --set synth.coverage.audio=1.0 --set synth.coverage.mxm_test=0.114
 MEDIUM_REAL := --set splits.data_fraction=1.0 --set audio_siamese.model.encoder.kind=stats \
@@ -136,15 +137,16 @@ robustness-medium: $(STAMP)
 # regressor's epoch cap of 8, before stopwords: style, 2026-12-06; realsteps-w<W>-s0: since
 # train.min_epoch_steps; realshape-w<W>-s0: since fused starts its audio tower from audio_siamese;
 # shaped-w<W>-s0: the runs before)
-MEDIUM_TENTH := --set splits.data_fraction=0.1
+# the tenth: what these two targets set beside the shape
+TENTH_SET := --set splits.data_fraction=0.1
 robustness-medium-tenth: $(STAMP)
-	$(PY) scripts/robustness.py --prefix realstyle --worlds $(MEDIUM_WORLDS) $(MEDIUM_SHAPE) $(MEDIUM_TENTH)
+	$(PY) scripts/robustness.py --prefix realstyle --worlds $(MEDIUM_WORLDS) $(MEDIUM_SHAPE) $(TENTH_SET)
 	$(PY) scripts/results_table.py --write
 
 # each model against the best reader of its inputs on robustness-medium-tenth's worlds, built as its runs
 # were (data/experiments/reader_reference_medium.json)
 reader-medium-tenth: $(STAMP)
-	$(PY) scripts/reader_reference.py --worlds $(MEDIUM_WORLDS) $(MEDIUM_SHAPE) $(MEDIUM_TENTH) \
+	$(PY) scripts/reader_reference.py --worlds $(MEDIUM_WORLDS) $(MEDIUM_SHAPE) $(TENTH_SET) \
 	  --prefixes realstyle --out data/experiments/reader_reference_medium.json
 	$(PY) scripts/results_table.py --write
 

@@ -11,7 +11,8 @@ run one at a time by ``dvc queue start``, in temporary copies: the workspace kee
 Finished runs are recorded like every experiment (``data/experiments/<name>.json``: changed params and
 the evaluation reports of the run's commit), and ``data/experiments/robustness.json`` holds the summary of
 every run recorded under the prefix, this invocation's and earlier ones' (so a harness may run a world at a
-time): every headline metric as mean, standard deviation, worst and best over the runs, and for each claim the
+time; each run's record names its commit), less any run that failed in this invocation: every
+headline metric as mean, standard deviation, worst and best over the runs, and for each claim the
 runs on which it holds; ``python scripts/results_table.py --write README.md`` puts it in README.
 
 ``--prefix fresh`` names the runs ``fresh-w<W>-s<S>`` and writes ``data/experiments/robustness_fresh.json``
@@ -28,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import statistics
 import subprocess
 import sys
@@ -140,6 +142,14 @@ def summarise(names: list[str]) -> dict:
     return {"runs": names, "metrics": table, "claims": claims}
 
 
+def recorded(prefix: str) -> list[str]:
+    """The runs recorded under ``prefix`` (``<prefix>-w<W>-s<S>.json`` in the experiments folder), by world
+    then train seed."""
+    pat = re.compile(rf"{re.escape(prefix)}-w(\d+)-s(\d+)")
+    found = [(m, p.stem) for p in rt.EXPERIMENTS.glob(f"{prefix}-w*-s*.json") if (m := pat.fullmatch(p.stem))]
+    return [stem for m, stem in sorted(found, key=lambda x: (int(x[0][1]), int(x[0][2])))]
+
+
 def run(worlds: list[int], seeds: list[int], size: str | None, prefix: str = "rob",
         overrides: tuple[str, ...] = ()) -> list[str]:
     names = []
@@ -188,15 +198,21 @@ def main() -> None:
         ap.error("--set changes the runs: give them their own --prefix (rob is the committed settings' harness)")
     if any("=" not in o or o.startswith(("synth.seed=", "train.seed=")) for o in args.set):
         ap.error("--set takes KEY=VALUE, and not synth.seed / train.seed (those are --worlds / --train-seeds)")
+    failed = []
     if not args.summarise:
-        run(args.worlds, args.train_seeds, args.size, args.prefix, tuple(args.set))
-    # every run the prefix has recorded, so a harness resumed world by world is summarised whole
-    names = sorted(p.stem for p in rt.EXPERIMENTS.glob(f"{args.prefix}-w*.json"))
+        asked = [f"{args.prefix}-w{w}-s{s}" for w in args.worlds for s in args.train_seeds]
+        done = run(args.worlds, args.train_seeds, args.size, args.prefix, tuple(args.set))
+        failed = [n for n in asked if n not in done]
+    # every run the prefix has recorded, so a harness resumed world by world is summarised whole; a run that
+    # failed now is left out even where an earlier record of it exists
+    names = [n for n in recorded(args.prefix) if n not in failed]
     if not names:
-        sys.exit(f"no recorded runs named {args.prefix}-w*-s* in {rt.EXPERIMENTS}")
+        sys.exit(f"no recorded runs named {args.prefix}-w<W>-s<S> in {rt.EXPERIMENTS}")
     summary = summarise(names)
     summary_path(args.prefix).write_text(json.dumps(summary, indent=1) + "\n")
     print(rt.robustness_table(summary))
+    if failed:
+        sys.exit(f"{len(failed)} run(s) failed, left out of the summary: {', '.join(failed)}")
 
 
 if __name__ == "__main__":

@@ -18,7 +18,7 @@ def harness(tmp_path, monkeypatch):
     ran = []
 
     def fake_run(worlds, seeds, size, prefix="rob", overrides=()):
-        names = [f"{prefix}-w{w}-s{s}" for w in worlds for s in seeds]
+        names = [f"{prefix}-w{w}-s{s}" for w in worlds for s in seeds if w != 99]  # world 99 fails
         for n in names:
             (tmp_path / f"{n}.json").write_text("{}")
         ran.extend(names)
@@ -40,9 +40,19 @@ def test_a_later_world_joins_the_runs_already_recorded(harness):
     folder, main = harness
     (folder / "dense-w7-s0.json").write_text("{}")
     (folder / "other-w13-s0.json").write_text("{}")  # another harness's run stays out
-    ran, summarised = main("--prefix", "dense", "--worlds", "13")
-    assert ran == ["dense-w13-s0"]
-    assert summarised == ["dense-w13-s0", "dense-w7-s0"]
+    (folder / "dense-w7.json").write_text("{}")  # not a harness run's name
+    ran, summarised = main("--prefix", "dense", "--worlds", "13", "--train-seeds", "1", "0")
+    assert ran == ["dense-w13-s1", "dense-w13-s0"]
+    assert summarised == ["dense-w7-s0", "dense-w13-s0", "dense-w13-s1"]  # by world, then train seed
+
+
+def test_a_run_that_fails_now_is_left_out_and_named_even_with_an_earlier_record(harness):
+    folder, main = harness
+    (folder / "dense-w99-s0.json").write_text("{}")  # recorded by an earlier invocation
+    with pytest.raises(SystemExit, match="1 run.s. failed, left out of the summary: dense-w99-s0"):
+        main("--prefix", "dense", "--worlds", "7", "99")
+    summary = json.loads(robustness.summary_path("dense").read_text())
+    assert summary["runs"] == ["dense-w7-s0"]
 
 
 def test_summarise_alone_runs_nothing_and_an_empty_harness_is_an_error(harness):
