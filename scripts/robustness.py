@@ -150,8 +150,16 @@ def recorded(prefix: str) -> list[str]:
     return [stem for m, stem in sorted(found, key=lambda x: (int(x[0][1]), int(x[0][2])))]
 
 
+def queue_lines() -> list[str]:
+    """``dvc queue status``'s task lines (task id first), its header left out."""
+    out = subprocess.run(["dvc", "queue", "status"], cwd=rt.ROOT, capture_output=True, text=True, check=True).stdout
+    return [line for line in out.splitlines() if line.split() and line.split()[0] != "Task"]
+
+
 def run(worlds: list[int], seeds: list[int], size: str | None, prefix: str = "rob",
         overrides: tuple[str, ...] = ()) -> list[str]:
+    # the queue keeps every earlier task (a failed run of the same name among them): only this call's count
+    earlier = {line.split()[0] for line in queue_lines()}
     names = []
     for w in worlds:
         for s in seeds:
@@ -166,8 +174,8 @@ def run(worlds: list[int], seeds: list[int], size: str | None, prefix: str = "ro
     subprocess.run(["dvc", "queue", "start", "-j", "1"], cwd=rt.ROOT, check=True)
     t0 = time.time()
     while True:
-        status = subprocess.run(["dvc", "queue", "status"], cwd=rt.ROOT, capture_output=True, text=True).stdout
-        mine = [line for line in status.splitlines() if any(f" {n} " in f" {line} " for n in names)]
+        mine = [line for line in queue_lines() if line.split()[0] not in earlier
+                and any(f" {n} " in f" {line} " for n in names)]
         if not any(("Queued" in line or "Running" in line) for line in mine):
             break
         time.sleep(30)

@@ -62,3 +62,23 @@ def test_summarise_alone_runs_nothing_and_an_empty_harness_is_an_error(harness):
     assert ran == [] and summarised == ["dense-w7-s0"]
     with pytest.raises(SystemExit, match="no recorded runs named none-w"):
         main("--prefix", "none", "--summarise")
+
+
+def test_an_earlier_failed_task_of_the_same_name_does_not_hide_this_run(monkeypatch):
+    """The queue keeps every task it ever ran: a failed run of a name queued again must not mark the new,
+    successful run as failed (it did, once: world 13 of the medium harness was left uncollected)."""
+    old = "55770ce  dense-w13-s0     Dec 06, 2026  Failed"
+    calls = []
+
+    def fake(cmd, **kw):
+        calls.append(cmd)
+        queued = any(c[:3] == ["dvc", "exp", "run"] for c in calls)
+        lines = ["Task     Name   Created   Status", old] + (["461e02c  dense-w13-s0     02:52 AM      Success"]
+                                                          if queued else []) + ["", "Worker status: 0 active"]
+        return type("Done", (), {"stdout": "\n".join(lines) + "\n", "returncode": 0})()
+
+    monkeypatch.setattr(robustness.subprocess, "run", fake)
+    collected = []
+    monkeypatch.setattr(robustness.rt, "collect", collected.extend)
+    assert robustness.run([13], [0], "medium", "dense") == ["dense-w13-s0"]
+    assert collected == ["dense-w13-s0"]
