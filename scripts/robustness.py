@@ -142,12 +142,18 @@ def summarise(names: list[str]) -> dict:
     return {"runs": names, "metrics": table, "claims": claims}
 
 
+def run_name(prefix: str, world: int, seed: int) -> str:
+    """A harness run's name, the one :func:`recorded` reads back."""
+    return f"{prefix}-w{world}-s{seed}"
+
+
 def recorded(prefix: str) -> list[str]:
     """The runs recorded under ``prefix`` (``<prefix>-w<W>-s<S>.json`` in the experiments folder), by world
     then train seed."""
     pat = re.compile(rf"{re.escape(prefix)}-w(\d+)-s(\d+)")
-    found = [(m, p.stem) for p in rt.EXPERIMENTS.glob(f"{prefix}-w*-s*.json") if (m := pat.fullmatch(p.stem))]
-    return [stem for m, stem in sorted(found, key=lambda x: (int(x[0][1]), int(x[0][2])))]
+    found = sorted((int(m[1]), int(m[2]), p.stem) for p in rt.EXPERIMENTS.glob(f"{prefix}-w*-s*.json")
+                   if (m := pat.fullmatch(p.stem)))
+    return [stem for _, _, stem in found]
 
 
 def queue_lines() -> list[str]:
@@ -163,7 +169,7 @@ def run(worlds: list[int], seeds: list[int], size: str | None, prefix: str = "ro
     names = []
     for w in worlds:
         for s in seeds:
-            name = f"{prefix}-w{w}-s{s}"
+            name = run_name(prefix, w, s)
             cmd = ["dvc", "exp", "run", "--queue", "-n", name, "-S", f"synth.seed={w}", "-S", f"train.seed={s}"]
             if size:
                 cmd += ["-S", f"synth.size={size}"]
@@ -208,8 +214,8 @@ def main() -> None:
         ap.error("--set takes KEY=VALUE, and not synth.seed / train.seed (those are --worlds / --train-seeds)")
     failed = []
     if not args.summarise:
-        asked = [f"{args.prefix}-w{w}-s{s}" for w in args.worlds for s in args.train_seeds]
         done = run(args.worlds, args.train_seeds, args.size, args.prefix, tuple(args.set))
+        asked = [run_name(args.prefix, w, s) for w in args.worlds for s in args.train_seeds]
         failed = [n for n in asked if n not in done]
     # every run the prefix has recorded, so a harness resumed world by world is summarised whole; a run that
     # failed now is left out even where an earlier record of it exists
