@@ -121,8 +121,24 @@ def test_stats_encoder_reads_only_real_frames():
     np.testing.assert_allclose(stats[0].numpy(), want, rtol=1e-4, atol=1e-4)
 
 
+def test_cnn_stats_encoder_feeds_the_statistics_beside_the_cnn():
+    """Kind cnn_stats: the dense head reads the CNN's pooled features and the 138 frame statistics; the
+    statistics it normalises are the stats encoder's own, and the embedding is unit norm."""
+    from songsim.models.nets import AudioEncoder
+    cfg = AudioEncoderConfig(kind="cnn_stats", conv_channels=(4, 6), dense=(16,), embed_dim=8, dropout=0.0)
+    enc = AudioEncoder(cfg).eval()
+    assert enc.head[0].in_features == 2 * 6 + 138
+    audio = torch.randn(3, 24, 32)
+    seen = {}
+    enc.stats_norm.register_forward_hook(lambda mod, inp, out: seen.setdefault("stats", inp[0]))
+    v = enc(audio)
+    assert v.shape == (3, 8) and torch.allclose(v.norm(dim=-1), torch.ones(3), atol=1e-5)
+    torch.testing.assert_close(seen["stats"], StatsAudioEncoder(AUD_STATS).eval().statistics(audio))
+    assert not hasattr(AudioEncoder(AudioEncoderConfig(conv_channels=(4,), dense=(16,), embed_dim=8)), "stats_norm")
+
+
 def test_audio_encoder_kind_is_checked():
-    with pytest.raises(ValueError, match="cnn or stats"):
+    with pytest.raises(ValueError, match="cnn, stats or cnn_stats"):
         AudioEncoderConfig(kind="rnn").validate()
 
 

@@ -73,8 +73,9 @@ class LyricsEncoderConfig:
 
 @dataclass(frozen=True)
 class AudioEncoderConfig:
-    kind: str = "cnn"  # cnn (the published AudioEmbeddingCNN) | stats: summary statistics of the frames, MLP
-    conv_channels: tuple[int, ...] = (32, 64, 128)  # kind cnn only (as is kernel_size)
+    kind: str = "cnn"  # cnn (the published AudioEmbeddingCNN) | stats: summary statistics of the frames, MLP |
+    # cnn_stats: the CNN's pooled features and the frames' statistics side by side into the dense head
+    conv_channels: tuple[int, ...] = (32, 64, 128)  # kinds cnn and cnn_stats only (as is kernel_size)
     kernel_size: int = 5  # temporal kernel width of each conv block
     dense: tuple[int, ...] = (256,)  # hidden dense layers before the embedding layer
     embed_dim: int = 128  # width of the audio embedding (L2-normalised)
@@ -83,8 +84,8 @@ class AudioEncoderConfig:
     def validate(self) -> None:
         if not self.conv_channels or self.kernel_size < 1 or self.embed_dim < 1:
             raise ValueError("audio encoder: conv_channels non-empty, kernel_size and embed_dim >= 1")
-        if self.kind not in ("cnn", "stats"):
-            raise ValueError(f"audio encoder.kind: cnn or stats, got {self.kind!r}")
+        if self.kind not in ("cnn", "stats", "cnn_stats"):
+            raise ValueError(f"audio encoder.kind: cnn, stats or cnn_stats, got {self.kind!r}")
         _check_dropout("audio encoder", self.dropout)
 
 

@@ -190,8 +190,34 @@ class _StandardisedAudio(nn.Module):
         return (audio.float() - self.feat_mean[None, :, None]) / self.feat_std[None, :, None]
 
 
+def frame_statistics(x: torch.Tensor, raw: torch.Tensor, upper: torch.Tensor) -> torch.Tensor:
+    """Song-level statistics of standardised frames ``x`` ``(U, 24, T)`` (``raw``: the same frames before the
+    standardisation, whose all-zero frames are padding and are masked): each channel's mean, standard
+    deviation and root-mean-square frame-to-frame change, and the timbre covariances at the flat indices
+    ``upper`` (66 of the 12 x 12) -> ``(U, 138)``."""
+    valid = (raw.abs().sum(1) > 0).float()[:, None, :]  # (U, 1, T): 0 on padding frames
+    n = valid.sum(-1).clamp_min(1.0)  # (U, 1)
+    mean = (x * valid).sum(-1) / n  # (U, 24)
+    xc = (x - mean[..., None]) * valid  # (U, 24, T), 0 on padding
+    std = ((xc ** 2).sum(-1) / n + 1e-6).sqrt()  # (U, 24)
+    both = valid[..., 1:] * valid[..., :-1]  # (U, 1, T - 1): consecutive real frames
+    step = ((((x[..., 1:] - x[..., :-1]) * both) ** 2).sum(-1) / both.sum(-1).clamp_min(1.0) + 1e-6).sqrt()
+    t = xc[:, :TIMBRE_CHANNELS]  # (U, 12, T)
+    cov = (t @ t.transpose(1, 2)).flatten(1) / n  # (U, 144)
+    return torch.cat([mean, std, step, cov[:, upper]], dim=-1)  # (U, 138)
+
+
+def _timbre_upper() -> tuple[torch.Tensor, int]:
+    """The flat indices of the 66 timbre covariances above the diagonal, and the statistics' width (138)."""
+    upper = torch.triu_indices(TIMBRE_CHANNELS, TIMBRE_CHANNELS, offset=1)  # (2, 66)
+    return upper[0] * TIMBRE_CHANNELS + upper[1], 3 * AUDIO_CHANNELS + upper.shape[1]
+
+
 class AudioEncoder(_StandardisedAudio):
-    """AudioEmbeddingCNN: conv blocks over (timbre, chroma) frames -> L2-normalised embedding."""
+    """AudioEmbeddingCNN: conv blocks over (timbre, chroma) frames -> L2-normalised embedding. Kind
+    ``cnn_stats`` also feeds the dense head the frames' batch-normalised song-level statistics
+    (:func:`frame_statistics`) beside the CNN's pooled features: a direct path for what the frames' plain
+    statistics hold, which a CNN taught by a few pairs a song can fail to keep."""
 
     def __init__(self, cfg: AudioEncoderConfig):
         super().__init__(cfg)
@@ -202,14 +228,24 @@ class AudioEncoder(_StandardisedAudio):
                        nn.BatchNorm1d(c), nn.ReLU(), nn.MaxPool1d(2)]
             c_in = c
         self.conv = nn.Sequential(*blocks)
-        self.head = _embedding_head(2 * c_in, cfg)  # global mean + max pooling
+        d = 2 * c_in  # global mean + max pooling
+        self.with_stats = cfg.kind == "cnn_stats"
+        if self.with_stats:
+            upper, d_stats = _timbre_upper()
+            self.register_buffer("upper", upper, persistent=False)
+            self.stats_norm = nn.BatchNorm1d(d_stats)
+            d += d_stats
+        self.head = _embedding_head(d, cfg)
         self.out_dim = cfg.embed_dim
 
     def forward(self, audio: torch.Tensor) -> torch.Tensor:
         # audio: (U, 24, T) float16/32
-        x = self.conv(self.standardise(audio))  # (U, C, T / 2^blocks)
-        x = torch.cat([x.mean(-1), x.amax(-1)], dim=-1)  # (U, 2C)
-        return F.normalize(self.head(x), dim=-1)  # (U, embed_dim), unit norm
+        x = self.standardise(audio)  # (U, 24, T)
+        h = self.conv(x)  # (U, C, T / 2^blocks)
+        h = torch.cat([h.mean(-1), h.amax(-1)], dim=-1)  # (U, 2C)
+        if self.with_stats:
+            h = torch.cat([h, self.stats_norm(frame_statistics(x, audio, self.upper))], dim=-1)  # (U, 2C + 138)
+        return F.normalize(self.head(h), dim=-1)  # (U, embed_dim), unit norm
 
 
 class StatsAudioEncoder(_StandardisedAudio):
@@ -222,27 +258,15 @@ class StatsAudioEncoder(_StandardisedAudio):
 
     def __init__(self, cfg: AudioEncoderConfig):
         super().__init__(cfg)
-        upper = torch.triu_indices(TIMBRE_CHANNELS, TIMBRE_CHANNELS, offset=1)  # (2, 66)
-        self.register_buffer("upper", upper[0] * TIMBRE_CHANNELS + upper[1], persistent=False)
-        d = 3 * AUDIO_CHANNELS + upper.shape[1]
+        upper, d = _timbre_upper()
+        self.register_buffer("upper", upper, persistent=False)
         self.norm = nn.BatchNorm1d(d)
         self.head = _embedding_head(d, cfg)
         self.out_dim = cfg.embed_dim
 
     def statistics(self, audio: torch.Tensor) -> torch.Tensor:
         """``(U, 24, T)`` frames -> ``(U, 138)`` statistics (before the batch norm)."""
-        raw = audio.float()
-        valid = (raw.abs().sum(1) > 0).float()[:, None, :]  # (U, 1, T): 0 on padding frames
-        n = valid.sum(-1).clamp_min(1.0)  # (U, 1)
-        x = self.standardise(raw)  # (U, 24, T)
-        mean = (x * valid).sum(-1) / n  # (U, 24)
-        xc = (x - mean[..., None]) * valid  # (U, 24, T), 0 on padding
-        std = ((xc ** 2).sum(-1) / n + 1e-6).sqrt()  # (U, 24)
-        both = valid[..., 1:] * valid[..., :-1]  # (U, 1, T - 1): consecutive real frames
-        step = ((((x[..., 1:] - x[..., :-1]) * both) ** 2).sum(-1) / both.sum(-1).clamp_min(1.0) + 1e-6).sqrt()
-        t = xc[:, :TIMBRE_CHANNELS]  # (U, 12, T)
-        cov = (t @ t.transpose(1, 2)).flatten(1) / n  # (U, 144)
-        return torch.cat([mean, std, step, cov[:, self.upper]], dim=-1)  # (U, 138)
+        return frame_statistics(self.standardise(audio), audio, self.upper)
 
     def forward(self, audio: torch.Tensor) -> torch.Tensor:
         # audio: (U, 24, T) float16/32
