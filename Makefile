@@ -93,24 +93,27 @@ define harness_with_readers
 	$(PY) scripts/results_table.py --write
 endef
 
-# the development worlds once each on today's code, with their readers (dev9-w<W>-s0, robustness_dev9.json;
+# the development worlds once each on today's code, with their readers (dev10-w<W>-s0, robustness_dev10.json;
+# dev9-w<W>-s0: the CNN audio encoder with dropout 0.3, before 2026-12-07;
 # world 7's reader sits beside the committed run; dev8-w<W>-s0: before stopwords: style, 2026-12-06)
 robustness-dev: $(STAMP)
-	$(call harness_with_readers,dev9,$(DEV_WORLDS),$(DEV_WORLDS) 7,reader_reference_dev.json)
+	$(call harness_with_readers,dev10,$(DEV_WORLDS),$(DEV_WORLDS) 7,reader_reference_dev.json)
 
 # held-out worlds: never run while the defaults were chosen; summarised apart, with their readers; on
-# today's code as fresh3-w<W>-s0 (robustness_fresh3.json; fresh2-w<W>-s0: before stopwords: style, 2026-12-06;
+# today's code as fresh4-w<W>-s0 (robustness_fresh4.json; fresh3-w<W>-s0: the CNN audio encoder with dropout 0.3,
+# before 2026-12-07; fresh2-w<W>-s0: before stopwords: style, 2026-12-06;
 # fresh-w<W>-s0: the defaults of 2026-12-03)
 FRESH_WORLDS := 41 43 47 53 59 61 67 71 73 79 83 89
 robustness-fresh: $(STAMP)
-	$(call harness_with_readers,fresh3,$(FRESH_WORLDS),$(FRESH_WORLDS),reader_reference_fresh.json)
+	$(call harness_with_readers,fresh4,$(FRESH_WORLDS),$(FRESH_WORLDS),reader_reference_fresh.json)
 
 # three world seeds never run while the defaults were chosen (the next primes after 89), with their readers;
-# on today's code as unseen3-w<W>-s0 (unseen2-w<W>-s0: before stopwords: style, 2026-12-06; unseen-w<W>-s0:
+# on today's code as unseen4-w<W>-s0 (unseen3-w<W>-s0: the CNN audio encoder with dropout 0.3, before 2026-12-07;
+# unseen2-w<W>-s0: before stopwords: style, 2026-12-06; unseen-w<W>-s0:
 # the same worlds under the defaults of 2026-12-03)
 UNSEEN_WORLDS := 97 101 103
 robustness-unseen: $(STAMP)
-	$(call harness_with_readers,unseen3,$(UNSEEN_WORLDS),$(UNSEEN_WORLDS),reader_reference_unseen.json)
+	$(call harness_with_readers,unseen4,$(UNSEEN_WORLDS),$(UNSEEN_WORLDS),reader_reference_unseen.json)
 
 # real-shaped medium worlds (published coverage: lyrics for 23.8% of tracks, audio for all) at the real data's
 # pair density (all their pairs, about 62 a track; published: 56.5) with the settings docs/data.md gives for
@@ -144,8 +147,12 @@ robustness-medium: $(STAMP)
 # shaped-w<W>-s0: the runs before)
 # the tenth: what these two targets set beside the shape
 TENTH_SET := --set splits.data_fraction=0.1
+# the audio encoder these runs and the learning curve's were recorded with (the defaults before 2026-12-07: the
+# CNN, dropout 0.3); the readers do not read it
+BEFORE_CNN_STATS := --set audio_siamese.model.encoder.kind=cnn --set fused.model.audio.kind=cnn $(MEDIUM_DROPOUT)
 robustness-medium-tenth: $(STAMP)
-	$(PY) scripts/robustness.py --prefix realstyle --worlds $(MEDIUM_WORLDS) $(MEDIUM_SHAPE) $(TENTH_SET)
+	$(PY) scripts/robustness.py --prefix realstyle --worlds $(MEDIUM_WORLDS) $(MEDIUM_SHAPE) $(TENTH_SET) \
+	  $(BEFORE_CNN_STATS)
 	$(PY) scripts/results_table.py --write
 
 # each model against the best reader of its inputs on robustness-medium-tenth's worlds, built as its runs
@@ -164,7 +171,7 @@ CURVE_POINTS := 1 3 30
 learning-curve: $(STAMP)
 	for p in $(CURVE_POINTS); do f=$$(awk "BEGIN { print $$p / 100 }"); \
 	  $(PY) scripts/robustness.py --prefix stcurve$$p --worlds 11 $(MEDIUM_SHAPE) --set splits.data_fraction=$$f \
-	  && $(PY) scripts/reader_reference.py --worlds 11 $(MEDIUM_SHAPE) --set splits.data_fraction=$$f \
+	    $(BEFORE_CNN_STATS) && $(PY) scripts/reader_reference.py --worlds 11 $(MEDIUM_SHAPE) --set splits.data_fraction=$$f \
 	    --prefixes stcurve$$p --out data/experiments/reader_reference_curve$$p.json || exit 1; done
 	$(PY) scripts/learning_curve.py stcurve1-w11-s0 stcurve3-w11-s0 realstyle-w11-s0 stcurve30-w11-s0
 	$(PY) scripts/results_table.py --write

@@ -565,7 +565,7 @@ WARM_SETS = (("stopeng", "trained in fused, learned mixture"), ("devmix", "audio
 WARM_MEDIUM_SETS = (("shaped", "trained in fused, learned mixture"), ("warm", "audio_siamese's, learned mixture"),
                     ("realshape", "audio_siamese's, mixture chosen on val"))
 # the held-out worlds under the defaults of 2026-12-03 and on today's code (make robustness-fresh)
-FRESH_SETS = (("fresh", "defaults of 2026-12-03"), ("fresh3", "today's defaults"))
+FRESH_SETS = (("fresh", "defaults of 2026-12-03"), ("fresh4", "today's defaults"))
 # make robustness-medium's runs on today's code: the real density, the real datasets' settings (before, a tenth
 # of the pairs under the demo's defaults, make robustness-medium-tenth: realstyle; realep8, since the lyrics
 # regressor's epoch cap of 8; realsteps, since train.min_epoch_steps; realshape, since fused starts from
@@ -676,15 +676,15 @@ ARTIST_HARNESSES = (("development", "reader_reference_dev.json", "dev9", "mates"
                     ("medium, a tenth of the pairs", "reader_reference_medium.json", MEDIUM_TENTH, "matesmedium"))
 
 
-def artist_share_table() -> str:
-    """The audio model's share of its world's best reader gain (MAE below the train median) without and with
-    artist mates, on every harness world that ran both (floored to 2 decimals), and how many reach
-    READER_SHARE."""
-    out = [f"| harness | world | audio_siamese's share of its reader: {ART_OFF} | {ART_ON} |",
+def audio_share_table(harnesses: tuple[tuple[str, str, str, str], ...], off: str, on: str) -> str:
+    """The audio model's share of its world's best reader gain (MAE below the train median) under two settings
+    (``off``, ``on``), on every world of ``harnesses`` ((label, its readers, the runs of ``off``, those of
+    ``on``)) that ran both (floored to 2 decimals), and how many reach READER_SHARE."""
+    out = [f"| harness | world | audio_siamese's share of its reader: {off} | {on} |",
            "|---|---|---|---|"]
     held = {"off": 0, "on": 0}
     n = 0
-    for label, readers, before, after in ARTIST_HARNESSES:
+    for label, readers, before, after in harnesses:
         if not (EXPERIMENTS / readers).exists():
             continue
         worlds = json.loads((EXPERIMENTS / readers).read_text())["worlds"]
@@ -701,6 +701,15 @@ def artist_share_table() -> str:
                        + " |")  # floored, as reader_counts names its misses: a miss never reads as 0.90
     out.append(f"| **at >= {READER_SHARE:.0%}** | {n} worlds | {held['off']} of {n} | {held['on']} of {n} |")
     return "\n".join(out)
+
+
+# the audio encoder of today's defaults (kind cnn_stats, dropout 0.1 in the encoder and the audio decoder; fused's
+# tower the same) against the CNN with dropout 0.3 before it (2026-12-07): (before, after) per harness
+AUDIO_ENC_PAIRS = (("dev9", "dev10"), ("fresh3", "fresh4"), ("unseen3", "unseen4"))
+AUDIO_ENC_SETS = (("cnn", "`kind: cnn`, dropout 0.3"), ("cnn_stats", "`kind: cnn_stats`, dropout 0.1"))
+AUDIO_ENC_HARNESSES = (("development", "reader_reference_dev.json", "dev9", "dev10"),
+                       ("held out", "reader_reference_fresh.json", "fresh3", "fresh4"),
+                       ("unseen", "reader_reference_unseen.json", "unseen3", "unseen4"))
 
 
 def paired_runs(pairs: tuple[tuple[str, str], ...], names: tuple[str, str]) -> dict[str, dict[str, dict]]:
@@ -842,7 +851,8 @@ READER_GLANCE = (("development worlds and world 7 (today's defaults)", "reader_r
                  ("held-out worlds (today's defaults)", "reader_reference_fresh.json"),
                  ("unseen worlds (today's defaults)", "reader_reference_unseen.json"),
                  ("medium worlds, real shape and density (the real datasets' settings)", "reader_reference_dense.json"),
-                 ("medium worlds, real shape, a tenth of the pairs (today's defaults)", "reader_reference_medium.json"),
+                 ("medium worlds, real shape, a tenth of the pairs (the defaults before 2026-12-07)",
+                  "reader_reference_medium.json"),
                  ("earlier designs: development, held out, unseen", "reader_reference.json"))
 
 
@@ -995,7 +1005,10 @@ def blocks(reports: Path = ROOT / "data" / "reports") -> dict[str, str]:
         "robustness-unseen", "robustness_unseen.json") | harness_block(
         "robustness-unseen3", "robustness_unseen3.json") | harness_block(
         "robustness-fresh3", "robustness_fresh3.json") | harness_block(
-        "robustness-dev9", "robustness_dev9.json") | (
+        "robustness-dev9", "robustness_dev9.json") | harness_block(
+        "robustness-dev10", "robustness_dev10.json") | harness_block(
+        "robustness-fresh4", "robustness_fresh4.json") | harness_block(
+        "robustness-unseen4", "robustness_unseen4.json") | (
         {"reader": reader_table(json.loads((EXPERIMENTS / "reader_reference.json").read_text()))}
         if (EXPERIMENTS / "reader_reference.json").exists() else {}) | {
         f"reader-{p.stem.removeprefix('reader_reference_')}": reader_table(json.loads(p.read_text()))
@@ -1026,7 +1039,12 @@ def blocks(reports: Path = ROOT / "data" / "reports") -> dict[str, str]:
         if len(fresh_art := set_runs(ARTIST_FRESH_SETS)) >= 2 else {}) | (
         {"artist-loss-medium": change_block(medium_art, ARTIST_MEDIUM_SETS, "")}
         if len(medium_art := set_runs(ARTIST_MEDIUM_SETS)) >= 2 else {}) | (
-        {"artist-shares": artist_share_table()} if run_worlds(ARTIST_HARNESSES[0][3]) else {})
+        {"artist-shares": audio_share_table(ARTIST_HARNESSES, ART_OFF, ART_ON)} if run_worlds(ARTIST_HARNESSES[0][3])
+        else {}) | (
+        {"audio-encoder": change_block(enc, AUDIO_ENC_SETS, "")}
+        if len(enc := paired_runs(AUDIO_ENC_PAIRS, tuple(p for p, _ in AUDIO_ENC_SETS))) >= 2 else {}) | (
+        {"audio-encoder-shares": audio_share_table(AUDIO_ENC_HARNESSES, *(lab for _, lab in AUDIO_ENC_SETS))}
+        if run_worlds(AUDIO_ENC_HARNESSES[0][3]) else {})
 
 
 BLOCK = re.compile(r"<!-- results:(?P<name>[\w-]+) -->\n(?P<body>.*?)\n?<!-- /results:(?P=name) -->", re.S)
