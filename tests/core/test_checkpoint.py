@@ -1,6 +1,8 @@
 """Checkpoint I/O: plain data that loads with weights_only=True, the same state gives the same bytes, and a
 checkpoint older than a setting loads with that setting's default."""
 
+import copy
+
 import pytest
 import torch
 
@@ -44,7 +46,9 @@ def test_write_state_is_atomic_and_leaves_no_temp_file(tmp_path):
 
 
 def test_a_checkpoint_written_before_a_setting_existed_loads_with_its_default(tmp_path, base_params, caplog):
-    sec, net = _model(base_params)
+    params = copy.deepcopy(base_params)  # the fixture is shared: change a copy
+    params["audio_siamese"]["model"]["encoder"]["kind"] = "cnn"  # the one kind an older release knew
+    sec, net = _model(params)
     save_checkpoint(tmp_path / "m.pt", net, "audio_siamese", sec, 50)
     state = torch.load(tmp_path / "m.pt", weights_only=True)
     del state["config"]["artist_weight"], state["config"]["encoder"]["kind"]  # as an older release wrote it
