@@ -124,6 +124,9 @@ def test_plot_files(tiny_run):
         assert head == ["bin", "predicted", "observed", "pairs"], name
         assert rel[:, 3].sum() == ret["calibration"]["pairs"] == n and (np.diff(rel[:, 0]) > 0).all(), name
         assert ((0 <= rel[:, 1:3]) & (rel[:, 1:3] <= 1)).all(), name
+        kinds = ret["calibration"].get("by_kind")  # fused: each kind of pair's own ECE, over all the test pairs
+        assert (kinds is not None) == (name == "fused"), name
+        assert kinds is None or sum(k["pairs"] for k in kinds.values()) == n, name
         short = MODELS[name].short
         live = Path(params["paths"]["live"]) / name
         assert "step" in json.loads((live / "metrics.json").read_text())

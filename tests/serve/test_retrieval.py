@@ -6,6 +6,7 @@ import torch
 import yaml
 
 from songsim.core.config import RetrievalConfig, read_params
+from songsim.core.metrics import block_presence, calibrate_pairs, pair_groups
 from songsim.serve.recommender import MissingModality, Recommender, RetrievalError, UnknownTrack
 from songsim.serve.retrieval import ann_search, build_index, ranking_space
 
@@ -68,11 +69,23 @@ def test_similar_serves_the_models_own_ranking_with_calibrated_scores(rec):
     assert [h.rank for h in hits] == [1, 2, 3, 4, 5] and q not in [h.track_id for h in hits]
     raw = [h.rank_score for h in hits]
     assert raw == sorted(raw, reverse=True)
-    shown = [h.score for h in hits]  # calibrated: monotone in the ranking score, in [0, 1]
-    assert shown == sorted(shown, reverse=True) and all(0 <= s <= 1 for s in shown)
     assert rec.calibration is not None and len(rec.calibration["x"]) == len(rec.calibration["y"])
-    # the served list is the exhaustive ranking by the same function (ranking-space inner products)
+    # calibrated: each hit through its kind of pair's map (the tiny run has two kinds with maps of their
+    # own), so monotone in the ranking score within a kind, in [0, 1]; by id and through the index alike
+    assert rec.by_kind and len(rec.calibration["groups"]) >= 2
     space = ranking_space(np.array(rec.vectors, dtype=np.float32), rec.blocks, rec.weights)
+    has = block_presence(space, rec.blocks)
+    row = {rec.ids[i]: i for i in range(len(rec.ids))}
+    kinds = pair_groups(has[[0] * len(hits)], has[[row[h.track_id] for h in hits]])
+    shown = np.array([h.score for h in hits])
+    np.testing.assert_allclose(shown, calibrate_pairs(np.array(raw), rec.calibration, kinds), atol=1e-6)
+    assert all(0 <= s <= 1 for s in shown)
+    for g in set(kinds.tolist()):
+        assert list(shown[kinds == g]) == sorted(shown[kinds == g], reverse=True)
+    live = rec.similar(q, k=5, candidates=rec.candidates + 1)  # through the index, not the neighbour lists
+    assert [h.track_id for h in live] == [h.track_id for h in hits]
+    assert [h.score for h in live] == pytest.approx(shown.tolist(), abs=1e-5)  # float32 lists vs live
+    # the served list is the exhaustive ranking by the same function (ranking-space inner products)
     others = [i for i in range(len(rec.ids)) if rec.ids[i] != q]
     exhaustive = space[others] @ space[0]
     best = [rec.ids[others[j]] for j in np.argsort(-exhaustive, kind="stable")[:5]]

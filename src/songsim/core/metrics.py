@@ -153,6 +153,63 @@ TAIL_SCALE = 0.05  # in ranking-score units: the slowest a calibration tail may 
 CAL_MARGIN = 0.005  # knots are kept this far inside [0, 1]: an isotonic block fitted at 0 or 1 would flatten a tail
 
 
+CAL_MIN_GROUP = 50  # validation pairs a kind of pair needs for a map of its own (fewer: the pooled map)
+
+
+def block_presence(space: np.ndarray, blocks: list[int]) -> np.ndarray:
+    """``(N, B)`` bool: which blocks (``blocks`` widths) of each ranking vector (``(N, D)``) are present,
+    i.e. not all zero (a song without a modality has that block zero)."""
+    space = np.atleast_2d(space)
+    edges = np.cumsum([0, *blocks])
+    return np.stack([np.any(space[:, a:b] != 0, axis=1) for a, b in zip(edges[:-1], edges[1:])], axis=1)
+
+
+def pair_groups(left: np.ndarray, right: np.ndarray) -> np.ndarray:
+    """The kind of each pair ``(P,)`` int: the blocks both songs have (``left``, ``right``: ``(P, B)``
+    :func:`block_presence` rows), as a bit mask (bit ``b`` set when both have block ``b``). The ranking
+    score of a pair is the weighted sum of the cosines of those blocks only, so each kind has a scale of
+    its own: fused's pairs of two songs with both modalities, pairs that share the audio only, the lyrics
+    only, or nothing."""
+    shared = np.asarray(left, dtype=bool) & np.asarray(right, dtype=bool)
+    return (shared * (1 << np.arange(shared.shape[1]))).sum(axis=1).astype(np.int64)
+
+
+def fit_calibration(raw: np.ndarray, y: np.ndarray, groups: np.ndarray | None = None) -> dict:
+    """The calibration a checkpoint stores: :func:`fit_isotonic` over all pairs (``x``, ``y``) and, where
+    the pairs are of more than one kind (``groups``: :func:`pair_groups`), one isotonic map per kind with
+    at least ``CAL_MIN_GROUP`` pairs (``groups``: ``{str(kind): {"x", "y", "pairs"}}``); a kind with fewer,
+    or not seen here, takes the pooled map. One pooled map mixes scales: on fused's held-out world 79 it
+    over-estimated the pairs of two songs with both modalities by 0.04 and under-estimated those sharing
+    the lyrics only by 0.06 (docs: experiment log)."""
+    cal: dict = fit_isotonic(raw, y)
+    if groups is None:
+        return cal
+    groups = np.asarray(groups)
+    kinds, counts = np.unique(groups, return_counts=True)
+    if len(kinds) > 1:
+        raw, y = np.asarray(raw), np.asarray(y)
+        cal["groups"] = {str(int(g)): fit_isotonic(raw[groups == g], y[groups == g]) | {"pairs": int(n)}
+                         for g, n in zip(kinds, counts) if n >= CAL_MIN_GROUP}
+    return cal
+
+
+def calibrate_pairs(raw: np.ndarray, cal: dict | None, groups: np.ndarray | None) -> np.ndarray:
+    """:func:`apply_calibration` with the map of each pair's kind (``groups``: :func:`pair_groups`) where
+    the calibration has one, the pooled map elsewhere (and for a calibration fitted before kinds)."""
+    raw = np.asarray(raw, dtype=np.float64)
+    out = apply_calibration(raw, cal)
+    by_kind = (cal or {}).get("groups") or {}
+    if groups is None or not by_kind:
+        return out
+    groups = np.asarray(groups)
+    for g in np.unique(groups):
+        own = by_kind.get(str(int(g)))
+        if own is not None:
+            m = groups == g
+            out[m] = apply_calibration(raw[m], own)
+    return out
+
+
 def calibration_knots(cal: dict[str, list[float]]) -> tuple[np.ndarray, np.ndarray]:
     """The knots of the strictly increasing map through an isotonic fit: one per fitted block (its
     threshold pairs share a value), at the block's middle, with the block's value; blocks of one value

@@ -22,7 +22,7 @@ import torch
 from scipy import sparse
 
 from songsim.core.config import EvaluateConfig, RetrievalConfig
-from songsim.core.metrics import apply_calibration, reliability
+from songsim.core.metrics import block_presence, calibrate_pairs, pair_groups, reliability
 from songsim.core.ranking import (
     Judgments,
     RankingAccumulator,
@@ -228,7 +228,18 @@ def evaluate_ranking(model: PairModel, songs: SongTable, test: PairData, device:
         pos = np.full(len(songs), -1, dtype=np.int64)
         pos[rows] = np.arange(len(rows))
         raw = pair_dots(space, pos[test.src], pos[test.tgt])
-        ece, rel_rows = reliability(apply_calibration(raw, calibration), test.score)
+        has = block_presence(space, model.vector_blocks())  # (T, B)
+        kinds = pair_groups(has[pos[test.src]], has[pos[test.tgt]])  # (P,) the blocks each pair shares
+        shown = calibrate_pairs(raw, calibration, kinds)
+        ece, rel_rows = reliability(shown, test.score)
         block["calibration"] = {"pairs": int(len(test)), "ece": ece,
-                                "note": "isotonic map fitted on validation pairs (checkpoint), scored on test pairs"}
+                                "note": "isotonic maps fitted on validation pairs (checkpoint), one per kind of "
+                                        "pair (the vector blocks both songs have), scored on test pairs"}
+        if len(np.unique(kinds)) > 1:  # each kind on its own: a pooled ECE can hide opposite errors
+            own = (calibration.get("groups") or {})
+            block["calibration"]["by_kind"] = {
+                str(int(g)): {"pairs": int((kinds == g).sum()), "ece": reliability(shown[kinds == g],
+                                                                                  test.score[kinds == g])[0],
+                              "own_map": str(int(g)) in own}
+                for g in np.unique(kinds)}
     return block, curve, rel_rows

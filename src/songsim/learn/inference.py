@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from songsim.core.metrics import block_presence, pair_groups
 from songsim.core.ranking import Judgments, catalog_ndcg
 from songsim.learn.batches import SongStore
 from songsim.learn.data import PairData, SongTable
@@ -130,9 +131,19 @@ def rank_scores(model: PairModel, pairs: PairData, songs: SongTable | SongStore,
                 device: torch.device, amp: bool = False) -> np.ndarray:
     """The ranking function of every pair ``(N,)``: the inner product of both songs' ranking vectors
     (what ``songsim similar`` orders the catalog by)."""
+    return calibration_inputs(model, pairs, songs, batch_size, device, amp)[0]
+
+
+@torch.no_grad()
+def calibration_inputs(model: PairModel, pairs: PairData, songs: SongTable | SongStore, batch_size: int,
+                       device: torch.device, amp: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """What the calibration is fitted on: the ranking score of every pair ``(N,)`` (as :func:`rank_scores`)
+    and its kind ``(N,)`` (``core.metrics.pair_groups``: the vector blocks both songs have)."""
     vecs, pos = encode_pair_songs(model, pairs, songs, batch_size, device, amp)
     r = model.rank_space(vecs).cpu().numpy()  # (S', D)
-    return np.einsum("pd,pd->p", r[pos[pairs.src]], r[pos[pairs.tgt]]).astype(np.float32)
+    has = block_presence(r, model.vector_blocks())  # (S', B)
+    raw = np.einsum("pd,pd->p", r[pos[pairs.src]], r[pos[pairs.tgt]]).astype(np.float32)
+    return raw, pair_groups(has[pos[pairs.src]], has[pos[pairs.tgt]])
 
 
 @torch.no_grad()

@@ -23,13 +23,13 @@ from tqdm import tqdm
 
 from songsim.core.checkpoint import finish_checkpoints, load_checkpoint, model_spec, pick_device, save_checkpoint
 from songsim.core.config import ConfigError, EvaluateConfig, ModelSection, TrainConfig, model_section, section, to_dict
-from songsim.core.metrics import STOP_METRIC, fit_isotonic, mae, stop_metric
+from songsim.core.metrics import STOP_METRIC, fit_calibration, mae, stop_metric
 from songsim.core.writers import write_json
 from songsim.learn import distributed, shared
 from songsim.learn.artists import ArtistSampler, add_mates, training_artists
 from songsim.learn.batches import SongStore, compose_extensions, epoch_passes, plan_epoch, steps_in_pass
 from songsim.learn.data import PairData, SongTable, load_pairs, load_songs, split_track_ids
-from songsim.learn.inference import choose_rank_mix, predict, rank_scores, targets, val_catalog_ndcg
+from songsim.learn.inference import calibration_inputs, choose_rank_mix, predict, targets, val_catalog_ndcg
 from songsim.learn.live import EpochLog
 from songsim.learn.loop import LrRule, loss_fn, prepare, recalibrate_batch_norm, train_steps
 from songsim.learn.negatives import RankSampler, add_negatives
@@ -178,12 +178,12 @@ def _train_members(name, section, tcfg, songs, train_pairs, val_pairs, vocab_siz
             value = stop_metric(task, targets(task, val_pairs),
                                 predict(ens, val_pairs, store, tcfg.eval_batch_size, device, amp))
         counts = param_counts(ens)
-        raw = rank_scores(ens, val_pairs, store, tcfg.eval_batch_size, device, amp)
+        raw, kinds = calibration_inputs(ens, val_pairs, store, tcfg.eval_batch_size, device, amp)
         save_checkpoint(ckpt_path, ens, name, section, vocab_size, {
             "epoch": [r.best_epoch for r in results], "val": {metric_name: value}, "param_counts": counts,
             "member_seeds": [member_seed(tcfg.seed, m, k) for m in range(k)],
-            "member_val": [r.best_metric for r in results], "calibration": fit_isotonic(raw, val_pairs.score),
-            "rank_mix": mix})
+            "member_val": [r.best_metric for r in results],
+            "calibration": fit_calibration(raw, val_pairs.score, kinds), "rank_mix": mix})
         for m in range(k):
             member_path(ckpt_path, m).unlink(missing_ok=True)
             member_path(last_path, m).unlink(missing_ok=True)
@@ -381,8 +381,8 @@ def _train(name, section, tcfg, songs, train_pairs, val_pairs, vocab_size, ckpt_
             if choose_mix and tcfg.rank_mix == "val":
                 mix = choose_rank_mix(net, val_pairs, store, tcfg.eval_batch_size, device, amp, *val_ranking)
                 best_state = {k: v.detach().clone() for k, v in net.state_dict().items()}
-            raw = rank_scores(net, val_pairs, store, tcfg.eval_batch_size, device, amp)
-            extra = best_extra(best_epoch, best) | {"calibration": fit_isotonic(raw, val_pairs.score),
+            raw, kinds = calibration_inputs(net, val_pairs, store, tcfg.eval_batch_size, device, amp)
+            extra = best_extra(best_epoch, best) | {"calibration": fit_calibration(raw, val_pairs.score, kinds),
                                                    "rank_mix": mix}
         finish_checkpoints(net, name, section, vocab_size, ckpt_path, last_path, extra, best_state)
     if coverage:

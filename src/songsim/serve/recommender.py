@@ -16,7 +16,7 @@ import numpy as np
 import pyarrow.parquet as pq
 
 from songsim.core.config import section
-from songsim.core.metrics import apply_calibration
+from songsim.core.metrics import block_presence, calibrate_pairs, pair_groups
 from songsim.models import MODELS
 from songsim.serve.retrieval import (
     IDS,
@@ -122,6 +122,7 @@ class Recommender:
         self.blocks = self.manifest["blocks"]  # the ranking space, as the embed stage wrote it: no torch
         self.weights = self.manifest.get("rank_weights") or [1.0 / len(self.blocks)] * len(self.blocks)
         self.calibration = self.manifest.get("calibration")  # isotonic fit rank score -> Last.fm score (validation)
+        self.by_kind = bool((self.calibration or {}).get("groups"))  # a map per kind of pair (blocks both have)
         self.candidates, self.ef_search = candidates, ef_search
         # every song's answer, computed by the index stage (memory-mapped): a query by id is a look-up
         self.neighbours = self.neighbour_scores = None
@@ -220,7 +221,7 @@ class Recommender:
         ids, raw = ids[keep], raw[keep]
         if not len(ids):
             return []
-        q = self.index.reconstruct(int(row)) if explain is not None else None
+        q = self.index.reconstruct(int(row)) if explain is not None or self.by_kind else None
         return self._hits(ids, raw, np.arange(min(k, len(ids))), q, explain)
 
     def similar_to(self, content, k: int = 10, candidates: int | None = None,
@@ -276,13 +277,24 @@ class Recommender:
         their calibrated scores and metadata; with ``explain`` (query id, its content or None), why each
         matches (``cand``: the candidates' ranking vectors, read from the index when not given)."""
         tids, _, artists, titles = self.ids.take(rows[top])
-        shown = apply_calibration(raw[top], self.calibration)
+        shown = self._calibrated(raw[top], q, rows[top], None if cand is None else cand[top])
         out = [Hit(r, tid, artist, title, float(s), float(raw[j]))
                for r, (tid, artist, title, s, j) in enumerate(zip(tids, artists, titles, shown, top), 1)]
         if explain is not None and out:
             cand = self.index.reconstruct_batch(rows) if cand is None else cand
             self._explain(explain[0], out, cand, top, q, explain[1])
         return out
+
+    def _calibrated(self, raw: np.ndarray, q: np.ndarray | None, rows: np.ndarray,
+                    cand: np.ndarray | None) -> np.ndarray:
+        """The scores shown for hits ``rows`` with ranking scores ``raw`` against ranking vector ``q``: each
+        through the calibration of its kind of pair (the blocks the query and the hit both have; ``cand``:
+        the hits' ranking vectors, read from the index when not given)."""
+        if not self.by_kind or q is None:
+            return calibrate_pairs(raw, self.calibration, None)
+        cand = self.index.reconstruct_batch(rows) if cand is None else cand
+        has = block_presence(np.vstack([q[None], cand]), self.blocks)  # (1 + k, B)
+        return calibrate_pairs(raw, self.calibration, pair_groups(np.repeat(has[:1], len(cand), 0), has[1:]))
 
     def _word_effects(self, query: tuple[list, list], results: list[tuple[list, list] | None]) -> list[dict]:
         """Per result, what each word it shares with the query does to their lyrics match under the model
