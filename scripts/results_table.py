@@ -565,7 +565,7 @@ WARM_SETS = (("stopeng", "trained in fused, learned mixture"), ("devmix", "audio
 WARM_MEDIUM_SETS = (("shaped", "trained in fused, learned mixture"), ("warm", "audio_siamese's, learned mixture"),
                     ("realshape", "audio_siamese's, mixture chosen on val"))
 # the held-out worlds under the defaults of 2026-12-03 and on today's code (make robustness-fresh)
-FRESH_SETS = (("fresh", "defaults of 2026-12-03"), ("fresh4", "today's defaults"))
+FRESH_SETS = (("fresh", "defaults of 2026-12-03"), ("fresh5", "today's defaults"))
 # make robustness-medium's runs on today's code: the real density, the real datasets' settings (before, a tenth
 # of the pairs under the demo's defaults, make robustness-medium-tenth: realstyle; realep8, since the lyrics
 # regressor's epoch cap of 8; realsteps, since train.min_epoch_steps; realshape, since fused starts from
@@ -710,6 +710,42 @@ AUDIO_ENC_SETS = (("cnn", "`kind: cnn`, dropout 0.3"), ("cnn_stats", "`kind: cnn
 AUDIO_ENC_HARNESSES = (("development", "reader_reference_dev.json", "dev9", "dev10"),
                        ("held out", "reader_reference_fresh.json", "fresh3", "fresh4"),
                        ("unseen", "reader_reference_unseen.json", "unseen3", "unseen4"))
+
+
+# fused's calibration: one isotonic map over every pair against one per kind of pair (the blocks both songs have),
+# 2026-12-07: (before, after) per harness, the same code otherwise (so the same models, the same rank scores)
+CAL_KIND_HARNESSES = (("development", "dev10", "dev11"), ("held out", "fresh4", "fresh5"),
+                      ("unseen", "unseen4", "unseen5"))
+CAL_KIND_NAMES = {"15": "both", "10": "audio", "5": "lyrics", "0": "none"}  # fused, 2 members: bit b = block b
+
+
+def calibration_kinds_table() -> str:
+    """Per world: fused's test ECE with one pooled map and with a map per kind of pair, each kind's ECE after (its
+    bit mask named where it is fused's two-member layout: lyrics and audio blocks alternate), and whether the
+    ranking is unchanged (nDCG@10 to the last digit: the rank scores are the same)."""
+    out = ["| harness | world | ECE, one map | ECE, a map per kind | by kind (both / audio / lyrics / none; "
+           "* the pooled map) | fused nDCG@10 unchanged |", "|---|---|---|---|---|---|"]
+    worst, n, held = 0.0, 0, {"before": 0, "after": 0}
+    for label, before, after in CAL_KIND_HARNESSES:
+        for w in run_worlds(before):
+            if not (EXPERIMENTS / f"{after}-w{w}-s0.json").exists():
+                continue
+            a = load_experiment(f"{before}-w{w}-s0")["reports"]["fused"]["retrieval"]
+            b = load_experiment(f"{after}-w{w}-s0")["reports"]["fused"]["retrieval"]
+            kinds = b["calibration"].get("by_kind", {})
+            parts = [f"{kinds[k]['ece']:.3f}" + ("" if kinds[k]["own_map"] else "*") if k in kinds else "–"
+                     for k in CAL_KIND_NAMES]
+            worst = max([worst, *(v["ece"] for v in kinds.values())])
+            n += 1
+            held["before"] += a["calibration"]["ece"] <= 0.03
+            held["after"] += b["calibration"]["ece"] <= 0.03
+            same = "yes" if a["model"]["ndcg@10"] == b["model"]["ndcg@10"] else \
+                f"no ({a['model']['ndcg@10']:.4f} -> {b['model']['ndcg@10']:.4f})"
+            out.append(f"| {label} | {w} | {a['calibration']['ece']:.3f} | {b['calibration']['ece']:.3f} | "
+                       + " / ".join(parts) + f" | {same} |")
+    out.append(f"| **ECE <= 0.03** | {n} worlds | {held['before']} of {n} | {held['after']} of {n} | "
+               f"worst kind {worst:.3f} | |")
+    return "\n".join(out)
 
 
 def paired_runs(pairs: tuple[tuple[str, str], ...], names: tuple[str, str]) -> dict[str, dict[str, dict]]:
@@ -1008,7 +1044,10 @@ def blocks(reports: Path = ROOT / "data" / "reports") -> dict[str, str]:
         "robustness-dev9", "robustness_dev9.json") | harness_block(
         "robustness-dev10", "robustness_dev10.json") | harness_block(
         "robustness-fresh4", "robustness_fresh4.json") | harness_block(
-        "robustness-unseen4", "robustness_unseen4.json") | (
+        "robustness-unseen4", "robustness_unseen4.json") | harness_block(
+        "robustness-dev11", "robustness_dev11.json") | harness_block(
+        "robustness-fresh5", "robustness_fresh5.json") | harness_block(
+        "robustness-unseen5", "robustness_unseen5.json") | (
         {"reader": reader_table(json.loads((EXPERIMENTS / "reader_reference.json").read_text()))}
         if (EXPERIMENTS / "reader_reference.json").exists() else {}) | {
         f"reader-{p.stem.removeprefix('reader_reference_')}": reader_table(json.loads(p.read_text()))
@@ -1023,6 +1062,9 @@ def blocks(reports: Path = ROOT / "data" / "reports") -> dict[str, str]:
         {"warm-start-medium": warm_start_table(WARM_MEDIUM_SETS)} if warm_medium else {}) | (
         {"recipe": recipe_table(RECIPE_SETS)} if run_worlds(RECIPE_SETS[1][0]) else {}) | (
         {"epoch-cap": settings_table(cap, EPOCH_CAP_SETS, "", classifier=True)} if (cap := set_runs(EPOCH_CAP_SETS))
+        else {}) | (
+        {"calibration-kinds": calibration_kinds_table()}
+        if any((EXPERIMENTS / f"{a}-w{w}-s0.json").exists() for _, b, a in CAL_KIND_HARNESSES for w in run_worlds(b))
         else {}) | (
         {"held-out-then-now": settings_table(fresh, FRESH_SETS, "", classifier=True)}
         if (fresh := set_runs(FRESH_SETS)) else {}) | (

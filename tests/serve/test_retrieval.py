@@ -5,8 +5,8 @@ import pytest
 import torch
 import yaml
 
+from songsim.core.calibration import block_presence, calibrate_pairs, pair_groups
 from songsim.core.config import RetrievalConfig, read_params
-from songsim.core.metrics import block_presence, calibrate_pairs, pair_groups
 from songsim.serve.recommender import MissingModality, Recommender, RetrievalError, UnknownTrack
 from songsim.serve.retrieval import ann_search, build_index, ranking_space
 

@@ -21,8 +21,8 @@ import numpy as np
 import torch
 from scipy import sparse
 
+from songsim.core.calibration import block_presence, calibrate_pairs, pair_groups, reliability
 from songsim.core.config import EvaluateConfig, RetrievalConfig
-from songsim.core.metrics import block_presence, calibrate_pairs, pair_groups, reliability
 from songsim.core.ranking import (
     Judgments,
     RankingAccumulator,

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from songsim.core.metrics import block_presence, pair_groups
+from songsim.core.calibration import block_presence, pair_groups
 from songsim.core.ranking import Judgments, catalog_ndcg
 from songsim.learn.batches import SongStore
 from songsim.learn.data import PairData, SongTable
@@ -138,7 +138,7 @@ def rank_scores(model: PairModel, pairs: PairData, songs: SongTable | SongStore,
 def calibration_inputs(model: PairModel, pairs: PairData, songs: SongTable | SongStore, batch_size: int,
                        device: torch.device, amp: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """What the calibration is fitted on: the ranking score of every pair ``(N,)`` (as :func:`rank_scores`)
-    and its kind ``(N,)`` (``core.metrics.pair_groups``: the vector blocks both songs have)."""
+    and its kind ``(N,)`` (``core.calibration.pair_groups``: the vector blocks both songs have)."""
     vecs, pos = encode_pair_songs(model, pairs, songs, batch_size, device, amp)
     r = model.rank_space(vecs).cpu().numpy()  # (S', D)
     has = block_presence(r, model.vector_blocks())  # (S', B)

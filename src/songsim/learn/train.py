@@ -21,9 +21,10 @@ import pyarrow.parquet as pq
 import torch
 from tqdm import tqdm
 
+from songsim.core.calibration import fit_calibration
 from songsim.core.checkpoint import finish_checkpoints, load_checkpoint, model_spec, pick_device, save_checkpoint
 from songsim.core.config import ConfigError, EvaluateConfig, ModelSection, TrainConfig, model_section, section, to_dict
-from songsim.core.metrics import STOP_METRIC, fit_calibration, mae, stop_metric
+from songsim.core.metrics import STOP_METRIC, mae, stop_metric
 from songsim.core.writers import write_json
 from songsim.learn import distributed, shared
 from songsim.learn.artists import ArtistSampler, add_mates, training_artists

@@ -15,8 +15,8 @@ import faiss
 import numpy as np
 import pyarrow.parquet as pq
 
+from songsim.core.calibration import block_presence, calibrate_pairs, pair_groups
 from songsim.core.config import section
-from songsim.core.metrics import block_presence, calibrate_pairs, pair_groups
 from songsim.models import MODELS
 from songsim.serve.retrieval import (
     IDS,

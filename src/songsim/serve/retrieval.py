@@ -8,7 +8,8 @@ embed manifest). The index is an HNSW over exactly those ranking vectors, so the
 model's own top-k (up to HNSW's recall, measured in the evaluation and in ``bench/bench_retrieval.py``).
 The score shown is calibrated: a strictly increasing map through an isotonic fit on validation pairs
 (made at the end of training, stored in the checkpoint and carried to the index manifest), from the
-ranking score to the expected Last.fm score.
+ranking score to the expected Last.fm score; one map per kind of pair (the vector blocks both songs
+have, ``core.calibration.pair_groups``) where the validation pairs of that kind suffice.
 
 faiss (``faiss-cpu``, MIT, maintained by Meta, regular releases) was chosen over hnswlib (last release
 2023) and annoy: it serves HNSW and exact indexes behind one API and writes indexes to one file.
