@@ -66,16 +66,19 @@ def calibrate_pairs(raw: np.ndarray, cal: dict | None, groups: np.ndarray | None
     """:func:`apply_calibration` with the map of each pair's kind (``groups``: :func:`pair_groups`) where
     the calibration has one, the pooled map elsewhere (and for a calibration fitted before kinds)."""
     raw = np.asarray(raw, dtype=np.float64)
-    out = apply_calibration(raw, cal)
     by_kind = (cal or {}).get("groups") or {}
     if groups is None or not by_kind:
-        return out
+        return apply_calibration(raw, cal)
     groups = np.asarray(groups)
+    out = np.empty_like(raw)
+    pooled = np.ones(len(raw), dtype=bool)  # the pairs of a kind without a map of its own
     for g in np.unique(groups):
         own = by_kind.get(str(int(g)))
         if own is not None:
             m = groups == g
             out[m] = apply_calibration(raw[m], own)
+            pooled &= ~m
+    out[pooled] = apply_calibration(raw[pooled], cal)
     return out
 
 
