@@ -130,10 +130,12 @@ MEDIUM_SHAPE := --size medium --set synth.coverage.lastfm=0.943 --set synth.cove
   --set synth.coverage.lyrics=0.238 --set synth.coverage.audio=1.0 --set synth.coverage.mxm_test=0.114
 MEDIUM_REAL := --set splits.data_fraction=1.0 --set audio_siamese.model.encoder.kind=stats \
   --set fused.model.audio.kind=stats
-# the audio dropout its three worlds were recorded with (0.3: the default before cnn_stats and 0.1, 2026-12-07;
-# 0.1 is untried at this density); the readers do not read it
+# the dropouts its three worlds were recorded with (audio 0.3: the default before cnn_stats and 0.1, 2026-12-07;
+# the lyrics regressor's 0.2 / 0.3: the defaults before 0.1 / 0.1, 2026-12-07; 0.1 is untried at this density);
+# the readers do not read them
 MEDIUM_DROPOUT := --set audio_siamese.model.encoder.dropout=0.3 --set audio_siamese.model.dropout=0.3 \
-  --set fused.model.audio.dropout=0.3
+  --set fused.model.audio.dropout=0.3 --set lyrics_regressor.model.encoder.dropout=0.2 \
+  --set lyrics_regressor.model.dropout=0.3
 MEDIUM_WORLDS := 7 11 13
 READER_ADD :=
 robustness-medium: $(STAMP)

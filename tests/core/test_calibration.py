@@ -5,6 +5,7 @@ import pytest
 
 from songsim.core.calibration import (
     CAL_MIN_GROUP,
+    Calibrator,
     apply_calibration,
     block_presence,
     calibrate_pairs,
@@ -97,3 +98,23 @@ def test_calibration_per_kind_of_pair_where_one_pooled_map_mixes_scales():
     unseen = calibrate_pairs(raw[:5], cal, np.zeros(5, dtype=int))
     np.testing.assert_array_equal(unseen, apply_calibration(raw[:5], cal))
     assert "groups" not in fit_calibration(raw, y, np.full(n, 3))  # one kind: the pooled map alone, as before
+
+
+def test_a_calibrator_applies_each_kind_its_own_map_with_knots_computed_once():
+    """Serving builds a Calibrator once at load: per pair, it gives what each kind's map gives alone (and the
+    pooled map for a kind without one), the same on every call; mixed kinds in one call, any order."""
+    rng = np.random.default_rng(1)
+    raw = rng.uniform(-0.2, 1.2, 600)
+    kinds = rng.choice([0, 2, 3], 600)
+    y = np.clip(0.5 * raw + 0.1 * (kinds == 3) + rng.normal(0, 0.05, 600), 0, 1)
+    cal = fit_calibration(raw, y, kinds)
+    calib = Calibrator(cal)
+    assert set(calib.by_kind) == {int(g) for g in cal["groups"]}
+    out = calib(raw, kinds)
+    for g in (0, 2, 3):
+        m = kinds == g
+        np.testing.assert_array_equal(out[m], apply_calibration(raw[m], cal["groups"][str(g)]))
+    np.testing.assert_array_equal(calib(raw, kinds), out)
+    np.testing.assert_array_equal(calib(raw), apply_calibration(raw, cal))  # no kinds given: the pooled map
+    np.testing.assert_array_equal(Calibrator(None)(raw), np.clip(raw, 0, 1))
+    assert calib(raw[:0], kinds[:0]).shape == (0,)

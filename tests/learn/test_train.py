@@ -263,7 +263,7 @@ def test_ensemble_is_its_members_averaged_and_calibrated(tmp_path, tiny_run):
     """optim.members=2: two models of seeds 2s and 2s+1, each trained as a single model would be; the
     checkpoint holds both, predicts their mean, ranks by the mean of their ranking scores, and the members'
     own files are gone."""
-    from songsim.learn.inference import rank_scores
+    from songsim.learn.inference import calibration_inputs
     from songsim.learn.train import member_path, member_seed
     from songsim.models.nets import Ensemble
 
@@ -288,8 +288,9 @@ def test_ensemble_is_its_members_averaged_and_calibrated(tmp_path, tiny_run):
     mean = np.mean([predict(s, va, songs, 64, cpu) for s in singles], axis=0)
     np.testing.assert_allclose(p, mean, atol=1e-6)
     assert float(np.abs(p - va.score).mean()) == pytest.approx(ens.best_metric, abs=1e-5)
-    r = rank_scores(model, va, songs, 64, cpu)
-    np.testing.assert_allclose(r, np.mean([rank_scores(s, va, songs, 64, cpu) for s in singles], axis=0), atol=1e-5)
+    r = calibration_inputs(model, va, songs, 64, cpu)[0]  # the ranking score of each pair
+    members = [calibration_inputs(s, va, songs, 64, cpu)[0] for s in singles]
+    np.testing.assert_allclose(r, np.mean(members, axis=0), atol=1e-5)
     assert state["calibration"]["x"] and model.rank_weights().sum().item() == pytest.approx(1.0)
     assert not any(member_path(tmp_path / f, m).exists() for f in ("e.pt", "e.last.pt") for m in range(2))
     # DVCLive: the members' epochs one after another

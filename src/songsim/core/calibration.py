@@ -62,26 +62,6 @@ def fit_calibration(raw: np.ndarray, y: np.ndarray, groups: np.ndarray | None = 
     return cal
 
 
-def calibrate_pairs(raw: np.ndarray, cal: dict | None, groups: np.ndarray | None) -> np.ndarray:
-    """:func:`apply_calibration` with the map of each pair's kind (``groups``: :func:`pair_groups`) where
-    the calibration has one, the pooled map elsewhere (and for a calibration fitted before kinds)."""
-    raw = np.asarray(raw, dtype=np.float64)
-    by_kind = (cal or {}).get("groups") or {}
-    if groups is None or not by_kind:
-        return apply_calibration(raw, cal)
-    groups = np.asarray(groups)
-    out = np.empty_like(raw)
-    pooled = np.ones(len(raw), dtype=bool)  # the pairs of a kind without a map of its own
-    for g in np.unique(groups):
-        own = by_kind.get(str(int(g)))
-        if own is not None:
-            m = groups == g
-            out[m] = apply_calibration(raw[m], own)
-            pooled &= ~m
-    out[pooled] = apply_calibration(raw[pooled], cal)
-    return out
-
-
 def calibration_knots(cal: dict[str, list[float]]) -> tuple[np.ndarray, np.ndarray]:
     """The knots of the strictly increasing map through an isotonic fit: one per fitted block (its
     threshold pairs share a value), at the block's middle, with the block's value; blocks of one value
@@ -95,29 +75,80 @@ def calibration_knots(cal: dict[str, list[float]]) -> tuple[np.ndarray, np.ndarr
     return (x[starts] + x[ends]) / 2, y[starts]
 
 
+class MonotoneMap:
+    """One calibration map made ready to apply: the knots of :func:`calibration_knots` and the scales of
+    its two tails, computed once (serving applies a map on every query; ``None``: no calibration, the raw
+    scores clipped to [0, 1])."""
+
+    def __init__(self, cal: dict[str, list[float]] | None):
+        self.kx = self.ky = None
+        if not cal or not cal.get("x"):
+            return
+        kx, ky = calibration_knots(cal)
+        if len(kx) == 1:  # one block: nothing to order by; a slope of 1 through it
+            slope_lo = slope_hi = 1.0
+        else:
+            slope_lo = (ky[1] - ky[0]) / max(kx[1] - kx[0], 1e-12)
+            slope_hi = (ky[-1] - ky[-2]) / max(kx[-1] - kx[-2], 1e-12)
+        # y0 exp((x - x0) / h): value y0 at x0, tending to 0; h = y0 / s keeps the end segment's slope s, unless
+        # that would leave the tail flat in floating point within a few hundredths (h at least TAIL_SCALE)
+        self.h_lo = max(ky[0] / slope_lo, TAIL_SCALE)
+        self.gap = 1.0 - ky[-1]  # 1 - gap exp(-(x - xn) / h): value yn at xn, tending to 1; h likewise
+        self.h_hi = max(self.gap / slope_hi, TAIL_SCALE)
+        self.kx, self.ky = kx, ky
+
+    def __call__(self, raw: np.ndarray) -> np.ndarray:
+        raw = np.asarray(raw, dtype=np.float64)
+        if self.kx is None:
+            return np.clip(raw, 0.0, 1.0)
+        kx, ky = self.kx, self.ky
+        out = np.interp(raw, kx, ky)
+        lo, hi = raw < kx[0], raw > kx[-1]
+        out[lo] = ky[0] * np.exp((raw[lo] - kx[0]) / self.h_lo)
+        out[hi] = 1.0 - self.gap * np.exp(-(raw[hi] - kx[-1]) / self.h_hi)
+        return np.clip(out, 0.0, 1.0)
+
+
 def apply_calibration(raw: np.ndarray, cal: dict[str, list[float]] | None) -> np.ndarray:
     """Calibrated scores of raw ranking scores, strictly increasing in them (no two different ranking
     scores share a calibrated score, up to floating point; an isotonic step function would tie whole
     blocks): piecewise linear through :func:`calibration_knots`, and beyond the first and last knots an
-    exponential tail that leaves them with the end segments' slopes (or gentler) and tends to 0 and 1, so the scores
-    stay in [0, 1]. Without a calibration, the raw scores clipped to [0, 1]."""
-    raw = np.asarray(raw, dtype=np.float64)
-    if not cal or not cal.get("x"):
-        return np.clip(raw, 0.0, 1.0)
-    kx, ky = calibration_knots(cal)
-    if len(kx) == 1:  # one block: nothing to order by; a slope of 1 through it
-        slope_lo = slope_hi = 1.0
-    else:
-        slope_lo = (ky[1] - ky[0]) / max(kx[1] - kx[0], 1e-12)
-        slope_hi = (ky[-1] - ky[-2]) / max(kx[-1] - kx[-2], 1e-12)
-    out = np.interp(raw, kx, ky)
-    lo, hi = raw < kx[0], raw > kx[-1]
-    # y0 exp((x - x0) / h): value y0 at x0, tending to 0; h = y0 / s keeps the end segment's slope s, unless
-    # that would leave the tail flat in floating point within a few hundredths (h at least TAIL_SCALE)
-    out[lo] = ky[0] * np.exp((raw[lo] - kx[0]) / max(ky[0] / slope_lo, TAIL_SCALE))
-    gap = 1.0 - ky[-1]  # 1 - gap exp(-(x - xn) / h): value yn at xn, tending to 1; h likewise
-    out[hi] = 1.0 - gap * np.exp(-(raw[hi] - kx[-1]) / max(gap / slope_hi, TAIL_SCALE))
-    return np.clip(out, 0.0, 1.0)
+    exponential tail that leaves them with the end segments' slopes (or gentler) and tends to 0 and 1, so
+    the scores stay in [0, 1]. Without a calibration, the raw scores clipped to [0, 1]."""
+    return MonotoneMap(cal)(raw)
+
+
+class Calibrator:
+    """A stored calibration (:func:`fit_calibration`) made ready to apply: the pooled map and each kind's
+    own map, their knots computed once."""
+
+    def __init__(self, cal: dict | None):
+        self.pooled = MonotoneMap(cal)
+        self.by_kind = {int(g): MonotoneMap(m) for g, m in ((cal or {}).get("groups") or {}).items()}
+
+    def __call__(self, raw: np.ndarray, groups: np.ndarray | None = None) -> np.ndarray:
+        """The map of each pair's kind (``groups``: :func:`pair_groups`) where there is one, the pooled map
+        elsewhere (and for a calibration fitted before kinds)."""
+        raw = np.asarray(raw, dtype=np.float64)
+        if groups is None or not self.by_kind:
+            return self.pooled(raw)
+        groups = np.asarray(groups)
+        out = np.empty_like(raw)
+        pooled = np.ones(len(raw), dtype=bool)  # the pairs of a kind without a map of its own
+        for g in np.unique(groups):
+            own = self.by_kind.get(int(g))
+            if own is not None:
+                m = groups == g
+                out[m] = own(raw[m])
+                pooled &= ~m
+        out[pooled] = self.pooled(raw[pooled])
+        return out
+
+
+def calibrate_pairs(raw: np.ndarray, cal: dict | None, groups: np.ndarray | None) -> np.ndarray:
+    """:class:`Calibrator` applied once: each pair through its kind's map where the calibration has one,
+    the pooled map elsewhere."""
+    return Calibrator(cal)(raw, groups)
 
 
 def reliability(pred: np.ndarray, y: np.ndarray, bins: int = 10) -> tuple[float, list[dict]]:

@@ -236,10 +236,10 @@ def evaluate_ranking(model: PairModel, songs: SongTable, test: PairData, device:
                                 "note": "isotonic maps fitted on validation pairs (checkpoint), one per kind of "
                                         "pair (the vector blocks both songs have), scored on test pairs"}
         if len(np.unique(kinds)) > 1:  # each kind on its own: a pooled ECE can hide opposite errors
-            own = (calibration.get("groups") or {})
-            block["calibration"]["by_kind"] = {
-                str(int(g)): {"pairs": int((kinds == g).sum()), "ece": reliability(shown[kinds == g],
-                                                                                  test.score[kinds == g])[0],
-                              "own_map": str(int(g)) in own}
-                for g in np.unique(kinds)}
+            own, by_kind = (calibration.get("groups") or {}), {}
+            for g in np.unique(kinds):
+                m = kinds == g
+                by_kind[str(int(g))] = {"pairs": int(m.sum()), "ece": reliability(shown[m], test.score[m])[0],
+                                        "own_map": str(int(g)) in own}
+            block["calibration"]["by_kind"] = by_kind
     return block, curve, rel_rows

@@ -127,18 +127,11 @@ def choose_rank_mix(model: PairModel, pairs: PairData, songs: SongTable | SongSt
 
 
 @torch.no_grad()
-def rank_scores(model: PairModel, pairs: PairData, songs: SongTable | SongStore, batch_size: int,
-                device: torch.device, amp: bool = False) -> np.ndarray:
-    """The ranking function of every pair ``(N,)``: the inner product of both songs' ranking vectors
-    (what ``songsim similar`` orders the catalog by)."""
-    return calibration_inputs(model, pairs, songs, batch_size, device, amp)[0]
-
-
-@torch.no_grad()
 def calibration_inputs(model: PairModel, pairs: PairData, songs: SongTable | SongStore, batch_size: int,
                        device: torch.device, amp: bool = False) -> tuple[np.ndarray, np.ndarray]:
-    """What the calibration is fitted on: the ranking score of every pair ``(N,)`` (as :func:`rank_scores`)
-    and its kind ``(N,)`` (``core.calibration.pair_groups``: the vector blocks both songs have)."""
+    """What the calibration is fitted on: the ranking score of every pair ``(N,)`` (the inner product of
+    both songs' ranking vectors, what ``songsim similar`` orders the catalog by) and its kind ``(N,)``
+    (``core.calibration.pair_groups``: the vector blocks both songs have)."""
     vecs, pos = encode_pair_songs(model, pairs, songs, batch_size, device, amp)
     r = model.rank_space(vecs).cpu().numpy()  # (S', D)
     has = block_presence(r, model.vector_blocks())  # (S', B)

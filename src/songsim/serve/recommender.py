@@ -15,7 +15,7 @@ import faiss
 import numpy as np
 import pyarrow.parquet as pq
 
-from songsim.core.calibration import block_presence, calibrate_pairs, pair_groups
+from songsim.core.calibration import Calibrator, block_presence, pair_groups
 from songsim.core.config import section
 from songsim.models import MODELS
 from songsim.serve.retrieval import (
@@ -123,6 +123,7 @@ class Recommender:
         self.weights = self.manifest.get("rank_weights") or [1.0 / len(self.blocks)] * len(self.blocks)
         self.calibration = self.manifest.get("calibration")  # isotonic fit rank score -> Last.fm score (validation)
         self.by_kind = bool((self.calibration or {}).get("groups"))  # a map per kind of pair (blocks both have)
+        self.calibrator = Calibrator(self.calibration)  # its knots computed once, not on every query
         self.candidates, self.ef_search = candidates, ef_search
         # every song's answer, computed by the index stage (memory-mapped): a query by id is a look-up
         self.neighbours = self.neighbour_scores = None
@@ -291,10 +292,10 @@ class Recommender:
         through the calibration of its kind of pair (the blocks the query and the hit both have; ``cand``:
         the hits' ranking vectors, read from the index when not given)."""
         if not self.by_kind or q is None:
-            return calibrate_pairs(raw, self.calibration, None)
+            return self.calibrator(raw)
         cand = self.index.reconstruct_batch(rows) if cand is None else cand
         has = block_presence(np.vstack([q[None], cand]), self.blocks)  # (1 + k, B)
-        return calibrate_pairs(raw, self.calibration, pair_groups(np.repeat(has[:1], len(cand), 0), has[1:]))
+        return self.calibrator(raw, pair_groups(np.repeat(has[:1], len(cand), 0), has[1:]))
 
     def _word_effects(self, query: tuple[list, list], results: list[tuple[list, list] | None]) -> list[dict]:
         """Per result, what each word it shares with the query does to their lyrics match under the model
