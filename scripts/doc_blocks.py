@@ -126,8 +126,8 @@ GLANCE_METRICS = ("lyrics_regressor MAE vs train median (%)", "audio_siamese MAE
                   "fused MAE vs train median (%)", "fused MAE vs better single model, same pairs (%)",
                   "classifier accuracy over majority (points)", "fused nDCG@10", "fused nDCG@10 / its baseline",
                   "fused nDCG@10 / hybrid baseline", "fused test ECE")
-HARNESSES = (("development", "robustness_dev11.json"), ("held out", "robustness_fresh5.json"),
-             ("unseen", "robustness_unseen5.json"),
+HARNESSES = (("development", "robustness_dev12.json"), ("held out", "robustness_fresh6.json"),
+             ("unseen", "robustness_unseen6.json"),
              ("medium, real shape and density", "robustness_realdense.json"),
              ("medium, a tenth of the pairs (the defaults before 2026-12-07)", "robustness_realstyle.json"))
 

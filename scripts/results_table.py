@@ -565,7 +565,7 @@ WARM_SETS = (("stopeng", "trained in fused, learned mixture"), ("devmix", "audio
 WARM_MEDIUM_SETS = (("shaped", "trained in fused, learned mixture"), ("warm", "audio_siamese's, learned mixture"),
                     ("realshape", "audio_siamese's, mixture chosen on val"))
 # the held-out worlds under the defaults of 2026-12-03 and on today's code (make robustness-fresh)
-FRESH_SETS = (("fresh", "defaults of 2026-12-03"), ("fresh5", "today's defaults"))
+FRESH_SETS = (("fresh", "defaults of 2026-12-03"), ("fresh6", "today's defaults"))
 # make robustness-medium's runs on today's code: the real density, the real datasets' settings (before, a tenth
 # of the pairs under the demo's defaults, make robustness-medium-tenth: realstyle; realep8, since the lyrics
 # regressor's epoch cap of 8; realsteps, since train.min_epoch_steps; realshape, since fused starts from
@@ -676,11 +676,12 @@ ARTIST_HARNESSES = (("development", "reader_reference_dev.json", "dev9", "mates"
                     ("medium, a tenth of the pairs", "reader_reference_medium.json", MEDIUM_TENTH, "matesmedium"))
 
 
-def audio_share_table(harnesses: tuple[tuple[str, str, str, str], ...], off: str, on: str) -> str:
-    """The audio model's share of its world's best reader gain (MAE below the train median) under two settings
-    (``off``, ``on``), on every world of ``harnesses`` ((label, its readers, the runs of ``off``, those of
-    ``on``)) that ran both (floored to 2 decimals), and how many reach READER_SHARE."""
-    out = [f"| harness | world | audio_siamese's share of its reader: {off} | {on} |",
+def share_table(harnesses: tuple[tuple[str, str, str, str], ...], off: str, on: str,
+                model: str = "audio_siamese") -> str:
+    """A regression model's share of its world's best reader gain (MAE below the train median, of the best of its
+    readers) under two settings (``off``, ``on``), on every world of ``harnesses`` ((label, its readers, the runs
+    of ``off``, those of ``on``)) that ran both (floored to 2 decimals), and how many reach READER_SHARE."""
+    out = [f"| harness | world | {model}'s share of its reader: {off} | {on} |",
            "|---|---|---|---|"]
     held = {"off": 0, "on": 0}
     n = 0
@@ -691,8 +692,8 @@ def audio_share_table(harnesses: tuple[tuple[str, str, str, str], ...], off: str
         for w in run_worlds(after):
             if str(w) not in worlds or not (EXPERIMENTS / f"{before}-w{w}-s0.json").exists():
                 continue
-            best = -worlds[str(w)]["audio_siamese"]["reader_vs_median_pct"]
-            gains = [100 * load_experiment(f"{p}-w{w}-s0")["reports"]["audio_siamese"][
+            best = reader_gains(worlds[str(w)] | {"models": {}})[model][0]
+            gains = [100 * load_experiment(f"{p}-w{w}-s0")["reports"][model][
                 "mae_improvement_over_train_median"] for p in (before, after)]
             n += 1
             for k, g in zip(held, gains):
@@ -717,6 +718,14 @@ AUDIO_ENC_HARNESSES = (("development", "reader_reference_dev.json", "dev9", "dev
 CAL_KIND_HARNESSES = (("development", "dev10", "dev11"), ("held out", "fresh4", "fresh5"),
                       ("unseen", "unseen4", "unseen5"))
 CAL_KIND_NAMES = {"15": "both", "10": "audio", "5": "lyrics", "0": "none"}  # fused, 2 members: bit b = block b
+
+# the lyrics regressor's dropout 0.1 in its encoder and its pair decoder against 0.2 / 0.3 before (2026-12-07):
+# (before, after) per harness, the same code otherwise (only the lyrics regressor's figures may move)
+LYR_DROP_PAIRS = (("dev11", "dev12"), ("fresh5", "fresh6"), ("unseen5", "unseen6"))
+LYR_DROP_SETS = (("drop23", "dropout 0.2 / 0.3"), ("drop11", "dropout 0.1 / 0.1"))
+LYR_DROP_HARNESSES = (("development", "reader_reference_dev.json", "dev11", "dev12"),
+                      ("held out", "reader_reference_fresh.json", "fresh5", "fresh6"),
+                      ("unseen", "reader_reference_unseen.json", "unseen5", "unseen6"))
 
 
 def calibration_kinds_table() -> str:
@@ -1047,7 +1056,10 @@ def blocks(reports: Path = ROOT / "data" / "reports") -> dict[str, str]:
         "robustness-unseen4", "robustness_unseen4.json") | harness_block(
         "robustness-dev11", "robustness_dev11.json") | harness_block(
         "robustness-fresh5", "robustness_fresh5.json") | harness_block(
-        "robustness-unseen5", "robustness_unseen5.json") | (
+        "robustness-unseen5", "robustness_unseen5.json") | harness_block(
+        "robustness-dev12", "robustness_dev12.json") | harness_block(
+        "robustness-fresh6", "robustness_fresh6.json") | harness_block(
+        "robustness-unseen6", "robustness_unseen6.json") | (
         {"reader": reader_table(json.loads((EXPERIMENTS / "reader_reference.json").read_text()))}
         if (EXPERIMENTS / "reader_reference.json").exists() else {}) | {
         f"reader-{p.stem.removeprefix('reader_reference_')}": reader_table(json.loads(p.read_text()))
@@ -1081,12 +1093,17 @@ def blocks(reports: Path = ROOT / "data" / "reports") -> dict[str, str]:
         if len(fresh_art := set_runs(ARTIST_FRESH_SETS)) >= 2 else {}) | (
         {"artist-loss-medium": change_block(medium_art, ARTIST_MEDIUM_SETS, "")}
         if len(medium_art := set_runs(ARTIST_MEDIUM_SETS)) >= 2 else {}) | (
-        {"artist-shares": audio_share_table(ARTIST_HARNESSES, ART_OFF, ART_ON)} if run_worlds(ARTIST_HARNESSES[0][3])
+        {"artist-shares": share_table(ARTIST_HARNESSES, ART_OFF, ART_ON)} if run_worlds(ARTIST_HARNESSES[0][3])
         else {}) | (
         {"audio-encoder": change_block(enc, AUDIO_ENC_SETS, "")}
         if len(enc := paired_runs(AUDIO_ENC_PAIRS, tuple(p for p, _ in AUDIO_ENC_SETS))) >= 2 else {}) | (
-        {"audio-encoder-shares": audio_share_table(AUDIO_ENC_HARNESSES, *(lab for _, lab in AUDIO_ENC_SETS))}
-        if run_worlds(AUDIO_ENC_HARNESSES[0][3]) else {})
+        {"audio-encoder-shares": share_table(AUDIO_ENC_HARNESSES, *(lab for _, lab in AUDIO_ENC_SETS))}
+        if run_worlds(AUDIO_ENC_HARNESSES[0][3]) else {}) | (
+        {"lyrics-dropout": change_block(lyr, LYR_DROP_SETS, "", classifier=True)}
+        if len(lyr := paired_runs(LYR_DROP_PAIRS, tuple(p for p, _ in LYR_DROP_SETS))) >= 2 else {}) | (
+        {"lyrics-dropout-shares": share_table(LYR_DROP_HARNESSES, *(lab for _, lab in LYR_DROP_SETS),
+                                              model="lyrics_regressor")}
+        if run_worlds(LYR_DROP_HARNESSES[0][3]) else {})
 
 
 BLOCK = re.compile(r"<!-- results:(?P<name>[\w-]+) -->\n(?P<body>.*?)\n?<!-- /results:(?P=name) -->", re.S)
