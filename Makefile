@@ -134,8 +134,8 @@ MEDIUM_SHAPE := --size medium --set synth.coverage.lastfm=0.943 --set synth.cove
 MEDIUM_REAL := --set splits.data_fraction=1.0 --set audio_siamese.model.encoder.kind=stats \
   --set fused.model.audio.kind=stats
 # the dropouts its three worlds were recorded with (audio 0.3: the default before cnn_stats and 0.1, 2026-12-07;
-# the lyrics regressor's 0.2 / 0.3: the defaults before 0.1 / 0.1, 2026-12-07; 0.1 is untried at this density);
-# the readers do not read them
+# the lyrics regressor's 0.2 / 0.3: the defaults before 0.1 / 0.1, 2026-12-07; at this density the audio's 0.1
+# is untried, the lyrics regressor's 0.1 / 0.1 was run alone: docs/experiment-log.md); the readers do not read them
 MEDIUM_DROPOUT := --set audio_siamese.model.encoder.dropout=0.3 --set audio_siamese.model.dropout=0.3 \
   --set fused.model.audio.dropout=0.3 --set lyrics_regressor.model.encoder.dropout=0.2 \
   --set lyrics_regressor.model.dropout=0.3
