@@ -692,7 +692,7 @@ def share_table(harnesses: tuple[tuple[str, str, str, str], ...], off: str, on: 
         for w in run_worlds(after):
             if str(w) not in worlds or not (EXPERIMENTS / f"{before}-w{w}-s0.json").exists():
                 continue
-            best = reader_gains(worlds[str(w)] | {"models": {}})[model][0]
+            best = best_reader_gain(worlds[str(w)], model)
             gains = [100 * load_experiment(f"{p}-w{w}-s0")["reports"][model][
                 "mae_improvement_over_train_median"] for p in (before, after)]
             n += 1
@@ -840,15 +840,20 @@ CLF_CEILINGS = ("evaluation", "harder")  # the classifier ceiling's two estimate
 READER_SHARE = 0.9  # issue 33: each model reaches at least this share of its best reader's gain
 
 
+def best_reader_gain(row: dict, model: str) -> float:
+    """A regression model's best reader gain on one world: % of MAE below the train median, of the best of its
+    readers (the lyrics regressor's: of the bag, of its GloVe mean, of the world's word model)."""
+    r = row[model]
+    return max(-x for x in [r["reader_vs_median_pct"]] + [r[k] for k, _ in LYRICS_READERS if k in r])
+
+
 def reader_gains(row: dict) -> dict[str, tuple[float, list[tuple[str, float]]]]:
     """One world's best reader gain per model (regressors: % of MAE below the train median, of the best of
     its readers; the classifier: accuracy points over the majority class, of the word-model reader), and each
     run's gain beside it."""
     out = {}
     for m in ("lyrics_regressor", "audio_siamese"):
-        r = row[m]
-        best = max(-x for x in [r["reader_vs_median_pct"]] + [r[k] for k, _ in LYRICS_READERS if k in r])
-        out[m] = best, [(n, -v[m]) for n, v in row["models"].items() if m in v]
+        out[m] = best_reader_gain(row, m), [(n, -v[m]) for n, v in row["models"].items() if m in v]
     c = row.get("lyrics_classifier", {})
     if CLF_READER in c:
         out["lyrics_classifier"] = c[CLF_READER], [(n, v["lyrics_classifier"]) for n, v in row["models"].items()
