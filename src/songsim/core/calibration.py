@@ -57,8 +57,11 @@ def fit_calibration(raw: np.ndarray, y: np.ndarray, groups: np.ndarray | None = 
     kinds, counts = np.unique(groups, return_counts=True)
     if len(kinds) > 1:
         raw, y = np.asarray(raw), np.asarray(y)
-        cal["groups"] = {str(int(g)): fit_isotonic(raw[groups == g], y[groups == g]) | {"pairs": int(n)}
-                         for g, n in zip(kinds, counts) if n >= CAL_MIN_GROUP}
+        cal["groups"] = {}
+        for g, n in zip(kinds, counts):
+            if n >= CAL_MIN_GROUP:
+                m = groups == g
+                cal["groups"][str(int(g))] = fit_isotonic(raw[m], y[m]) | {"pairs": int(n)}
     return cal
 
 
