@@ -7,6 +7,7 @@ from songsim.core.calibration import (
     CAL_MIN_GROUP,
     Calibrator,
     apply_calibration,
+    block_masks,
     block_presence,
     calibrate_pairs,
     fit_calibration,
@@ -67,6 +68,9 @@ def test_pair_kinds_are_the_blocks_both_songs_have():
     assert has.tolist() == [[True, True], [False, True], [True, False], [False, False]]
     kinds = pair_groups(has[[0, 0, 0, 1, 2, 3]], has[[0, 1, 2, 2, 2, 0]])
     assert kinds.tolist() == [3, 2, 1, 0, 1, 0]
+    masks = block_masks(space, [2, 3])  # the same kinds from one mask a song, ANDed
+    assert masks.tolist() == [3, 2, 1, 0] and masks.dtype == np.uint8
+    assert (masks[[0, 0, 0, 1, 2, 3]] & masks[[0, 1, 2, 2, 2, 0]]).tolist() == kinds.tolist()
 
 
 def test_calibration_per_kind_of_pair_where_one_pooled_map_mixes_scales():

@@ -33,6 +33,13 @@ def block_presence(space: np.ndarray, blocks: list[int]) -> np.ndarray:
     return np.stack([np.any(space[:, a:b] != 0, axis=1) for a, b in zip(edges[:-1], edges[1:])], axis=1)
 
 
+def block_masks(space: np.ndarray, blocks: list[int]) -> np.ndarray:
+    """``(N,)``: :func:`block_presence` as one bit mask a vector (bit ``b`` set when it has block ``b``), in the
+    smallest unsigned type that holds it; a pair's kind (:func:`pair_groups`) is its two songs' masks ANDed."""
+    has = block_presence(space, blocks)
+    return (has * (1 << np.arange(has.shape[1]))).sum(axis=1).astype(np.min_scalar_type((1 << len(blocks)) - 1))
+
+
 def pair_groups(left: np.ndarray, right: np.ndarray) -> np.ndarray:
     """The kind of each pair ``(P,)`` int: the blocks both songs have (``left``, ``right``: ``(P, B)``
     :func:`block_presence` rows), as a bit mask (bit ``b`` set when both have block ``b``). The ranking

@@ -15,7 +15,7 @@ import faiss
 import numpy as np
 import pyarrow.parquet as pq
 
-from songsim.core.calibration import Calibrator, block_presence, pair_groups
+from songsim.core.calibration import Calibrator, block_masks
 from songsim.core.config import section
 from songsim.models import MODELS
 from songsim.serve.retrieval import (
@@ -124,6 +124,8 @@ class Recommender:
         self.calibration = self.manifest.get("calibration")  # isotonic fit rank score -> Last.fm score (validation)
         self.by_kind = bool((self.calibration or {}).get("groups"))  # a map per kind of pair (blocks both have)
         self.calibrator = Calibrator(self.calibration)  # its knots computed once, not on every query
+        # each song's blocks (N,) as a bit mask, read from the index once: a hit's kind of pair is a look-up
+        self.masks = self._block_masks() if self.by_kind else None
         self.candidates, self.ef_search = candidates, ef_search
         # every song's answer, computed by the index stage (memory-mapped): a query by id is a look-up
         self.neighbours = self.neighbour_scores = None
@@ -278,7 +280,7 @@ class Recommender:
         their calibrated scores and metadata; with ``explain`` (query id, its content or None), why each
         matches (``cand``: the candidates' ranking vectors, read from the index when not given)."""
         tids, _, artists, titles = self.ids.take(rows[top])
-        shown = self._calibrated(raw[top], q, rows[top], None if cand is None else cand[top])
+        shown = self._calibrated(raw[top], q, rows[top])
         out = [Hit(r, tid, artist, title, float(s), float(raw[j]))
                for r, (tid, artist, title, s, j) in enumerate(zip(tids, artists, titles, shown, top), 1)]
         if explain is not None and out:
@@ -286,16 +288,21 @@ class Recommender:
             self._explain(explain[0], out, cand, top, q, explain[1])
         return out
 
-    def _calibrated(self, raw: np.ndarray, q: np.ndarray | None, rows: np.ndarray,
-                    cand: np.ndarray | None) -> np.ndarray:
+    def _block_masks(self, chunk: int = 65536) -> np.ndarray:
+        """``(N,)`` each indexed song's blocks as a bit mask (``core.calibration.block_masks``), its
+        ranking vectors read from the index ``chunk`` rows at a time (memory bounded by the chunk)."""
+        n = self.index.ntotal
+        parts = [block_masks(self.index.reconstruct_batch(np.arange(a, min(a + chunk, n))), self.blocks)
+                 for a in range(0, n, chunk)]  # each (chunk,)
+        return np.concatenate(parts) if parts else block_masks(np.zeros((0, sum(self.blocks))), self.blocks)
+
+    def _calibrated(self, raw: np.ndarray, q: np.ndarray | None, rows: np.ndarray) -> np.ndarray:
         """The scores shown for hits ``rows`` with ranking scores ``raw`` against ranking vector ``q``: each
-        through the calibration of its kind of pair (the blocks the query and the hit both have; ``cand``:
-        the hits' ranking vectors, read from the index when not given)."""
+        through the calibration of its kind of pair (the blocks the query and the hit both have: their bit
+        masks ANDed, the hits' read from ``masks``)."""
         if not self.by_kind or q is None:
             return self.calibrator(raw)
-        cand = self.index.reconstruct_batch(rows) if cand is None else cand
-        has = block_presence(np.vstack([q[None], cand]), self.blocks)  # (1 + k, B)
-        return self.calibrator(raw, pair_groups(np.repeat(has[:1], len(cand), 0), has[1:]))
+        return self.calibrator(raw, (self.masks[rows] & block_masks(q, self.blocks)[0]).astype(np.int64))
 
     def _word_effects(self, query: tuple[list, list], results: list[tuple[list, list] | None]) -> list[dict]:
         """Per result, what each word it shares with the query does to their lyrics match under the model
