@@ -123,29 +123,33 @@ robustness-unseen: $(STAMP)
 
 # real-shaped medium worlds (published coverage: lyrics for 23.8% of tracks, audio for all) at the real data's
 # pair density (all their pairs, about 62 a track; published: 56.5) with the settings docs/data.md gives for
-# the real datasets (the audio model and fused's audio tower read frame statistics): one world at a time, on
-# today's code as realdense-w<W>-s0 (data/experiments/, robustness_realdense.json), its readers in
-# reader_reference_dense.json; the time a world takes is in docs/robustness.md. A world at a time:
-# make robustness-medium MEDIUM_WORLDS=13 READER_ADD=--add (the summary covers every realdense run recorded;
-# --add keeps the readers of the worlds already measured: without it the reader file holds the given worlds
-# alone)
+# the real datasets (the audio model and fused's audio tower read frame statistics), every other param as in
+# params.yaml: one world at a time, as realdense2-w<W>-s0 (data/experiments/, robustness_realdense2.json), its
+# readers in reader_reference_dense.json; the time a world takes is in docs/robustness.md. A world at a time:
+# make robustness-medium MEDIUM_WORLDS=13 READER_ADD=--add (the summary covers every run recorded under the
+# prefix; --add keeps the readers of the worlds already measured: without it the reader file holds the given
+# worlds alone). The runs before (realdense-w<W>-s0, robustness_realdense.json: pooled calibration, the
+# dropouts of MEDIUM_DROPOUT) ran at the commits their records name, as
+# make robustness-medium MEDIUM_PREFIX=realdense 'MEDIUM_EXTRA=$(MEDIUM_DROPOUT)'
 MEDIUM_SHAPE := --size medium --set synth.coverage.lastfm=0.943 --set synth.coverage.lists=0.62 \
   --set synth.coverage.lyrics=0.238 --set synth.coverage.audio=1.0 --set synth.coverage.mxm_test=0.114
 MEDIUM_REAL := --set splits.data_fraction=1.0 --set audio_siamese.model.encoder.kind=stats \
   --set fused.model.audio.kind=stats
-# the dropouts its three worlds were recorded with (audio 0.3: the default before cnn_stats and 0.1, 2026-12-07;
-# the lyrics regressor's 0.2 / 0.3: the defaults before 0.1 / 0.1, 2026-12-07; at this density the audio's 0.1
-# is untried, the lyrics regressor's 0.1 / 0.1 was run alone: docs/experiment-log.md); the readers do not read them
+# the dropouts of the medium runs recorded before 2026-12-07 (realdense, realstyle, the learning curve): the
+# audio's 0.3 (the default before cnn_stats and 0.1) and the lyrics regressor's 0.2 / 0.3 (the defaults before
+# 0.1 / 0.1); the readers do not read them
 MEDIUM_DROPOUT := --set audio_siamese.model.encoder.dropout=0.3 --set audio_siamese.model.dropout=0.3 \
   --set fused.model.audio.dropout=0.3 --set lyrics_regressor.model.encoder.dropout=0.2 \
   --set lyrics_regressor.model.dropout=0.3
 MEDIUM_WORLDS := 7 11 13
+MEDIUM_PREFIX := realdense2
+MEDIUM_EXTRA :=
 READER_ADD :=
 robustness-medium: $(STAMP)
-	$(PY) scripts/robustness.py --prefix realdense --worlds $(MEDIUM_WORLDS) $(MEDIUM_SHAPE) $(MEDIUM_REAL) \
-	  $(MEDIUM_DROPOUT)
+	$(PY) scripts/robustness.py --prefix $(MEDIUM_PREFIX) --worlds $(MEDIUM_WORLDS) $(MEDIUM_SHAPE) $(MEDIUM_REAL) \
+	  $(MEDIUM_EXTRA)
 	$(PY) scripts/reader_reference.py --worlds $(MEDIUM_WORLDS) $(MEDIUM_SHAPE) $(MEDIUM_REAL) $(READER_ADD) \
-	  --prefixes realdense --out data/experiments/reader_reference_dense.json
+	  --prefixes realdense realdense2 --out data/experiments/reader_reference_dense.json
 	$(PY) scripts/results_table.py --write
 
 # the same worlds under the demo's defaults at a tenth of their pairs (the medium harness until 2026-12-07,

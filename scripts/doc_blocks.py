@@ -128,7 +128,7 @@ GLANCE_METRICS = ("lyrics_regressor MAE vs train median (%)", "audio_siamese MAE
                   "fused nDCG@10 / hybrid baseline", "fused test ECE")
 HARNESSES = (("development", "robustness_dev12.json"), ("held out", "robustness_fresh6.json"),
              ("unseen", "robustness_unseen6.json"),
-             ("medium, real shape and density", "robustness_realdense.json"),
+             ("medium, real shape and density", "robustness_realdense2.json"),
              ("medium, a tenth of the pairs (the defaults before 2026-12-07)", "robustness_realstyle.json"))
 
 

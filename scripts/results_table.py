@@ -566,11 +566,15 @@ WARM_MEDIUM_SETS = (("shaped", "trained in fused, learned mixture"), ("warm", "a
                     ("realshape", "audio_siamese's, mixture chosen on val"))
 # the held-out worlds under the defaults of 2026-12-03 and on today's code (make robustness-fresh)
 FRESH_SETS = (("fresh", "defaults of 2026-12-03"), ("fresh6", "today's defaults"))
-# make robustness-medium's runs on today's code: the real density, the real datasets' settings (before, a tenth
-# of the pairs under the demo's defaults, make robustness-medium-tenth: realstyle; realep8, since the lyrics
-# regressor's epoch cap of 8; realsteps, since train.min_epoch_steps; realshape, since fused starts from
-# audio_siamese; shaped before that)
-MEDIUM_PREFIX = "realdense"
+# make robustness-medium's runs on today's code: the real density, the real datasets' settings, every other param
+# as committed (realdense2, since 2026-12-07: the calibration per kind of pair, the dropouts of 0.1; realdense
+# before, MEDIUM_BEFORE; before that, a tenth of the pairs under the demo's defaults, make
+# robustness-medium-tenth: realstyle; realep8, since the lyrics regressor's epoch cap of 8; realsteps, since
+# train.min_epoch_steps; realshape, since fused starts from audio_siamese; shaped before that)
+MEDIUM_PREFIX = "realdense2"
+MEDIUM_BEFORE = "realdense"  # the same worlds and settings at 2026-12-06's code and dropouts (Makefile MEDIUM_DROPOUT)
+MEDIUM_SETS = ((MEDIUM_BEFORE, "2026-12-06"), (MEDIUM_PREFIX, "today"))
+MEDIUM_SHARES = (("medium, real shape and density", "reader_reference_dense.json", MEDIUM_BEFORE, MEDIUM_PREFIX),)
 MEDIUM_TENTH = "realstyle"  # make robustness-medium-tenth: the same worlds, a tenth of the pairs, the demo's defaults
 
 
@@ -866,14 +870,16 @@ def reaches_reader(gain: float, best: float) -> bool:
     return gain >= READER_SHARE * best - 1e-9 if best > 0 else gain >= best  # the tolerance: 2-decimal figures
 
 
-def reader_counts(result: dict) -> dict[str, tuple[int, int, list[str]]]:
+def reader_counts(result: dict, prefix: str | None = None) -> dict[str, tuple[int, int, list[str]]]:
     """Per model: the runs that reach READER_SHARE of their world's best reader gain, the runs, and the misses
-    (each named with its share, floored: a miss never reads as 0.90)."""
+    (each named with its share, floored: a miss never reads as 0.90); with ``prefix``, its runs alone."""
     out: dict[str, tuple[int, int, list[str]]] = {}
     for row in result["worlds"].values():
         for m, (best, runs) in reader_gains(row).items():
             held, n, misses = out.get(m, (0, 0, []))
             for name, gain in runs:
+                if prefix is not None and not name.startswith(f"{prefix}-w"):
+                    continue
                 ok = reaches_reader(gain, best)
                 held, n = held + ok, n + 1
                 if not ok:
@@ -896,14 +902,18 @@ def reader_share_line(result: dict) -> str:
     return f"At least {READER_SHARE:.0%} of the world's best reader's gain ({what}): " + "; ".join(parts) + "."
 
 
-# README's count of the 90% claim: (label, reader file); today's defaults first
-READER_GLANCE = (("development worlds and world 7 (today's defaults)", "reader_reference_dev.json"),
-                 ("held-out worlds (today's defaults)", "reader_reference_fresh.json"),
-                 ("unseen worlds (today's defaults)", "reader_reference_unseen.json"),
-                 ("medium worlds, real shape and density (the real datasets' settings)", "reader_reference_dense.json"),
+# README's count of the 90% claim: (label, reader file, the runs counted: a prefix, or None for every run the file
+# names); today's defaults first
+READER_GLANCE = (("development worlds and world 7 (today's defaults)", "reader_reference_dev.json", None),
+                 ("held-out worlds (today's defaults)", "reader_reference_fresh.json", None),
+                 ("unseen worlds (today's defaults)", "reader_reference_unseen.json", None),
+                 ("medium worlds, real shape and density (today's code, the real datasets' settings)",
+                  "reader_reference_dense.json", MEDIUM_PREFIX),
+                 ("the same medium worlds on the code and dropouts of 2026-12-06", "reader_reference_dense.json",
+                  MEDIUM_BEFORE),
                  ("medium worlds, real shape, a tenth of the pairs (the defaults before 2026-12-07)",
-                  "reader_reference_medium.json"),
-                 ("earlier designs: development, held out, unseen", "reader_reference.json"))
+                  "reader_reference_medium.json", None),
+                 ("earlier designs: development, held out, unseen", "reader_reference.json", None))
 
 
 def reader_glance() -> str:
@@ -912,10 +922,10 @@ def reader_glance() -> str:
     models = ("lyrics_regressor", "audio_siamese", "lyrics_classifier")
     out = [f"| runs at >= {READER_SHARE:.0%} of their world's best reader | " + " | ".join(models) + " |",
            "|---|" + "---|" * len(models)]
-    for label, name in READER_GLANCE:
+    for label, name, prefix in READER_GLANCE:
         if not (EXPERIMENTS / name).exists():
             continue
-        counts = reader_counts(json.loads((EXPERIMENTS / name).read_text()))
+        counts = reader_counts(json.loads((EXPERIMENTS / name).read_text()), prefix)
         out.append(f"| {label} | " + " | ".join(f"{counts[m][0]} of {counts[m][1]}" if m in counts else "–"
                                                for m in models) + " |")
     return "\n".join(out)
@@ -928,7 +938,7 @@ CURVE_READERS = (("0.01", "reader_reference_curve1.json", "11", "stcurve1-w11-s0
                  ("0.3", "reader_reference_curve30.json", "11", "stcurve30-w11-s0"))
 
 
-CURVE_ONLY = {f for _, f, _, _ in CURVE_READERS} - {f for _, f in READER_GLANCE}  # shown in reader-curve alone
+CURVE_ONLY = {f for _, f, _, _ in CURVE_READERS} - {f for _, f, _ in READER_GLANCE}  # shown in reader-curve alone
 
 
 def curve_reader_table() -> str:
@@ -1038,6 +1048,9 @@ def blocks(reports: Path = ROOT / "data" / "reports") -> dict[str, str]:
                             if p.exists()), None)) else {}),
         **({"medium-harness": medium_harness_table([load_experiment(f"{MEDIUM_PREFIX}-w{w}-s0") for w in medium])}
            if (medium := run_worlds(MEDIUM_PREFIX)) else {}),
+        **({"medium-harness-before": medium_harness_table([load_experiment(f"{MEDIUM_BEFORE}-w{w}-s0")
+                                                           for w in before])}
+           if (before := run_worlds(MEDIUM_BEFORE)) else {}),
         **({"medium-harness-tenth": medium_harness_table([load_experiment(f"{MEDIUM_TENTH}-w{w}-s0") for w in tenth])}
            if (tenth := run_worlds(MEDIUM_TENTH)) else {}),
         **({"learning-curve": learning_curve_table(curve)}
@@ -1069,7 +1082,7 @@ def blocks(reports: Path = ROOT / "data" / "reports") -> dict[str, str]:
         if (EXPERIMENTS / "reader_reference.json").exists() else {}) | {
         f"reader-{p.stem.removeprefix('reader_reference_')}": reader_table(json.loads(p.read_text()))
         for p in sorted(EXPERIMENTS.glob("reader_reference_*.json")) if p.name not in CURVE_ONLY} | (
-        {"reader-glance": reader_glance()} if any((EXPERIMENTS / f).exists() for _, f in READER_GLANCE) else {}) | (
+        {"reader-glance": reader_glance()} if any((EXPERIMENTS / f).exists() for _, f, _ in READER_GLANCE) else {}) | (
         {"reader-curve": curve_reader_table()} if (EXPERIMENTS / CURVE_READERS[0][1]).exists() else {}) | (
         {"rank-loss": settings_table(rank, RANK_SETS, "rank_weight ")} if rank else {}) | (
         {"start": settings_table(start, START_SETS, "", classifier=True)} if start else {}) | (
@@ -1108,7 +1121,11 @@ def blocks(reports: Path = ROOT / "data" / "reports") -> dict[str, str]:
         if len(lyr := paired_runs(LYR_DROP_PAIRS, tuple(p for p, _ in LYR_DROP_SETS))) >= 2 else {}) | (
         {"lyrics-dropout-shares": share_table(LYR_DROP_HARNESSES, *(lab for _, lab in LYR_DROP_SETS),
                                               model="lyrics_regressor")}
-        if run_worlds(LYR_DROP_HARNESSES[0][3]) else {})
+        if run_worlds(LYR_DROP_HARNESSES[0][3]) else {}) | (
+        {"medium-today": change_block(set_runs(MEDIUM_SETS), MEDIUM_SETS, "", classifier=True).strip() + "\n\n"
+         + "\n\n".join(share_table(MEDIUM_SHARES, *(lab for _, lab in MEDIUM_SETS), model=m)
+                         for m in ("lyrics_regressor", "audio_siamese"))}
+        if set_runs(MEDIUM_SETS) else {})
 
 
 BLOCK = re.compile(r"<!-- results:(?P<name>[\w-]+) -->\n(?P<body>.*?)\n?<!-- /results:(?P=name) -->", re.S)
