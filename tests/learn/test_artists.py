@@ -67,7 +67,7 @@ def test_artist_loss_rewards_mates_that_find_each_other_and_masks_same_artist_ne
     leaf = r.clone().requires_grad_(True)
     one = artist_loss(leaf, torch.tensor([0]), torch.tensor([1]), torch.tensor([0]), 0.1)
     one.backward()
-    assert float(one) == 0.0 and float(leaf.grad.abs().sum()) == 0.0
+    assert float(one.detach()) == 0.0 and float(leaf.grad.abs().sum()) == 0.0
 
 
 def test_mates_and_sampled_negatives_compose_on_one_step():
