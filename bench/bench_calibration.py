@@ -26,7 +26,7 @@ import numpy as np  # noqa: E402
 
 from songsim.core.calibration import Calibrator, block_presence, pair_groups  # noqa: E402
 from songsim.core.config import read_params  # noqa: E402
-from songsim.serve.recommender import Recommender  # noqa: E402
+from songsim.serve.recommender import Recommender, index_block_masks  # noqa: E402
 
 
 def kinds_from_vectors(rec: Recommender):
@@ -92,10 +92,8 @@ def load_masks(rec: Recommender, n: int) -> None:
         v = rng.standard_normal((min(100_000, n - a), sum(rec.blocks)), dtype=np.float32)  # (chunk, D)
         v[::2, -rec.blocks[-1]:] = 0
         index.add(v)
-    big = Recommender.__new__(Recommender)
-    big.index, big.blocks = index, rec.blocks
     t = time.perf_counter()
-    masks = big._block_masks()
+    masks = index_block_masks(index, rec.blocks)
     s = time.perf_counter() - t
     print(f"masks at load: {n:,} songs in {s:.2f} s ({masks.nbytes / 2**20:.1f} MiB, {masks.dtype}); "
           f"{np.bincount(masks).tolist()} songs per mask")

@@ -7,7 +7,7 @@ import yaml
 
 from songsim.core.calibration import block_masks, block_presence, calibrate_pairs, pair_groups
 from songsim.core.config import RetrievalConfig, read_params
-from songsim.serve.recommender import MissingModality, Recommender, RetrievalError, UnknownTrack
+from songsim.serve.recommender import MissingModality, Recommender, RetrievalError, UnknownTrack, index_block_masks
 from songsim.serve.retrieval import ann_search, build_index, ranking_space
 
 CFG = RetrievalConfig(candidates=20, hnsw_m=16, ef_construction=40, ef_search=64, build_threads=1, batch_size=64)
@@ -79,7 +79,7 @@ def test_similar_serves_the_models_own_ranking_with_calibrated_scores(rec):
     kinds = pair_groups(has[[0] * len(hits)], has[[row[h.track_id] for h in hits]])
     # the masks read from the index at load (a chunk at a time) are those of the song vectors
     np.testing.assert_array_equal(rec.masks, block_masks(space, rec.blocks))
-    np.testing.assert_array_equal(rec._block_masks(chunk=7), rec.masks)
+    np.testing.assert_array_equal(index_block_masks(rec.index, rec.blocks, chunk=7), rec.masks)
     shown = np.array([h.score for h in hits])
     np.testing.assert_allclose(shown, calibrate_pairs(np.array(raw), rec.calibration, kinds), atol=1e-6)
     assert all(0 <= s <= 1 for s in shown)

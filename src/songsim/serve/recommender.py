@@ -79,6 +79,15 @@ class Hit:
     why: dict | None = None  # with explain=True: songsim.serve.explain's account of the match
 
 
+def index_block_masks(index: faiss.Index, blocks: list[int], chunk: int = 65536) -> np.ndarray:
+    """``(N,)`` each indexed song's blocks as a bit mask (``core.calibration.block_masks``), its ranking vectors
+    read from ``index`` ``chunk`` rows at a time (memory bounded by the chunk)."""
+    n = index.ntotal
+    parts = [block_masks(index.reconstruct_batch(np.arange(a, min(a + chunk, n))), blocks)
+             for a in range(0, n, chunk)]  # each (chunk,)
+    return np.concatenate(parts) if parts else block_masks(np.zeros((0, sum(blocks))), blocks)
+
+
 def shown_decimals(hits: list[Hit], least: int = 4, most: int = 12) -> int:
     """Decimals to show an answer's scores with: the fewest from ``least`` on at which no two hits whose
     ranking scores differ show the same score or the same ranking score (the calibrated score is strictly
@@ -125,7 +134,7 @@ class Recommender:
         self.by_kind = bool((self.calibration or {}).get("groups"))  # a map per kind of pair (blocks both have)
         self.calibrator = Calibrator(self.calibration)  # its knots computed once, not on every query
         # each song's blocks (N,) as a bit mask, read from the index once: a hit's kind of pair is a look-up
-        self.masks = self._block_masks() if self.by_kind else None
+        self.masks = index_block_masks(self.index, self.blocks) if self.by_kind else None
         self.candidates, self.ef_search = candidates, ef_search
         # every song's answer, computed by the index stage (memory-mapped): a query by id is a look-up
         self.neighbours = self.neighbour_scores = None
@@ -287,14 +296,6 @@ class Recommender:
             cand = self.index.reconstruct_batch(rows) if cand is None else cand
             self._explain(explain[0], out, cand, top, q, explain[1])
         return out
-
-    def _block_masks(self, chunk: int = 65536) -> np.ndarray:
-        """``(N,)`` each indexed song's blocks as a bit mask (``core.calibration.block_masks``), its
-        ranking vectors read from the index ``chunk`` rows at a time (memory bounded by the chunk)."""
-        n = self.index.ntotal
-        parts = [block_masks(self.index.reconstruct_batch(np.arange(a, min(a + chunk, n))), self.blocks)
-                 for a in range(0, n, chunk)]  # each (chunk,)
-        return np.concatenate(parts) if parts else block_masks(np.zeros((0, sum(self.blocks))), self.blocks)
 
     def _calibrated(self, raw: np.ndarray, q: np.ndarray | None, rows: np.ndarray) -> np.ndarray:
         """The scores shown for hits ``rows`` with ranking scores ``raw`` against ranking vector ``q``: each
