@@ -36,8 +36,12 @@ def block_presence(space: np.ndarray, blocks: list[int]) -> np.ndarray:
 def block_masks(space: np.ndarray, blocks: list[int]) -> np.ndarray:
     """``(N,)``: :func:`block_presence` as one bit mask a vector (bit ``b`` set when it has block ``b``), in the
     smallest unsigned type that holds it; a pair's kind (:func:`pair_groups`) is its two songs' masks ANDed."""
-    has = block_presence(space, blocks)
-    return (has * (1 << np.arange(has.shape[1]))).sum(axis=1).astype(np.min_scalar_type((1 << len(blocks)) - 1))
+    return _bits(block_presence(space, blocks)).astype(np.min_scalar_type((1 << len(blocks)) - 1))
+
+
+def _bits(has: np.ndarray) -> np.ndarray:
+    """``(N,)`` int64: rows of ``(N, B)`` bools as bit masks (bit ``b`` set where column ``b`` is true)."""
+    return (has * (1 << np.arange(has.shape[1]))).sum(axis=1).astype(np.int64)
 
 
 def pair_groups(left: np.ndarray, right: np.ndarray) -> np.ndarray:
@@ -46,8 +50,7 @@ def pair_groups(left: np.ndarray, right: np.ndarray) -> np.ndarray:
     score of a pair is the weighted sum of the cosines of those blocks only, so each kind has a scale of
     its own: fused's pairs of two songs with both modalities, pairs that share the audio only, the lyrics
     only, or nothing."""
-    shared = np.asarray(left, dtype=bool) & np.asarray(right, dtype=bool)
-    return (shared * (1 << np.arange(shared.shape[1]))).sum(axis=1).astype(np.int64)
+    return _bits(np.asarray(left, dtype=bool) & np.asarray(right, dtype=bool))
 
 
 def fit_calibration(raw: np.ndarray, y: np.ndarray, groups: np.ndarray | None = None) -> dict:
